@@ -195,7 +195,8 @@ def _child_pugh(series: pd.Series) -> pd.Series:
     letter = key.str.extract(r"^([ABC])\s*\d*$")[0]
     score = pd.to_numeric(key, errors="coerce")
     from_score = pd.Series(np.select([score.between(5, 6), score.between(7, 9), score.between(10, 15)],
-                                     ["A", "B", "C"], default=""), index=series.index).replace("", np.nan)
+                                     ["A", "B", "C"], default=""), index=series.index, dtype=object)
+    from_score = from_score.where(from_score != "")
     return letter.fillna(from_score)
 
 

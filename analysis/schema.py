@@ -154,7 +154,7 @@ def canonical_name(header: str) -> tuple[str, str | None]:
     for suffix, word in (("_days", "days"), ("_day", "days"), ("_weeks", "weeks"), ("_years", "years"),
                          ("_months", "months"), ("_month", "months"), ("_mo", "months")):
         stem = slug[: -len(suffix)]
-        if slug.endswith(suffix) and stem in ("pfs", "os", "pfs_time", "os_time"):
+        if slug not in TIME_COLUMNS and slug.endswith(suffix) and stem in ("pfs", "os", "pfs_time", "os_time"):
             slug, unit = stem, unit or word
             break
     if slug in CANONICAL_COLUMNS or slug.startswith(AE_PREFIX):

@@ -1,0 +1,10 @@
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HAIC_CACHE_DIR=/var/cache/haic
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN useradd --system --home /app haic && mkdir -p /var/cache/haic && chown haic /var/cache/haic
+USER haic
+EXPOSE 8050
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "app:server"]
