@@ -1,0 +1,55 @@
+"""HAIC Cohort Analytics: the Dash app shell.
+
+Run locally with ``python app.py`` (http://127.0.0.1:8050); in production ``gunicorn app:server``.
+Pages live in ``pages/`` (one file each, ``dash.register_page``); statistics live in ``analysis/``; figures and
+tables are built by ``components/`` from analysis results.
+"""
+from __future__ import annotations
+
+import os
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, dcc, html
+
+from components.layout import dataset_badge, navbar
+from services.store import DatasetMissing, get_dataset, init_cache
+
+app = Dash(
+    __name__,
+    use_pages=True,
+    title="HAIC Cohort Analytics",
+    suppress_callback_exceptions=True,
+    update_title=None,
+    serve_locally=True,
+)
+server = app.server
+server.config["SECRET_KEY"] = os.environ.get("HAIC_SECRET_KEY") or os.urandom(32)
+init_cache(server)
+
+app.layout = html.Div(
+    [
+        dcc.Location(id="url", refresh=False),
+        # the id of the server-side dataset this browser tab works on; never the data itself
+        dcc.Store(id="dataset-id", storage_type="session", data="demo"),
+        navbar(),
+        dbc.Container(
+            [html.Div(id="dataset-banner", className="mt-2"), dash.page_container],
+            fluid=True, className="pb-5",
+        ),
+    ],
+    id="app-root",
+)
+
+
+@app.callback(Output("dataset-banner", "children"), Input("dataset-id", "data"))
+def show_dataset(dataset_id):
+    try:
+        ds = get_dataset(dataset_id)
+    except DatasetMissing as exc:
+        return dbc.Alert(str(exc), color="warning", className="py-2")
+    return dataset_badge(ds.label, ds.synthetic)
+
+
+if __name__ == "__main__":
+    app.run(host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8050")), debug=False)

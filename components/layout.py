@@ -1,0 +1,40 @@
+"""App-wide layout pieces: the navigation bar, the dataset badge, alerts."""
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+NAV_ITEMS = (
+    ("Data", "/"),
+    ("Survival", "/survival"),
+    ("Cox", "/cox"),
+    ("Response", "/response"),
+    ("Safety", "/safety"),
+    ("Baseline", "/baseline"),
+    ("Meta-analysis", "/meta"),
+)
+
+
+def navbar() -> dbc.Navbar:
+    links = [dbc.NavItem(dbc.NavLink(label, href=href, active="exact")) for label, href in NAV_ITEMS]
+    return dbc.Navbar(
+        dbc.Container([
+            dbc.NavbarBrand("HAIC Cohort Analytics", href="/", className="fw-semibold"),
+            dbc.Nav(links, navbar=True, className="me-auto"),
+        ], fluid=True),
+        color="dark", dark=True, className="py-1",
+    )
+
+
+def dataset_badge(label: str, synthetic: bool) -> html.Div:
+    """The line that says which dataset every page is showing; synthetic data are always labelled."""
+    parts = [html.Span("Dataset: ", className="text-muted"), html.Strong(label, id="dataset-label")]
+    if synthetic:
+        parts.append(dbc.Badge("SYNTHETIC - not real patients", color="warning", text_color="dark",
+                               className="ms-2", id="synthetic-badge"))
+    return html.Div(parts, className="small")
+
+
+def error_alert(message: str) -> dbc.Alert:
+    """A readable alert for a problem the user can act on (never a traceback)."""
+    return dbc.Alert(message, color="danger", className="my-2", dismissable=True)

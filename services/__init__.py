@@ -1,0 +1,1 @@
+"""Server-side services for the app: dataset storage and the memoised analysis cache."""
