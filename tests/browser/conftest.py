@@ -1,0 +1,127 @@
+"""Real-browser fixtures: the app served by a subprocess on loopback, driven by Debian's headless Chromium.
+
+Without /usr/bin/chromium the browser tests are skipped locally; CI sets HAIC_REQUIRE_BROWSER=1 so that a
+missing browser fails instead. No tool downloads a browser: selenium is given Debian's binaries and runs offline.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                "--disable-dev-shm-usage", "--window-size=1500,1100", "--hide-scrollbars")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _have_browser() -> bool:
+    return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """The app on a free loopback port, with its own cache directory."""
+    port = _free_port()
+    env = dict(os.environ, HAIC_CACHE_DIR=str(tmp_path_factory.mktemp("cache")), PORT=str(port),
+               HOST="127.0.0.1")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("app exited: " + proc.stdout.read().decode(errors="replace")[-3000:])
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError("app did not start in 60 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def _driver_session(tmp_path_factory):
+    if not _have_browser():
+        if os.environ.get("HAIC_REQUIRE_BROWSER") == "1":
+            pytest.fail("HAIC_REQUIRE_BROWSER=1 but /usr/bin/chromium or /usr/bin/chromedriver is missing")
+        pytest.skip("Debian chromium + chromium-driver not installed (apt-get install chromium chromium-driver)")
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium-manager fetch anything
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chrome-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def browser(_driver_session):
+    _driver_session.get_log("browser")  # drain logs of earlier tests
+    yield _driver_session
+
+
+def screenshot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def console_errors(driver) -> list[str]:
+    """Severe console messages, excluding the favicon request."""
+    return [e["message"] for e in driver.get_log("browser")
+            if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")]
+
+
+def wait_for(driver, condition, timeout: float = 20.0, message: str = ""):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message)
+
+
+def wait_text(driver, css: str, predicate, timeout: float = 20.0) -> str:
+    """Wait until the element's text satisfies ``predicate``; returns the text."""
+    from selenium.common.exceptions import StaleElementReferenceException, NoSuchElementException
+    from selenium.webdriver.common.by import By
+
+    def check(d):
+        try:
+            text = d.find_element(By.CSS_SELECTOR, css).text
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+        return text if predicate(text) else False
+
+    return wait_for(driver, check, timeout, f"text of {css} never matched")
