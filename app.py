@@ -10,9 +10,9 @@ import os
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, dcc, html
+from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
 
-from components.layout import dataset_badge, navbar
+from components.layout import NAV_ITEMS, dataset_badge, nav_id, navbar
 from services.store import DatasetMissing, get_dataset, init_cache
 
 app = Dash(
@@ -32,6 +32,8 @@ app.layout = html.Div(
         dcc.Location(id="url", refresh=False),
         # the id of the server-side dataset this browser tab works on; never the data itself
         dcc.Store(id="dataset-id", storage_type="session", data="demo"),
+        # per page path, the query string of its last view (see assets/url_state.js)
+        dcc.Store(id="view-state", storage_type="session", data={}),
         navbar(),
         dbc.Container(
             [html.Div(id="dataset-banner", className="mt-2"), dash.page_container],
@@ -39,6 +41,14 @@ app.layout = html.Div(
         ),
     ],
     id="app-root",
+)
+
+
+app.clientside_callback(
+    ClientsideFunction("haic", "navHrefs"),
+    [Output(nav_id(path), "href") for _label, path in NAV_ITEMS],
+    Input("view-state", "data"),
+    *[State(nav_id(path), "id") for _label, path in NAV_ITEMS],
 )
 
 

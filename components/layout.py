@@ -15,8 +15,14 @@ NAV_ITEMS = (
 )
 
 
+def nav_id(path: str) -> str:
+    return "nav-" + (path.strip("/") or "data")
+
+
 def navbar() -> dbc.Navbar:
-    links = [dbc.NavItem(dbc.NavLink(label, href=href, active="exact")) for label, href in NAV_ITEMS]
+    links = [dbc.NavItem(dbc.NavLink(label, href=href, active="partial" if href != "/" else "exact",
+                                     id=nav_id(href)))
+             for label, href in NAV_ITEMS]
     return dbc.Navbar(
         dbc.Container([
             dbc.NavbarBrand("HAIC Cohort Analytics", href="/", className="fw-semibold"),

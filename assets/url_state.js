@@ -1,0 +1,50 @@
+/* View state in the URL query string, without re-rendering the page.
+ *
+ * A page's clientside callback calls window.haicView.update(state, params) whenever a control changes: the query
+ * string is rewritten with history.replaceState (no navigation, no Dash re-render) and the new state -- one query
+ * string per page path -- is returned into the session store "view-state". The navbar links are built from that
+ * store, so a copied link reproduces the view, a reload keeps it, and going to another page and back (or
+ * switching the dataset) never loses it. Only control values go into the URL, never data.
+ */
+(function () {
+  function query(params) {
+    const q = new URLSearchParams();
+    Object.keys(params || {}).forEach(function (k) {
+      const v = params[k];
+      if (v !== null && v !== undefined && v !== "" && !(Array.isArray(v) && v.length === 0)) {
+        q.set(k, Array.isArray(v) ? v.join(",") : String(v));
+      }
+    });
+    return q.toString();
+  }
+
+  function update(state, params) {
+    const s = query(params);
+    const path = window.location.pathname;
+    const target = path + (s ? "?" + s : "");
+    if (window.location.pathname + window.location.search !== target) {
+      window.history.replaceState(window.history.state, "", target);
+    }
+    const next = Object.assign({}, state || {});
+    if (next[path] === s) {
+      return window.dash_clientside.no_update;
+    }
+    next[path] = s;
+    return next;
+  }
+
+  window.haicView = { update: update, query: query };
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    haic: {
+      navHrefs: function (state) {
+        // the remaining arguments are the nav link ids: "nav-data" is "/", "nav-cox" is "/cox"
+        const ids = Array.prototype.slice.call(arguments, 1);
+        return ids.map(function (id) {
+          const p = id === "nav-data" ? "/" : "/" + id.slice(4);
+          const q = (state || {})[p];
+          return q ? p + "?" + q : p;
+        });
+      },
+    },
+  });
+})();
