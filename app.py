@@ -12,6 +12,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
 
+from analysis.io import Limits
 from components.layout import NAV_ITEMS, dataset_badge, nav_id, navbar
 from services.store import DatasetMissing, get_dataset, init_cache
 
@@ -24,7 +25,13 @@ app = Dash(
     serve_locally=True,
 )
 server = app.server
-server.config["SECRET_KEY"] = os.environ.get("HAIC_SECRET_KEY") or os.urandom(32)
+server.config.update(
+    SECRET_KEY=os.environ.get("HAIC_SECRET_KEY") or os.urandom(32),
+    SESSION_COOKIE_HTTPONLY=True,
+    SESSION_COOKIE_SAMESITE="Lax",
+    SESSION_COOKIE_SECURE=os.environ.get("HAIC_SECURE_COOKIES", "0") == "1",
+    MAX_CONTENT_LENGTH=Limits.from_env().max_bytes * 4 // 3 + 1024 * 1024,  # base64 upload + callback JSON
+)
 init_cache(server)
 
 app.layout = html.Div(

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import schema
-from analysis.validate import ColumnInfo, ValidationReport
+from analysis.validate import ColumnInfo, ValidationReport, describe_lines
 
 MISSING_MARKERS = ("", "na", "n/a", "nan", ".", "-", "--", "null", "none", "missing", "#n/a", "?")
 DELIMITERS = (",", ";", "\t")
@@ -46,6 +46,29 @@ ETIOLOGY_CODES = {"hbv": "HBV", "hepatitis b": "HBV", "hcv": "HCV", "hepatitis c
 RESPONSE_WORDS = {"cr": "CR", "complete response": "CR", "pr": "PR", "partial response": "PR",
                   "sd": "SD", "stable disease": "SD", "pd": "PD", "progressive disease": "PD",
                   "progression": "PD", "ne": "NE", "not evaluable": "NE", "ue": "NE", "inevaluable": "NE"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits for untrusted uploads (the command line reads trusted files without limits).
+
+    Defaults fit a 100k-patient cohort with a few hundred columns. ``from_env`` reads ``HAIC_MAX_UPLOAD_MB``,
+    ``HAIC_MAX_ROWS``, ``HAIC_MAX_COLUMNS`` and ``HAIC_MAX_CELL_CHARS``.
+    """
+
+    max_bytes: int = 64 * 1024 * 1024
+    max_rows: int = 200_000
+    max_columns: int = 500
+    max_cell_chars: int = 1000
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        import os
+
+        return cls(max_bytes=int(float(os.environ.get("HAIC_MAX_UPLOAD_MB", 64)) * 1024 * 1024),
+                   max_rows=int(os.environ.get("HAIC_MAX_ROWS", 200_000)),
+                   max_columns=int(os.environ.get("HAIC_MAX_COLUMNS", 500)),
+                   max_cell_chars=int(os.environ.get("HAIC_MAX_CELL_CHARS", 1000)))
 
 
 @dataclass
@@ -94,7 +117,8 @@ def _looks_binary(raw: bytes) -> bool:
                                                b"\x1f\x8b", b"GIF8", b"\xff\xd8\xff"))
 
 
-def read_raw_table(source: str | Path | bytes, report: ValidationReport) -> pd.DataFrame | None:
+def read_raw_table(source: str | Path | bytes, report: ValidationReport,
+                   limits: Limits | None = None) -> pd.DataFrame | None:
     """Read the file as strings (header row kept verbatim). Problems go to ``report``; returns None then."""
     if isinstance(source, (str, Path)):
         try:
@@ -104,6 +128,9 @@ def read_raw_table(source: str | Path | bytes, report: ValidationReport) -> pd.D
             return None
     else:
         raw = bytes(source)
+    if limits and len(raw) > limits.max_bytes:
+        report.error("too_large", f"the file is larger than the limit of {limits.max_bytes // (1024 * 1024)} MB")
+        return None
     if not raw.strip():
         report.error("empty", "the file is empty")
         return None
@@ -131,6 +158,24 @@ def read_raw_table(source: str | Path | bytes, report: ValidationReport) -> pd.D
     if frame.shape[0] == 0:
         report.error("no_rows", "the file has a header but no patient rows")
         return None
+    if limits:
+        if frame.shape[0] > limits.max_rows:
+            report.error("too_many_rows", f"the file has {frame.shape[0]} rows; the limit is {limits.max_rows}")
+            return None
+        if frame.shape[1] > limits.max_columns:
+            report.error("too_many_columns", f"the file has {frame.shape[1]} columns; the limit is "
+                                             f"{limits.max_columns}")
+            return None
+        lengths = [(i, frame.iloc[:, i].str.len()) for i in range(frame.shape[1])]
+        too_long = [(i, ln) for i, ln in lengths if (ln > limits.max_cell_chars).any()]
+        long_headers = [str(c) for c in frame.columns if len(str(c)) > limits.max_cell_chars]
+        if too_long or long_headers:
+            where = ""
+            if too_long:
+                i, ln = too_long[0]
+                where = f" (column {i + 1}, {describe_lines(_lines(ln > limits.max_cell_chars))})"
+            report.error("cell_too_long", f"some cells are longer than {limits.max_cell_chars} characters{where}")
+            return None
     return frame
 
 
@@ -237,20 +282,20 @@ def _resolve_headers(headers: list[str], overrides: dict[str, str], report: Vali
 
 
 def load_cohort(source: str | Path | bytes | pd.DataFrame, *, time_unit: str | None = None,
-                mapping: dict[str, str] | None = None) -> LoadResult:
+                mapping: dict[str, str] | None = None, limits: Limits | None = None) -> LoadResult:
     """Read and clean a cohort table.
 
     ``source`` is a path, the file's bytes, or a DataFrame (copied, never changed). ``time_unit`` declares the
     unit of the time columns for the whole file (``months``, ``days``, ``weeks``, ``years``) where a header
     does not say; ``mapping`` maps file headers to canonical names for headers the importer did not
-    recognise (the dashboard's column-mapping step).
+    recognise (the dashboard's column-mapping step); ``limits`` bounds untrusted uploads.
     """
     report = ValidationReport()
     if isinstance(source, pd.DataFrame):
         raw = source.copy()
         raw.columns = [str(c) for c in raw.columns]
     else:
-        raw = read_raw_table(source, report)
+        raw = read_raw_table(source, report, limits)
         if raw is None:
             return LoadResult(None, report)
     if time_unit is not None and time_unit not in schema.TIME_UNIT_FACTORS:

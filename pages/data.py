@@ -10,7 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from analysis import schema
-from analysis.io import load_cohort
+from analysis.io import Limits, load_cohort
 from components.layout import error_alert
 from components.tables import validation_report_view, variables_table
 from services.store import DEMO_ID, DatasetMissing, delete_dataset, get_dataset, put_dataset, put_pending, get_pending
@@ -108,13 +108,18 @@ def handle_upload(contents, _demo, _remove, _apply, filename, time_unit, current
     if trigger == "use-demo":
         return DEMO_ID, dbc.Alert("Switched to the synthetic demo cohort.", color="info", className="py-2"), None, None
     if trigger == "remove-data":
-        delete_dataset(current_id)
-        return DEMO_ID, dbc.Alert("Your uploaded data were deleted from the server.", color="info",
-                                  className="py-2"), None, None
+        removed = delete_dataset(current_id)
+        text = ("Your uploaded data were deleted from the server." if removed
+                else "No uploaded data of yours were on the server.")
+        return DEMO_ID, dbc.Alert(text + " Showing the synthetic demo cohort.", color="info", className="py-2"), \
+            None, None
     if isinstance(trigger, dict) and trigger.get("type") == "apply-mapping":
         if not pending:
             return no_update, error_alert("Upload the file again to change its mapping."), None, None
-        raw, name = get_pending(pending)
+        try:
+            raw, name = get_pending(pending)
+        except DatasetMissing as exc:
+            return no_update, error_alert(str(exc)), None, None
         mapping = {i["source"]: v for i, v in zip(map_ids, map_values) if v}
     else:
         if not contents:
@@ -122,7 +127,7 @@ def handle_upload(contents, _demo, _remove, _apply, filename, time_unit, current
         raw, name = _decode_upload(contents), filename or "upload.csv"
         mapping = {}
         pending = put_pending(raw, name)
-    result = load_cohort(raw, time_unit=time_unit, mapping=mapping)
+    result = load_cohort(raw, time_unit=time_unit, mapping=mapping, limits=Limits.from_env())
     report = result.report.to_dict()
     if not result.ok:
         feedback = [dbc.Alert([html.Strong(f"{name} was not loaded. "),

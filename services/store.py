@@ -46,6 +46,7 @@ class Dataset:
     synthetic: bool = False
     report: dict = field(default_factory=dict)
     mapping: dict = field(default_factory=dict)
+    owner: str | None = None   # the browser session that uploaded it (None: the public demo)
 
     @property
     def n(self) -> int:
@@ -85,6 +86,22 @@ def frame_hash(frame: pd.DataFrame) -> str:
     return digest.hexdigest()[:32]
 
 
+def current_owner() -> str:
+    """The id of the browser session making this request, kept in Flask's signed session cookie.
+
+    Outside a request (command line, tests calling functions directly) the owner is ``"local"``.
+    """
+    from flask import has_request_context, session
+
+    if not has_request_context():
+        return "local"
+    owner = session.get("owner")
+    if not owner:
+        owner = secrets.token_urlsafe(24)
+        session["owner"] = owner
+    return owner
+
+
 def _key(dataset_id: str) -> str:
     return f"dataset:{dataset_id}"
 
@@ -105,7 +122,7 @@ def get_dataset(dataset_id: str | None) -> Dataset:
         ds = cache.get(_key(DEMO_ID))
         return ds if ds is not None else _load_demo()
     ds = cache.get(_key(dataset_id))
-    if ds is None:
+    if ds is None or ds.owner != current_owner():  # another session's id reads as "not there"
         raise DatasetMissing("this dataset is no longer on the server (it expired or was removed); "
                              "upload it again or switch to the demo cohort")
     cache.set(_key(dataset_id), ds, timeout=dataset_ttl())
@@ -117,7 +134,7 @@ def put_dataset(result: LoadResult, name: str) -> Dataset:
     if not result.ok:
         raise ValueError("only a loaded cohort without blocking errors can be stored")
     ds = Dataset(secrets.token_urlsafe(24), name, result.data, frame_hash(result.data),
-                 report=result.report.to_dict(), mapping=result.mapping)
+                 report=result.report.to_dict(), mapping=result.mapping, owner=current_owner())
     cache.set(_key(ds.id), ds, timeout=dataset_ttl())
     return ds
 
@@ -125,20 +142,25 @@ def put_dataset(result: LoadResult, name: str) -> Dataset:
 def put_pending(raw: bytes, name: str) -> str:
     """Keep an uploaded file's bytes briefly (for the column-mapping step); returns an unguessable token."""
     token = secrets.token_urlsafe(24)
-    cache.set(f"pending:{token}", (raw, name), timeout=min(dataset_ttl(), 30 * 60))
+    cache.set(f"pending:{token}", (raw, name, current_owner()), timeout=min(dataset_ttl(), 30 * 60))
     return token
 
 
 def get_pending(token: str) -> tuple[bytes, str]:
     hit = cache.get(f"pending:{token}") if token else None
-    if hit is None:
+    if hit is None or hit[2] != current_owner():
         raise DatasetMissing("the uploaded file is no longer on the server; upload it again")
-    return hit
+    return hit[0], hit[1]
 
 
-def delete_dataset(dataset_id: str) -> None:
-    if dataset_id and dataset_id != DEMO_ID:
-        cache.delete(_key(dataset_id))
+def delete_dataset(dataset_id: str) -> bool:
+    """Delete an uploaded dataset of the current session now. Returns whether something was deleted."""
+    if not dataset_id or dataset_id == DEMO_ID:
+        return False
+    ds = cache.get(_key(dataset_id))
+    if ds is None or ds.owner != current_owner():
+        return False
+    return bool(cache.delete(_key(dataset_id)))
 
 
 def memoised(func: Callable[..., Any], dataset: Dataset, *args: Any, **kwargs: Any) -> Any:

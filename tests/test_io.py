@@ -203,3 +203,17 @@ def test_fuzz_importer_never_raises(headers, rows, delimiter, encoding):
     assert r.report.ok == (r.data is not None)
     for issue in r.report.errors:
         assert issue.message
+
+
+def test_upload_limits_are_enforced():
+    from analysis.io import Limits
+
+    text = "os_months,os_event,note\n" + "\n".join(f"{i},1,x" for i in range(1, 30))
+    assert load(text, limits=Limits(max_rows=100)).ok
+    assert "too_many_rows" in codes(load(text, limits=Limits(max_rows=10)), "errors")
+    assert "too_many_columns" in codes(load(text, limits=Limits(max_columns=2)), "errors")
+    assert "too_large" in codes(load(text, limits=Limits(max_bytes=50)), "errors")
+    long_cell = "os_months,os_event,note\n1,1," + "y" * 50 + "\n"
+    r = load(long_cell, limits=Limits(max_cell_chars=20))
+    (issue,) = r.report.errors
+    assert issue.code == "cell_too_long" and "column 3" in issue.message and "line 2" in issue.message
