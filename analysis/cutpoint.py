@@ -63,6 +63,8 @@ _BLOCK_CELLS = 1 << 19
 _MIN_PROGRESS_STEPS = 20
 #: relative tolerance when counting permuted statistics "at least as large" as the observed one
 _TIE_RTOL = 1e-10
+#: statistics within this relative distance of the maximum are ties; the smallest such cutpoint is chosen
+_TIE_RTOL_BEST = 1e-12
 
 
 # --- results -------------------------------------------------------------------------------------------
@@ -251,16 +253,24 @@ def _maxstat_rows(scores: np.ndarray, x: np.ndarray, lo: int, hi: int):
     csum = np.cumsum(ys, axis=1)[:, :-1]
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = np.abs((csum - expect) / np.sqrt(var))
-    stat = np.where(valid & (var > 0), stat, np.nan)
+    stat = np.where(valid & ~_constant_rows(ys)[:, None], stat, np.nan)
     return xs, stat
+
+
+def _constant_rows(scores: np.ndarray) -> np.ndarray:
+    """Rows whose scores are all equal (up to rounding): zero variance, no statistic (e.g. no events)."""
+    centred = ((scores - scores.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    return centred <= 1e-12 * (scores ** 2).sum(axis=1)
 
 
 def _best(xs: np.ndarray, stat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row: (maximal statistic, cutpoint at its first occurrence); NaN where a row has no candidate."""
     has = ~np.all(np.isnan(stat), axis=1)
     filled = np.where(np.isnan(stat), -np.inf, stat)
-    idx = np.argmax(filled, axis=1)                           # first maximum, as maxstat's which()
-    best = filled[np.arange(len(idx)), idx]
+    best = filled.max(axis=1, keepdims=True)
+    # first maximum, as maxstat's which(); statistics equal up to rounding count as tied
+    idx = np.argmax(filled >= best * (1 - _TIE_RTOL_BEST), axis=1)
+    best = best[:, 0]
     cut = xs[np.arange(len(idx)), idx]
     return np.where(has, best, np.nan), np.where(has, cut, np.nan)
 
@@ -459,7 +469,11 @@ def _two_group_survival(t, e, high) -> tuple[float | None, float | None, float |
     except Exception:  # lifelines raises on separation / non-convergence: no HR, the log-rank p stands
         return None, None, None, p
     z = stats.norm.ppf(0.975)
-    return math.exp(beta), math.exp(beta - z * se), math.exp(beta + z * se), p
+    with np.errstate(over="ignore"):
+        hr, lo, hi = (float(v) for v in np.exp([beta, beta - z * se, beta + z * se]))
+    if not all(math.isfinite(v) for v in (hr, lo, hi)):
+        return None, None, None, p
+    return hr, lo, hi, p
 
 
 def _split_sample(t, e, x, minprop, maxprop, rng) -> SplitResult:
@@ -488,9 +502,14 @@ def _split_sample(t, e, x, minprop, maxprop, rng) -> SplitResult:
     if e[te].sum() == 0:
         result.note = "no events in the held-out half"
         return result
+    if e[te][high].sum() == 0 or e[te][~high].sum() == 0:
+        result.p_logrank = _two_group_survival(t[te], e[te], high)[3]
+        result.note = "one held-out group has no events: the hazard ratio is not estimable (log-rank p given)"
+        return result
     result.hr, result.hr_lo, result.hr_hi, result.p_logrank = _two_group_survival(t[te], e[te], high)
     if result.hr is None:
-        result.note = "the Cox model did not converge on the held-out half (log-rank p still given)"
+        result.note = ("the Cox model did not converge on the held-out half (e.g. complete separation of the "
+                       "groups); log-rank p given")
     return result
 
 
@@ -523,6 +542,9 @@ def optimal_cutpoint(data: pd.DataFrame, time: str, event: str, variable: str, *
     n = len(t)
     lo, hi = _split_bounds(n, minprop, maxprop)
     scores = logrank_scores(t, e)
+    if _constant_rows(scores[None, :])[0]:
+        raise AnalysisError(f"every patient has the same log-rank score for {time!r} / {event!r} (e.g. all "
+                            f"events at one time): the outcome cannot separate any two groups")
     xs, stat = _maxstat_rows(scores[None, :], x[None, :], lo, hi)
     cand = ~np.isnan(stat[0])
     if not cand.any():
@@ -530,9 +552,8 @@ def optimal_cutpoint(data: pd.DataFrame, time: str, event: str, variable: str, *
                             f"{n} patients in each group (too few distinct values); lower minprop")
     m = np.flatnonzero(cand) + 1
     cand_stat = stat[0, cand]
-    best_i = int(np.argmax(cand_stat))
-    statistic = float(cand_stat[best_i])
-    cutpoint = float(xs[0, m[best_i] - 1])
+    best, cut = _best(xs, stat)
+    statistic, cutpoint = float(best[0]), float(cut[0])
     above = x[x > cutpoint]
     candidates = pd.DataFrame({"cutoff": xs[0, m - 1], "statistic": cand_stat, "n_low": m})
 

@@ -28,6 +28,26 @@ files <- list(
                               age = veteran$age, diagtime = veteran$diagtime), "veteran")
 )
 
+# The same lung and veteran patients as a cohort file the app's importer reads (analysis.io.load_cohort):
+# time in days in an "OS (days)" header (converted to months: ranks, and so every result, are unchanged),
+# lung's event in R's Surv coding 1 = censored / 2 = dead under the "status" alias.  The command-line tests
+# run on these files and compare to the cases named in `cli_cases`.
+write.csv(data.frame(patient_id = sprintf("L%03d", seq_len(nrow(lung))), "OS (days)" = lung$time,
+                     status = lung$status, age = lung$age, ph.karno = lung$ph.karno, meal.cal = lung$meal.cal,
+                     check.names = FALSE),
+          file.path(datadir, "cutpoint_lung_cohort.csv"), row.names = FALSE, na = "")
+write.csv(data.frame(patient_id = sprintf("V%03d", seq_len(nrow(veteran))), "OS (days)" = veteran$time,
+                     death = veteran$status, karno = veteran$karno, age = veteran$age, check.names = FALSE),
+          file.path(datadir, "cutpoint_veteran_cohort.csv"), row.names = FALSE, na = "")
+cli_cases <- list(
+  list(csv = file.path(datadir, "cutpoint_lung_cohort.csv"), time = "OS (days)", event = "status",
+       variable = "age", case = "lung_age", minprop = 0.1),
+  list(csv = file.path(datadir, "cutpoint_lung_cohort.csv"), time = "OS (days)", event = "status",
+       variable = "meal.cal", case = "lung_meal_cal", minprop = 0.1),
+  list(csv = file.path(datadir, "cutpoint_veteran_cohort.csv"), time = "OS (days)", event = "death",
+       variable = "karno", case = "veteran_karno_minprop25", minprop = 0.25)
+)
+
 B_MC <- 20000L
 
 run_case <- function(name, file, x, minprop = 0.1, maxprop = 1 - minprop, seed = 1) {
@@ -82,7 +102,8 @@ out <- list(
   r_version = R.version.string,
   maxstat_version = as.character(packageVersion("maxstat")),
   survival_version = as.character(packageVersion("survival")),
-  cases = cases
+  cases = cases,
+  cli_cases = cli_cases
 )
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
            file.path("tests", "reference", "cutpoint.json"))
