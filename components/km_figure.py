@@ -1,0 +1,176 @@
+"""Kaplan-Meier figure: step curves with 95% CI bands, censor marks, median lines, statistics on the figure and a
+number-at-risk table aligned under the time axis.
+
+Built from analysis results only (:class:`CurveView` lists made by :func:`curves_from_result`); every number
+shown comes from ``analysis.survival``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in greyscale by line style
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot", "solid")
+MAX_POINTS = 1500   # per curve sent to the browser; the thinning keeps every step the eye can resolve
+
+
+@dataclass
+class CurveView:
+    """What the figure needs of one group's KM estimate."""
+
+    label: str
+    n: int
+    events: int
+    times: np.ndarray          # distinct event/censor times (step x), starting after 0
+    surv: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    censor_times: np.ndarray
+    censor_surv: np.ndarray
+    median: float | None = None
+    median_lo: float | None = None
+    median_hi: float | None = None
+    at_risk: list[int] = field(default_factory=list)       # at the risk-table times
+    landmarks: list[tuple[float, float, float, float]] = field(default_factory=list)  # (t, surv, lo, hi)
+
+
+def thin_step(times, *series, max_points: int = MAX_POINTS):
+    """Drop step points that fall in the same screen pixel column, keeping each column's first and last point.
+
+    Only what is drawn is thinned; every estimate shown as a number comes from the full curve.
+    """
+    times = np.asarray(times, dtype=float)
+    if times.size <= max_points:
+        return (times, *[np.asarray(s, dtype=float) for s in series])
+    span = times[-1] - times[0] or 1.0
+    bins = np.floor((times - times[0]) / span * (max_points // 2)).astype(np.int64)
+    first = np.r_[True, bins[1:] != bins[:-1]]
+    last = np.r_[bins[1:] != bins[:-1], True]
+    keep = first | last
+    return (times[keep], *[np.asarray(s, dtype=float)[keep] for s in series])
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None or not np.isfinite(p):
+        return "p = n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _fmt_median(c: CurveView) -> str:
+    if c.median is None or not np.isfinite(c.median):
+        return "not reached"
+    lo = "NR" if c.median_lo is None or not np.isfinite(c.median_lo) else f"{c.median_lo:.1f}"
+    hi = "NR" if c.median_hi is None or not np.isfinite(c.median_hi) else f"{c.median_hi:.1f}"
+    return f"{c.median:.1f} ({lo}–{hi})"
+
+
+def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = "", x_title: str = "Months",
+              y_title: str = "Survival probability", logrank_p: float | None = None,
+              hr_text: str | None = None, presentation: bool = False, show_ci: bool = True,
+              x_max: float | None = None, compact: bool = False) -> go.Figure:
+    """The KM figure. ``compact`` is the small-multiple variant (no risk table, short legend)."""
+    scale = 1.45 if presentation else 1.0
+    line_width = (3.5 if presentation else 2.0) * (0.8 if compact else 1.0)
+    font = int((18 if presentation else 13) * (0.85 if compact else 1.0))
+    rows = 1 if compact else 2
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.10 if not compact else 0,
+                        row_heights=[0.78, 0.22] if rows == 2 else [1.0])
+    x_end = x_max or max([float(c.times[-1]) for c in curves if len(c.times)] + [1.0])
+    for i, c in enumerate(curves):
+        color, dash = PALETTE[i % len(PALETTE)], DASHES[i % len(DASHES)]
+        t, s, lo, hi = thin_step(np.r_[0.0, c.times], np.r_[1.0, c.surv], np.r_[1.0, c.lo], np.r_[1.0, c.hi])
+        lo, hi = np.where(np.isnan(lo), s, lo), np.where(np.isnan(hi), s, hi)  # R's NA limits (S = 0 or 1)
+        if show_ci:
+            fig.add_trace(go.Scatter(x=t, y=hi, mode="lines", line={"width": 0, "shape": "hv"}, hoverinfo="skip",
+                                     showlegend=False, legendgroup=c.label), 1, 1)
+            fig.add_trace(go.Scatter(x=t, y=lo, mode="lines", line={"width": 0, "shape": "hv"}, fill="tonexty",
+                                     fillcolor=_rgba(color, 0.15), hoverinfo="skip", showlegend=False,
+                                     legendgroup=c.label), 1, 1)
+        name = c.label if compact else f"{c.label}  (n={c.n}, events={c.events})"
+        fig.add_trace(go.Scatter(x=t, y=s, mode="lines", name=name, legendgroup=c.label,
+                                 line={"color": color, "width": line_width, "shape": "hv",
+                                       "dash": "solid" if not presentation else dash},
+                                 hovertemplate="%{x:.1f} mo: %{y:.3f}<extra>" + c.label + "</extra>"), 1, 1)
+        ct, cs = thin_step(c.censor_times, c.censor_surv, max_points=MAX_POINTS)
+        if len(ct):
+            fig.add_trace(go.Scatter(x=ct, y=cs, mode="markers", showlegend=False, legendgroup=c.label,
+                                     hoverinfo="skip",
+                                     marker={"symbol": "line-ns-open", "size": 7 * scale, "color": color,
+                                             "line": {"width": 1.5 * scale, "color": color}}), 1, 1)
+        if c.median is not None and np.isfinite(c.median):
+            fig.add_trace(go.Scatter(x=[0, c.median, c.median], y=[0.5, 0.5, 0], mode="lines", showlegend=False,
+                                     hoverinfo="skip", legendgroup=c.label,
+                                     line={"color": color, "width": 1, "dash": "dot"}), 1, 1)
+        if not compact:
+            fig.add_trace(go.Scatter(x=risk_times, y=[i] * len(risk_times), mode="text",
+                                     text=[str(v) for v in c.at_risk], textfont={"color": color, "size": font},
+                                     showlegend=False, hoverinfo="skip"), 2, 1)
+    lines = []
+    if logrank_p is not None or hr_text:
+        lines.append("Log-rank " + _fmt_p(logrank_p) + (f"<br>{hr_text}" if hr_text else ""))
+    for c in curves:
+        text = f"<span style='color:{PALETTE[curves.index(c) % len(PALETTE)]}'>■</span> median {_fmt_median(c)}"
+        if c.landmarks and not compact:
+            text += "<br>   " + " · ".join(f"{t:g} mo {100 * s:.1f}%" for t, s, _lo, _hi in c.landmarks
+                                            if s is not None and np.isfinite(s))
+        lines.append(text)
+    fig.add_annotation(xref="x domain", yref="y domain", x=0.99, y=0.99, xanchor="right", yanchor="top",
+                       align="left", showarrow=False, text="<br>".join(lines),
+                       font={"size": font - (1 if not presentation else 0)},
+                       bgcolor="rgba(255,255,255,0.85)", bordercolor="#888", borderwidth=1)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text=y_title, row=1, col=1, gridcolor="#e5e5e5")
+    x_range = [-0.03 * x_end, x_end * 1.03]  # room for the first and last numbers at risk
+    fig.update_xaxes(range=x_range, row=1, col=1, gridcolor="#e5e5e5", zeroline=False,
+                     tickvals=risk_times if risk_times else None)
+    if not compact:
+        fig.update_xaxes(title_text=x_title, tickvals=risk_times, range=x_range, row=2, col=1, showgrid=False,
+                         zeroline=False)
+        fig.update_yaxes(tickvals=list(range(len(curves))), ticktext=[c.label for c in curves],
+                         range=[len(curves) - 0.5, -0.5], showgrid=False, zeroline=False, row=2, col=1,
+                         tickfont={"size": font - 1})
+        fig.add_annotation(xref="paper", yref="y2 domain", x=0, y=1.25, xanchor="left", showarrow=False,
+                           text="Number at risk", font={"size": font})
+    else:
+        fig.update_xaxes(title_text=x_title, row=1, col=1)
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "font": {"size": font + 3}} if title else None,
+        template="plotly_white", font={"size": font, "family": "Arial, Helvetica, sans-serif"},
+        margin={"l": 60 if compact else 150, "r": 15, "t": 40 if title else 15, "b": 45},
+        legend=({"orientation": "v", "x": 0.01, "y": 0.01, "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0.8)"}
+                if compact else {"orientation": "h", "x": 0, "y": 1.06, "yanchor": "bottom"}),
+        height=(330 if compact else 560) * (1.15 if presentation else 1.0),
+        uirevision="km", hovermode="closest",
+    )
+    return fig
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def curves_from_stratified(result, risk_times, landmark_times=()) -> list[CurveView]:
+    """CurveViews from an ``analysis.survival.StratifiedKM`` computed with ``at = risk_times + landmark_times``."""
+    views = []
+    for g in result.groups:
+        km = g.km
+        at = {round(float(a["time"]), 9): a for a in km.at}
+        censored = km.n_censor > 0
+        views.append(CurveView(
+            label=g.label, n=g.n, events=g.events, times=km.times, surv=km.surv, lo=km.lo, hi=km.hi,
+            censor_times=km.times[censored], censor_surv=km.surv[censored],
+            median=_finite(g.median), median_lo=_finite(g.median_lo), median_hi=_finite(g.median_hi),
+            at_risk=[int(at[round(float(t), 9)]["at_risk"]) for t in risk_times],
+            landmarks=[(float(t), *(at[round(float(t), 9)][k] for k in ("surv", "lo", "hi")))
+                       for t in landmark_times],
+        ))
+    return views
+
+
+def _finite(x) -> float | None:
+    return float(x) if x is not None and np.isfinite(x) else None

@@ -1,0 +1,216 @@
+"""Kaplan-Meier page: endpoint, stratifying variable, live cutoff, CI transform; single figure or the paper's
+Figure 3/4 as small multiples. View state lives in the URL (``/survival?endpoint=os&var=alp&cutoff=174.5``)."""
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from analysis.errors import AnalysisError
+from components.km_figure import curves_from_stratified, km_figure
+from components.layout import error_alert
+from components.survival_tables import km_summary_table
+from services.survival_view import (ENDPOINT_LABELS, GRID_VARIABLES, LANDMARKS, RISK_TIMES, cutoff_control_spec,
+                                    stratified_km, variable_options)
+from services.store import DatasetMissing, get_dataset
+
+dash.register_page(__name__, path="/survival", name="Survival", title="Survival - HAIC Cohort Analytics")
+
+
+def _float_or_none(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def layout(endpoint: str = "pfs", var: str = "ast", cutoff: str | None = None, ci: str = "log-log",
+           mode: str = "single", **_other):
+    endpoint = endpoint if endpoint in ENDPOINT_LABELS else "pfs"
+    ci = ci if ci in ("log-log", "log", "plain") else "log-log"
+    controls = dbc.Card(dbc.CardBody([
+        dbc.Label("Endpoint", className="fw-semibold small mb-1"),
+        dbc.RadioItems(id="km-endpoint", value=endpoint, inline=True,
+                       options=[{"label": v, "value": k} for k, v in ENDPOINT_LABELS.items()]),
+        html.Div([
+            dbc.Label("Stratify by", html_for="km-var", className="fw-semibold small mb-1 mt-2"),
+            dcc.Dropdown(id="km-var", value=var or "none", clearable=False, options=[]),
+            html.Div([
+                dbc.Label("Cutoff (low group: value ≤ cutoff)", html_for="km-cutoff",
+                          className="small mb-1 mt-2"),
+                dcc.Slider(id="km-slider", min=0, max=1, value=None, updatemode="drag", marks=None,
+                           allow_direct_input=False,
+                           tooltip={"placement": "bottom", "always_visible": False}),
+                dbc.Input(id="km-cutoff", type="number", value=_float_or_none(cutoff), debounce=True, size="sm",
+                          step="any"),
+                html.Div(id="km-cutoff-note", className="small text-muted mt-1"),
+                # the variable the cutoff box value belongs to (a URL cutoff is kept for its variable only)
+                dcc.Store(id="km-cutoff-var", data=var),
+            ], id="km-cutoff-box"),
+        ], id="km-single-controls"),
+        dbc.Label("95% CI transform", html_for="km-ci", className="fw-semibold small mb-1 mt-3"),
+        dbc.Select(id="km-ci", value=ci, size="sm", options=[
+            {"label": "log-log (default)", "value": "log-log"}, {"label": "log (R's default)", "value": "log"},
+            {"label": "plain", "value": "plain"}]),
+        dbc.Switch(id="km-grid", label="Grid: the paper's Figure 3/4", value=mode == "grid", className="mt-3"),
+        dbc.Switch(id="km-presentation", label="Presentation mode", value=False, persistence=True,
+                   persistence_type="local"),
+    ]), className="shadow-sm")
+    return html.Div([
+        html.H2("Kaplan–Meier survival", className="h4 mt-3"),
+        dbc.Row([
+            dbc.Col(controls, lg=3, md=4),
+            dbc.Col([
+                html.Div(id="km-alert"),
+                html.Div([
+                    dcc.Loading(dcc.Graph(id="km-graph", config=_graph_config("km")), delay_show=400),
+                    html.Div(id="km-table"),
+                ], id="km-single-view"),
+                html.Div(id="km-grid-view"),
+            ], lg=9, md=8),
+        ], className="g-3"),
+    ])
+
+
+def _graph_config(name: str) -> dict:
+    return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": name, "scale": 3,
+                                                           "width": 1200, "height": 750},
+            "modeBarButtonsToAdd": ["toImage"]}
+
+
+@callback(Output("km-var", "options"), Output("km-var", "value"), Input("dataset-id", "data"),
+          State("km-var", "value"))
+def fill_variables(dataset_id, current):
+    try:
+        ds = get_dataset(dataset_id)
+    except DatasetMissing:
+        return [], no_update
+    options = variable_options(ds)
+    values = {o["value"] for o in options}
+    return options, current if current in values else ("ast" if "ast" in values else "none")
+
+
+@callback(
+    Output("km-slider", "min"), Output("km-slider", "max"), Output("km-slider", "step"),
+    Output("km-slider", "marks"), Output("km-cutoff", "value"), Output("km-cutoff-box", "style"),
+    Output("km-cutoff-var", "data"),
+    Input("km-var", "value"), State("km-cutoff", "value"), State("km-cutoff-var", "data"),
+    State("dataset-id", "data"),
+)
+def set_cutoff_control(var, current_cutoff, cutoff_var, dataset_id):
+    try:
+        spec = cutoff_control_spec(get_dataset(dataset_id), var)
+    except (DatasetMissing, AnalysisError):
+        spec = None
+    if spec is None:
+        return 0, 1, None, None, None, {"display": "none"}, var
+    keep = var == cutoff_var and current_cutoff is not None
+    value = current_cutoff if keep else spec.default
+    return min(spec.low, value), max(spec.high, value), spec.step, spec.marks, value, {}, var
+
+
+# slider <-> number box, in the browser: dragging writes the box, typing moves the slider
+clientside_callback(
+    """function(sliderValue, boxValue) {
+        const t = window.dash_clientside.callback_context.triggered.map(x => x.prop_id)[0] || "";
+        if (t.startsWith("km-slider")) { return [window.dash_clientside.no_update, sliderValue]; }
+        return [boxValue, window.dash_clientside.no_update];
+    }""",
+    Output("km-slider", "value"), Output("km-cutoff", "value", allow_duplicate=True),
+    Input("km-slider", "value"), Input("km-cutoff", "value"), prevent_initial_call=True,
+)
+
+# view state -> URL query string and the navbar link (assets/url_state.js)
+clientside_callback(
+    """function(endpoint, v, cutoff, ci, grid, state) {
+        return window.haicView.update(state, {endpoint: endpoint, var: v, cutoff: cutoff, ci: ci,
+                                              mode: grid ? "grid" : null});
+    }""",
+    Output("view-state", "data", allow_duplicate=True),
+    Input("km-endpoint", "value"), Input("km-var", "value"), Input("km-cutoff", "value"), Input("km-ci", "value"),
+    Input("km-grid", "value"), State("view-state", "data"), prevent_initial_call="initial_duplicate",
+)
+
+
+@callback(
+    Output("km-graph", "figure"), Output("km-table", "children"), Output("km-alert", "children"),
+    Output("km-cutoff-note", "children"),
+    Input("km-endpoint", "value"), Input("km-var", "value"), Input("km-slider", "value"),
+    Input("km-ci", "value"), Input("km-presentation", "value"), Input("dataset-id", "data"),
+    State("km-cutoff", "value"),
+)
+def update_km(endpoint, var, slider_value, ci, presentation, dataset_id, box_value):
+    cutoff = slider_value if ctx.triggered_id == "km-slider" else (box_value if box_value is not None
+                                                                   else slider_value)
+    try:
+        ds = get_dataset(dataset_id)
+        spec = cutoff_control_spec(ds, var)
+        if spec is not None and cutoff is None:
+            cutoff = spec.default
+        result = stratified_km(ds, endpoint, var, cutoff if spec is not None else None, ci)
+    except (DatasetMissing, AnalysisError) as exc:
+        return no_update, None, error_alert(str(exc)), None
+    figure = _figure(result, endpoint, presentation, compact=False)
+    note = f"{result.excluded} patients without a value left out" if result.excluded else None
+    return figure, km_summary_table(result, LANDMARKS[endpoint]), None, note
+
+
+def _figure(result, endpoint, presentation, compact):
+    curves = curves_from_stratified(result, RISK_TIMES[endpoint], LANDMARKS[endpoint])
+    hr_text = None
+    if result.hr is not None and result.hr.result.hr == result.hr.result.hr:  # not NaN
+        r = result.hr.result
+        hr_text = f"HR {r.hr:.2f} ({r.lo:.2f}–{r.hi:.2f})"
+    return km_figure(curves, risk_times=RISK_TIMES[endpoint], x_title="Months",
+                     y_title=ENDPOINT_LABELS[endpoint], presentation=bool(presentation), compact=compact,
+                     logrank_p=result.logrank.p if result.logrank else None, hr_text=hr_text,
+                     x_max=RISK_TIMES[endpoint][-1])
+
+
+# --- grid mode: the paper's Figure 3/4 as small multiples, each with its own cutoff ------------------------
+
+@callback(
+    Output("km-grid-view", "children"), Output("km-single-view", "style"), Output("km-single-controls", "style"),
+    Input("km-grid", "value"), Input("dataset-id", "data"),
+)
+def show_grid(grid, dataset_id):
+    if not grid:
+        return None, {}, {}
+    try:
+        ds = get_dataset(dataset_id)
+    except DatasetMissing as exc:
+        return error_alert(str(exc)), {"display": "none"}, {"display": "none"}
+    panels = []
+    for var in GRID_VARIABLES:
+        if var not in ds.frame.columns:
+            continue
+        spec = cutoff_control_spec(ds, var)
+        control = (dbc.InputGroup([dbc.InputGroupText("cutoff", className="small"),
+                                   dbc.Input(id={"type": "grid-cutoff", "var": var}, type="number", step="any",
+                                             value=spec.default, debounce=True, size="sm")], size="sm")
+                   if spec is not None else
+                   dcc.Input(id={"type": "grid-cutoff", "var": var}, type="hidden", value=None))
+        panels.append(dbc.Col(dbc.Card(dbc.CardBody([
+            control,
+            dcc.Graph(id={"type": "grid-graph", "var": var}, config=_graph_config(f"km-{var}")),
+        ], className="p-2")), xl=4, md=6, className="mb-3"))
+    return dbc.Row(panels, className="g-2"), {"display": "none"}, {"display": "none"}
+
+
+@callback(
+    Output({"type": "grid-graph", "var": MATCH}, "figure"),
+    Input({"type": "grid-cutoff", "var": MATCH}, "value"),
+    Input("km-endpoint", "value"), Input("km-ci", "value"), Input("km-presentation", "value"),
+    State("dataset-id", "data"),
+)
+def update_grid_panel(cutoff, endpoint, ci, presentation, dataset_id):
+    var = ctx.outputs_list["id"]["var"]
+    try:
+        ds = get_dataset(dataset_id)
+        spec = cutoff_control_spec(ds, var)
+        result = stratified_km(ds, endpoint, var, (cutoff if cutoff is not None else spec.default)
+                               if spec is not None else None, ci)
+    except (DatasetMissing, AnalysisError) as exc:
+        import plotly.graph_objects as go
+        return go.Figure(layout={"annotations": [{"text": str(exc), "showarrow": False}], "height": 330})
+    return _figure(result, endpoint, presentation, compact=True)

@@ -1,0 +1,85 @@
+"""What the survival pages ask of a dataset: variable choices, cutoff controls, and memoised KM results."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis import schema
+from analysis.cutoffs import default_cutoff, display_name
+from analysis.survival import km_by_group
+from services.store import Dataset, memoised
+
+ENDPOINT_LABELS = {"pfs": "Progression-free survival", "os": "Overall survival"}
+#: landmark rates shown on the figure (the paper's: PFS 6/12/24, OS 12/24/36 months)
+LANDMARKS = {"pfs": (6.0, 12.0, 24.0), "os": (12.0, 24.0, 36.0)}
+#: x-axis ticks and the number-at-risk table
+RISK_TIMES = {"pfs": (0.0, 6.0, 12.0, 18.0, 24.0, 30.0, 36.0, 42.0, 48.0),
+              "os": (0.0, 6.0, 12.0, 18.0, 24.0, 30.0, 36.0, 42.0, 48.0)}
+#: the paper's Figure 3/4 panels
+GRID_VARIABLES = ("ast", "alp", "nlr", "child_pugh", "ehm", "metabolic_comorbidity", "treatment", "tb", "crp")
+MAX_LEVELS = 12
+NOT_STRATIFIERS = {"patient_id", *schema.TIME_COLUMNS, *schema.EVENT_COLUMNS}
+
+
+@dataclass(frozen=True)
+class CutoffSpec:
+    low: float
+    high: float
+    step: float
+    default: float
+    marks: dict
+
+
+def variable_options(ds: Dataset) -> list[dict]:
+    """Dropdown options: no stratification, numeric columns (cut), categorical columns with few levels."""
+    frame = ds.frame
+    options = [{"label": "None (all patients)", "value": "none"}]
+    numeric, categorical = [], []
+    for col in frame.columns:
+        if col in NOT_STRATIFIERS or schema.is_ae_column(col):
+            continue
+        series = frame[col]
+        if pd.api.types.is_numeric_dtype(series):
+            if series.notna().sum() >= 2 and series.nunique() >= 2:
+                numeric.append({"label": f"{display_name(col)} (cutoff)", "value": col})
+        elif 2 <= series.nunique() <= MAX_LEVELS:
+            categorical.append({"label": display_name(col), "value": col})
+    return options + numeric + categorical
+
+
+def _nice_step(span: float) -> float:
+    raw = span / 400 if span > 0 else 1.0
+    power = 10 ** np.floor(np.log10(raw))
+    return float(min((m * power for m in (1, 2, 5, 10) if m * power >= raw), default=raw))
+
+
+def cutoff_control_spec(ds: Dataset, var: str | None) -> CutoffSpec | None:
+    """Slider range, step, marks and default cutoff for a numeric column; None for categorical or none."""
+    if not var or var == "none" or var not in ds.frame.columns:
+        return None
+    values = ds.frame[var]
+    if not pd.api.types.is_numeric_dtype(values):
+        return None
+    finite = values[np.isfinite(values)]
+    if finite.empty:
+        return None
+    low, high = float(finite.quantile(0.02)), float(finite.quantile(0.98))
+    if high <= low:
+        low, high = float(finite.min()), float(finite.max())
+    step = _nice_step(high - low)
+    low, high = np.floor(low / step) * step, np.ceil(high / step) * step
+    default = default_cutoff(var, finite)
+    default = min(max(default, low), high)
+    marks = {float(round(v, 10)): f"{v:g}" for v in np.linspace(low, high, 5)}
+    return CutoffSpec(float(low), float(high), step, float(default), marks)
+
+
+def stratified_km(ds: Dataset, endpoint: str, var: str | None, cutoff: float | None, ci: str):
+    """Memoised :func:`analysis.survival.km_by_group` with the page's risk-table and landmark times."""
+    time_col, event_col = schema.ENDPOINTS[endpoint]
+    by = None if not var or var == "none" else var
+    at = tuple(sorted(set(RISK_TIMES[endpoint]) | set(LANDMARKS[endpoint])))
+    return memoised(km_by_group, ds, time_col, event_col, by=by,
+                    cutoff=None if cutoff is None else float(cutoff), ci=ci, at=at)
