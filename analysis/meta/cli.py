@@ -1,0 +1,53 @@
+"""``python -m analysis meta FILE``: pooled meta-analysis of a study file, one JSON object on stdout.
+
+The JSON is :meth:`analysis.meta.report.MetaReport.to_dict` (public contract; extend, never break).
+"""
+from __future__ import annotations
+
+import argparse
+
+from analysis.meta.dataset import OUTCOMES
+from analysis.meta.pooling import METHODS, PI_TYPES
+
+
+def cmd_meta(args) -> dict:
+    from analysis.meta.report import run_meta
+
+    report = run_meta(
+        args.file, args.outcome, measure=args.measure, method=args.method, hk=args.hk, hk_adhoc=args.hk_adhoc,
+        mh=args.mh, pi=args.pi, derive=args.derive, subgroup=args.subgroup, moderator=args.moderator,
+        egger_model=args.egger,
+    )
+    return report.to_dict()
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``meta`` on the ``python -m analysis`` parser."""
+    text = ("meta-analysis of study-level ratios (HR with CI, or RR/OR from event counts): fixed and random "
+            "effects, heterogeneity, prediction interval, Egger's test, trim-and-fill, leave-one-out, "
+            "subgroups, meta-regression (metafor-compatible)")
+    p = sub.add_parser("meta", help=text, description=text)
+    p.add_argument("file", help="study CSV: the 17-study layout (data/meta17.csv) or a generic file with "
+                                "study,hr,lo,hi or study,events_exp,n_exp,events_ctrl,n_ctrl")
+    p.add_argument("--outcome", choices=tuple(OUTCOMES), type=str.lower,
+                   help="outcome of the 17-study layout (default os)")
+    p.add_argument("--method", choices=METHODS, default="REML", type=str.upper,
+                   help="FE (fixed effect only) or the tau^2 estimator DL, REML (default), PM")
+    p.add_argument("--hk", action="store_true", help="Hartung-Knapp(-Sidik-Jonkman) CI (metafor test='knha')")
+    p.add_argument("--hk-adhoc", action="store_true",
+                   help="Hartung-Knapp with the ad hoc variance floor max(1, q) (implies --hk)")
+    p.add_argument("--mh", action="store_true", help="Mantel-Haenszel fixed effect (event counts only)")
+    p.add_argument("--measure", choices=("RR", "OR"), default="RR", type=str.upper,
+                   help="ratio for event counts (default RR)")
+    p.add_argument("--pi", choices=PI_TYPES, default="metafor",
+                   help="prediction interval: metafor (z; t on k-1 with --hk; default), meta (t on k-1), "
+                        "hts (t on k-2)")
+    p.add_argument("--derive", action="store_true",
+                   help="use derived values: SE from an HR's p-value, counts computed from percentages "
+                        "(off by default; derived studies are flagged)")
+    p.add_argument("--subgroup", metavar="COL", help="subgroup analysis by this column")
+    p.add_argument("--moderator", metavar="COL",
+                   help="meta-regression on this column (numeric, or text with two levels)")
+    p.add_argument("--egger", choices=("lm", "rma"), default="lm",
+                   help="Egger's test: lm (classical, default) or rma (metafor regtest default)")
+    p.set_defaults(handler=cmd_meta)
