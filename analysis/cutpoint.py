@@ -29,21 +29,31 @@ Differences from maxstat, on purpose: the Lau92 and Lau94 p-values are approxima
 small statistics (maxstat returns them raw); we clip them to 1. The permutation p is the Phipson & Smyth
 (2010) estimate ``(b + 1) / (B + 1)`` with ``b`` the number of permutations whose maximal statistic is at
 least the observed one (maxstat's ``condMC`` reports ``b / B`` with strict ">"); the two agree within Monte
-Carlo error and ours is never 0.
+Carlo error and ours is never 0. Statistics equal to the maximum up to 1e-12 (relative) count as tied and the
+smallest such cutpoint is chosen (maxstat uses exact equality, so its choice among mathematical ties depends
+on rounding).
+
+References: Lausen B, Schumacher M (1992) Maximally selected rank statistics. Biometrics 48:73-85.
+Lausen B, Sauerbrei W, Schumacher M (1994) Classification and regression trees (CART) used for the
+exploration of prognostic factors measured on different scales. In: Dirschedl P, Ostermann R (eds)
+Computational Statistics, Physica, 483-496. Hothorn T, Lausen B (2003) On the exact distribution of maximally
+selected rank statistics. Comput Stat Data Anal 43:121-137. Phipson B, Smyth GK (2010) Permutation p-values
+should never be zero. Stat Appl Genet Mol Biol 9:39.
 
 Progress and cancellation
 -------------------------
 :func:`optimal_cutpoint` accepts ``progress(done, total)``. It is called with ``done = 0`` before the
 resampling work starts, after each block of permutations and bootstrap replicates, and with ``done = total``
-at the end (``total = permutations + bootstrap``). To cancel, raise any exception from the callback: it
-propagates unchanged out of :func:`optimal_cutpoint` and no result is returned.
+at the end (``total = permutations + bootstrap``; the quick split-sample check is not counted). To cancel,
+raise any exception from the callback: it propagates unchanged out of :func:`optimal_cutpoint` and no result
+is returned.
 """
 from __future__ import annotations
 
 import argparse
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -106,7 +116,8 @@ class SplitResult:
     """Split-sample check: cutoff chosen on a random half (``n_train``), judged on the other (``n_test``).
 
     ``hr`` (95% CI ``hr_lo``-``hr_hi``) is the hazard ratio high (``x > cutpoint``) versus low from a Cox
-    model with Efron ties, and ``p_logrank`` the log-rank p, both on the held-out half.
+    model with Efron ties (:func:`analysis.survival.hazard_ratio`), and ``p_logrank`` the log-rank p
+    (:func:`analysis.survival.logrank_test`), both on the held-out half.
     ``p_train_naive`` is the unadjusted p of the selected cutpoint on the half it was chosen on, for
     contrast. Fields are None when they cannot be computed; ``note`` then says why.
     """
@@ -338,7 +349,7 @@ def _numeric_column(data: pd.DataFrame, col: str, role: str) -> np.ndarray:
     if bad.any():
         raise AnalysisError(f"{role} column {col!r} must be numeric; non-numeric entries at "
                             f"{_lines(data.index, bad.to_numpy())}")
-    return converted.to_numpy(dtype=float)
+    return converted.to_numpy(dtype=float, na_value=np.nan)
 
 
 def _prepare(data: pd.DataFrame, time: str, event: str, variable: str):
@@ -451,29 +462,17 @@ def _bootstrap(t, e, x, lo, hi, b, level, rng, progress, optimum) -> BootstrapRe
                            n_failed=int(b - len(cuts)), share_at_optimum=share)
 
 
-def _two_group_survival(t, e, high) -> tuple[float | None, float | None, float | None, float | None]:
-    """Hazard ratio high vs low (Cox, Efron ties, Wald 95% CI) and log-rank p, via lifelines."""
-    import warnings
+def _two_group_survival(t, e, high):
+    """Hazard ratio high vs low (Cox, Efron ties, Wald 95% CI; NaN + note when not estimable) and log-rank p.
 
-    from lifelines import CoxPHFitter
-    from lifelines.statistics import logrank_test
+    Uses the project's survival engine (:mod:`analysis.survival`, checked against R ``coxph`` and
+    ``survdiff``).
+    """
+    from analysis.survival import hazard_ratio, logrank_test
 
-    p = float(logrank_test(t[high], t[~high], e[high], e[~high]).p_value)
-    frame = pd.DataFrame({"t": t, "e": e, "high": high.astype(float)})
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = CoxPHFitter().fit(frame, duration_col="t", event_col="e")
-        beta = float(fit.params_["high"])
-        se = float(fit.standard_errors_["high"])
-    except Exception:  # lifelines raises on separation / non-convergence: no HR, the log-rank p stands
-        return None, None, None, p
-    z = stats.norm.ppf(0.975)
-    with np.errstate(over="ignore"):
-        hr, lo, hi = (float(v) for v in np.exp([beta, beta - z * se, beta + z * se]))
-    if not all(math.isfinite(v) for v in (hr, lo, hi)):
-        return None, None, None, p
-    return hr, lo, hi, p
+    p = logrank_test(t, e, high.astype(int)).p
+    hr = hazard_ratio(t, e, high.astype(int))
+    return hr, float(p)
 
 
 def _split_sample(t, e, x, minprop, maxprop, rng) -> SplitResult:
@@ -502,14 +501,10 @@ def _split_sample(t, e, x, minprop, maxprop, rng) -> SplitResult:
     if e[te].sum() == 0:
         result.note = "no events in the held-out half"
         return result
-    if e[te][high].sum() == 0 or e[te][~high].sum() == 0:
-        result.p_logrank = _two_group_survival(t[te], e[te], high)[3]
-        result.note = "one held-out group has no events: the hazard ratio is not estimable (log-rank p given)"
-        return result
-    result.hr, result.hr_lo, result.hr_hi, result.p_logrank = _two_group_survival(t[te], e[te], high)
+    hr, result.p_logrank = _two_group_survival(t[te], e[te], high)
+    result.hr, result.hr_lo, result.hr_hi = _num(hr.hr), _num(hr.lo), _num(hr.hi)
     if result.hr is None:
-        result.note = ("the Cox model did not converge on the held-out half (e.g. complete separation of the "
-                       "groups); log-rank p given")
+        result.note = f"held-out half: {hr.note or 'the hazard ratio cannot be estimated'} (log-rank p given)"
     return result
 
 
@@ -526,9 +521,11 @@ def optimal_cutpoint(data: pd.DataFrame, time: str, event: str, variable: str, *
     patients (and at least one) in the low group and at most ``floor(N maxprop)`` (default ``1 - minprop``),
     as R maxstat. ``permutations`` (B of the conditional Monte Carlo p; 0 = skip), ``bootstrap`` (replicates
     of the cutpoint distribution; 0 = skip) and ``split`` (split-sample check) use independent random
-    streams derived from ``seed``, so the same seed gives the same answer and changing one B does not change
-    the others. ``progress(done, total)`` is called during resampling; raise from it to cancel (the
-    exception propagates, no result is returned).
+    streams ``np.random.SeedSequence(seed).spawn(3)`` (in that order), so the same seed gives the same answer
+    and changing one B does not change the others. The split puts the first ``N // 2`` rows of
+    ``default_rng(stream[2]).permutation(N)`` (positions among the complete rows) in the training half.
+    ``progress(done, total)`` is called during resampling; raise from it to cancel (the exception
+    propagates, no result is returned).
 
     Reference: Hothorn T, Lausen B (2003) On the exact distribution of maximally selected rank statistics.
     Comput Stat Data Anal 43:121-137; Lausen B, Schumacher M (1992) Biometrics 48:73-85.
