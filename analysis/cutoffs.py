@@ -1,0 +1,124 @@
+"""Dichotomising a continuous marker at a cutoff, and the display names used in group labels.
+
+The rule is the seed paper's: the *low* group is ``value <= cutoff``, the *high* group is ``value > cutoff``.
+A patient whose value is missing belongs to neither group (NaN).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import AnalysisError
+
+#: cutoffs reported in the seed paper (units as in :data:`analysis.schema.NUMERIC_COLUMNS`)
+PAPER_CUTOFFS: dict[str, float] = {
+    "age": 58, "tb": 14.5, "albumin": 40, "alt": 42, "ast": 56.5, "alp": 174.5, "ggt": 188.5,
+    "pt": 13.1, "afp": 48, "pivka_ii": 46, "crp": 16.5, "nlr": 1.77, "tumor_size_mm": 110,
+}
+
+_DISPLAY_NAMES: dict[str, str] = {
+    "ast": "AST", "alp": "ALP", "nlr": "NLR", "tb": "TB", "crp": "CRP", "ggt": "GGT", "pt": "PT",
+    "afp": "AFP", "pivka_ii": "PIVKA-II", "alt": "ALT", "plt": "PLT", "age": "Age",
+    "tumor_size_mm": "Tumour size (mm)", "child_pugh": "Child-Pugh", "ehm": "EHM",
+    "metabolic_comorbidity": "Metabolic comorbidity", "treatment": "Treatment", "shunt": "Shunt",
+    "cnlc_stage": "CNLC stage", "albumin": "Albumin", "sex": "Sex", "etiology": "Etiology",
+}
+
+
+def display_name(col: str) -> str:
+    """Human label of a canonical column (``ast`` -> ``AST``); unknown columns are returned unchanged."""
+    return _DISPLAY_NAMES.get(col, col)
+
+
+def format_cutoff(x: float) -> str:
+    """Shortest text that reads back as the same number: ``56.5``, ``1.77``, ``58`` (not ``58.0``)."""
+    x = float(x)
+    if not math.isfinite(x):
+        raise AnalysisError("the cutoff must be a finite number")
+    if x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return repr(x)
+
+
+@dataclass
+class Dichotomy:
+    """A marker split at a cutoff.
+
+    ``high`` is aligned with the input: 1.0 where value > cutoff, 0.0 where value <= cutoff, NaN where the
+    value is missing.
+    """
+
+    high: pd.Series
+    low_label: str
+    high_label: str
+    n_missing: int
+    cutoff: float
+    column: str
+    n_low: int
+    n_high: int
+
+    def to_dict(self) -> dict:
+        return {"column": self.column, "cutoff": self.cutoff, "low_label": self.low_label,
+                "high_label": self.high_label, "n_low": self.n_low, "n_high": self.n_high,
+                "n_missing": self.n_missing}
+
+
+def dichotomise(values: pd.Series, cutoff: float, name: str | None = None) -> Dichotomy:
+    """Split ``values`` at ``cutoff``: low is ``value <= cutoff`` (the paper's rule), high is ``> cutoff``.
+
+    ``name`` (default: the series name) is the column used in labels via :func:`display_name`, e.g.
+    ``"AST <= 56.5"`` / ``"AST > 56.5"``. Non-numeric text in the column or a non-finite cutoff raises
+    :class:`AnalysisError`.
+    """
+    col = name if name is not None else (str(values.name) if values.name is not None else "value")
+    try:
+        cut = float(cutoff)
+    except (TypeError, ValueError):
+        raise AnalysisError(f"the cutoff for column '{col}' must be a number") from None
+    if not math.isfinite(cut):
+        raise AnalysisError(f"the cutoff for column '{col}' must be a finite number")
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    if series.dtype == bool:
+        series = series.astype(float)
+    num = pd.to_numeric(series, errors="coerce")
+    bad = num.isna() & series.notna()
+    if bad.any():
+        rows = _row_list(series.index[bad])
+        raise AnalysisError(f"column '{col}' must be numeric to apply a cutoff; non-numeric values in rows "
+                            f"{rows}")
+    arr = num.to_numpy(dtype=float)
+    missing = np.isnan(arr)
+    high = np.where(missing, np.nan, (arr > cut).astype(float))
+    label = display_name(col)
+    text = format_cutoff(cut)
+    return Dichotomy(
+        high=pd.Series(high, index=series.index, name=f"{col} > {text}"),
+        low_label=f"{label} <= {text}",
+        high_label=f"{label} > {text}",
+        n_missing=int(missing.sum()),
+        cutoff=cut,
+        column=col,
+        n_low=int(np.sum(high == 0.0)),
+        n_high=int(np.sum(high == 1.0)),
+    )
+
+
+def _row_list(index, limit: int = 10) -> str:
+    """Row positions/labels for an error message (never values)."""
+    items = [str(i) for i in list(index)[:limit]]
+    more = len(index) - len(items)
+    return ", ".join(items) + (f" and {more} more" if more > 0 else "")
+
+
+def default_cutoff(column: str, values: pd.Series) -> float:
+    """The cutoff a page starts from: the paper's published cutoff for the column, else the median."""
+    if column in PAPER_CUTOFFS:
+        return float(PAPER_CUTOFFS[column])
+    finite = pd.to_numeric(values, errors="coerce")
+    finite = finite[np.isfinite(finite)]
+    if finite.empty:
+        raise AnalysisError(f"column '{column}' has no numeric values to cut")
+    return float(finite.median())
