@@ -43,6 +43,19 @@ def format_cutoff(x: float) -> str:
     return repr(x)
 
 
+def default_cutoff(col: str, values: pd.Series | np.ndarray | None = None) -> float:
+    """Starting cutoff for a column: the seed paper's (:data:`PAPER_CUTOFFS`) when it has one, otherwise
+    the median of the finite values. Raises :class:`AnalysisError` when there is neither."""
+    if col in PAPER_CUTOFFS:
+        return float(PAPER_CUTOFFS[col])
+    arr = np.asarray(pd.to_numeric(pd.Series(values if values is not None else [], dtype=object),
+                                   errors="coerce"), dtype=float)
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        raise AnalysisError(f"column '{col}' has no numeric values to choose a cutoff from")
+    return float(np.median(arr))
+
+
 @dataclass
 class Dichotomy:
     """A marker split at a cutoff.

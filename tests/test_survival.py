@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.cutoffs import PAPER_CUTOFFS, dichotomise, display_name, format_cutoff
+from analysis.cutoffs import PAPER_CUTOFFS, default_cutoff, dichotomise, display_name, format_cutoff
 from analysis.errors import AnalysisError
 from analysis.survival import (
     SortedSurvival, hazard_ratio, kaplan_meier, km_by_group, logrank_test, timefix, trend_test,
@@ -438,3 +438,10 @@ def test_format_cutoff_and_display_names():
     assert display_name("pivka_ii") == "PIVKA-II" and display_name("tumor_size_mm") == "Tumour size (mm)"
     assert display_name("my_marker") == "my_marker"
     assert all(math.isfinite(v) for v in PAPER_CUTOFFS.values()) and PAPER_CUTOFFS["nlr"] == 1.77
+
+
+def test_default_cutoff_paper_then_median():
+    assert default_cutoff("ast", pd.Series([1.0, 2.0])) == 56.5
+    assert default_cutoff("my_marker", pd.Series([3.0, 1.0, np.nan, 10.0, 2.0])) == 2.5
+    with pytest.raises(AnalysisError, match="'my_marker'"):
+        default_cutoff("my_marker", pd.Series([np.nan]))
