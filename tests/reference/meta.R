@@ -178,7 +178,7 @@ niel <- list(data = list(study = paste(n$author, n$year), ai = n$ai, n1i = n$n1i
 for (ms in c("RR", "OR")) {
   e <- escalc(ms, ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = n, drop00 = TRUE)
   keep <- !is.na(e$yi)
-  r <- list(yi = as.numeric(e$yi), vi = as.numeric(e$vi), dropped = which(!keep),
+  r <- list(yi = as.numeric(e$yi), vi = as.numeric(e$vi), dropped = I(which(!keep)),
             models = all_models(e$yi[keep], e$vi[keep]))
   mh <- rma.mh(ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = n, measure = ms)
   r$MH <- list(est = as.numeric(mh$beta), se = mh$se, ci_lb = mh$ci.lb, ci_ub = mh$ci.ub, stat = mh$zval,
