@@ -692,6 +692,8 @@ def cmd_cutpoint(args) -> dict:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``cutpoint`` on the ``python -m analysis`` parser."""
+    from analysis import schema
+
     text = ("optimal cutpoint of a continuous variable (maximally selected log-rank statistic) with p-values "
             "corrected for the search, bootstrap interval and split-sample check")
     p = sub.add_parser("cutpoint", help=text, description=text)
@@ -707,6 +709,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help=f"bootstrap replicates of the cutpoint (default {DEFAULT_BOOTSTRAP}; 0 = skip)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     p.add_argument("--no-split", action="store_true", help="skip the split-sample check")
-    p.add_argument("--time-unit", choices=("months", "days", "weeks", "years"),
+    p.add_argument("--time-unit", choices=sorted(schema.TIME_UNIT_FACTORS),
                    help="unit of time columns whose header does not say")
     p.set_defaults(handler=cmd_cutpoint)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -539,3 +541,27 @@ def test_command_line_bad_column_and_options():
     out = _run_cli(["cutpoint", csv, "--time", "OS (days)", "--event", "status", "--variable", "age",
                     "--permutations", "0", "--bootstrap", "0", "--no-split"])
     assert out["p_permutation"] is None and out["bootstrap"] is None and out["split"] is None
+
+
+def test_python_dash_m_analysis_cutpoint():
+    """The public command line: one JSON object on stdout, exit 0; a bad column gives exit 2 and an error."""
+    cli = REF["cli_cases"][2]
+    case = CASES[cli["case"]]
+    base = [sys.executable, "-m", "analysis", "cutpoint", cli["csv"], "--time", cli["time"], "--event",
+            cli["event"], "--minprop", str(cli["minprop"])]
+    start = time.perf_counter()
+    run = subprocess.run(base + ["--variable", cli["variable"]], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    elapsed = time.perf_counter() - start
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["statistic"] == pytest.approx(case["statistic"], rel=1e-9)
+    assert out["cutpoint"] == case["cutpoint"]
+    assert out["n_permutations"] == cp.DEFAULT_PERMUTATIONS
+    assert out["bootstrap"]["n_boot"] == cp.DEFAULT_BOOTSTRAP and out["split"]["n_test"] == 69
+    assert elapsed < 30
+    bad = subprocess.run(base + ["--variable", "karnofsky"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2
+    assert "'karnofsky' is not in the file" in json.loads(bad.stdout)["error"]
+    assert "Traceback" not in bad.stderr
