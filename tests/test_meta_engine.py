@@ -70,6 +70,9 @@ CASES = {
                    REF["meta17"]["pfs"]["models"]),
     "meta17_orr_all": (lambda: (np.array(REF["meta17"]["orr_all"]["yi"]), np.array(REF["meta17"]["orr_all"]["vi"])),
                        REF["meta17"]["orr_all"]["models"]),
+    "meta17_orr_reported": (lambda: (np.array(REF["meta17"]["orr_reported"]["yi"]),
+                                     np.array(REF["meta17"]["orr_reported"]["vi"])),
+                            REF["meta17"]["orr_reported"]["models"]),
     "meta17_dcr_all": (lambda: (np.array(REF["meta17"]["dcr_all"]["yi"]), np.array(REF["meta17"]["dcr_all"]["vi"])),
                        REF["meta17"]["dcr_all"]["models"]),
 }

@@ -238,7 +238,8 @@ m17$dcr_all <- cnt_set("dcr_haic", "dcr_ctrl", lab)
 # reported-only counts: Chen 2021 and Zheng 2022 (ORR)
 sel <- lab %in% c("Chen S 2021", "Zheng K 2022")
 e <- escalc("RR", ai = d$orr_haic[sel], n1i = d$n_haic[sel], ci = d$orr_ctrl[sel], n2i = d$n_ctrl[sel])
-m17$orr_reported <- list(study = lab[sel], models = all_models(e$yi, e$vi))
+m17$orr_reported <- list(study = lab[sel], yi = as.numeric(e$yi), vi = as.numeric(e$vi),
+                          models = all_models(e$yi, e$vi))
 # Spearman: per-study ORR RR vs OS HR (point estimates), studies with both
 e <- escalc("RR", ai = d$orr_haic, n1i = d$n_haic, ci = d$orr_ctrl, n2i = d$n_ctrl)
 both <- !is.na(e$yi) & !is.na(d$os_hr)
