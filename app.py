@@ -41,6 +41,8 @@ app.layout = html.Div(
         dcc.Store(id="dataset-id", storage_type="session", data="demo"),
         # per page path, the query string of its last view (see assets/url_state.js)
         dcc.Store(id="view-state", storage_type="session", data={}),
+        # cutoffs chosen on the survival page, {column: cutoff}; the Cox page uses them
+        dcc.Store(id="chosen-cutoffs", storage_type="session", data={}),
         navbar(),
         dbc.Container(
             [html.Div(id="dataset-banner", className="mt-2"), dash.page_container],

@@ -132,6 +132,33 @@ clientside_callback(
 )
 
 
+clientside_callback(
+    """function(v, cutoff, state) {
+        if (!v || v === "none" || cutoff === null || cutoff === undefined) { return window.dash_clientside.no_update; }
+        if ((state || {})[v] === cutoff) { return window.dash_clientside.no_update; }
+        return Object.assign({}, state || {}, {[v]: cutoff});
+    }""",
+    Output("chosen-cutoffs", "data", allow_duplicate=True),
+    Input("km-var", "value"), Input("km-cutoff", "value"), State("chosen-cutoffs", "data"),
+    prevent_initial_call="initial_duplicate",
+)
+
+clientside_callback(
+    """function(values, ids, state) {
+        const next = Object.assign({}, state || {});
+        let changed = false;
+        ids.forEach(function (id, i) {
+            const v = values[i];
+            if (v !== null && v !== undefined && next[id.var] !== v) { next[id.var] = v; changed = true; }
+        });
+        return changed ? next : window.dash_clientside.no_update;
+    }""",
+    Output("chosen-cutoffs", "data", allow_duplicate=True),
+    Input({"type": "grid-cutoff", "var": ALL}, "value"), State({"type": "grid-cutoff", "var": ALL}, "id"),
+    State("chosen-cutoffs", "data"), prevent_initial_call=True,
+)
+
+
 @callback(
     Output("km-graph", "figure"), Output("km-table", "children"), Output("km-alert", "children"),
     Output("km-cutoff-note", "children"),
@@ -171,9 +198,9 @@ def _figure(result, endpoint, presentation, compact):
 
 @callback(
     Output("km-grid-view", "children"), Output("km-single-view", "style"), Output("km-single-controls", "style"),
-    Input("km-grid", "value"), Input("dataset-id", "data"),
+    Input("km-grid", "value"), Input("dataset-id", "data"), State("chosen-cutoffs", "data"),
 )
-def show_grid(grid, dataset_id):
+def show_grid(grid, dataset_id, chosen):
     if not grid:
         return None, {}, {}
     try:
@@ -187,7 +214,8 @@ def show_grid(grid, dataset_id):
         spec = cutoff_control_spec(ds, var)
         control = (dbc.InputGroup([dbc.InputGroupText("cutoff", className="small"),
                                    dbc.Input(id={"type": "grid-cutoff", "var": var}, type="number", step="any",
-                                             value=spec.default, debounce=True, size="sm")], size="sm")
+                                             value=(chosen or {}).get(var, spec.default), debounce=True,
+                                             size="sm")], size="sm")
                    if spec is not None else
                    dcc.Input(id={"type": "grid-cutoff", "var": var}, type="hidden", value=None))
         panels.append(dbc.Col(dbc.Card(dbc.CardBody([

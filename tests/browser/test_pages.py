@@ -1,0 +1,91 @@
+"""The dashboard as a person meets it, in headless Chromium: every page renders without console errors, the
+cutoff moves the statistics, URL state is applied, uploads succeed or fail clearly without losing the dataset."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from tests.browser.conftest import console_errors, screenshot, wait_for, wait_text
+
+pytestmark = pytest.mark.browser
+
+PAGES = [("/", "data", "#preview-grid"), ("/survival", "survival", "#km-graph .main-svg"),
+         ("/cox", "cox", "#cox-multi-table"), ("/response", "response", "#response-table"),
+         ("/safety", "safety", "#ae-table"), ("/baseline", "baseline", "#baseline-table"),
+         ("/meta", "meta", "#meta-forest .main-svg")]
+
+
+@pytest.mark.parametrize("path,name,selector", PAGES)
+def test_each_page_renders_without_console_errors(live_server, browser, path, name, selector):
+    browser.get(live_server + path)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, selector), 30, f"{selector} never appeared")
+    wait_text(browser, "#dataset-banner", lambda t: "SYNTHETIC" in t or "meta" in path)
+    screenshot(browser, f"page-{name}")
+    assert console_errors(browser) == []
+    assert "Traceback" not in browser.page_source
+
+
+def _stats(browser):
+    return wait_text(browser, "#km-stats-caption", lambda t: "Log-rank" in t)
+
+
+def _at_risk_numbers(browser):
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('#km-graph .textpoint text')).map(e => e.textContent)")
+
+
+def test_moving_the_cutoff_changes_p_value_and_at_risk_table(live_server, browser):
+    browser.get(live_server + "/survival?endpoint=os&var=alp&cutoff=174.5")
+    before = _stats(browser)
+    risk_before = _at_risk_numbers(browser)
+    assert "ALP > 174.5" in before
+    box = browser.find_element(By.CSS_SELECTOR, "#km-cutoff")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("120", Keys.ENTER)
+    after = wait_text(browser, "#km-stats-caption", lambda t: "ALP > 120" in t)
+    assert re.search(r"p = ([<\d.]+)", after).group(1) != re.search(r"p = ([<\d.]+)", before).group(1)
+    wait_for(browser, lambda d: _at_risk_numbers(d) != risk_before, 10, "at-risk table did not change")
+    assert "cutoff=120" in browser.current_url
+    screenshot(browser, "survival-cutoff-120")
+
+
+def test_url_state_is_applied(live_server, browser):
+    browser.get(live_server + "/survival?endpoint=pfs&var=nlr&cutoff=2.5&ci=plain")
+    text = _stats(browser)
+    assert "NLR > 2.5" in text
+    assert browser.find_element(By.CSS_SELECTOR, "#km-cutoff").get_attribute("value") == "2.5"
+    assert browser.find_element(By.CSS_SELECTOR, "#km-ci").get_attribute("value") == "plain"
+    assert "Progression-free" in browser.find_element(By.CSS_SELECTOR, "#km-graph").text
+
+
+def test_upload_good_then_bad_keeps_previous_dataset(live_server, browser, tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("Patient;OS (days);Death;AST (U/L)\n1;300;yes;40,5\n2;600;no;80\n3;90;yes;120\n4;420;no;33\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Patient,OS (days),Death\n1,-5,yes\n2,600,maybe\n")
+    browser.get(live_server + "/")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#preview-grid"), 30)
+    browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(good))
+    wait_text(browser, "#upload-feedback", lambda t: "Loaded good.csv" in t)
+    wait_text(browser, "#dataset-banner", lambda t: "good.csv (n=4)" in t)
+
+    browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(bad))
+    feedback = wait_text(browser, "#upload-feedback", lambda t: "bad.csv was not loaded" in t)
+    assert "negative times" in feedback and "line 2" in feedback and "line 3" in feedback
+    assert "previous dataset is still active" in feedback
+    screenshot(browser, "upload-bad")
+    assert "good.csv (n=4)" in browser.find_element(By.CSS_SELECTOR, "#dataset-banner").text
+    # the previous dataset still works on another page
+    browser.get(live_server + "/survival?endpoint=os&var=none")
+    text = _stats(browser) if browser.find_elements(By.CSS_SELECTOR, "#km-stats-caption") else ""
+    wait_for(browser, lambda d: "n=4" in d.find_element(By.CSS_SELECTOR, "#km-graph").text or
+             "All patients" in d.find_element(By.CSS_SELECTOR, "#km-graph").text, 20)
+    assert "Traceback" not in browser.page_source and text == ""
+    # back to the demo so later tests see it
+    browser.get(live_server + "/")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#use-demo"), 20)
+    browser.find_element(By.CSS_SELECTOR, "#use-demo").click()
+    wait_text(browser, "#dataset-banner", lambda t: "SYNTHETIC" in t)
