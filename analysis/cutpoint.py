@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.cutoffs import PAPER_CUTOFFS
 from analysis.errors import AnalysisError
 
 ProgressCallback = Callable[[int, int], None]
@@ -604,10 +605,7 @@ _PAPER = "Chen et al. (seed paper), data-derived"
 _PAPER_NOTE = ("chosen on the seed paper's own cohort by an optimal-cutoff search; not an external threshold, "
                "so its p-value on that cohort is optimistic")
 #: the seed paper's published cutoffs (canonical column -> value)
-PAPER_CUTOFFS: dict[str, float] = {
-    "ast": 56.5, "alp": 174.5, "nlr": 1.77, "tb": 14.5, "crp": 16.5, "ggt": 188.5, "pt": 13.1, "afp": 48.0,
-    "age": 58.0, "tumor_size_mm": 110.0, "albumin": 40.0, "alt": 42.0, "pivka_ii": 46.0,
-}
+# the seed paper's cutoffs: one list, in analysis.cutoffs (imported above)
 
 #: upper limits of normal used for CTCAE v5.0 multiples (CTCAE grades liver tests as multiples of the
 #: local laboratory's ULN; these are common adult reference limits -- use your laboratory's if it differs)
