@@ -604,7 +604,6 @@ def is_data_driven_optimum(current_cutoff: float, result: CutpointResult, tol: f
 _PAPER = "Chen et al. (seed paper), data-derived"
 _PAPER_NOTE = ("chosen on the seed paper's own cohort by an optimal-cutoff search; not an external threshold, "
                "so its p-value on that cohort is optimistic")
-#: the seed paper's published cutoffs (canonical column -> value)
 # the seed paper's cutoffs: one list, in analysis.cutoffs (imported above)
 
 #: upper limits of normal used for CTCAE v5.0 multiples (CTCAE grades liver tests as multiples of the
