@@ -10,15 +10,25 @@ import os
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
+import diskcache
+from dash import ClientsideFunction, Dash, DiskcacheManager, Input, Output, State, dcc, html
 
 from analysis.io import Limits
 from components.layout import NAV_ITEMS, dataset_badge, nav_id, navbar
-from services.store import DatasetMissing, get_dataset, init_cache
+from services.store import DatasetMissing, cache_config, get_dataset, init_cache
+
+def background_manager():
+    """Dash background callbacks (long jobs with progress and cancel) on a local diskcache manager, in the
+    cache directory, shared by the workers of one host."""
+    directory = os.path.join(cache_config().get("CACHE_DIR", os.environ.get("HAIC_CACHE_DIR", "cache")),
+                             "background")
+    return DiskcacheManager(diskcache.Cache(directory))
+
 
 app = Dash(
     __name__,
     use_pages=True,
+    background_callback_manager=background_manager(),
     title="HAIC Cohort Analytics",
     suppress_callback_exceptions=True,
     update_title=None,

@@ -7,12 +7,14 @@ import dash_bootstrap_components as dbc
 from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from analysis.errors import AnalysisError
+from analysis.cutpoint import clinical_reference_cutoffs, is_data_driven_optimum
+from components.cutpoint_views import reference_list, statistic_chart, worth_summary
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import error_alert
 from components.survival_tables import km_summary_table
 from services.survival_view import (ENDPOINT_LABELS, GRID_VARIABLES, LANDMARKS, RISK_TIMES, cutoff_control_spec,
-                                    stratified_km, variable_options)
-from services.store import DatasetMissing, get_dataset
+                                    cutpoint_scan, stratified_km, variable_options)
+from services.store import DatasetMissing, get_dataset, issue_ticket, redeem_ticket
 
 dash.register_page(__name__, path="/survival", name="Survival", title="Survival - HAIC Cohort Analytics")
 
@@ -56,10 +58,29 @@ def layout(endpoint: str = "pfs", var: str = "ast", cutoff: str | None = None, c
         dbc.Switch(id="km-presentation", label="Presentation mode", value=False, persistence=True,
                    persistence_type="local"),
     ]), className="shadow-sm")
+    worth = dbc.Card(dbc.CardBody([
+        html.H3("How much is this cutoff worth?", className="h6"),
+        dcc.Graph(id="cp-chart", config={"displayModeBar": False}, style={"height": "200px"}),
+        html.Div(id="cp-summary"),
+        html.Div([
+            dbc.Button("Find optimal cutoff", id="cp-run", size="sm", color="primary", className="me-1"),
+            dbc.Button("Cancel", id="cp-cancel", size="sm", color="secondary", outline=True, disabled=True,
+                       className="me-1"),
+            dbc.Button("Use optimum", id="cp-use", size="sm", color="secondary", outline=True),
+        ], className="mt-2"),
+        dbc.Progress(id="cp-progress", value=0, max=1, className="mt-2", style={"height": "6px"}),
+        html.Div(id="cp-alert"),
+        html.Details([html.Summary("Reference cutoffs", className="small"), html.Div(id="cp-references-box")],
+                     className="mt-2"),
+        html.P("The statistic is the standardised log-rank statistic at every candidate cutoff (R maxstat). "
+               "Searching for the best cutoff makes its naive p too small; the corrected p pays for the search.",
+               className="small text-muted mt-2 mb-0"),
+        dcc.Store(id="cp-ticket"), dcc.Store(id="cp-full-key"),
+    ]), className="shadow-sm mt-3", id="cp-card")
     return html.Div([
         html.H2("Kaplan–Meier survival", className="h4 mt-3"),
         dbc.Row([
-            dbc.Col(controls, lg=3, md=4),
+            dbc.Col([controls, worth], lg=3, md=4),
             dbc.Col([
                 html.Div(id="km-alert"),
                 html.Div([
@@ -242,3 +263,70 @@ def update_grid_panel(cutoff, endpoint, ci, presentation, dataset_id):
         import plotly.graph_objects as go
         return go.Figure(layout={"annotations": [{"text": str(exc), "showarrow": False}], "height": 330})
     return _figure(result, endpoint, presentation, compact=True)
+
+
+# --- how much is the cutoff worth (maximally selected log-rank statistic) ---------------------------------
+
+@callback(
+    Output("cp-chart", "figure"), Output("cp-summary", "children"), Output("cp-references-box", "children"),
+    Output("cp-card", "style"),
+    Input("km-endpoint", "value"), Input("km-var", "value"), Input("km-slider", "value"),
+    Input("cp-full-key", "data"), Input("km-presentation", "value"), Input("km-grid", "value"),
+    State("dataset-id", "data"), State("km-ci", "value"),
+)
+def update_worth(endpoint, var, cutoff, full_key, presentation, grid, dataset_id, ci):
+    hidden = {"display": "none"}
+    if grid:
+        return no_update, None, None, hidden
+    try:
+        ds = get_dataset(dataset_id)
+        if cutoff_control_spec(ds, var) is None:
+            return no_update, None, None, hidden
+        full = full_key == [ds.content_hash, endpoint, var]
+        result = cutpoint_scan(ds, endpoint, var, full=full)
+        naive = stratified_km(ds, endpoint, var, cutoff, ci).logrank if cutoff is not None else None
+    except (DatasetMissing, AnalysisError) as exc:
+        return no_update, error_alert(str(exc)), None, {}
+    refs = clinical_reference_cutoffs(var)
+    figure = statistic_chart(result, cutoff, refs, bool(presentation))
+    summary = worth_summary(result, cutoff, naive.p if naive else None,
+                            is_data_driven_optimum(cutoff, result), full)
+    return figure, summary, reference_list(refs), {}
+
+
+@callback(Output("cp-ticket", "data"), Output("cp-alert", "children", allow_duplicate=True),
+          Input("cp-run", "n_clicks"), State("dataset-id", "data"), prevent_initial_call=True)
+def start_search(_clicks, dataset_id):
+    """Check access in the user's own request, then hand the background job a single-use ticket."""
+    try:
+        return issue_ticket(dataset_id), None
+    except DatasetMissing as exc:
+        return no_update, error_alert(str(exc))
+
+
+@callback(
+    Output("cp-full-key", "data"), Output("cp-alert", "children"),
+    Input("cp-ticket", "data"), State("km-endpoint", "value"), State("km-var", "value"),
+    background=True, prevent_initial_call=True,
+    running=[(Output("cp-run", "disabled"), True, False), (Output("cp-cancel", "disabled"), False, True)],
+    cancel=[Input("cp-cancel", "n_clicks")],
+    progress=[Output("cp-progress", "value"), Output("cp-progress", "max")],
+)
+def run_search(set_progress, ticket, endpoint, var):
+    """Permutation p and bootstrap interval of the optimum, cached; runs off the request with a progress bar."""
+    try:
+        ds = redeem_ticket(ticket)
+        cutpoint_scan(ds, endpoint, var, full=True, progress=lambda done, total: set_progress((done, total)))
+    except (DatasetMissing, AnalysisError) as exc:
+        return no_update, error_alert(str(exc))
+    return [ds.content_hash, endpoint, var], None
+
+
+@callback(Output("km-cutoff", "value", allow_duplicate=True), Input("cp-use", "n_clicks"),
+          State("km-endpoint", "value"), State("km-var", "value"), State("dataset-id", "data"),
+          prevent_initial_call=True)
+def use_optimum(_clicks, endpoint, var, dataset_id):
+    try:
+        return cutpoint_scan(get_dataset(dataset_id), endpoint, var).cutpoint
+    except (DatasetMissing, AnalysisError):
+        return no_update

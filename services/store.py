@@ -153,6 +153,30 @@ def get_pending(token: str) -> tuple[bytes, str]:
     return hit[0], hit[1]
 
 
+def issue_ticket(dataset_id: str | None) -> str:
+    """A short-lived, single-use token that lets a background job (no browser session there) read a dataset.
+
+    The ownership check happens here, in the request of the session that owns the dataset.
+    """
+    ds = get_dataset(dataset_id)
+    ticket = secrets.token_urlsafe(24)
+    cache.set(f"ticket:{ticket}", ds.id, timeout=10 * 60)
+    return ticket
+
+
+def redeem_ticket(ticket: str | None) -> Dataset:
+    dataset_id = cache.get(f"ticket:{ticket}") if ticket else None
+    if dataset_id is None:
+        raise DatasetMissing("this job's access to the dataset expired; start it again")
+    cache.delete(f"ticket:{ticket}")
+    if dataset_id == DEMO_ID:
+        return get_dataset(DEMO_ID)
+    ds = cache.get(_key(dataset_id))
+    if ds is None:
+        raise DatasetMissing("this dataset is no longer on the server; upload it again")
+    return ds
+
+
 def delete_dataset(dataset_id: str) -> bool:
     """Delete an uploaded dataset of the current session now. Returns whether something was deleted."""
     if not dataset_id or dataset_id == DEMO_ID:
@@ -163,13 +187,17 @@ def delete_dataset(dataset_id: str) -> bool:
     return bool(cache.delete(_key(dataset_id)))
 
 
+#: keyword arguments that do not change a result (e.g. a progress callback) and stay out of the cache key
+NOT_IN_KEY = ("progress",)
+
+
 def memoised(func: Callable[..., Any], dataset: Dataset, *args: Any, **kwargs: Any) -> Any:
     """``func(dataset.frame, *args, **kwargs)``, cached on (content hash, function, parameters).
 
     Parameters must have a stable ``repr`` (numbers, strings, tuples). Errors are not cached.
     """
     name = f"{func.__module__}.{func.__qualname__}"
-    params = repr((args, sorted(kwargs.items())))
+    params = repr((args, sorted((k, v) for k, v in kwargs.items() if k not in NOT_IN_KEY)))
     key = "result:" + hashlib.sha256(f"{dataset.content_hash}|{name}|{params}".encode()).hexdigest()[:40]
     hit = cache.get(key)
     if hit is not None:

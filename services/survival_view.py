@@ -8,6 +8,7 @@ import pandas as pd
 
 from analysis import schema
 from analysis.cutoffs import default_cutoff, display_name
+from analysis.cutpoint import optimal_cutpoint
 from analysis.survival import km_by_group
 from services.store import Dataset, memoised
 
@@ -83,3 +84,15 @@ def stratified_km(ds: Dataset, endpoint: str, var: str | None, cutoff: float | N
     at = tuple(sorted(set(RISK_TIMES[endpoint]) | set(LANDMARKS[endpoint])))
     return memoised(km_by_group, ds, time_col, event_col, by=by,
                     cutoff=None if cutoff is None else float(cutoff), ci=ci, at=at)
+
+
+#: resampling for the "find optimal cutoff" button (the quick scan uses none)
+PERMUTATIONS, BOOTSTRAP = 1000, 500
+
+
+def cutpoint_scan(ds: Dataset, endpoint: str, var: str, full: bool = False, progress=None):
+    """Memoised maximally selected log-rank statistic of ``var``; ``full`` adds permutations and bootstrap."""
+    time_col, event_col = schema.ENDPOINTS[endpoint]
+    return memoised(optimal_cutpoint, ds, time_col, event_col, var,
+                    permutations=PERMUTATIONS if full else 0, bootstrap=BOOTSTRAP if full else 0, split=full,
+                    progress=progress)

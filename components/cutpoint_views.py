@@ -1,0 +1,75 @@
+"""The "how much is this cutoff worth?" panel: the standardised log-rank statistic over every candidate cutoff
+(as X-tile / R maxstat draw it) with the current cutoff, the optimum and clinical reference cutoffs marked."""
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+from dash import html
+
+from components.km_figure import PALETTE
+
+
+def _p(p) -> str:
+    if p is None or not math.isfinite(p):
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def statistic_chart(result, current_cutoff: float | None, references=(), presentation: bool = False) -> go.Figure:
+    """Standardised log-rank statistic by cutoff; current cutoff (solid), optimum (dot), references (dashed)."""
+    cand = result.candidates
+    fig = go.Figure(go.Scatter(x=cand["cutoff"], y=cand["statistic"], mode="lines", line={"color": "#444",
+                                                                                           "width": 1.5},
+                               hovertemplate="cutoff %{x:g}: statistic %{y:.2f}<extra></extra>",
+                               name="statistic"))
+    fig.add_trace(go.Scatter(x=[result.cutpoint], y=[result.statistic], mode="markers", name="optimum",
+                             marker={"color": PALETTE[1], "size": 9},
+                             hovertemplate="optimum %{x:g}<extra></extra>"))
+    top = float(cand["statistic"].max()) if len(cand) else 1.0
+    for ref in references:
+        if cand["cutoff"].min() <= ref.value <= cand["cutoff"].max():
+            fig.add_vline(x=ref.value, line={"color": "#999", "dash": "dash", "width": 1})
+    if current_cutoff is not None:
+        fig.add_vline(x=current_cutoff, line={"color": PALETTE[0], "width": 2})
+    size = 14 if presentation else 11
+    fig.update_layout(template="plotly_white", height=200, margin={"l": 40, "r": 10, "t": 10, "b": 35},
+                      showlegend=False, font={"size": size}, uirevision="cutpoint",
+                      xaxis={"title": {"text": "cutoff", "standoff": 2}},
+                      yaxis={"title": {"text": "|Z|", "standoff": 2}, "range": [0, top * 1.1]})
+    return fig
+
+
+def worth_summary(result, current_cutoff, naive_p, is_optimum: bool, full: bool) -> html.Div:
+    """Naive p of the current cutoff beside the p-values corrected for searching all cutoffs."""
+    rows = [
+        html.Div([html.Span("Naive log-rank p at this cutoff: "), html.Strong(_p(naive_p), id="cp-naive-p")]),
+        html.Div([html.Span("Best cutoff on these data: "),
+                  html.Strong(f"{result.cutpoint:.4g}", id="cp-optimum"),
+                  html.Span(f" (|Z| = {result.statistic:.2f}, naive p {_p(result.p_naive)})")]),
+        html.Div([html.Span("p corrected for the search: "),
+                  html.Strong(f"Lau94 {_p(result.p_lau94)}", id="cp-corrected-p"),
+                  html.Span(f" · Lau92 {_p(result.p_lau92)}")]
+                 + ([html.Span(f" · permutation {_p(result.p_permutation)} (B = {result.n_permutations})")]
+                    if full and result.p_permutation is not None else [])),
+    ]
+    if full and result.bootstrap is not None:
+        b = result.bootstrap
+        rows.append(html.Div(f"Bootstrap {100 * b.level:.0f}% interval of the optimum: {b.lo:.4g} – {b.hi:.4g} "
+                             f"({b.n_boot} resamples)", id="cp-bootstrap"))
+    if full and result.split is not None and result.split.hr is not None:
+        s = result.split
+        rows.append(html.Div(f"Split sample: cutoff {s.cutpoint:g} chosen on half the patients gives HR "
+                             f"{s.hr:.2f} ({s.hr_lo:.2f}–{s.hr_hi:.2f}), p {_p(s.p_logrank)} on the other half"))
+    if is_optimum:
+        rows.append(html.Div("This cutoff is the data-driven optimum on these same patients: its naive p is "
+                             "optimistic. Quote the corrected p, or validate the cutoff in other patients.",
+                             className="text-danger fw-semibold mt-1", id="cp-optimistic"))
+    return html.Div(rows, className="small")
+
+
+def reference_list(references) -> html.Ul | None:
+    if not references:
+        return None
+    return html.Ul([html.Li([html.Strong(f"{r.value:g}"), f" — {r.label}: {r.explanation}"])
+                    for r in references], className="small text-muted mb-0 ps-3", id="cp-references")
