@@ -262,4 +262,6 @@ def test_run_meta_variants(table):
         "Mei J 2021", "Guan R 2024", "Chang X 2024", "Wang D 2024"}
     mr = run_meta(table, "os", moderator="platinum").to_dict()["metaregression"]
     assert mr["k"] == 5 and "oxaliplatin" in mr["coding"]
+    assert sorted(p["x"] for p in mr["points"]) == [0.0, 0.0, 1.0, 1.0, 1.0]
+    assert [p["study"] for p in mr["points"]] == mr["studies"]
     assert mr["slope"] < 0  # oxaliplatin studies have lower HRs than cisplatin ones

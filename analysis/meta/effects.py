@@ -105,6 +105,13 @@ class EffectData:
             covariates=self.covariates.iloc[idx].reset_index(drop=True),
         )
 
+    def to_dict(self, level: float = 0.95) -> dict:
+        """Per-study rows (ratio scale and log scale), exclusions and the measure; JSON-safe."""
+        rows = [{k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in r.items()}
+                for r in self.table(level)]
+        return {"measure": self.measure, "k": self.k, "studies": rows,
+                "excluded": [e.to_dict() for e in self.excluded]}
+
     def table(self, level: float = 0.95) -> list[dict]:
         """Per-study estimate and CI on the ratio scale (Wald on the log scale, as metafor)."""
         z = float(stats.norm.ppf(0.5 + level / 2))

@@ -705,6 +705,7 @@ class MetaRegressionResult:
     hk: bool
     studies: list[str] = field(default_factory=list)
     excluded: list[Excluded] = field(default_factory=list)
+    points: list[dict] = field(default_factory=list)  # per study: study, x, log_est, se (for a bubble plot)
 
     def to_dict(self) -> dict:
         d = _as_dict(self)

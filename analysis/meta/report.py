@@ -118,7 +118,7 @@ def _metareg(m: MetaRegressionResult) -> dict:
     d = m.to_dict()
     keep = ("moderator", "coding", "method", "k", "intercept", "intercept_se", "slope", "slope_se", "slope_p",
             "slope_lo", "slope_hi", "slope_df", "tau2", "i2", "r2", "qm", "qm_p", "qe", "qe_df", "qe_p", "hk",
-            "studies", "excluded")
+            "studies", "excluded", "points")
     return {k: d[k] for k in keep}
 
 
@@ -207,6 +207,8 @@ def run_meta(source, outcome: str | None = None, *, measure: str = "RR", method:
             mr = meta_regression(sub.yi, sub.vi, x[keep], method, hk or hk_adhoc, level, col, coding)
             mr.studies = list(sub.studies)
             mr.excluded = excl
+            mr.points = [{"study": st, "x": float(xv), "log_est": float(yv), "se": float(math.sqrt(vv))}
+                         for st, xv, yv, vv in zip(sub.studies, x[keep], sub.yi, sub.vi)]
     center = analysis.primary.log_est
     funnel = funnel_data(effects.yi, effects.vi, center, effects.studies, level=level)
     corr = None
