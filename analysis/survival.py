@@ -223,9 +223,22 @@ def kaplan_meier(time: Any, event: Any, *, ci: str = "log-log", conf_level: floa
     ts, es = t[order], e[order]
     times, start, counts = np.unique(ts, return_index=True, return_counts=True)
     n_event = np.add.reduceat(es, start)
-    n_censor = counts - n_event
-    n = ts.size
-    n_risk = n - np.concatenate(([0], np.cumsum(counts)[:-1]))
+    n_risk = ts.size - np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return km_from_counts(times, n_risk, n_event, counts - n_event, ci=ci, conf_level=conf_level, at=at)
+
+
+def km_from_counts(times: np.ndarray, n_risk: np.ndarray, n_event: np.ndarray, n_censor: np.ndarray, *,
+                   ci: str = "log-log", conf_level: float = 0.95, at: Sequence[float] | None = None) -> KMResult:
+    """Kaplan-Meier estimate from a life table: distinct ``times`` (increasing) with the numbers at risk,
+    events and censorings at each. :func:`kaplan_meier` tabulates raw data and calls this; the slider's hot
+    path (:mod:`analysis.cutoff_split`) tabulates both groups of a cutoff at once and calls it per group.
+    """
+    if ci not in CI_TYPES:
+        raise AnalysisError(f"unknown confidence interval type; use one of {', '.join(CI_TYPES)}")
+    times = np.asarray(times, dtype=float)
+    n_risk = np.asarray(n_risk, dtype=float)
+    n_event = np.asarray(n_event, dtype=float)
+    n_censor = np.asarray(n_censor, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         surv = np.cumprod(1.0 - n_event / n_risk)
         inc = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
@@ -237,12 +250,14 @@ def kaplan_meier(time: Any, event: Any, *, ci: str = "log-log", conf_level: floa
     median_lo = _median_time(times, lo)
     median_hi = _median_time(times, hi)
 
+    # number at risk at t = patients with time >= t = the risk set of the first observed time >= t
+    risk_after = np.append(n_risk, 0.0)
     at_rows = []
-    for tt in ([] if at is None else np.atleast_1d(np.asarray(at, dtype=float))):
+    for tt in ([] if at is None else at):
         tt = float(tt)
         if not math.isfinite(tt):
             raise AnalysisError("survival times requested must be finite numbers")
-        at_risk = int(np.sum(ts >= tt))
+        at_risk = int(risk_after[np.searchsorted(times, tt, side="left")])
         if tt < times[0]:
             row = {"time": tt, "surv": 1.0, "lo": 1.0, "hi": 1.0}
         elif tt > times[-1]:
@@ -257,9 +272,10 @@ def kaplan_meier(time: Any, event: Any, *, ci: str = "log-log", conf_level: floa
         at_rows.append(row)
 
     return KMResult(
-        n=int(n), events=int(es.sum()), median=median, median_lo=median_lo, median_hi=median_hi,
-        times=times, surv=surv, lo=lo, hi=hi, n_risk=n_risk.astype(int), n_event=n_event.astype(int),
-        n_censor=n_censor.astype(int), std_err=std_err, at=at_rows, ci=ci, conf_level=conf_level,
+        n=int(n_risk[0]) if n_risk.size else 0, events=int(n_event.sum()), median=median, median_lo=median_lo,
+        median_hi=median_hi, times=times, surv=surv, lo=lo, hi=hi, n_risk=n_risk.astype(int),
+        n_event=n_event.astype(int), n_censor=n_censor.astype(int), std_err=std_err, at=at_rows, ci=ci,
+        conf_level=conf_level,
     )
 
 

@@ -1,13 +1,16 @@
 """What the survival pages ask of a dataset: variable choices, cutoff controls, and memoised KM results."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
+from threading import Lock
 
 import numpy as np
 import pandas as pd
 
 from analysis import schema
 from analysis.cutoffs import default_cutoff, display_name
+from analysis.cutoff_split import CutoffSplitter
 from analysis.cutpoint import optimal_cutpoint
 from analysis.survival import km_by_group
 from services.store import Dataset, memoised
@@ -77,13 +80,50 @@ def cutoff_control_spec(ds: Dataset, var: str | None) -> CutoffSpec | None:
     return CutoffSpec(float(low), float(high), step, float(default), marks)
 
 
+class SplitterCache:
+    """Per-process LRU of :class:`CutoffSplitter` objects, keyed by (dataset content hash, endpoint, column).
+
+    The one process-local cache in the app, and deliberately so: a splitter is derived, immutable data (the
+    cohort sorted once), keyed by content, identical in every worker; keeping it in memory is what makes a
+    slider drag O(n) instead of a sort plus a cache read. It holds no user state.
+    """
+
+    def __init__(self, size: int = 8):
+        self.size, self._items, self._lock = size, OrderedDict(), Lock()
+
+    def get(self, ds: Dataset, endpoint: str, var: str) -> CutoffSplitter:
+        key = (ds.content_hash, endpoint, var)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        time_col, event_col = schema.ENDPOINTS[endpoint]
+        splitter = CutoffSplitter(ds.frame, time_col, event_col, var)
+        with self._lock:
+            self._items[key] = splitter
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return splitter
+
+
+splitters = SplitterCache()
+
+
+def km_times(endpoint: str) -> tuple[float, ...]:
+    return tuple(sorted(set(RISK_TIMES[endpoint]) | set(LANDMARKS[endpoint])))
+
+
 def stratified_km(ds: Dataset, endpoint: str, var: str | None, cutoff: float | None, ci: str):
-    """Memoised :func:`analysis.survival.km_by_group` with the page's risk-table and landmark times."""
+    """KM by group with the page's risk-table and landmark times.
+
+    A numeric column cut at ``cutoff`` takes the hot path (:class:`CutoffSplitter`, sorted once per process);
+    everything else is :func:`analysis.survival.km_by_group`, memoised in the shared cache.
+    """
     time_col, event_col = schema.ENDPOINTS[endpoint]
     by = None if not var or var == "none" else var
-    at = tuple(sorted(set(RISK_TIMES[endpoint]) | set(LANDMARKS[endpoint])))
-    return memoised(km_by_group, ds, time_col, event_col, by=by,
-                    cutoff=None if cutoff is None else float(cutoff), ci=ci, at=at)
+    if by is not None and cutoff is not None:
+        return splitters.get(ds, endpoint, by).split(float(cutoff), ci=ci, at=km_times(endpoint))
+    return memoised(km_by_group, ds, time_col, event_col, by=by, cutoff=None, ci=ci, at=km_times(endpoint))
 
 
 #: resampling for the "find optimal cutoff" button (the quick scan uses none)
