@@ -71,6 +71,14 @@ app.clientside_callback(
 )
 
 
+# presentation mode: large fonts, thick lines, high contrast (figures read the switch; CSS does the rest)
+app.clientside_callback(
+    """function(on) { document.body.classList.toggle("presentation", !!on); return on ? "presentation" : ""; }""",
+    Output("app-root", "className"),
+    Input("presentation", "value"),
+)
+
+
 @app.callback(Output("dataset-banner", "children"), Input("dataset-id", "data"))
 def show_dataset(dataset_id):
     try:

@@ -27,6 +27,8 @@ def navbar() -> dbc.Navbar:
         dbc.Container([
             dbc.NavbarBrand("HAIC Cohort Analytics", href="/", className="fw-semibold"),
             dbc.Nav(links, navbar=True, className="me-auto"),
+            dbc.Switch(id="presentation", label="Presentation mode", value=False, persistence=True,
+                       persistence_type="local", className="text-light mb-0", label_class_name="text-light small"),
         ], fluid=True),
         color="dark", dark=True, className="py-1",
     )

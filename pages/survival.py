@@ -55,8 +55,6 @@ def layout(endpoint: str = "pfs", var: str = "ast", cutoff: str | None = None, c
             {"label": "log-log (default)", "value": "log-log"}, {"label": "log (R's default)", "value": "log"},
             {"label": "plain", "value": "plain"}]),
         dbc.Switch(id="km-grid", label="Grid: the paper's Figure 3/4", value=mode == "grid", className="mt-3"),
-        dbc.Switch(id="km-presentation", label="Presentation mode", value=False, persistence=True,
-                   persistence_type="local"),
     ]), className="shadow-sm")
     worth = dbc.Card(dbc.CardBody([
         html.H3("How much is this cutoff worth?", className="h6"),
@@ -184,7 +182,7 @@ clientside_callback(
     Output("km-graph", "figure"), Output("km-table", "children"), Output("km-alert", "children"),
     Output("km-cutoff-note", "children"),
     Input("km-endpoint", "value"), Input("km-var", "value"), Input("km-slider", "value"),
-    Input("km-ci", "value"), Input("km-presentation", "value"), Input("dataset-id", "data"),
+    Input("km-ci", "value"), Input("presentation", "value"), Input("dataset-id", "data"),
     State("km-cutoff", "value"),
 )
 def update_km(endpoint, var, slider_value, ci, presentation, dataset_id, box_value):
@@ -249,7 +247,7 @@ def show_grid(grid, dataset_id, chosen):
 @callback(
     Output({"type": "grid-graph", "var": MATCH}, "figure"),
     Input({"type": "grid-cutoff", "var": MATCH}, "value"),
-    Input("km-endpoint", "value"), Input("km-ci", "value"), Input("km-presentation", "value"),
+    Input("km-endpoint", "value"), Input("km-ci", "value"), Input("presentation", "value"),
     State("dataset-id", "data"),
 )
 def update_grid_panel(cutoff, endpoint, ci, presentation, dataset_id):
@@ -271,7 +269,7 @@ def update_grid_panel(cutoff, endpoint, ci, presentation, dataset_id):
     Output("cp-chart", "figure"), Output("cp-summary", "children"), Output("cp-references-box", "children"),
     Output("cp-card", "style"),
     Input("km-endpoint", "value"), Input("km-var", "value"), Input("km-slider", "value"),
-    Input("cp-full-key", "data"), Input("km-presentation", "value"), Input("km-grid", "value"),
+    Input("cp-full-key", "data"), Input("presentation", "value"), Input("km-grid", "value"),
     State("dataset-id", "data"), State("km-ci", "value"),
 )
 def update_worth(endpoint, var, cutoff, full_key, presentation, grid, dataset_id, ci):
