@@ -76,7 +76,7 @@ def cutoff_control_spec(ds: Dataset, var: str | None) -> CutoffSpec | None:
     low, high = np.floor(low / step) * step, np.ceil(high / step) * step
     default = default_cutoff(var, finite)
     default = min(max(default, low), high)
-    marks = {float(round(v, 10)): f"{v:g}" for v in np.linspace(low, high, 5)}
+    marks = {float(round(v, 10)): f"{v:.3g}" for v in np.linspace(low, high, 5)}
     return CutoffSpec(float(low), float(high), step, float(default), marks)
 
 

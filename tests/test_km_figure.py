@@ -1,0 +1,77 @@
+"""KM figure builder: everything drawn comes from the analysis result."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.survival import km_by_group
+from components.km_figure import MAX_POINTS, curves_from_stratified, km_figure, thin_step
+from components.survival_tables import km_summary_table
+
+LUNG = pd.read_csv(Path(__file__).parent / "reference" / "data" / "lung.csv")
+RISK = (0.0, 200.0, 400.0, 600.0, 800.0)
+LAND = (365.0,)
+
+
+def result():
+    return km_by_group(LUNG, "time", "status", by="sex", at=sorted(set(RISK) | set(LAND)))
+
+
+def test_curve_views_carry_the_analysis_numbers():
+    res = result()
+    views = curves_from_stratified(res, RISK, LAND)
+    assert [v.label for v in views] == [g.label for g in res.groups]
+    for v, g in zip(views, res.groups):
+        at = {a["time"]: a for a in g.km.at}
+        assert v.at_risk == [at[t]["at_risk"] for t in RISK]
+        assert v.at_risk[0] == g.n
+        assert v.landmarks[0][1] == at[365.0]["surv"]
+        assert v.median == g.median
+        np.testing.assert_array_equal(v.censor_times, g.km.times[g.km.n_censor > 0])
+
+
+def test_figure_has_curves_bands_risk_table_and_stats():
+    res = result()
+    fig = km_figure(curves_from_stratified(res, RISK, LAND), risk_times=list(RISK), logrank_p=res.logrank.p,
+                    hr_text="HR 0.59 (0.42-0.82)")
+    names = [t.name for t in fig.data if t.name]
+    assert any(n.startswith("Sex = Male") for n in names) and any(n.startswith("Sex = Female") for n in names)
+    fills = [t for t in fig.data if t.fill == "tonexty"]
+    assert len(fills) == 2                                   # one CI band per group
+    risk_rows = [t for t in fig.data if t.mode == "text"]
+    assert [list(t.text) for t in risk_rows] == [[str(x) for x in v.at_risk]
+                                                  for v in curves_from_stratified(res, RISK, LAND)]
+    note = fig.layout.annotations[0].text
+    assert "Log-rank p = 0.001" in note and "HR 0.59" in note
+    assert fig.layout.yaxis.tickformat == ".0%"
+
+
+def test_presentation_mode_is_larger_and_compact_has_no_risk_table():
+    res = result()
+    views = curves_from_stratified(res, RISK, LAND)
+    normal = km_figure(views, risk_times=list(RISK))
+    big = km_figure(views, risk_times=list(RISK), presentation=True)
+    assert big.layout.font.size > normal.layout.font.size and big.layout.height > normal.layout.height
+    compact = km_figure(views, risk_times=list(RISK), compact=True)
+    assert not [t for t in compact.data if t.mode == "text"]
+
+
+def test_thinning_keeps_endpoints_and_bounds_points():
+    t = np.linspace(0, 100, 50_000)
+    s = np.linspace(1, 0, 50_000)
+    tt, ss = thin_step(t, s)
+    assert tt[0] == 0 and tt[-1] == 100 and ss[-1] == 0
+    assert len(tt) <= MAX_POINTS + 2
+    assert np.all(np.diff(tt) > 0)
+    small_t, small_s = thin_step(t[:10], s[:10])
+    assert len(small_t) == 10                               # small curves are untouched
+
+
+def test_summary_table_shows_medians_and_test():
+    res = result()
+    table = km_summary_table(res, LAND)
+    text = str(table)
+    g = res.groups[0]
+    assert f"{g.median:.1f}" in text and "Log-rank" in text and "<0.001" not in text
