@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-import statsmodels.api as sm
 from scipy import stats
 
 from analysis.errors import AnalysisError
@@ -58,6 +57,8 @@ def egger_test(yi, vi, model: str = "lm", method: str = "REML", hk: bool = False
         raise AnalysisError("Egger's test needs at least 3 studies")
     sei = np.sqrt(vi)
     if model == "lm":
+        import statsmodels.api as sm  # imported here: statsmodels costs ~1 s at start-up of every command
+
         X = sm.add_constant(sei, has_constant="add")
         fit = sm.WLS(yi, X, weights=1.0 / vi).fit()
         df = float(fit.df_resid)
