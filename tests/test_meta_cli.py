@@ -21,12 +21,43 @@ def run(*args):
     return proc
 
 
-def test_meta17_os_end_to_end():
+def test_meta17_os_default_uses_flagged_derivations():
+    """Derivations are on by default (each flagged); same numbers as the R check of the derived OS set."""
     proc = run("data/meta17.csv", "--outcome", "os")
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    ref = REF["meta17"]["os_derived"]["models"]
+    assert d["k"] == 9 and d["settings"]["derive"] == ["se_from_p", "count_from_pct"]
+    assert math.log(d["random"]["est"]) == pytest.approx(ref["REML"]["est"], rel=1e-6)
+    assert math.log(d["random"]["lo"]) == pytest.approx(ref["REML"]["ci_lb"], rel=1e-6)
+    assert d["heterogeneity"]["i2"] == pytest.approx(ref["FE"]["I2"], rel=1e-6)
+    flagged = {s["study"] for s in d["studies"] if s["derived"]}
+    assert flagged == {"Guan R 2024", "Chang X 2024"}
+    assert all("Altman" in s["derivation"] for s in d["studies"] if s["derived"])
+    # --derive is still accepted and means the default
+    again = json.loads(run("data/meta17.csv", "--outcome", "os", "--derive").stdout)
+    assert again["random"] == d["random"]
+
+
+@pytest.mark.parametrize("flags,k,derive", [
+    (("--no-derive",), 2, []),
+    (("--no-se-from-p",), 5, ["count_from_pct"]),
+    (("--no-count-from-pct",), 2, ["se_from_p"]),
+    ((), 5, ["se_from_p", "count_from_pct"]),
+])
+def test_each_derivation_switches_off(flags, k, derive):
+    d = json.loads(run("data/meta17.csv", "--outcome", "orr", *flags).stdout)
+    assert d["k"] == k and d["settings"]["derive"] == derive
+    assert any(s["derived"] for s in d["studies"]) == ("count_from_pct" in derive)
+
+
+def test_meta17_os_end_to_end():
+    proc = run("data/meta17.csv", "--outcome", "os", "--no-derive")
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
     ref = REF["meta17"]["os"]["models"]
     assert d["k"] == 7 and d["measure"] == "HR"
+    assert not any(s["derived"] for s in d["studies"])
     assert math.log(d["random"]["est"]) == pytest.approx(ref["REML"]["est"], rel=1e-6)
     assert math.log(d["fixed"]["hi"]) == pytest.approx(ref["FE"]["ci_ub"], rel=1e-6)
     assert d["random"]["method"] == "REML"
@@ -84,10 +115,14 @@ def test_missing_file_exits_2():
 
 def test_parser_and_handler(capsys):
     args = build_parser().parse_args(["meta", str(ROOT / "data" / "meta17.csv"), "--outcome", "pfs",
-                                      "--method", "pm", "--pi", "meta"])
+                                      "--method", "pm", "--pi", "meta", "--no-derive"])
     d = args.handler(args)
     ref = REF["meta17"]["pfs"]["models"]["PM"]
     assert d["k"] == 3 and math.log(d["random"]["pi_lo"]) == pytest.approx(ref["pi_t_lb"], rel=1e-6)
-    assert main(["meta", str(ROOT / "data" / "meta17.csv"), "--outcome", "ae"]) == 2
+    assert main(["meta", str(ROOT / "data" / "meta17.csv"), "--outcome", "ae", "--no-derive"]) == 2
     out = json.loads(capsys.readouterr().out)
-    assert "no study can be pooled" in out["error"]
+    assert "no study can be pooled" in out["error"] and "--no-derive" in out["error"]
+    # by default the one derived AE study (Zuo 2024, counts from percentages) is pooled, flagged
+    assert main(["meta", str(ROOT / "data" / "meta17.csv"), "--outcome", "ae"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["k"] == 1 and out["studies"][0]["study"] == "Zuo M 2024" and out["studies"][0]["derived"]

@@ -151,10 +151,14 @@ def test_generic_ratio_file(tmp_path):
     assert eff.vi[0] == pytest.approx(((math.log(0.8) - math.log(0.3)) / (2 * z)) ** 2, rel=1e-14)
     eff2 = outcome_effects(t, derive=True)
     assert "C" in eff2.studies and eff2.derived[eff2.studies.index("C")]
-    rep = run_meta(t, subgroup="region", moderator="year", method="DL")
+    rep = run_meta(t, subgroup="region", moderator="year", method="DL", derive=False)
     d = rep.to_dict()
     assert d["k"] == 3 and d["subgroups"] and d["metaregression"]["moderator"] == "year"
     assert [r["study"] for r in d["cumulative"]] == ["A", "B", "E"]
+    # run_meta's default: derivations on, C (ratio with p only) pooled and flagged
+    d = run_meta(t, method="DL").to_dict()
+    assert d["k"] == 4 and [s["study"] for s in d["studies"] if s["derived"]] == ["C"]
+    assert [r["study"] for r in d["cumulative"]] == ["A", "C", "B", "E"]
     with pytest.raises(AnalysisError, match="outcome"):
         outcome_effects(t, "os")
 
@@ -207,8 +211,9 @@ def test_other_errors(tmp_path, table):
         outcome_effects(table, "os", derive=["guess"])
     with pytest.raises(AnalysisError, match="outcome must be one of"):
         outcome_effects(table, "qol")
-    with pytest.raises(AnalysisError, match="no study can be pooled for outcome 'ae'.*--derive"):
-        run_meta(table, "ae")
+    with pytest.raises(AnalysisError, match="no study can be pooled for outcome 'ae'.*derive=True"):
+        run_meta(table, "ae", derive=False)
+    assert run_meta(table, "ae").k == 1  # default: Zuo's counts computed from percentages, flagged
     with pytest.raises(AnalysisError, match="Mantel-Haenszel"):
         run_meta(table, "os", mh=True)
     with pytest.raises(AnalysisError, match="moderator 'design' must be numeric or have exactly two levels"):
@@ -219,8 +224,22 @@ def test_other_errors(tmp_path, table):
 
 # ------------------------------------------------------------------------------------------------ run_meta
 
+def test_run_meta_default_derives_and_matches_r(table):
+    d = run_meta(table, "os").to_dict()
+    ref = REF["meta17"]["os_derived"]["models"]
+    assert d["k"] == 9 and d["settings"]["derive"] == ["se_from_p", "count_from_pct"]
+    for model in ("REML",):
+        assert math.log(d["random"]["est"]) == pytest.approx(ref[model]["est"], rel=1e-6)
+        assert math.log(d["random"]["hi"]) == pytest.approx(ref[model]["ci_ub"], rel=1e-6)
+        assert d["random"]["tau2"] == pytest.approx(ref[model]["tau2"], rel=1e-6)
+    assert {s["study"] for s in d["studies"] if s["derived"]} == {"Guan R 2024", "Chang X 2024"}
+    only_se = run_meta(table, "orr", derive=["se_from_p"]).to_dict()
+    assert only_se["k"] == 2 and only_se["settings"]["derive"] == ["se_from_p"]
+    assert run_meta(table, "orr").k == 5 and run_meta(table, "orr", derive=False).k == 2
+
+
 def test_run_meta_os_matches_r(table):
-    rep = run_meta(table, "os")
+    rep = run_meta(table, "os", derive=False)
     d = rep.to_dict()
     json.dumps(d, allow_nan=False)
     ref = REF["meta17"]["os"]["models"]
@@ -248,11 +267,11 @@ def test_run_meta_variants(table):
     fe = run_meta(table, "os", method="FE").to_dict()
     assert fe["random"] is None
     assert all(s["weight_random"] is None for s in fe["studies"])
-    hk = run_meta(table, "os", method="DL", hk=True).to_dict()
+    hk = run_meta(table, "os", method="DL", hk=True, derive=False).to_dict()
     ref = REF["meta17"]["os"]["models"]["DL_knha"]
     assert math.log(hk["random"]["hi"]) == pytest.approx(ref["ci_ub"], rel=1e-6)
     assert hk["random"]["df"] == 6
-    one = run_meta(table, "dcr").to_dict()  # only Chen reports DCR counts without derivation
+    one = run_meta(table, "dcr", derive=False).to_dict()  # only Chen reports DCR counts without derivation
     assert one["k"] == 1 and one["egger"] is None and one["trimfill"] is None and one["leave_one_out"] == []
     assert any("at least 3 studies" in n for n in one["notes"])
     sub = run_meta(table, "os", subgroup="platinum", derive=True).to_dict()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from analysis.meta.dataset import OUTCOMES
+from analysis.meta.dataset import DERIVATIONS, OUTCOMES
 from analysis.meta.pooling import METHODS, PI_TYPES
 
 
@@ -15,10 +15,20 @@ def cmd_meta(args) -> dict:
 
     report = run_meta(
         args.file, args.outcome, measure=args.measure, method=args.method, hk=args.hk, hk_adhoc=args.hk_adhoc,
-        mh=args.mh, pi=args.pi, derive=args.derive, subgroup=args.subgroup, moderator=args.moderator,
+        mh=args.mh, pi=args.pi, derive=derive_setting(args), subgroup=args.subgroup, moderator=args.moderator,
         egger_model=args.egger,
     )
     return report.to_dict()
+
+
+def derive_setting(args) -> bool | tuple[str, ...]:
+    """``derive`` for :func:`run_meta` from the flags: both derivations unless ``--no-derive`` (none) or
+    ``--no-se-from-p`` / ``--no-count-from-pct`` (that one off)."""
+    if not args.derive:
+        return False
+    off = {name for name, flag in (("se_from_p", args.no_se_from_p), ("count_from_pct", args.no_count_from_pct))
+           if flag}
+    return True if not off else tuple(d for d in DERIVATIONS if d not in off)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -42,9 +52,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pi", choices=PI_TYPES, default="metafor",
                    help="prediction interval: metafor (z; t on k-1 with --hk; default), meta (t on k-1), "
                         "hts (t on k-2)")
-    p.add_argument("--derive", action="store_true",
-                   help="use derived values: SE from an HR's p-value, counts computed from percentages "
-                        "(off by default; derived studies are flagged)")
+    p.add_argument("--derive", dest="derive", action="store_true", default=True,
+                   help="use derived values (the default): SE of a log HR from its p-value when no CI is "
+                        "reported (Altman & Bland 2011), event counts computed from reported percentages; "
+                        "derived studies are flagged")
+    p.add_argument("--no-derive", dest="derive", action="store_false",
+                   help="use reported numbers only (both derivations off)")
+    p.add_argument("--no-se-from-p", action="store_true",
+                   help="switch off the SE-from-p-value derivation only")
+    p.add_argument("--no-count-from-pct", action="store_true",
+                   help="switch off the counts-from-percentages derivation only")
     p.add_argument("--subgroup", metavar="COL", help="subgroup analysis by this column")
     p.add_argument("--moderator", metavar="COL",
                    help="meta-regression on this column (numeric, or text with two levels)")

@@ -12,8 +12,10 @@ Every study stays listed: one without data for the outcome is reported in ``excl
 pooled. Malformed cells (text in a number column, a ratio <= 0, lo >= hi, more events than patients) raise
 :class:`AnalysisError` naming the column and the data rows (1 = first row under the header).
 
-Derivations -- OFF by default, so that pooled values rest only on reported numbers unless asked for; each
-derived study is flagged ``derived`` with the ``derivation`` in words:
+Derivations -- ON by default in :func:`analysis.meta.report.run_meta` and ``python -m analysis meta`` (each
+switchable off: ``derive=False`` / ``--no-derive``, or one of them); the low-level :func:`outcome_effects` and
+:func:`orr_os_correlation` use none unless asked (``derive=False`` there). Each derived study is flagged
+``derived`` with the ``derivation`` in words:
 
 * ``se_from_p``: log-HR standard error from the HR and its p-value when no CI is reported (Altman & Bland, BMJ
   2011;343:d2090); a printed ``p<0.001`` is used as p = 0.001, an upper bound, which makes the standard error an

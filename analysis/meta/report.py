@@ -24,8 +24,8 @@ from analysis.meta.bias import (
     CorrelationResult, EggerResult, FunnelData, TrimFillResult, egger_test, funnel_data, trim_and_fill,
 )
 from analysis.meta.dataset import (
-    OUTCOMES, PUBLISHED_POOLED, StudyTable, _is_na, _to_float, load_study_file, orr_os_correlation,
-    outcome_effects,
+    DERIVATIONS, OUTCOMES, PUBLISHED_POOLED, StudyTable, _is_na, _to_float, _want, load_study_file,
+    orr_os_correlation, outcome_effects,
 )
 from analysis.meta.effects import EffectData, Excluded
 from analysis.meta.pooling import (
@@ -147,7 +147,7 @@ def _moderator(effects: EffectData, name: str) -> tuple[str, np.ndarray, str]:
 
 
 def run_meta(source, outcome: str | None = None, *, measure: str = "RR", method: str = "REML", hk: bool = False,
-             hk_adhoc: bool = False, mh: bool = False, pi: str = "metafor", derive: bool | Iterable[str] = False,
+             hk_adhoc: bool = False, mh: bool = False, pi: str = "metafor", derive: bool | Iterable[str] = True,
              subgroup: str | None = None, moderator: str | None = None, egger_model: str = "lm",
              level: float = 0.95) -> MetaReport:
     """Full meta-analysis of ``source`` (a :class:`StudyTable`, a CSV path or a DataFrame).
@@ -155,8 +155,9 @@ def run_meta(source, outcome: str | None = None, *, measure: str = "RR", method:
     ``outcome`` os|pfs|orr|dcr|ae for the 17-study layout (default os); ``measure`` RR|OR for counts;
     ``method`` FE|DL|REML|PM; ``hk`` Hartung-Knapp (metafor ``test="knha"``), ``hk_adhoc`` with the floor
     max(1, q); ``mh`` Mantel-Haenszel fixed effect (counts); ``pi`` metafor|meta|hts prediction interval;
-    ``derive`` False/True/subset of ``("se_from_p", "count_from_pct")``; ``subgroup`` / ``moderator`` column
-    names; ``egger_model`` "lm" (classical) or "rma".
+    ``derive`` True (default: both derivations on, each derived study flagged ``derived``), False (reported
+    numbers only) or the subset of ``("se_from_p", "count_from_pct")`` to use; ``subgroup`` / ``moderator``
+    column names; ``egger_model`` "lm" (classical) or "rma".
     """
     method = check_method(method)
     if pi not in PI_TYPES:
@@ -170,10 +171,12 @@ def run_meta(source, outcome: str | None = None, *, measure: str = "RR", method:
     if effects.k == 0:
         what = f"outcome '{outcome}'" if outcome else "this file"
         reasons = sorted({e.reason for e in effects.excluded})
-        hint = " (derived values are off; --derive / derive=True would use them)" if any(
-            "derivation off" in r or "without CI" in r for r in reasons) else ""
+        hint = (" (derivations are switched off; with them on -- the default, derive=True, no --no-derive -- "
+                "derived values would be used)") if any(
+            r.endswith("(derivation off)") or r.endswith("without CI") for r in reasons) else ""
         raise AnalysisError(f"no study can be pooled for {what}: {'; '.join(reasons)}{hint}")
     analysis = meta_analysis(effects, method, hk, hk_adhoc, mh, pi, level)
+    analysis.settings["derive"] = [d for d in DERIVATIONS if d in _want(derive)]  # which derivations were on
     notes: list[str] = []
     egger = tf = None
     if effects.k >= 3:
