@@ -43,8 +43,9 @@ Method
    1.489, NLR>1.77 2.324, EHM 1.551, metabolic comorbidity 0.622, triple therapy 0.523.
    The HRs actually simulated (:data:`PFS_HR_GEN`, :data:`OS_HR_GEN`) are bias-corrected versions of these:
    ``--calibrate-hr`` re-draws 300 cohorts (seeds 1..300), fits both Cox models and moves each simulating
-   log-HR by (paper log-HR - mean fitted log-HR), twice; afterwards the mean fitted HR is within ~1 % of the
-   paper's. (The correction compensates PFS = min(progression, death) mixing the two models and the
+   log-HR by (paper log-HR - mean fitted log-HR), twice. Check on 300 other cohorts (seeds 100001..100300):
+   every mean fitted HR within 3 % of the paper's (Monte Carlo error ~2 %), and each HR falls inside the
+   paper's CI in 93-98 % of re-drawn cohorts. (The correction compensates PFS = min(progression, death) mixing the two models and the
    small-sample bias of a Cox estimate with a rare group, NLR <= 1.77.)
    Baselines are piecewise-exponential (cumulative hazard linear between knots). The cumulative hazard at each
    knot is solved (Brent) so that the *population* survival of this very covariate set,
