@@ -49,6 +49,9 @@ def layout(**_query):
             dbc.Col([html.Div(id="upload-feedback")], md=7),
         ], className="g-3"),
         dcc.Store(id="pending-upload"),
+        # fires the preview on page load: Dash does not run a callback for a new page when its only input is
+        # an output of a callback that is prevented from its initial call (the upload handler)
+        dcc.Store(id="data-page-init", data=True),
         html.Div(id="mapping-step", className="mt-3"),
         html.H3("Preview", className="h6 mt-4"),
         html.Div(id="preview"),
@@ -141,8 +144,9 @@ def handle_upload(contents, _demo, _remove, _apply, filename, time_unit, current
     return ds.id, feedback, pending, _mapping_form(report)
 
 
-@callback(Output("preview", "children"), Output("variables", "children"), Input("dataset-id", "data"))
-def show_dataset(dataset_id):
+@callback(Output("preview", "children"), Output("variables", "children"), Input("dataset-id", "data"),
+          Input("data-page-init", "data"))
+def show_dataset(dataset_id, _init=None):
     try:
         ds = get_dataset(dataset_id)
     except DatasetMissing as exc:

@@ -117,11 +117,20 @@ def wait_text(driver, css: str, predicate, timeout: float = 20.0) -> str:
     from selenium.common.exceptions import StaleElementReferenceException, NoSuchElementException
     from selenium.webdriver.common.by import By
 
+    seen = {"text": None}
+
     def check(d):
         try:
             text = d.find_element(By.CSS_SELECTOR, css).text
         except (StaleElementReferenceException, NoSuchElementException):
             return False
+        seen["text"] = text
         return text if predicate(text) else False
 
-    return wait_for(driver, check, timeout, f"text of {css} never matched")
+    from selenium.common.exceptions import TimeoutException
+
+    try:
+        return wait_for(driver, check, timeout)
+    except TimeoutException:
+        screenshot(driver, "failure-" + "".join(c for c in css if c.isalnum()))
+        raise AssertionError(f"text of {css} never matched; last seen: {seen['text']!r}") from None
