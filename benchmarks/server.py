@@ -1,0 +1,306 @@
+"""The survival page's cutoff callback through the production server.
+
+:class:`AppServer` starts ``gunicorn -c gunicorn.conf.py app:server`` (the production config) bound to a free
+loopback port (``HAIC_BIND``) with a fresh cache directory (``HAIC_CACHE_DIR``). :func:`bench_callback` POSTs
+the request a browser sends when the cutoff changes (``update_km``, built from the app's own callback map at
+``/_dash-dependencies`` and checked against one captured from Chromium when the browser benchmark ran) to
+``/_dash-update-component`` from 1 and from 10 concurrent clients, and reports p50/p95 latency and throughput.
+Every request goes to 127.0.0.1, in bounded number and time.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+KM_OUTPUT = "km-graph.figure"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppServer:
+    """gunicorn with the production config on a loopback port; a context manager."""
+
+    def __init__(self, env: dict | None = None, start_timeout: float = 90.0):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tmp = Path(tempfile.mkdtemp(prefix="haic-bench-server-"))
+        self.env = dict(os.environ, HAIC_BIND=f"127.0.0.1:{self.port}", HAIC_CACHE_DIR=str(self.tmp / "cache"),
+                        HAIC_ACCESS_LOG=str(self.tmp / "access.log"), HAIC_LOG_LEVEL="warning",
+                        **(env or {}))
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.tmp / "server.log"
+        self.workers = None
+
+    def __enter__(self) -> "AppServer":
+        gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=ROOT, env=self.env,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.time() + self.start_timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("gunicorn exited: " + self.log_tail())
+            try:
+                if requests.get(self.url + "/_dash-layout", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.3)
+        else:
+            self.__exit__(None, None, None)
+            raise RuntimeError("gunicorn did not answer in time: " + self.log_tail())
+        self.workers = self._count_workers()
+        return self
+
+    def _count_workers(self) -> int | None:
+        try:
+            import psutil
+
+            return len(psutil.Process(self.proc.pid).children())
+        except Exception:   # psutil missing or the process list unreadable: not essential
+            return None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()          # gunicorn: graceful shutdown of its own workers
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if getattr(self, "_log", None):
+            self._log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# --- building the callback request a browser sends ------------------------------------------------------
+
+def _prop_list(spec: list[dict], values: dict) -> list:
+    """Dash's request entries for a list of {id, property} dependencies, values looked up by "id.property"."""
+    out = []
+    for dep in spec:
+        cid, prop = dep["id"], dep["property"]
+        if cid.startswith("{"):           # a wildcard (pattern-matching) dependency: no such components
+            out.append([])
+            continue
+        entry = {"id": cid, "property": prop}
+        key = f"{cid}.{prop}"
+        if key in values:
+            entry["value"] = values[key]
+        out.append(entry)
+    return out
+
+
+def _outputs(output: str) -> list[dict] | dict:
+    parts = output[2:-2].split("...") if output.startswith("..") else [output]
+    outs = []
+    for part in parts:
+        cid, _, prop = part.rpartition(".")
+        prop = prop.split("@")[0]                     # allow_duplicate outputs carry an @hash
+        outs.append({"id": cid, "property": prop})
+    return outs if output.startswith("..") else outs[0]
+
+
+def find_callback(deps: list[dict], output_part: str) -> dict:
+    """The callback of ``/_dash-dependencies`` whose output contains ``output_part`` (not a duplicate)."""
+    for cb in deps:
+        outputs = cb["output"][2:-2].split("...") if cb["output"].startswith("..") else [cb["output"]]
+        if output_part in outputs and not cb.get("clientside_function"):
+            return cb
+    raise LookupError(f"no server callback outputs {output_part}")
+
+
+def build_body(cb: dict, values: dict, changed: list[str]) -> dict:
+    """The JSON body of ``/_dash-update-component`` for callback ``cb`` with these input/state values."""
+    return {"output": cb["output"], "outputs": _outputs(cb["output"]),
+            "inputs": _prop_list(cb["inputs"], values), "changedPropIds": changed,
+            "state": _prop_list(cb.get("state", []), values)}
+
+
+def km_values(cutoff: float, dataset_id: str = "demo", endpoint: str = "pfs", var: str = "ast") -> dict:
+    """Input/state values of the survival page's controls after the user moved the cutoff."""
+    return {"km-endpoint.value": endpoint, "km-var.value": var, "km-slider.value": cutoff,
+            "km-ci.value": "log-log", "km-presentation.value": False, "presentation.value": False,
+            "dataset-id.data": dataset_id, "km-cutoff.value": cutoff}
+
+
+def km_request(deps: list[dict], cutoff: float, dataset_id: str = "demo") -> dict:
+    cb = find_callback(deps, KM_OUTPUT)
+    return build_body(cb, km_values(cutoff, dataset_id), ["km-slider.value"])
+
+
+def same_shape(built: dict, captured: dict) -> tuple[bool, str]:
+    """Whether a built body has the keys, outputs and dependency ids of a captured browser body."""
+    if set(built) - set(captured):
+        return False, f"keys {sorted(set(built) - set(captured))} not sent by the browser"
+    for key in ("output", "outputs", "changedPropIds"):
+        if built.get(key) != captured.get(key):
+            return False, f"{key} differs"
+    for key in ("inputs", "state"):
+        ids_b = [(d.get("id"), d.get("property")) if isinstance(d, dict) else "list" for d in built[key]]
+        ids_c = [(d.get("id"), d.get("property")) if isinstance(d, dict) else "list" for d in captured[key]]
+        if ids_b != ids_c:
+            return False, f"{key} ids differ"
+    return True, ""
+
+
+def upload_request(deps: list[dict], csv_path: Path) -> dict:
+    """The Data page's upload callback request for a CSV file (as dcc.Upload sends it: a base64 data URL)."""
+    cb = find_callback(deps, "dataset-id.data")
+    contents = "data:text/csv;base64," + base64.b64encode(Path(csv_path).read_bytes()).decode()
+    values = {"upload.contents": contents, "upload.filename": Path(csv_path).name, "time-unit.value": "months",
+              "dataset-id.data": "demo"}
+    return build_body(cb, values, ["upload.contents"])
+
+
+def upload_dataset(base_url: str, session: requests.Session, csv_path: Path, timeout: float = 300) -> tuple[str, float]:
+    """Upload a CSV through the Data page's callback; returns (dataset id, seconds)."""
+    deps = session.get(base_url + "/_dash-dependencies", timeout=30).json()
+    body = upload_request(deps, csv_path)
+    t0 = time.perf_counter()
+    resp = session.post(base_url + "/_dash-update-component", json=body, timeout=timeout)
+    seconds = time.perf_counter() - t0
+    resp.raise_for_status()
+    data = resp.json()["response"]
+    dataset_id = data["dataset-id"]["data"]
+    if not dataset_id or dataset_id == "demo":
+        raise RuntimeError("the upload was not accepted")
+    return dataset_id, seconds
+
+
+# --- load -------------------------------------------------------------------------------------------------
+
+def _pct(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def bench_callback(base_url: str, cutoffs: list[float], clients: int, requests_per_client: int,
+                   dataset_id: str = "demo", cookies: dict | None = None, time_limit_s: float = 60.0,
+                   warmup: int = 6) -> dict:
+    """``clients`` threads, each POSTing ``requests_per_client`` cutoff changes back to back."""
+    deps = requests.get(base_url + "/_dash-dependencies", timeout=30).json()
+    url = base_url + "/_dash-update-component"
+    headers = {"Content-Type": "application/json"}
+
+    def session() -> requests.Session:
+        s = requests.Session()
+        if cookies:
+            s.cookies.update(cookies)
+        return s
+
+    # warm every worker: splitter built, dataset read (concurrent so that each worker gets some)
+    warm = [session() for _ in range(min(clients, 4) or 1)]
+    def warm_one(s, k):
+        for i in range(warmup):
+            s.post(url, data=json.dumps(km_request(deps, cutoffs[(i + k) % len(cutoffs)], dataset_id)),
+                   headers=headers, timeout=120).raise_for_status()
+    threads = [threading.Thread(target=warm_one, args=(s, k)) for k, s in enumerate(warm)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    latencies: list[float] = []
+    sizes: list[int] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    deadline = time.time() + time_limit_s
+
+    def client(k: int):
+        s = session()
+        for i in range(requests_per_client):
+            if time.time() > deadline:
+                break
+            body = json.dumps(km_request(deps, cutoffs[(k * 7 + i) % len(cutoffs)], dataset_id))
+            t0 = time.perf_counter()
+            try:
+                resp = s.post(url, data=body, headers=headers, timeout=120)
+                ms = (time.perf_counter() - t0) * 1000
+                ok = resp.status_code == 200 and "km-graph" in resp.json().get("response", {})
+            except (requests.RequestException, ValueError) as exc:
+                ok, ms, resp = False, 0.0, exc
+            with lock:
+                if ok:
+                    latencies.append(ms)
+                    sizes.append(len(resp.content))
+                else:
+                    errors.append(str(getattr(resp, "status_code", resp))[:200])
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {"clients": clients, "requests": len(latencies), "errors": len(errors), "error_samples": errors[:3],
+            "p50_ms": _pct(latencies, 50), "p95_ms": _pct(latencies, 95), "max_ms": max(latencies, default=None),
+            "throughput_rps": len(latencies) / wall if wall > 0 else None, "wall_s": wall,
+            "response_bytes_median": int(np.median(sizes)) if sizes else None}
+
+
+def run_server(cutoffs_by_n: dict[int, list[float]], quick: bool, big_csv: Path | None = None,
+               captured_body: dict | None = None, log=print) -> dict:
+    """Server benchmarks at the demo size (and at ``big_csv``'s size through an upload, when given)."""
+    out: dict = {"rows": []}
+    per_client = (10, 5) if quick else (40, 12)
+    with AppServer() as server:
+        out["workers"] = server.workers
+        deps = requests.get(server.url + "/_dash-dependencies", timeout=30).json()
+        body = km_request(deps, cutoffs_by_n[302][0])
+        out["request_body_example"] = body
+        if captured_body is not None:
+            ok, why = same_shape(body, captured_body)
+            out["request_matches_browser"] = ok
+            if not ok:
+                out["request_mismatch"] = why
+        for clients, reqs in ((1, per_client[0] * 2), (10, per_client[1])):
+            r = bench_callback(server.url, cutoffs_by_n[302], clients, reqs, time_limit_s=30 if quick else 45)
+            r["n"] = 302
+            out["rows"].append(r)
+            log(f"  server n=302 clients={clients}: p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, "
+                f"{r['throughput_rps']:.1f} req/s ({r['requests']} requests, {r['errors']} errors)")
+        if big_csv is not None:
+            n_big = sum(1 for _ in open(big_csv, "rb")) - 1
+            s = requests.Session()
+            try:
+                dataset_id, up_s = upload_dataset(server.url, s, big_csv)
+            except (requests.RequestException, RuntimeError, KeyError) as exc:
+                out["upload_note"] = f"upload of the n={n_big} cohort failed: {str(exc)[:300]}"
+                log("  " + out["upload_note"])
+                return out
+            out["upload_via_callback_s"] = up_s
+            out["upload_n"] = n_big
+            log(f"  server: uploaded n={n_big:,} through the Data page callback in {up_s:.1f} s")
+            for clients, reqs in ((1, per_client[0]), (10, max(3, per_client[1] // 2))):
+                r = bench_callback(server.url, cutoffs_by_n[n_big], clients, reqs, dataset_id=dataset_id,
+                                   cookies=s.cookies.get_dict(), time_limit_s=30 if quick else 45, warmup=3)
+                r["n"] = n_big
+                out["rows"].append(r)
+                log(f"  server n={n_big:,} clients={clients}: p50 {r['p50_ms']:.1f} ms, "
+                    f"p95 {r['p95_ms']:.1f} ms, {r['throughput_rps']:.1f} req/s ({r['requests']} requests, "
+                    f"{r['errors']} errors)")
+    return out
