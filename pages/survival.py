@@ -37,6 +37,8 @@ def layout(endpoint: str = "pfs", var: str = "ast", cutoff: str | None = None, c
         html.Div([
             dbc.Label("Stratify by", html_for="km-var", className="fw-semibold small mb-1 mt-2"),
             dcc.Dropdown(id="km-var", value=var or "none", clearable=False, options=[]),
+            # the URL's variable: the dropdown may drop a value that is not yet among its options
+            dcc.Store(id="km-initial-var", data=var or "none"),
             html.Div([
                 dbc.Label("Cutoff (low group: value ≤ cutoff)", html_for="km-cutoff",
                           className="small mb-1 mt-2"),
@@ -98,15 +100,18 @@ def _graph_config(name: str) -> dict:
 
 
 @callback(Output("km-var", "options"), Output("km-var", "value"), Input("dataset-id", "data"),
-          State("km-var", "value"))
-def fill_variables(dataset_id, current):
+          State("km-var", "value"), State("km-initial-var", "data"))
+def fill_variables(dataset_id, current, initial=None):
     try:
         ds = get_dataset(dataset_id)
     except DatasetMissing:
         return [], no_update
     options = variable_options(ds)
     values = {o["value"] for o in options}
-    return options, current if current in values else ("ast" if "ast" in values else "none")
+    for wanted in (current, initial, "ast", "none"):
+        if wanted in values:
+            return options, wanted
+    return options, "none"
 
 
 @callback(

@@ -134,3 +134,18 @@ def wait_text(driver, css: str, predicate, timeout: float = 20.0) -> str:
     except TimeoutException:
         screenshot(driver, "failure-" + "".join(c for c in css if c.isalnum()))
         raise AssertionError(f"text of {css} never matched; last seen: {seen['text']!r}") from None
+
+
+def click(driver, css: str) -> None:
+    """Scroll an element into view and click it; falls back to a DOM click when a moving layout (a chart
+    resizing as results arrive) puts another element in the way of the pointer."""
+    from selenium.webdriver.common.by import By
+
+    element = wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, css), 20, f"{css} not found")
+    from selenium.common.exceptions import ElementClickInterceptedException
+
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    try:
+        element.click()
+    except ElementClickInterceptedException:
+        driver.execute_script("arguments[0].click();", element)

@@ -8,7 +8,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser.conftest import console_errors, screenshot, wait_for, wait_text
+from tests.browser.conftest import click, console_errors, screenshot, wait_for, wait_text
 
 pytestmark = pytest.mark.browser
 
@@ -88,3 +88,28 @@ def test_upload_good_then_bad_keeps_previous_dataset(live_server, browser, tmp_p
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#use-demo"), 20)
     browser.find_element(By.CSS_SELECTOR, "#use-demo").click()
     wait_text(browser, "#dataset-banner", lambda t: "SYNTHETIC" in t)
+
+
+def test_view_state_survives_navigation(live_server, browser):
+    browser.get(live_server + "/survival?endpoint=os&var=nlr&cutoff=2.5")
+    wait_text(browser, "#km-stats-caption", lambda t: "NLR > 2.5" in t)
+    click(browser, "#nav-data")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#preview-grid"), 30)
+    href = browser.find_element(By.CSS_SELECTOR, "#nav-survival").get_attribute("href")
+    assert "var=nlr" in href and "cutoff=2.5" in href and "endpoint=os" in href
+    click(browser, "#nav-survival")
+    wait_text(browser, "#km-stats-caption", lambda t: "NLR > 2.5" in t)
+
+
+def test_optimal_cutoff_search_runs_in_background_and_reports_corrected_p(live_server, browser):
+    browser.get(live_server + "/survival?endpoint=pfs&var=ast&cutoff=56.5")
+    wait_text(browser, "#cp-summary", lambda t: "corrected" in t)
+    click(browser, "#cp-run")
+    text = wait_text(browser, "#cp-summary", lambda t: "permutation" in t and "Bootstrap" in t, timeout=90)
+    assert "Lau94" in text
+    click(browser, "#cp-use")
+    optimum = browser.find_element(By.CSS_SELECTOR, "#cp-optimum").text
+    wait_text(browser, "#cp-optimistic", lambda t: "optimistic" in t)
+    assert float(browser.find_element(By.CSS_SELECTOR, "#km-cutoff").get_attribute("value")) == \
+        pytest.approx(float(optimum), rel=1e-3)
+    screenshot(browser, "survival-optimal-cutoff")
