@@ -1,0 +1,125 @@
+"""Cards that carry a table or a figure with its exports.
+
+* :func:`table_card`: title, the table, footnotes, and two buttons -- "CSV" (``components.export.to_safe_csv``
+  through ``dcc.Download``, UTF-8 with a byte-order mark so spreadsheet programs read ≤, ± and χ² right) and
+  "Copy table" (``dcc.Clipboard`` holding the ``to_html_table`` HTML for Word/PowerPoint and tab-separated text
+  for spreadsheets). The export text is made on the server when the card is built; the buttons work in the
+  browser without another round trip.
+* :func:`figure_card`: a ``dcc.Graph`` with plotly's PNG export at slide resolution in the mode bar and two
+  buttons for PNG and SVG files.
+
+All callbacks here are pattern-matching (``{"type": ..., "name": card name}``) and client-side, registered once
+when this module is imported.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import MATCH, Input, Output, State, clientside_callback, dcc, html
+
+from components.export import escape_formula, to_html_table, to_safe_csv
+
+PNG_SCALE = 3   # displayed size x 3: ~3000 px wide, sharp on a 4K projector and in print
+
+
+def graph_config(name: str) -> dict:
+    """plotly's mode bar: PNG at the displayed aspect ratio, 3x resolution; no plotly logo."""
+    return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": name, "scale": PNG_SCALE},
+            "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+
+def export_texts(frame: pd.DataFrame, caption: str | None = None) -> dict:
+    """CSV, HTML and tab-separated text of a table (formula-leading text escaped in all three)."""
+    safe = frame.copy()
+    safe.columns = [escape_formula(str(c)) for c in safe.columns]
+    for col in safe.columns:
+        if safe[col].dtype == object:
+            safe[col] = safe[col].map(escape_formula)
+    tsv_lines = ["\t".join(str(c) for c in safe.columns)]
+    for row in safe.itertuples(index=False):
+        tsv_lines.append("\t".join("" if pd.isna(v) else str(v).replace("\t", " ").replace("\n", " ")
+                                   for v in row))
+    return {"csv": to_safe_csv(frame), "html": to_html_table(safe, caption=caption), "tsv": "\r\n".join(tsv_lines)}
+
+
+def table_card(name: str, title: str, body: Any, frame: pd.DataFrame, *, footnotes: list[str] | None = None,
+               filename: str | None = None, caption: str | None = None, extra_header: Any = None) -> dbc.Card:
+    """A card: title and export buttons in the header, ``body`` (the table), ``footnotes`` under it.
+
+    ``frame`` is the table as text (what is exported); ``filename`` without extension.
+    """
+    texts = export_texts(frame, caption=caption or title)
+    buttons = html.Div([
+        dbc.Button("CSV", id={"type": "tc-csv", "name": name}, size="sm", color="secondary", outline=True,
+                   className="me-1", title="Download this table as CSV"),
+        html.Span(dcc.Clipboard(id={"type": "tc-copy", "name": name}, content=texts["tsv"],
+                                html_content=texts["html"], title="Copy the table (paste into Word, PowerPoint "
+                                                                  "or a spreadsheet)",
+                                children=html.Span("Copy table"), copied_children=html.Span("Copied ✓"),
+                                className="btn btn-sm btn-outline-secondary"),
+                  style={"display": "inline-block"}),
+        dcc.Download(id={"type": "tc-download", "name": name}),
+        dcc.Store(id={"type": "tc-store", "name": name},
+                  data={"csv": texts["csv"], "filename": (filename or name) + ".csv"}),
+    ], className="d-flex align-items-center flex-shrink-0")
+    header = dbc.CardHeader(html.Div([
+        html.Div([html.Span(title, className="fw-semibold"), extra_header], className="me-3"),
+        buttons,
+    ], className="d-flex justify-content-between align-items-center flex-wrap gap-2"), className="bg-white")
+    notes = [html.Div(text, className="small text-muted") for text in (footnotes or []) if text]
+    return dbc.Card([
+        header,
+        dbc.CardBody([html.Div(body, style={"overflowX": "auto"}), html.Div(notes, className="mt-2")],
+                     className="pt-2"),
+    ], className="shadow-sm mb-3", id={"type": "table-card", "name": name})
+
+
+def figure_card(name: str, title: str, graph_id: str, figure: Any = None, *, footnotes: list[str] | None = None,
+                loading: bool = True) -> dbc.Card:
+    """A card with a figure, plotly's PNG export in its mode bar and PNG / SVG download buttons."""
+    graph = dcc.Graph(id=graph_id, figure=figure if figure is not None else {}, config=graph_config(name))
+    buttons = html.Div([
+        dbc.Button("PNG", id={"type": "fc-png", "name": name}, size="sm", color="secondary", outline=True,
+                   className="me-1", title="Download the figure as PNG (3x screen resolution)"),
+        dbc.Button("SVG", id={"type": "fc-svg", "name": name}, size="sm", color="secondary", outline=True,
+                   title="Download the figure as SVG (vector, for print)"),
+        dcc.Store(id={"type": "fc-info", "name": name}, data={"graph": graph_id, "filename": name}),
+        dcc.Store(id={"type": "fc-done", "name": name}),
+    ], className="d-flex")
+    notes = [html.Div(text, className="small text-muted") for text in (footnotes or []) if text]
+    return dbc.Card([
+        dbc.CardHeader(html.Div([html.Span(title, className="fw-semibold"), buttons],
+                                className="d-flex justify-content-between align-items-center"),
+                       className="bg-white"),
+        dbc.CardBody([dcc.Loading(graph, delay_show=400) if loading else graph, html.Div(notes)], className="pt-2"),
+    ], className="shadow-sm mb-3")
+
+
+clientside_callback(
+    """function(n, data) {
+        if (!n || !data) { return window.dash_clientside.no_update; }
+        return {content: "\\ufeff" + data.csv, filename: data.filename, type: "text/csv;charset=utf-8",
+                base64: false};
+    }""",
+    Output({"type": "tc-download", "name": MATCH}, "data"),
+    Input({"type": "tc-csv", "name": MATCH}, "n_clicks"), State({"type": "tc-store", "name": MATCH}, "data"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    """function(nPng, nSvg, info) {
+        const t = (window.dash_clientside.callback_context.triggered[0] || {}).prop_id || "";
+        const fmt = t.indexOf("fc-svg") >= 0 ? "svg" : "png";
+        const host = info && document.getElementById(info.graph);
+        const el = host && (host.classList.contains("js-plotly-plot") ? host : host.querySelector(".js-plotly-plot"));
+        if (!el || !window.Plotly || !el._fullLayout) { return window.dash_clientside.no_update; }
+        window.Plotly.downloadImage(el, {format: fmt, filename: info.filename, width: el._fullLayout.width,
+                                         height: el._fullLayout.height, scale: fmt === "png" ? %d : 1});
+        return Date.now();
+    }""" % PNG_SCALE,
+    Output({"type": "fc-done", "name": MATCH}, "data"),
+    Input({"type": "fc-png", "name": MATCH}, "n_clicks"), Input({"type": "fc-svg", "name": MATCH}, "n_clicks"),
+    State({"type": "fc-info", "name": MATCH}, "data"), prevent_initial_call=True,
+)

@@ -1,0 +1,95 @@
+"""Baseline characteristics page: Table 1 overall and by a chosen group, with the tests named in a footnote
+(gtsummary style: a line per variable, n (%) for categories, mean ± SD and/or median (Q1, Q3) for numbers, the
+missing count).
+
+View state lives in the URL: ``/baseline?by=treatment&num=mean``.
+"""
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, clientside_callback, dcc, html
+
+from analysis.errors import AnalysisError
+from components.clinical_tables import baseline_view_table
+from components.layout import error_alert
+from components.table_card import table_card
+from services.cohort_views import baseline, group_options, label_of, valid_choice
+from services.store import DatasetMissing, get_dataset
+
+dash.register_page(__name__, path="/baseline", name="Baseline", title="Baseline - HAIC Cohort Analytics")
+
+NUMERIC_CHOICES = {"both": "Mean ± SD and median (Q1, Q3)", "mean": "Mean ± SD (as the paper)",
+                   "median": "Median (Q1, Q3)"}
+
+
+def _initial_options(by: str | None) -> list[dict]:
+    """Options before the dataset's columns arrive: the URL's choice is kept (a dropdown drops a value that is
+    not among its options)."""
+    return [{"label": "None (overall only)", "value": "none"}] + ([{"label": by, "value": by}] if by else [])
+
+
+def layout(by: str | None = None, num: str = "both", **_other):
+    num = num if num in NUMERIC_CHOICES else "both"
+    controls = dbc.Card(dbc.CardBody([
+        dbc.Label("Compare by", html_for="baseline-by", className="fw-semibold small mb-1"),
+        dcc.Dropdown(id="baseline-by", value=by or "none", clearable=False, options=_initial_options(by)),
+        dcc.Store(id="baseline-by-url", data=by),
+        dbc.Label("Numeric variables", className="fw-semibold small mb-1 mt-3"),
+        dbc.RadioItems(id="baseline-num", value=num, className="small",
+                       options=[{"label": v, "value": k} for k, v in NUMERIC_CHOICES.items()]),
+    ]), className="shadow-sm")
+    return html.Div([
+        html.H2("Baseline characteristics", className="h4 mt-3"),
+        dbc.Row([
+            dbc.Col(controls, lg=3, md=4),
+            dbc.Col([html.Div(id="baseline-alert"), dcc.Loading(html.Div(id="baseline-table-slot"), delay_show=400)],
+                    lg=9, md=8),
+        ], className="g-3"),
+    ])
+
+
+@callback(Output("baseline-by", "options"), Output("baseline-by", "value"), Input("dataset-id", "data"),
+          State("baseline-by", "value"), State("baseline-by-url", "data"))
+def fill_groups(dataset_id, current, url_by):
+    try:
+        ds = get_dataset(dataset_id)
+    except DatasetMissing:
+        return [{"label": "None", "value": "none"}], "none"
+    options = [{"label": "None (overall only)", "value": "none"}] + group_options(ds)
+    value = valid_choice(current, options) or valid_choice(url_by, options) or "none"
+    return options, value
+
+
+clientside_callback(
+    """function(by, num, state) {
+        return window.haicView.update(state, {by: by === "none" ? null : by, num: num === "both" ? null : num});
+    }""",
+    Output("view-state", "data", allow_duplicate=True),
+    Input("baseline-by", "value"), Input("baseline-num", "value"), State("view-state", "data"),
+    prevent_initial_call="initial_duplicate",
+)
+
+
+@callback(
+    Output("baseline-table-slot", "children"), Output("baseline-alert", "children"),
+    Input("baseline-by", "value"), Input("baseline-num", "value"), Input("presentation", "value"),
+    Input("dataset-id", "data"),
+)
+def update_baseline(by, num, presentation, dataset_id):
+    by = None if not by or by == "none" else by
+    try:
+        ds = get_dataset(dataset_id)
+        result = baseline(ds, by)
+    except (DatasetMissing, AnalysisError) as exc:
+        return html.Div(id="baseline-table"), error_alert(str(exc))
+    return render_baseline(result, num, bool(presentation)), None
+
+
+def render_baseline(result, num: str, presentation: bool):
+    t = baseline_view_table(result, num)
+    title = "Baseline characteristics" + (f" by {label_of(result.by)}" if result.by else "")
+    return table_card("baseline-table", title, t.to_component("baseline-table", "1.2rem" if presentation else
+                                                              "0.95rem"),
+                      t.to_frame(), footnotes=t.footnotes, filename="baseline" + (f"_by_{result.by}" if result.by
+                                                                                  else ""))

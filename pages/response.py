@@ -1,0 +1,208 @@
+"""Tumour response page: RECIST 1.1 vs mRECIST best response (the seed paper's Table 2) with exact CIs, the
+cross-tabulation of the two criteria with agreement, ORR/DCR by group with tests, and Kaplan-Meier curves by
+objective response with an optional landmark (guarantee-time bias).
+
+View state lives in the URL: ``/response?by=treatment&criterion=recist&endpoint=os&landmark=3``.
+"""
+from __future__ import annotations
+
+import math
+
+import dash
+import dash_bootstrap_components as dbc
+import plotly.graph_objects as go
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+
+from analysis.errors import AnalysisError
+from components.clinical_tables import (plot_text, response_by_group_table, response_crosstab_table,
+                                        response_summary_table)
+from components.km_figure import curves_from_stratified, km_figure
+from components.layout import error_alert
+from components.table_card import figure_card, table_card
+from services.cohort_views import (CRITERION_NAMES, ENDPOINT_LABELS, LANDMARKS, RISK_TIMES, group_options,
+                                   response_columns, response_cross, response_km, response_summary, valid_choice)
+from services.store import DatasetMissing, get_dataset
+
+dash.register_page(__name__, path="/response", name="Response", title="Tumour response - HAIC Cohort Analytics")
+
+LANDMARK_CHOICES = {"0": "None (from treatment start)", "3": "3 months", "6": "6 months", "12": "12 months"}
+
+WHY_LANDMARK = [
+    html.Strong("Why a landmark? "),
+    "A patient has to live, and stay progression-free, long enough to be seen responding. Comparing responders "
+    "with non-responders from the start of treatment credits the responders with survival time they were "
+    "guaranteed to have (guarantee-time or immortal-time bias), so response looks more protective than it is. "
+    "The landmark method starts the clock at a fixed time and compares only the patients still at risk then, "
+    "classified by their response (Anderson, Cain & Gelber, J Clin Oncol 1983). ",
+    html.Em("Caveat: "),
+    "the data hold the best overall response without its date, so a patient can count as a responder because "
+    "of a response first seen after the landmark; the landmark removes the early events (the largest part of "
+    "the bias), not this remainder.",
+]
+
+
+def _initial_options(by: str | None) -> list[dict]:
+    """Options before the dataset's columns arrive: the URL's choice is kept (a dropdown drops a value that is
+    not among its options)."""
+    return [{"label": "None", "value": "none"}] + ([{"label": by, "value": by}] if by else [])
+
+
+def layout(by: str | None = None, criterion: str = "recist", endpoint: str = "os", landmark: str = "0",
+           **_other):
+    criterion = criterion if criterion in CRITERION_NAMES else "recist"
+    endpoint = endpoint if endpoint in ENDPOINT_LABELS else "os"
+    landmark = landmark if landmark in LANDMARK_CHOICES else "0"
+    controls = dbc.Card(dbc.CardBody([
+        dbc.Label("Compare ORR and DCR by", html_for="response-by", className="fw-semibold small mb-1"),
+        dcc.Dropdown(id="response-by", value=by or "none", clearable=False, options=_initial_options(by)),
+        dcc.Store(id="response-by-url", data=by),
+        html.Hr(),
+        html.Div("Survival by objective response", className="fw-semibold small mb-2"),
+        dbc.Label("Response criterion", className="small mb-1"),
+        dbc.RadioItems(id="response-criterion", value=criterion, inline=True,
+                       options=[{"label": v, "value": k} for k, v in CRITERION_NAMES.items()], className="small"),
+        dbc.Label("Endpoint", className="small mb-1 mt-2"),
+        dbc.RadioItems(id="response-endpoint", value=endpoint, inline=True, className="small",
+                       options=[{"label": v, "value": k} for k, v in ENDPOINT_LABELS.items()]),
+        dbc.Label("Landmark", className="small mb-1 mt-2"),
+        dbc.RadioItems(id="response-landmark", value=landmark, className="small",
+                       options=[{"label": v, "value": k} for k, v in LANDMARK_CHOICES.items()]),
+    ]), className="shadow-sm")
+    return html.Div([
+        html.H2("Tumour response", className="h4 mt-3"),
+        dbc.Row([
+            dbc.Col(controls, lg=3, md=4),
+            dbc.Col([
+                html.Div(id="response-alert"),
+                dbc.Row([
+                    dbc.Col(dcc.Loading(html.Div(id="response-table-slot"), delay_show=400), xxl=7, width=12),
+                    dbc.Col(html.Div(id="response-crosstab-slot"), xxl=5, width=12),
+                ], className="g-3"),
+                html.Div(id="response-by-slot"),
+                html.Div(id="response-km-alert"),
+                figure_card("response-km", "Survival by objective response", "response-km", go.Figure()),
+                html.Div(id="response-km-note", className="small mb-2"),
+                dbc.Alert(WHY_LANDMARK, color="light", className="small border", id="response-why"),
+            ], lg=9, md=8),
+        ], className="g-3"),
+    ])
+
+
+@callback(Output("response-by", "options"), Output("response-by", "value"), Input("dataset-id", "data"),
+          State("response-by", "value"), State("response-by-url", "data"))
+def fill_groups(dataset_id, current, url_by):
+    try:
+        ds = get_dataset(dataset_id)
+    except DatasetMissing:
+        return [{"label": "None", "value": "none"}], "none"
+    options = [{"label": "None", "value": "none"}] + group_options(ds)
+    value = valid_choice(current, options) or valid_choice(url_by, options) or "none"
+    return options, value
+
+
+clientside_callback(
+    """function(by, criterion, endpoint, landmark, state) {
+        return window.haicView.update(state, {by: by === "none" ? null : by, criterion: criterion,
+                                              endpoint: endpoint, landmark: landmark === "0" ? null : landmark});
+    }""",
+    Output("view-state", "data", allow_duplicate=True),
+    Input("response-by", "value"), Input("response-criterion", "value"), Input("response-endpoint", "value"),
+    Input("response-landmark", "value"), State("view-state", "data"), prevent_initial_call="initial_duplicate",
+)
+
+
+@callback(
+    Output("response-table-slot", "children"), Output("response-crosstab-slot", "children"),
+    Output("response-by-slot", "children"), Output("response-alert", "children"),
+    Input("response-by", "value"), Input("presentation", "value"), Input("dataset-id", "data"),
+)
+def update_tables(by, presentation, dataset_id):
+    font = "1.2rem" if presentation else "0.95rem"
+    try:
+        ds = get_dataset(dataset_id)
+        if not response_columns(ds):
+            raise AnalysisError("this dataset has no response columns (recist_best, mrecist_best)")
+        summary = response_summary(ds)
+        t = response_summary_table(summary)
+        main = table_card("response-table", "Best overall response by RECIST 1.1 and mRECIST",
+                          t.to_component("response-table", font), t.to_frame(), footnotes=t.footnotes,
+                          filename="response")
+        cross = response_cross(ds)
+        cross_card = None
+        if cross is not None:
+            ct = response_crosstab_table(cross)
+            cross_card = table_card("response-crosstab", "RECIST 1.1 × mRECIST",
+                                    ct.to_component("response-crosstab", font), ct.to_frame(),
+                                    footnotes=ct.footnotes, filename="response_crosstab")
+    except (DatasetMissing, AnalysisError) as exc:
+        return html.Div(id="response-table"), None, None, error_alert(str(exc))
+    by_card, alert = None, None
+    if by and by != "none":
+        try:
+            grouped = response_summary(ds, by)
+            bt = response_by_group_table(grouped)
+            by_card = table_card("response-by-table", f"ORR and DCR by {_label(by)}",
+                                 bt.to_component("response-by-table", font), bt.to_frame(),
+                                 footnotes=bt.footnotes, filename=f"response_by_{by}")
+        except AnalysisError as exc:
+            alert = error_alert(str(exc))
+    return main, cross_card, by_card, alert
+
+
+def _label(col: str) -> str:
+    from services.cohort_views import label_of
+    return label_of(col)
+
+
+@callback(
+    Output("response-km", "figure"), Output("response-km-note", "children"), Output("response-km-alert", "children"),
+    Input("response-criterion", "value"), Input("response-endpoint", "value"), Input("response-landmark", "value"),
+    Input("presentation", "value"), Input("dataset-id", "data"),
+)
+def update_km(criterion, endpoint, landmark, presentation, dataset_id):
+    try:
+        months = float(landmark or 0)
+        ds = get_dataset(dataset_id)
+        result = response_km(ds, criterion, endpoint, months)
+    except (DatasetMissing, AnalysisError, ValueError) as exc:
+        return no_update, None, error_alert(str(exc))
+    return response_km_figure(result, bool(presentation)), response_km_note(result), None
+
+
+def response_km_figure(result, presentation: bool = False) -> go.Figure:
+    """KM figure of a ``services.cohort_views.ResponseKM``: one curve per response class."""
+    endpoint = result.endpoint
+    km = result.km
+    curves = curves_from_stratified(km, RISK_TIMES[endpoint], LANDMARKS[endpoint])
+    for curve, group in zip(curves, km.groups):
+        curve.label = plot_text(group.level)
+    hr_text = None
+    if km.hr is not None and math.isfinite(km.hr.result.hr):
+        r = km.hr.result
+        hr_text = f"HR {r.hr:.2f} ({r.lo:.2f}–{r.hi:.2f}), responders vs non-responders"
+    name = CRITERION_NAMES[result.criterion]
+    title = f"{ENDPOINT_LABELS[endpoint]} by {name} objective response"
+    if result.landmark:
+        title += f", {result.landmark:g}-month landmark"
+    fig = km_figure(curves, risk_times=RISK_TIMES[endpoint], title=title,
+                    x_title="Months from the landmark" if result.landmark else "Months",
+                    y_title=ENDPOINT_LABELS[endpoint], presentation=presentation,
+                    logrank_p=km.logrank.p if km.logrank else None, hr_text=hr_text,
+                    x_max=RISK_TIMES[endpoint][-1])
+    # the title above the legend (km_figure puts a horizontal legend just above the plot)
+    fig.update_layout(title={"y": 0.985, "yanchor": "top", "yref": "container"},
+                      margin={"t": 95 if presentation else 80})
+    return fig
+
+
+def response_km_note(result) -> str:
+    km = result.km
+    text = (f"{km.n} patients, {km.events} events. Objective response = CR or PR by "
+            f"{CRITERION_NAMES[result.criterion]}; non-response = SD, PD or NE.")
+    if result.landmark:
+        text += (f" Landmark {result.landmark:g} months: {result.n_dropped} of {result.n_classified} patients "
+                 f"had the event or were censored before it and are left out; time is counted from the "
+                 f"landmark.")
+    else:
+        text += " No landmark: read with the caveat below."
+    return text

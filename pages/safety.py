@@ -1,0 +1,120 @@
+"""Safety page: adverse events in the layout of the seed paper's Table 5 (any grade, grade 1-2, grade 3-4,
+grade 5 when any), sortable, optionally by a grouping column with per-term tests, and a diverging bar chart
+(grade 1-2 to the left, grade >= 3 to the right).
+
+View state lives in the URL: ``/safety?by=treatment&top=all``.
+"""
+from __future__ import annotations
+
+import dash
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+import plotly.graph_objects as go
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+
+from analysis.errors import AnalysisError
+from components.clinical_tables import (FONT_FAMILY, ae_clinical_table, ae_figure, ae_figure_top_options,
+                                        ae_grid_props, parse_top)
+from components.layout import error_alert
+from components.table_card import figure_card, table_card
+from services.cohort_views import adverse_events, group_options, has_adverse_events, label_of, valid_choice
+from services.store import DatasetMissing, get_dataset
+
+dash.register_page(__name__, path="/safety", name="Safety", title="Safety - HAIC Cohort Analytics")
+
+
+def _initial_options(by: str | None) -> list[dict]:
+    """Options before the dataset's columns arrive: the URL's choice is kept (a dropdown drops a value that is
+    not among its options)."""
+    return [{"label": "None (all patients)", "value": "none"}] + ([{"label": by, "value": by}] if by else [])
+
+
+def layout(by: str | None = None, top: str = "20", **_other):
+    top = top if top in ("10", "20", "all") else "20"
+    controls = dbc.Card(dbc.CardBody([
+        dbc.Label("Compare by", html_for="ae-by", className="fw-semibold small mb-1"),
+        dcc.Dropdown(id="ae-by", value=by or "none", clearable=False, options=_initial_options(by)),
+        dcc.Store(id="ae-by-url", data=by),
+        dbc.Label("Chart: terms shown", className="fw-semibold small mb-1 mt-3"),
+        dbc.RadioItems(id="ae-top", value=top, inline=True, options=ae_figure_top_options(), className="small"),
+        html.Div("Click a column header to sort the table (the two summary rows stay on top).",
+                 className="small text-muted mt-3"),
+    ]), className="shadow-sm")
+    return html.Div([
+        html.H2("Adverse events (CTCAE 5.0)", className="h4 mt-3"),
+        dbc.Row([
+            dbc.Col(controls, lg=3, md=4),
+            dbc.Col([
+                html.Div(id="ae-alert"),
+                dcc.Loading(html.Div(id="ae-table-slot"), delay_show=400),
+                figure_card("ae-chart", "Adverse events by grade", "ae-chart", go.Figure()),
+            ], lg=9, md=8),
+        ], className="g-3"),
+    ])
+
+
+@callback(Output("ae-by", "options"), Output("ae-by", "value"), Input("dataset-id", "data"),
+          State("ae-by", "value"), State("ae-by-url", "data"))
+def fill_groups(dataset_id, current, url_by):
+    try:
+        ds = get_dataset(dataset_id)
+    except DatasetMissing:
+        return [{"label": "None", "value": "none"}], "none"
+    options = [{"label": "None (all patients)", "value": "none"}] + group_options(ds)
+    value = valid_choice(current, options) or valid_choice(url_by, options) or "none"
+    return options, value
+
+
+clientside_callback(
+    """function(by, top, state) {
+        return window.haicView.update(state, {by: by === "none" ? null : by, top: top === "20" ? null : top});
+    }""",
+    Output("view-state", "data", allow_duplicate=True),
+    Input("ae-by", "value"), Input("ae-top", "value"), State("view-state", "data"),
+    prevent_initial_call="initial_duplicate",
+)
+
+
+@callback(
+    Output("ae-table-slot", "children"), Output("ae-chart", "figure"), Output("ae-alert", "children"),
+    Input("ae-by", "value"), Input("ae-top", "value"), Input("presentation", "value"),
+    Input("dataset-id", "data"),
+)
+def update_ae(by, top, presentation, dataset_id):
+    by = None if not by or by == "none" else by
+    try:
+        ds = get_dataset(dataset_id)
+        if not has_adverse_events(ds):
+            raise AnalysisError("this dataset has no adverse-event columns (columns named ae_<term> holding the "
+                                "worst CTCAE grade 0-5)")
+        table = adverse_events(ds, by)
+    except (DatasetMissing, AnalysisError) as exc:
+        return html.Div(id="ae-table"), no_update, error_alert(str(exc))
+    return render_ae(table, top, bool(presentation)) + (None,)
+
+
+def ae_grid(table, presentation: bool = False) -> dag.AgGrid:
+    props = ae_grid_props(table)
+    size = 16 if presentation else 14
+    return dag.AgGrid(
+        id="ae-table",
+        columnDefs=props["columnDefs"], rowData=props["rowData"],
+        defaultColDef={"sortable": True, "resizable": True, "wrapHeaderText": True, "autoHeaderHeight": True,
+                       "suppressMovable": True},
+        dashGridOptions={"pinnedTopRowData": props["pinnedTopRowData"], "domLayout": "autoHeight",
+                         "rowHeight": 34 if presentation else 30, "animateRows": False,
+                         "suppressCellFocus": True},
+        getRowStyle={"styleConditions": [{"condition": "params.node.rowPinned",
+                                          "style": {"fontWeight": 600, "backgroundColor": "#f4f4f4"}}]},
+        style={"width": "100%", "--ag-font-size": f"{size}px", "--ag-font-family": FONT_FAMILY},
+        className="ae-grid",
+    )
+
+
+def render_ae(table, top, presentation: bool):
+    """(table card, chart) for an ``analysis.adverse_events.AETable``."""
+    export = ae_clinical_table(table)
+    title = "Adverse events" + (f" by {label_of(table.by)}" if table.by else "")
+    card = table_card("ae-table", title, ae_grid(table, presentation), export.to_frame(),
+                      footnotes=export.footnotes, filename="adverse_events" + (f"_by_{table.by}" if table.by else ""))
+    return card, ae_figure(table, top=parse_top(top), presentation=presentation)

@@ -1,0 +1,184 @@
+"""The Cox, response, safety and baseline pages in headless Chromium: each renders without console errors, and
+the controls a clinician uses change what is shown (endpoint on /cox, grouping on /safety, landmark on
+/response, URL state everywhere). Screenshots go to test-artifacts/ for a human look."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.browser.conftest import console_errors, screenshot, wait_for, wait_text
+
+pytestmark = pytest.mark.browser
+
+PAGES = [("/cox", "cox", "#cox-table tbody tr"), ("/cox?endpoint=os", "cox-os", "#cox-multi-table"),
+         ("/response", "response", "#response-table tbody tr"),
+         ("/safety", "safety", "#ae-table .ag-row"), ("/baseline", "baseline", "#baseline-table tbody tr"),
+         ("/baseline?by=treatment", "baseline-by-treatment", "#baseline-table tbody tr"),
+         ("/safety?by=treatment", "safety-by-treatment", "#ae-table .ag-row")]
+
+
+def _elements(driver, css):
+    return driver.find_elements(By.CSS_SELECTOR, css)
+
+
+def _click_label(driver, radio_id: str, text: str) -> None:
+    """Click the label of a dbc.RadioItems option by its text."""
+    labels = driver.find_elements(By.CSS_SELECTOR, f"#{radio_id} label")
+    target = [lab for lab in labels if lab.text.strip() == text]
+    assert target, f"no option '{text}' in #{radio_id}: {[lab.text for lab in labels]}"
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", target[0])
+    target[0].click()
+
+
+def _choose(driver, dropdown_id: str, text: str) -> None:
+    """Pick an option of a dcc.Dropdown by its visible label."""
+    box = driver.find_element(By.CSS_SELECTOR, f"#{dropdown_id}")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+    box.click()
+
+    def option(d):
+        for el in d.find_elements(By.CSS_SELECTOR, "[role=option]"):
+            if el.text.strip() == text:
+                return el
+        return False
+
+    wait_for(driver, option, 10, f"option '{text}' of #{dropdown_id} never appeared").click()
+
+
+@pytest.mark.parametrize("path,name,selector", PAGES)
+def test_page_renders_without_console_errors(live_server, browser, path, name, selector):
+    browser.get(live_server + path)
+    wait_for(browser, lambda d: _elements(d, selector), 40, f"{selector} never appeared")
+    wait_text(browser, "#dataset-banner", lambda t: "SYNTHETIC" in t)
+    if "cox" in name:
+        wait_for(browser, lambda d: _elements(d, "#cox-forest .main-svg"), 20)
+    if name.startswith("safety"):
+        wait_for(browser, lambda d: _elements(d, "#ae-chart .main-svg"), 20)
+    if name == "response":
+        wait_for(browser, lambda d: _elements(d, "#response-km .main-svg"), 20)
+    screenshot(browser, f"clinical-{name}")
+    assert console_errors(browser) == []
+    assert "Traceback" not in browser.page_source
+    assert not _elements(browser, ".alert-danger")
+
+
+def test_cox_endpoint_switch_changes_the_table_and_url(live_server, browser):
+    browser.get(live_server + "/cox?endpoint=pfs")
+    pfs = wait_text(browser, "#cox-table", lambda t: "Univariable" in t and "AST" in t, 40)
+    title = browser.find_element(By.CSS_SELECTOR, "#cox-table").find_element(
+        By.XPATH, "ancestor::div[contains(concat(' ', @class, ' '), ' card ')][1]").text
+    assert "progression-free survival" in title
+    _click_label(browser, "cox-endpoint", "Overall survival")
+    os_text = wait_text(browser, "#cox-table", lambda t: "AST" in t and t != pfs, 40)
+    card = browser.find_element(By.CSS_SELECTOR, "#cox-table").find_element(
+        By.XPATH, "ancestor::div[contains(concat(' ', @class, ' '), ' card ')][1]").text
+    assert "overall survival" in card
+    assert os_text != pfs
+    wait_for(browser, lambda d: "endpoint=os" in d.current_url, 10, "URL never recorded the endpoint")
+    # the forest plot has one marker per multivariable term
+    rows = len(_elements(browser, "#cox-multi-table tbody tr"))
+    assert rows > 0
+    screenshot(browser, "clinical-cox-switched-to-os")
+    assert console_errors(browser) == []
+
+
+def test_cox_hand_picked_model_from_url(live_server, browser):
+    browser.get(live_server + "/cox?endpoint=os&rule=manual&vars=ast,alp")
+    text = wait_text(browser, "#cox-multi-table", lambda t: "AST" in t and "ALP" in t, 40)
+    assert "Child-Pugh" not in text and "NLR" not in text      # only the two chosen variables
+    assert browser.find_element(By.CSS_SELECTOR, "#cox-vars-box").is_displayed()
+    ticked = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#cox-vars input:checked')).map(e => e.value)")
+    assert sorted(ticked) == ["alp", "ast"]
+    # two terms -> two HR markers in the forest plot
+    wait_for(browser, lambda d: d.execute_script(
+        "const g = document.querySelector('#cox-forest .js-plotly-plot');"
+        "return g && g.data && g.data[1] && g.data[1].x.length === 2;"), 20, "forest plot never showed 2 terms")
+    assert console_errors(browser) == []
+
+
+def test_safety_by_group_adds_group_columns(live_server, browser):
+    browser.get(live_server + "/safety")
+    wait_for(browser, lambda d: _elements(d, "#ae-table .ag-row"), 40)
+    before = [h.text for h in _elements(browser, "#ae-table .ag-header-cell-text, #ae-table .ag-header-group-text")]
+    assert not any("p" == h.strip() for h in before)
+    _choose(browser, "ae-by", "Treatment")
+    wait_for(browser, lambda d: any("HAIC + TKIs or ICIs" in h.text for h in
+                                    _elements(d, "#ae-table .ag-header-group-text")), 30,
+             "group columns never appeared")
+    after = [h.text for h in _elements(browser, "#ae-table .ag-header-cell-text, #ae-table .ag-header-group-text")]
+    assert len(after) > len(before)
+    assert any("HAIC + ICIs + TKIs/anti-VEGF" in h for h in after)
+    assert "Fisher's exact test" in browser.find_element(By.XPATH, "//*[@id='ae-table']/ancestor::div"
+                                                                   "[contains(@class,'card')][1]").text
+    # the chart now has one bar pair per group
+    wait_for(browser, lambda d: d.execute_script(
+        "const g = document.querySelector('#ae-chart .js-plotly-plot'); return g && g.data.length === 4;"), 20)
+    wait_for(browser, lambda d: "by=treatment" in d.current_url, 10)
+    screenshot(browser, "clinical-safety-by-treatment-interactive")
+    assert console_errors(browser) == []
+
+
+def _km_ns(driver) -> list[int]:
+    text = driver.execute_script(
+        "const g = document.querySelector('#response-km .js-plotly-plot');"
+        "return g && g.data ? g.data.map(t => t.name || '').join(' | ') : '';")
+    return [int(n) for n in re.findall(r"n=(\d+)", text or "")]
+
+
+def test_response_landmark_changes_the_km_numbers(live_server, browser):
+    browser.get(live_server + "/response?endpoint=os")
+    wait_for(browser, lambda d: len(_km_ns(d)) == 2, 40, "KM by response never drawn")
+    before = _km_ns(browser)
+    note = wait_text(browser, "#response-km-note", lambda t: "patients" in t)
+    assert "No landmark" in note
+    _click_label(browser, "response-landmark", "6 months")
+    wait_for(browser, lambda d: len(_km_ns(d)) == 2 and _km_ns(d) != before, 30, "KM n did not change")
+    after = _km_ns(browser)
+    assert sum(after) < sum(before)                           # patients with an event before 6 months leave
+    note = wait_text(browser, "#response-km-note", lambda t: "Landmark 6 months" in t)
+    dropped = int(re.search(r"Landmark 6 months: (\d+) of", note).group(1))
+    assert sum(before) - sum(after) == dropped
+    assert "landmark=6" in browser.current_url
+    assert "Months from the landmark" in browser.find_element(By.CSS_SELECTOR, "#response-km").text
+    screenshot(browser, "clinical-response-landmark-6")
+    assert console_errors(browser) == []
+
+
+def test_response_by_group_and_baseline_by_group(live_server, browser):
+    browser.get(live_server + "/response?by=treatment")
+    text = wait_text(browser, "#response-by-table", lambda t: "ORR" in t and "DCR" in t, 40)
+    assert "HAIC + TKIs or ICIs" in text
+    browser.get(live_server + "/baseline")
+    overall = wait_text(browser, "#baseline-table", lambda t: "Overall" in t, 40)
+    assert "\np\n" not in f"\n{overall}\n"
+    _choose(browser, "baseline-by", "Treatment")
+    grouped = wait_text(browser, "#baseline-table", lambda t: "HAIC + TKIs or ICIs" in t, 30)
+    heads = [h.text for h in _elements(browser, "#baseline-table thead th")]
+    assert heads[-1] == "p" and len(heads) == 5       # characteristic, overall, two groups, p
+    card = browser.find_element(By.XPATH, "//*[@id='baseline-table']/ancestor::div[contains(concat(' ', @class, ' '), ' card ')][1]").text
+    assert "Welch two-sample t-test" in card and "Wilcoxon rank-sum test" in card
+    assert grouped != overall
+    assert console_errors(browser) == []
+
+
+def test_export_buttons_are_there_and_csv_downloads(live_server, browser):
+    browser.get(live_server + "/baseline")
+    wait_for(browser, lambda d: _elements(d, "#baseline-table tbody tr"), 40)
+    card = browser.find_element(By.XPATH, "//*[@id='baseline-table']/ancestor::div[contains(concat(' ', @class, ' '), ' card ')][1]")
+    assert "CSV" in card.text and "Copy table" in card.text
+    # the download is handed to the browser as a blob link; capture it instead of saving a file
+    browser.execute_script(
+        "window.__downloads = []; const orig = URL.createObjectURL;"
+        "URL.createObjectURL = function(b) { window.__downloads.push(b); return orig.call(URL, b); };")
+    card.find_element(By.XPATH, ".//button[normalize-space()='CSV']").click()
+    wait_for(browser, lambda d: d.execute_script("return window.__downloads.length") > 0, 10, "no download")
+    head, text = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1]; const b = window.__downloads[0];"
+        "b.arrayBuffer().then(a => b.text().then(t => done([Array.from(new Uint8Array(a).slice(0, 3)), t])));")
+    assert head == [0xEF, 0xBB, 0xBF]                          # UTF-8 byte-order mark for spreadsheet programs
+    assert text.lstrip("\ufeff").startswith("Characteristic,")
+    assert "Age (years)" in text and "Mean ± SD" in text
+    assert console_errors(browser) == []
