@@ -200,8 +200,9 @@ def fisher_exact_rxc(table: Any, max_work: int = MAX_FISHER_WORK) -> float | Non
     then their total probability is added in closed form, ``M! / (prod r_i! prod c_j!)`` -- or *none* do, and
     only the undecided ones are expanded.  Empty rows/columns are dropped first.
 
-    Returns ``None`` when more than ``max_work`` (past weight, arc) pairs in total would be needed (the work
-    limit bounds time, about a second per 10 million, and memory); callers then fall back to chi-square.  Verified against R ``fisher.test`` and brute-force enumeration in the tests.
+    Returns ``None`` when more than ``max_work`` (past weight, arc) pairs in total would be needed (the limit
+    bounds time -- about a second per 10 million pairs -- and memory); callers then fall back to chi-square.
+    Verified against R ``fisher.test`` and against brute-force enumeration in the tests.
 
     References: Freeman GH, Halton JH. Biometrika 1951;38:141-9. Mehta CR, Patel NR. JASA 1983;78:427-34;
     ACM TOMS 1986;12:154-61.
@@ -423,6 +424,18 @@ def _variable_type(df: pd.DataFrame, col: str) -> str:
     return "numeric"
 
 
+def _numeric_values(df: pd.DataFrame, col: str) -> np.ndarray:
+    """The column as floats (NaN missing); text or infinite values raise, naming the file lines."""
+    s = df[col]
+    v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+    bad = s.notna().to_numpy() & np.isnan(v)
+    if bad.any():
+        raise AnalysisError(f"column {col!r} should be numeric but has text in {lines_text(file_lines(bad))}")
+    if np.isinf(v).any():
+        raise AnalysisError(f"column {col!r} has infinite values in {lines_text(file_lines(np.isinf(v)))}")
+    return v
+
+
 @dataclass
 class BaselineTable:
     """Table 1. ``frame`` is the tidy table (one row per displayed line); ``tests`` every test per variable.
@@ -530,6 +543,7 @@ def baseline_table(df: pd.DataFrame, by: str | None = None, variables: Sequence[
         raise AnalysisError("no baseline variables to summarise")
 
     data = df
+    keep = np.ones(len(df), dtype=bool)
     by_missing = 0
     columns = ["Overall"]
     masks: dict[str, np.ndarray] = {}
@@ -540,6 +554,7 @@ def baseline_table(df: pd.DataFrame, by: str | None = None, variables: Sequence[
         if not known.any():
             raise AnalysisError(f"grouping column {by!r} has no values")
         data = df.loc[known]
+        keep = known
         gtext = gtext[known]
         if "Overall" in levels:
             raise AnalysisError(f"grouping column {by!r} has a level named 'Overall'; rename it")
@@ -561,19 +576,13 @@ def baseline_table(df: pd.DataFrame, by: str | None = None, variables: Sequence[
 
     for col in chosen:
         label = variable_label(col)
-        kind = types.get(col) or _variable_type(data, col)
+        kind = types.get(col) or _variable_type(df, col)
         s = data[col]
         miss = s.isna().to_numpy()
         any_missing = bool(miss.any())
         var_info.append({"variable": col, "label": label, "type": kind})
         if kind == "numeric":
-            v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
-            if np.isinf(v).any():
-                raise AnalysisError(f"column {col!r} has infinite values in {lines_text(file_lines(np.isinf(v)))}")
-            bad = (~miss) & np.isnan(v)
-            if bad.any():
-                raise AnalysisError(f"column {col!r} should be numeric but has text in "
-                                    f"{lines_text(file_lines(bad))}")
+            v = _numeric_values(df, col)[keep]  # validated on the whole file: line numbers stay right
             summ = {c: _numeric_summary(v[masks[c]]) for c in columns}
             para = rank = None
             if group_cols:

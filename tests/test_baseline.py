@@ -299,3 +299,13 @@ def test_errors_name_column_and_line_not_values():
         baseline_table(df, variables=["nosuch"])
     with pytest.raises(AnalysisError, match="grouping column"):
         baseline_table(df.assign(age=[1.0, 2.0, 3.0]), by="grp", variables=["age", "grp"])
+
+
+def test_error_lines_refer_to_the_file_even_when_groups_are_missing():
+    # line 2 has no group and is left out of the table; the bad value on line 4 must still be reported as line 4
+    df = pd.DataFrame({"score": [1.0, 2.0, "n/a?", 4.0], "grp": [None, "a", "b", "a"]})
+    with pytest.raises(AnalysisError) as exc:
+        baseline_table(df, by="grp", variables=["score"], types={"score": "numeric"})
+    assert "line 4" in str(exc.value) and "n/a" not in str(exc.value)
+    with pytest.raises(AnalysisError, match="infinite"):
+        baseline_table(pd.DataFrame({"age": [1.0, np.inf]}))
