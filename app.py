@@ -10,20 +10,13 @@ import os
 
 import dash
 import dash_bootstrap_components as dbc
-import diskcache
-from dash import ClientsideFunction, Dash, DiskcacheManager, Input, Output, State, dcc, html
+from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
 
 from analysis.io import Limits
 from components.layout import NAV_ITEMS, dataset_badge, nav_id, navbar
-from services.store import DatasetMissing, cache_config, get_dataset, init_cache
-
-def background_manager():
-    """Dash background callbacks (long jobs with progress and cancel) on a local diskcache manager, in the
-    cache directory, shared by the workers of one host."""
-    directory = os.path.join(cache_config().get("CACHE_DIR", os.environ.get("HAIC_CACHE_DIR", "cache")),
-                             "background")
-    return DiskcacheManager(diskcache.Cache(directory))
-
+from services.background import background_manager
+from services.security import install_security
+from services.store import DatasetMissing, get_dataset, init_cache
 
 app = Dash(
     __name__,
@@ -43,6 +36,7 @@ server.config.update(
     MAX_CONTENT_LENGTH=Limits.from_env().max_bytes * 4 // 3 + 1024 * 1024,  # base64 upload + callback JSON
 )
 init_cache(server)
+install_security(server)  # security headers (CSP), 413 message, same-origin POSTs, log redaction
 
 app.layout = html.Div(
     [

@@ -90,3 +90,140 @@ def test_memoised_results_keyed_on_content_and_parameters(app):
         assert store.memoised(stat, a, 3) == 18.0
         assert store.memoised(stat, c, 2) == 36.0
     assert calls == [2, 3, 2]
+
+
+# --- retention: deletion and expiry remove the data, what was derived from it and the raw upload -------------
+
+CANARY = "canaryretentionzz"
+
+
+def canary_cohort():
+    return load_cohort(pd.DataFrame({"os_months": [1.0, 2.0, 3.0, 4.0], "os_event": [1, 0, 1, 1],
+                                     "tag": [CANARY, "b", CANARY, "b"]}))
+
+
+def levels(frame, col):
+    """A derived result that carries a cell value, so its presence on disk is visible."""
+    return sorted(frame[col].dropna().unique().tolist())
+
+
+def files_with(cache_dir, needle: bytes):
+    return [p for p in cache_dir.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_deleting_a_dataset_deletes_its_results_and_pending_upload_from_disk(app, tmp_path):
+    cache_dir = tmp_path / "cache"
+    ctx = as_session(app, "alice")
+    store.put_pending(b"os_months,os_event,tag\n1,1," + CANARY.encode() + b"\n", "a.csv")
+    ds = store.put_dataset(canary_cohort(), "a.csv")
+    assert store.memoised(levels, ds, "tag") == ["b", CANARY]
+    assert files_with(cache_dir, CANARY.encode())          # dataset, result and raw upload are on disk
+    assert store.delete_dataset(ds.id) is True
+    assert files_with(cache_dir, CANARY.encode()) == []
+    with pytest.raises(store.DatasetMissing):
+        store.get_dataset(ds.id)
+    ctx.pop()
+
+
+def test_deleting_one_dataset_removes_shared_results_it_used_and_the_other_recomputes(app, tmp_path):
+    calls = []
+
+    def stat(frame):
+        calls.append(1)
+        return levels(frame, "tag")
+
+    ctx = as_session(app, "alice")
+    a = store.put_dataset(canary_cohort(), "a.csv")
+    ctx.pop()
+    ctx = as_session(app, "bob")
+    b = store.put_dataset(canary_cohort(), "b.csv")         # the same content in another session
+    assert store.memoised(stat, b) == ["b", CANARY]
+    ctx.pop()
+    ctx = as_session(app, "alice")
+    assert store.memoised(stat, a) == ["b", CANARY]          # a hit, recorded for alice's dataset too
+    assert len(calls) == 1
+    assert store.delete_dataset(a.id)
+    ctx.pop()
+    ctx = as_session(app, "bob")
+    assert store.get_dataset(b.id).id == b.id                # bob's dataset is untouched
+    assert store.memoised(stat, b) == ["b", CANARY]
+    assert len(calls) == 2                                    # the shared result went with alice's data
+    ctx.pop()
+
+
+def test_remove_during_an_inflight_request_does_not_resurrect_the_dataset(app, monkeypatch):
+    ctx = as_session(app, "alice")
+    ds = store.put_dataset(canary_cohort(), "a.csv")
+    monkeypatch.setattr(store, "_touch_interval", lambda ttl: 0.0)   # every read rewrites the entry
+    real_set = store.cache.set
+
+    def set_after_concurrent_delete(key, value, timeout=None):
+        if key == store._key(ds.id):
+            store._purge(ds.id)        # "Remove my data" lands between this request's read and its write
+        return real_set(key, value, timeout=timeout)
+
+    monkeypatch.setattr(store.cache, "set", set_after_concurrent_delete)
+    with pytest.raises(store.DatasetMissing):
+        store.get_dataset(ds.id)
+    monkeypatch.setattr(store.cache, "set", real_set)
+    assert store.cache.get(store._key(ds.id)) is None
+    ctx.pop()
+
+
+def test_a_result_finished_after_removal_is_not_stored(app, tmp_path):
+    ctx = as_session(app, "alice")
+    ds = store.put_dataset(canary_cohort(), "a.csv")
+
+    def slow_stat(frame):
+        store.delete_dataset(ds.id)      # the user removes the data while the job runs
+        return levels(frame, "tag")
+
+    assert store.memoised(slow_stat, ds) == ["b", CANARY]   # the running job still gets its answer
+    assert files_with(tmp_path / "cache", CANARY.encode()) == []
+    ctx.pop()
+
+
+def test_delete_session_data_removes_every_dataset_of_the_session_only(app):
+    ctx = as_session(app, "alice")
+    mine = [store.put_dataset(canary_cohort(), f"{i}.csv") for i in range(3)]
+    ctx.pop()
+    ctx = as_session(app, "bob")
+    bobs = store.put_dataset(canary_cohort(), "bob.csv")
+    ctx.pop()
+    ctx = as_session(app, "alice")
+    assert store.delete_session_data() == 3
+    for ds in mine:
+        with pytest.raises(store.DatasetMissing):
+            store.get_dataset(ds.id)
+    ctx.pop()
+    ctx = as_session(app, "bob")
+    assert store.get_dataset(bobs.id).id == bobs.id
+    ctx.pop()
+
+
+def test_expired_entries_are_swept_from_the_filesystem(app, tmp_path, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("HAIC_DATASET_TTL", "1")
+    ctx = as_session(app, "alice")
+    ds = store.put_dataset(canary_cohort(), "a.csv")
+    store.memoised(levels, ds, "tag")
+    store.put_pending(CANARY.encode(), "raw.csv")
+    assert files_with(cache_dir, CANARY.encode())
+    time.sleep(2.1)
+    # an expired file stays on disk until something reads it: the sweep deletes it
+    assert files_with(cache_dir, CANARY.encode())
+    assert store.sweep_expired() >= 3
+    assert files_with(cache_dir, CANARY.encode()) == []
+    assert store.get_dataset(None).synthetic               # the demo (no expiry) is kept
+    ctx.pop()
+
+
+def test_the_sweep_runs_from_requests(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("HAIC_DATASET_TTL", "1")
+    monkeypatch.setenv("HAIC_SWEEP_INTERVAL", "0")
+    with app.test_request_context("/"):
+        store.put_pending(CANARY.encode(), "raw.csv")
+    time.sleep(2.1)
+    app.add_url_rule("/ping", "ping", lambda: "ok")
+    assert app.test_client().get("/ping").data == b"ok"
+    assert files_with(tmp_path / "cache", CANARY.encode()) == []

@@ -1,0 +1,97 @@
+"""Where Dash background callbacks (long jobs with progress and cancel) run.
+
+* ``REDIS_URL`` set and celery importable: a :class:`dash.CeleryManager` on Redis (broker and result backend),
+  so jobs run on separate worker processes or hosts: ``celery -A services.background.celery_app worker``.
+  The worker imports ``app`` (``include=["app"]``), which registers the app's background callbacks as celery
+  tasks, and each task runs inside the Flask app context so that it can reach the dataset store.
+* otherwise: a :class:`dash.DiskcacheManager` in ``$HAIC_CACHE_DIR/background``, shared by the gunicorn workers
+  of one host; each job runs in a process forked from the worker that received the request.
+
+Jobs never get the data through their arguments: the survival page hands them a single-use ticket
+(``services.store.issue_ticket``). Messages are JSON only (no pickle from the broker), results expire after an
+hour, and the worker's logs go through the same redaction as the web processes'.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT_EXPIRES = 60 * 60
+
+
+def cache_dir() -> str:
+    return os.environ.get("HAIC_CACHE_DIR", str(ROOT / "cache"))
+
+
+def celery_importable() -> bool:
+    try:
+        import celery  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_celery(redis_url: str):
+    """A Celery app on ``redis_url`` configured for Dash's CeleryManager."""
+    from celery import Celery, signals
+
+    from services.security import RedactingFilter, install_log_redaction
+
+    app = Celery("haic", broker=redis_url, backend=redis_url, include=["app"])
+    app.conf.update(
+        task_serializer="json", result_serializer="json", accept_content=["json"],
+        result_expires=RESULT_EXPIRES, task_track_started=True, worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True, worker_send_task_events=False, task_send_sent_event=False,
+        task_time_limit=int(os.environ.get("HAIC_JOB_TIME_LIMIT", 30 * 60)),
+    )
+    install_log_redaction()
+
+    @signals.after_setup_logger.connect(weak=False)
+    @signals.after_setup_task_logger.connect(weak=False)
+    def _redact_worker_logs(logger=None, **_kwargs):
+        install_log_redaction()
+        for handler in getattr(logger, "handlers", []):
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(RedactingFilter())
+
+    contexts: dict[str, object] = {}
+
+    @signals.task_prerun.connect(weak=False)
+    def _push_app_context(task_id=None, **_kwargs):
+        import dash
+
+        try:
+            server = dash.get_app().server
+        except Exception:  # the worker was started without the app: the task fails with a clear error
+            return
+        ctx = server.app_context()
+        ctx.push()
+        contexts[task_id] = ctx
+
+    @signals.task_postrun.connect(weak=False)
+    def _pop_app_context(task_id=None, **_kwargs):
+        ctx = contexts.pop(task_id, None)
+        if ctx is not None:
+            ctx.pop()
+
+    return app
+
+
+#: the Celery app for ``celery -A services.background.celery_app worker`` (None without celery installed)
+celery_app = make_celery(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0") if celery_importable() else None
+
+
+def background_manager():
+    """CeleryManager on Redis when ``REDIS_URL`` is set and celery is importable, else a DiskcacheManager in the
+    cache directory."""
+    if os.environ.get("REDIS_URL") and celery_app is not None:
+        from dash import CeleryManager
+
+        return CeleryManager(celery_app, expire=RESULT_EXPIRES)
+    import diskcache
+    from dash import DiskcacheManager
+
+    directory = os.path.join(cache_dir(), "background")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return DiskcacheManager(diskcache.Cache(directory), expire=RESULT_EXPIRES)
