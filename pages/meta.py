@@ -1,0 +1,622 @@
+"""Meta-analysis page: the 17 studies of HAIC + systemic therapy vs systemic therapy (Lu et al., Int J Surg 2025)
+or the user's own study file, pooled live with the engine of ``analysis.meta``.
+
+Forest plot as a journal prints it (every study listed; those without data greyed with the reason), our pooled
+result next to the published one, and in tabs: funnel plot with Egger's test and trim-and-fill, leave-one-out and
+cumulative analyses, meta-regression, the ORR-vs-OS correlation. Below, the study table: edit cells (with a source
+for each edit), provenance on hover, upload a file, download the edited table; everything recomputes live. A study
+leaves or rejoins the pool by a click on its forest-plot row or its "In pool" box.
+
+The view lives in the URL: ``/meta?outcome=os&method=REML&hk=1&subgroup=platinum&exclude=3,7`` (``exclude`` =
+data-row numbers, the grid's "#" column).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+
+import dash
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from analysis.errors import AnalysisError
+from analysis.meta import DERIVATIONS
+from components.forest import (
+    correlation_figure, cumulative_figure, fmt_ci, fmt_num, fmt_p, fmt_ratio, fmt_tau2, forest_figure, funnel_caption,
+    funnel_figure, leave_one_out_figure, metaregression_figure,
+)
+from components.layout import error_alert
+from components.table_card import table_card
+from services.meta_views import (
+    METHODS, OUTCOME_CHOICES, OUTCOME_TITLES, apply_edit, column_choices, column_label, current_data,
+    discard_session_data,
+    edits_frame, grid_rows, load_upload, meta_view, normalise_params, provenance_csv, study_frame, study_table,
+    studies_csv,
+)
+
+dash.register_page(__name__, path="/meta", name="Meta-analysis", title="Meta-analysis - HAIC Cohort Analytics")
+
+TABS = ("funnel", "sensitivity", "metareg", "correlation", "table")
+METHOD_LABELS = {"REML": "Random effects: REML", "DL": "Random effects: DerSimonian-Laird",
+                 "PM": "Random effects: Paule-Mandel", "FE": "Fixed effect only"}
+
+
+def _rows_from_query(text) -> list[int]:
+    out = []
+    for part in str(text or "").split(","):
+        part = part.strip()
+        if part.isdigit() and int(part) >= 1:
+            out.append(int(part) - 1)
+    return sorted(set(out))
+
+
+def _flag(value) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+def layout(outcome: str = "os", method: str = "REML", hk: str | None = None, mh: str | None = None,
+           measure: str = "RR", se: str | None = None, pct: str | None = None, subgroup: str | None = None,
+           moderator: str | None = None, exclude: str | None = None, tab: str = "funnel", **_other):
+    data = current_data()
+    try:
+        table = study_table(data)
+        choices = column_choices(table)
+        outcomes = table.outcomes
+    except AnalysisError:
+        table, choices, outcomes = None, {"subgroup": [], "moderator": []}, []
+    method = str(method or "REML").upper()
+    method = method if method in METHODS else "REML"
+    outcome = outcome if outcome in OUTCOME_CHOICES else "os"
+    tab = tab if tab in TABS else "funnel"
+    excluded = [i for i in _rows_from_query(exclude) if i < data.n]
+    controls = dbc.Card(dbc.CardBody([
+        dbc.Label("Outcome", className="fw-semibold small mb-1"),
+        dbc.RadioItems(id="meta-outcome", value=outcome, inline=True, className="small",
+                       options=_outcome_options(outcomes)),
+        html.Div(id="meta-outcome-note", className="small text-muted"),
+        dbc.Label("Model", html_for="meta-method", className="fw-semibold small mb-1 mt-3"),
+        dbc.Select(id="meta-method", value=method, size="sm",
+                   options=[{"label": METHOD_LABELS[m], "value": m} for m in METHODS]),
+        dbc.Switch(id="meta-hk", label="Hartung-Knapp CI (t-based, wider)", value=_flag(hk), className="mt-2 small"),
+        html.Div([
+            dbc.Label("Event counts", className="fw-semibold small mb-1 mt-2"),
+            dbc.RadioItems(id="meta-measure", value=measure if measure in ("RR", "OR") else "RR", inline=True,
+                           className="small", options=[{"label": "Risk ratio", "value": "RR"},
+                                                       {"label": "Odds ratio", "value": "OR"}]),
+            dbc.Switch(id="meta-mh", label="Mantel-Haenszel fixed effect", value=_flag(mh), className="small"),
+        ], id="meta-count-controls"),
+        dbc.Label("Derived values (flagged †)", className="fw-semibold small mb-1 mt-3"),
+        dbc.Switch(id="meta-derive-se", value=str(se) != "0", className="small",
+                   label="SE of a hazard ratio from its p-value (Altman & Bland 2011)"),
+        dbc.Switch(id="meta-derive-pct", value=str(pct) != "0", className="small",
+                   label="Event counts from reported percentages"),
+        dbc.Label("Subgroups", html_for="meta-subgroup", className="fw-semibold small mb-1 mt-3"),
+        dcc.Dropdown(id="meta-subgroup", value=subgroup, options=choices["subgroup"], clearable=True,
+                     placeholder="none", className="small"),
+        dbc.Label("Meta-regression moderator", html_for="meta-moderator", className="fw-semibold small mb-1 mt-3"),
+        dcc.Dropdown(id="meta-moderator", value=moderator, options=choices["moderator"], clearable=True,
+                     placeholder="none", className="small"),
+        html.P(["Click a study in the forest plot, or untick it in the study table, to leave it out of the pool; "
+                "click again to bring it back."], className="small text-muted mt-3 mb-0"),
+    ]), className="shadow-sm")
+
+    forest_card = dbc.Card([
+        dbc.CardHeader(html.Div([
+            html.Span("Forest plot", className="fw-semibold"),
+            html.Div([
+                dbc.Button("PNG", id="meta-forest-png", size="sm", color="secondary", outline=True, className="me-1",
+                           title="Download the forest plot as PNG (3x screen resolution)"),
+                dbc.Button("SVG", id="meta-forest-svg", size="sm", color="secondary", outline=True, className="me-1",
+                           title="Download the forest plot as SVG (vector, for print)"),
+                dbc.Button("CSV", id="meta-forest-csv", size="sm", color="secondary", outline=True,
+                           title="Download the per-study table behind the forest plot"),
+                dcc.Download(id="meta-forest-download"), dcc.Store(id="meta-forest-done"),
+            ], className="d-flex"),
+        ], className="d-flex justify-content-between align-items-center"), className="bg-white"),
+        dbc.CardBody([
+            dcc.Loading(dcc.Graph(id="meta-forest", config=_graph_config("forest-plot"),
+                                  figure=_empty_figure()), delay_show=500),
+        ], className="p-2"),
+    ], className="shadow-sm mb-3")
+
+    tabs = dbc.Card([
+        dbc.CardHeader(dbc.Tabs(id="meta-tabs", active_tab=tab, children=[
+            dbc.Tab(label="Funnel plot & small-study effects", tab_id="funnel"),
+            dbc.Tab(label="Leave-one-out & cumulative", tab_id="sensitivity"),
+            dbc.Tab(label="Meta-regression", tab_id="metareg"),
+            dbc.Tab(label="ORR vs OS (Fig. 5A)", tab_id="correlation"),
+            dbc.Tab(label="Per-study table", tab_id="table"),
+        ]), className="bg-white"),
+        dbc.CardBody(dcc.Loading(html.Div(id="meta-tab-content"), delay_show=500)),
+    ], className="shadow-sm mb-3")
+
+    data_card = dbc.Card([
+        dbc.CardHeader(html.Span("Study data (editable) — published study-level results, not patients",
+                                 className="fw-semibold"), className="bg-white"),
+        dbc.CardBody([
+            dbc.Row([
+                dbc.Col([
+                    dcc.Upload(id="meta-upload", multiple=True, className="upload-box",
+                               children=html.Div(["Drop a study CSV here (the 17-study layout, optionally with its "
+                                                  "provenance file, or a generic file: ",
+                                                  html.Code("study,hr,lo,hi"), " or ",
+                                                  html.Code("study,events_exp,n_exp,events_ctrl,n_ctrl"),
+                                                  "), or ", html.A("choose a file")])),
+                ], lg=6),
+                dbc.Col([
+                    dbc.Label("Source of your next edits", html_for="meta-edit-source", className="small mb-1"),
+                    dbc.Input(id="meta-edit-source", size="sm", debounce=False, maxLength=300,
+                              placeholder="e.g. full text, Table 2 (blank: 'edited by user')"),
+                    html.Div([
+                        dbc.Button("Download studies CSV", id="meta-download-studies", size="sm", color="secondary",
+                                   outline=True, className="me-1 mt-2"),
+                        dbc.Button("Download provenance CSV", id="meta-download-prov", size="sm", color="secondary",
+                                   outline=True, className="me-1 mt-2"),
+                        dbc.Button("Restore the 17-study file", id="meta-restore", size="sm", color="danger",
+                                   outline=True, className="mt-2"),
+                        dcc.Download(id="meta-download"),
+                    ]),
+                ], lg=6),
+            ], className="g-3"),
+            html.Div(id="meta-data-feedback", className="mt-2"),
+            html.Div(id="meta-data-info", className="small text-muted mt-2"),
+            dag.AgGrid(id="meta-grid", rowData=[], columnDefs=[], getRowId="params.data.__row",
+                       defaultColDef={"resizable": True, "sortable": False, "filter": False,
+                                      "singleClickEdit": False},
+                       dashGridOptions={"tooltipShowDelay": 250, "tooltipHideDelay": 20000,
+                                        "suppressColumnVirtualisation": True, "stopEditingWhenCellsLoseFocus": True,
+                                        "enableBrowserTooltips": False, "animateRows": False},
+                       style={"height": "460px"}, className="ag-theme-alpine mt-2"),
+            html.Div([
+                html.Span("■ ", style={"color": "#f5d76e"}), "edited by you  ",
+                html.Span("■ ", style={"color": "#f4b183"}), "low confidence (computed from a percentage or from a "
+                                                             "news report)  · hover a cell for its source, "
+                                                             "confidence and quote · blank = not found in any "
+                                                             "available source",
+            ], className="small text-muted mt-1"),
+            html.Div(id="meta-edits", className="mt-3"),
+        ]),
+    ], className="shadow-sm mb-4")
+
+    return html.Div([
+        html.H2("Meta-analysis: HAIC + systemic therapy vs systemic therapy", className="h4 mt-3"),
+        html.P("Study-level results of the 17 studies in Lu D et al., Int J Surg 2025;111:3494, re-pooled from what "
+               "the public sources report. Gaps are real and stay visible.", className="small text-muted"),
+        dcc.Store(id="meta-exclude", data=excluded),
+        dcc.Store(id="meta-version", data=data.content_hash),
+        dbc.Row([
+            dbc.Col(controls, lg=3, md=4),
+            dbc.Col([
+                html.Div(id="meta-alert"),
+                html.Div(id="meta-summary", className="mb-3"),
+                forest_card,
+                tabs,
+            ], lg=9, md=8),
+        ], className="g-3"),
+        data_card,
+    ])
+
+
+def _outcome_options(outcomes: list[str]) -> list[dict]:
+    return [{"label": label, "value": o, "disabled": o not in outcomes} for o, label in OUTCOME_CHOICES.items()]
+
+
+def _graph_config(name: str) -> dict:
+    return {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d", "zoom2d", "pan2d",
+                                                             "zoomIn2d", "zoomOut2d", "autoScale2d"],
+            "toImageButtonOptions": {"format": "png", "filename": name, "scale": 3}}
+
+
+def _empty_figure() -> dict:
+    return {"layout": {"height": 420, "xaxis": {"visible": False}, "yaxis": {"visible": False},
+                       "template": "plotly_white"}}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# parameters
+# ---------------------------------------------------------------------------------------------------------
+
+def _params(table, outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator, exclude):
+    derive = tuple(d for d, on in zip(DERIVATIONS, (derive_se, derive_pct)) if on)
+    return normalise_params(table, outcome=outcome, method=method, hk=hk, mh=mh, measure=measure, derive=derive,
+                            subgroup=subgroup, moderator=moderator, exclude=exclude or ())
+
+
+PARAM_INPUTS = [Input("meta-outcome", "value"), Input("meta-method", "value"), Input("meta-hk", "value"),
+                Input("meta-mh", "value"), Input("meta-measure", "value"), Input("meta-derive-se", "value"),
+                Input("meta-derive-pct", "value"), Input("meta-subgroup", "value"),
+                Input("meta-moderator", "value"), Input("meta-exclude", "data"), Input("meta-version", "data")]
+
+
+def compute_view(outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator, exclude):
+    """The current session's table and its :class:`MetaView` for the control values."""
+    data = current_data()
+    table = study_table(data)
+    params = _params(table, outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator, exclude)
+    return data, meta_view(data, params)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# results: forest plot and the comparison with the published pool
+# ---------------------------------------------------------------------------------------------------------
+
+@callback(
+    Output("meta-forest", "figure"), Output("meta-summary", "children"), Output("meta-alert", "children"),
+    Output("meta-outcome-note", "children"), Output("meta-count-controls", "style"),
+    *PARAM_INPUTS,
+)
+def update_results(outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator, exclude,
+                   _version):
+    try:
+        data, view = compute_view(outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator,
+                                  exclude)
+    except AnalysisError as exc:
+        return no_update, None, error_alert(str(exc)), None, {}
+    p = view.params
+    title = (f"{view.spec.outcome}: {view.spec.comparison}" if view.kind == "outcomes"
+             else f"{data.name}: {view.spec.comparison}")
+    figure = forest_figure(view.rows, view.report, view.spec, title=title, hk=p.hk,
+                           group_label=column_label(p.subgroup) if p.subgroup else None)
+    alerts = [dbc.Alert(m, color="warning", className="py-2 small mb-2") for m in view.messages]
+    note = None if view.kind == "outcomes" else "This file has one outcome (a generic study file)."
+    counts_style = {} if view.spec.counts else {"display": "none"}
+    return figure, summary(view), alerts or None, note, counts_style
+
+
+def summary(view) -> dbc.Row:
+    """Our pooled result next to the published one, and plainly how many studies our pool rests on."""
+    spec, rep = view.spec, view.report
+    n_derived = sum(1 for r in view.pooled if r.derived)
+    reasons: dict[str, int] = {}
+    for r in view.not_pooled:
+        key = "left out by you" if r.status == "left out" else (r.reason or "not pooled")
+        reasons[key] = reasons.get(key, 0) + 1
+    why = "; ".join(f"{k}: {v}" for k, v in reasons.items())
+    k = view.k
+    rests = (f"Our pool rests on {k} of the {view.n_total} studies"
+             + (f" ({n_derived} with derived values †)" if n_derived else "")
+             + (f". Not in the pool: {len(view.not_pooled)} ({why})." if view.not_pooled else "."))
+    if rep is None:
+        ours = [html.Div("No pooled estimate", className="fs-5 fw-semibold"),
+                html.Div("no study can be pooled with these settings", className="small text-muted")]
+    else:
+        a = rep.analysis
+        prim = a.primary
+        model = ("random effects (" + prim.method + (", Hartung-Knapp" if prim.hk else "") + ")"
+                 if prim.model == "random" else ("fixed effect (Mantel-Haenszel)" if prim.method == "MH"
+                                                 else "fixed effect (inverse variance)"))
+        h = a.heterogeneity
+        extra = []
+        if a.random is not None:
+            fx = a.fixed_reported
+            extra.append(f"fixed effect{' (Mantel-Haenszel)' if fx.method == 'MH' else ''} "
+                         f"{fmt_ci(fx.est, fx.lo, fx.hi)}")
+            if a.random.pi_lo is not None:
+                extra.append(f"95% prediction interval {fmt_ratio(a.random.pi_lo)}–{fmt_ratio(a.random.pi_hi)}")
+        ours = [
+            html.Div([html.Span(f"{spec.short} ", className="text-muted"),
+                      html.Span(fmt_ci(prim.est, prim.lo, prim.hi), id="meta-our-estimate")],
+                     className="fs-5 fw-semibold"),
+            html.Div(f"{model}; {fmt_p(prim.p)}; I² {fmt_num(h.i2, 0)}%, τ² {fmt_tau2(h.tau2)}; k = {k}",
+                     className="small"),
+            html.Div("; ".join(extra), className="small text-muted") if extra else None,
+        ]
+    pub = view.published
+    if pub is None:
+        theirs = [html.Div("—", className="fs-5"), html.Div("no published result for an uploaded file",
+                                                          className="small text-muted")]
+    elif pub.get("est") is not None:
+        theirs = [html.Div([html.Span(f"{pub['measure']} ", className="text-muted"),
+                            html.Span(fmt_ci(pub["est"], pub["lo"], pub["hi"]))], className="fs-5 fw-semibold"),
+                  html.Div(f"random effects; I² {fmt_num(pub['i2'], 0)}%; k = {pub['k']} studies",
+                           className="small"),
+                  html.Div("pooled on per-study data not all available publicly", className="small text-muted")]
+    else:
+        theirs = [html.Div(f"{pub['rate_haic_pct']:.2f}% vs {pub['rate_ctrl_pct']:.2f}%",
+                           className="fs-5 fw-semibold"),
+                  html.Div("incidence of grade ≥3 AEs, HAIC + systemic vs systemic (no pooled ratio published)",
+                           className="small")]
+    outcome = OUTCOME_TITLES.get(view.params.outcome, "Study file") if view.kind == "outcomes" else "Study file"
+    return dbc.Card(dbc.CardBody([
+        dbc.Row([
+            dbc.Col([html.Div(f"This analysis — {outcome}", className="small fw-semibold text-uppercase "
+                                                                       "text-muted"), *ours], md=6),
+            dbc.Col([html.Div("Published — Lu et al. 2025", className="small fw-semibold text-uppercase "
+                                                                      "text-muted"), *theirs],
+                    md=6, className="border-start"),
+        ]),
+        html.Div(rests, id="meta-pool-size", className="small mt-2"),
+        html.Div([html.Div(n, className="small text-muted") for n in (rep.notes if rep is not None else [])]
+                 + [html.Div(w, className="small text-muted") for w in view.warnings]),
+    ]), className="shadow-sm")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# tabs
+# ---------------------------------------------------------------------------------------------------------
+
+@callback(Output("meta-tab-content", "children"), Input("meta-tabs", "active_tab"), *PARAM_INPUTS)
+def update_tab(tab, outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator, exclude,
+               _version):
+    try:
+        _data, view = compute_view(outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator,
+                                   exclude)
+    except AnalysisError as exc:
+        return error_alert(str(exc))
+    return tab_content(tab, view)
+
+
+def _graph(gid: str, figure, name: str) -> dcc.Graph:
+    return dcc.Graph(id=gid, figure=figure, config=_graph_config(name))
+
+
+def _muted(text: str) -> html.P:
+    return html.P(text, className="small text-muted")
+
+
+def tab_content(tab: str, view):
+    rep, spec = view.report, view.spec
+    if tab == "correlation":
+        if view.kind != "outcomes":
+            return _muted("The ORR-vs-OS correlation needs the 17-study layout (ORR counts and OS hazard ratios).")
+        return [_graph("meta-correlation", correlation_figure(view.correlation_points, view.correlation,
+                                                              {"correlation_orr_os": _published_corr()}),
+                       "orr-vs-os"),
+                _muted("Each dot is a study with ORR counts in both arms and an OS hazard ratio (point estimates, "
+                       "as in the paper's Fig. 5A). Spearman's rho with a t-approximation p-value (R cor.test, "
+                       "exact = FALSE). The line is a least-squares guide only. Studies left out of the pool are "
+                       "left out here too.")]
+    if tab == "table":
+        frame = study_frame(view)
+        body = dbc.Table.from_dataframe(frame.fillna(""), size="sm", striped=True, bordered=False,
+                                        className="small mb-0")
+        return table_card("meta-studies", f"Per-study estimates — {spec.outcome}", body, frame,
+                          filename=f"meta-{view.params.outcome or 'studies'}-per-study",
+                          footnotes=["Estimates and 95% CIs on the ratio scale; weights in percent of the pooled "
+                                     "analysis; rows not in the pool give the reason."])
+    if rep is None:
+        return _muted("No study can be pooled with these settings, so there is nothing to show here.")
+    if tab == "funnel":
+        return [_graph("meta-funnel", funnel_figure(rep, spec), "funnel-plot"),
+                _muted(funnel_caption(rep) + ". Shaded: where a study would be significant (two-sided, around a "
+                       "ratio of 1) at p < 0.10, < 0.05, < 0.01 (contour-enhanced funnel, Peters et al. 2008). "
+                       "Egger's test (classical, weighted regression on the SE) and trim-and-fill (Duval & "
+                       "Tweedie L0) need at least 3 studies; with few studies they have little power.")]
+    if tab == "sensitivity":
+        if not rep.leave_one_out:
+            loo = _muted(f"Leave-one-out needs at least 3 studies (k = {rep.k}).")
+        else:
+            loo = _graph("meta-loo", leave_one_out_figure(rep, spec), "leave-one-out")
+        return [loo, _graph("meta-cumulative", cumulative_figure(rep, spec), "cumulative")]
+    if tab == "metareg":
+        if rep.metaregression is None:
+            why = [n for n in rep.notes if "meta-regression" in n]
+            msgs = [m for m in view.messages if "moderator" in m]
+            text = (why or msgs or ["Choose a moderator (left) for a meta-regression: a numeric column such as "
+                                    "year, or a two-level column such as platinum drug."])[0]
+            return _muted(text)
+        m = rep.metaregression
+        excl = ", ".join(e.study for e in m.excluded)
+        return [_graph("meta-metareg", metaregression_figure(rep, spec), "meta-regression"),
+                _muted(f"Mixed-effects meta-regression (metafor rma with mods); coding: {m.coding}; QM = "
+                       f"{fmt_num(m.qm)} ({fmt_p(m.qm_p)}); residual heterogeneity QE = {fmt_num(m.qe)}, df = "
+                       f"{m.qe_df} ({fmt_p(m.qe_p)})." + (f" Without a value (not in the regression): {excl}."
+                                                          if excl else ""))]
+    return None
+
+
+def _published_corr():
+    from analysis.meta import PUBLISHED_POOLED
+
+    return PUBLISHED_POOLED["correlation_orr_os"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the study table: grid, edits, toggles, upload, downloads
+# ---------------------------------------------------------------------------------------------------------
+
+@callback(
+    Output("meta-grid", "rowData"), Output("meta-grid", "columnDefs"), Output("meta-data-info", "children"),
+    Output("meta-edits", "children"), Output("meta-subgroup", "options"), Output("meta-moderator", "options"),
+    Output("meta-outcome", "options"),
+    Input("meta-version", "data"), Input("meta-exclude", "data"),
+)
+def refresh_grid(_version, exclude):
+    data = current_data()
+    rows, defs = grid_rows(data, set(exclude or []))
+    try:
+        table = study_table(data)
+        choices, outcomes = column_choices(table), table.outcomes
+        kind = {"outcomes": "17-study layout", "ratio": "generic file: ratio with 95% CI",
+                "counts": "generic file: event counts"}[table.kind]
+    except AnalysisError:
+        choices, outcomes, kind = {"subgroup": [], "moderator": []}, [], "unreadable"
+    info = (f"{data.name} ({kind}): {data.n} studies"
+            + ("" if data.shipped else " — your copy, kept on the server for this browser session")
+            + (f"; {len(data.edits)} edit{'s' if len(data.edits) != 1 else ''}" if data.edits else "") + ".")
+    edits = None
+    if data.edits:
+        frame = edits_frame(data)
+        edits = table_card("meta-edits-table", "Your edits (their provenance)",
+                           dbc.Table.from_dataframe(frame, size="sm", striped=True, className="small mb-0"), frame,
+                           filename="meta-edits",
+                           footnotes=["Each edit replaces the provenance of its cell (confidence 'edited by user', "
+                                      "source as given); the downloaded provenance file carries it."])
+    return rows, defs, info, edits, choices["subgroup"], choices["moderator"], _outcome_options(outcomes)
+
+
+def _toggle(exclude, row) -> list[int]:
+    current = set(exclude or [])
+    current ^= {int(row)}
+    return sorted(current)
+
+
+@callback(Output("meta-exclude", "data", allow_duplicate=True), Output("meta-forest", "clickData"),
+          Input("meta-forest", "clickData"), State("meta-exclude", "data"), prevent_initial_call=True)
+def toggle_from_forest(click, exclude):
+    """A click on a study's row (its label, square or CI) leaves it out of the pool or brings it back."""
+    try:
+        row = click["points"][0]["customdata"]
+    except (TypeError, KeyError, IndexError):
+        return no_update, None
+    if row is None:
+        return no_update, None
+    if isinstance(row, list):
+        row = row[0]
+    return _toggle(exclude, row), None
+
+
+@callback(
+    Output("meta-exclude", "data", allow_duplicate=True), Output("meta-version", "data", allow_duplicate=True),
+    Output("meta-data-feedback", "children", allow_duplicate=True),
+    Output("meta-grid", "rowData", allow_duplicate=True),
+    Input("meta-grid", "cellValueChanged"), State("meta-exclude", "data"), State("meta-edit-source", "value"),
+    prevent_initial_call=True,
+)
+def grid_changed(changes, exclude, source):
+    """The 'In pool' box toggles the study; any other cell is an edit (kept only if the table stays readable)."""
+    if not changes:
+        return no_update, no_update, no_update, no_update
+    changes = changes if isinstance(changes, list) else [changes]
+    new_exclude = set(exclude or [])
+    edited = False
+    for ch in changes:
+        col = ch.get("colId")
+        row = (ch.get("data") or {}).get("__row", ch.get("rowIndex"))
+        if row is None or col is None:
+            continue
+        if col == "__include":
+            if ch.get("value"):
+                new_exclude.discard(int(row))
+            else:
+                new_exclude.add(int(row))
+            continue
+        try:
+            data = apply_edit(int(row), col, ch.get("value"), source)
+            edited = True
+        except AnalysisError as exc:
+            data = current_data()
+            rows, _defs = grid_rows(data, new_exclude)
+            return sorted(new_exclude), no_update, error_alert(str(exc)), rows
+    exclude_out = sorted(new_exclude) if new_exclude != set(exclude or []) else no_update
+    if edited:
+        msg = dbc.Alert("Edit applied; the pooled results are recomputed.", color="success", className="py-2 small",
+                        dismissable=True, duration=4000)
+        return exclude_out, data.content_hash, msg, no_update
+    return exclude_out, no_update, no_update, no_update
+
+
+def _decode(contents: str) -> bytes:
+    try:
+        _header, encoded = contents.split(",", 1)
+        return base64.b64decode(encoded, validate=False)
+    except (ValueError, binascii.Error, AttributeError):
+        return b""
+
+
+@callback(
+    Output("meta-version", "data", allow_duplicate=True), Output("meta-exclude", "data", allow_duplicate=True),
+    Output("meta-data-feedback", "children", allow_duplicate=True),
+    Input("meta-upload", "contents"), State("meta-upload", "filename"), prevent_initial_call=True,
+)
+def upload(contents, filenames):
+    """Read an uploaded study file (and optional provenance file); a bad file leaves the current table in use."""
+    if not contents:
+        return no_update, no_update, no_update
+    contents = contents if isinstance(contents, list) else [contents]
+    filenames = filenames if isinstance(filenames, list) else [filenames]
+    files = [((name or "upload.csv"), _decode(c)) for c, name in zip(contents, filenames)]
+    try:
+        data = load_upload(files)
+    except AnalysisError as exc:
+        return no_update, no_update, dbc.Alert([html.Strong("Not loaded. "), str(exc),
+                                                " The previous study table is still in use."],
+                                               color="danger", className="py-2 small", dismissable=True)
+    table = study_table(data)
+    kind = {"outcomes": "17-study layout", "ratio": "ratio with 95% CI", "counts": "event counts"}[table.kind]
+    text = [html.Strong(f"Loaded {data.name}: "), f"{data.n} studies ({kind})."]
+    if table.warnings:
+        text += [" ", "; ".join(table.warnings), "."]
+    return data.content_hash, [], dbc.Alert(text, color="success", className="py-2 small", dismissable=True)
+
+
+@callback(
+    Output("meta-version", "data", allow_duplicate=True), Output("meta-exclude", "data", allow_duplicate=True),
+    Output("meta-data-feedback", "children", allow_duplicate=True),
+    Input("meta-restore", "n_clicks"), prevent_initial_call=True,
+)
+def restore(_clicks):
+    removed = discard_session_data()
+    text = ("Your edited/uploaded table was deleted from the server; " if removed else "") + \
+        "showing the 17-study file as shipped."
+    return current_data().content_hash, [], dbc.Alert(text, color="info", className="py-2 small", dismissable=True)
+
+
+def _trigger():
+    """The id of the input that fired this callback (None when called outside a callback, e.g. in tests)."""
+    try:
+        return ctx.triggered_id
+    except dash.exceptions.MissingCallbackContextException:
+        return None
+
+
+@callback(Output("meta-download", "data"), Input("meta-download-studies", "n_clicks"),
+          Input("meta-download-prov", "n_clicks"), prevent_initial_call=True)
+def download_data(_studies, _prov):
+    data = current_data()
+    stem = data.name.rsplit(".", 1)[0]
+    stem = stem if data.shipped or stem.endswith("_edited") else stem + "_edited"
+    if _trigger() == "meta-download-prov":
+        text = provenance_csv(data)
+        if text is None:
+            return no_update
+        return {"content": "\ufeff" + text, "filename": f"{stem}_provenance.csv", "type": "text/csv"}
+    return {"content": "\ufeff" + studies_csv(data), "filename": f"{stem}.csv", "type": "text/csv"}
+
+
+@callback(Output("meta-forest-download", "data"), Input("meta-forest-csv", "n_clicks"),
+          *[State(i.component_id, i.component_property) for i in PARAM_INPUTS[:-1]], prevent_initial_call=True)
+def download_forest_csv(_n, outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator, exclude):
+    from components.export import to_safe_csv
+
+    try:
+        _data, view = compute_view(outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator,
+                                   exclude)
+    except AnalysisError:
+        return no_update
+    name = f"meta-{view.params.outcome or 'studies'}-per-study.csv"
+    return {"content": "\ufeff" + to_safe_csv(study_frame(view)), "filename": name, "type": "text/csv"}
+
+
+clientside_callback(
+    """function(nPng, nSvg) {
+        const t = (window.dash_clientside.callback_context.triggered[0] || {}).prop_id || "";
+        const fmt = t.indexOf("svg") >= 0 ? "svg" : "png";
+        const host = document.getElementById("meta-forest");
+        const el = host && (host.classList.contains("js-plotly-plot") ? host : host.querySelector(".js-plotly-plot"));
+        if (!el || !window.Plotly || !el._fullLayout) { return window.dash_clientside.no_update; }
+        window.Plotly.downloadImage(el, {format: fmt, filename: "forest-plot", width: el._fullLayout.width,
+                                         height: el._fullLayout.height, scale: fmt === "png" ? 3 : 1});
+        return Date.now();
+    }""",
+    Output("meta-forest-done", "data"), Input("meta-forest-png", "n_clicks"), Input("meta-forest-svg", "n_clicks"),
+    prevent_initial_call=True,
+)
+
+# view state -> URL query string and the navbar link (assets/url_state.js)
+clientside_callback(
+    """function(outcome, method, hk, mh, measure, dse, dpct, subgroup, moderator, exclude, tab, state) {
+        const rows = (exclude || []).map(function (i) { return i + 1; });
+        return window.haicView.update(state, {outcome: outcome, method: method, hk: hk ? 1 : null,
+            mh: mh ? 1 : null, measure: measure && measure !== "RR" ? measure : null, se: dse ? null : 0,
+            pct: dpct ? null : 0, subgroup: subgroup, moderator: moderator, exclude: rows,
+            tab: tab && tab !== "funnel" ? tab : null});
+    }""",
+    Output("view-state", "data", allow_duplicate=True),
+    Input("meta-outcome", "value"), Input("meta-method", "value"), Input("meta-hk", "value"),
+    Input("meta-mh", "value"), Input("meta-measure", "value"), Input("meta-derive-se", "value"),
+    Input("meta-derive-pct", "value"), Input("meta-subgroup", "value"), Input("meta-moderator", "value"),
+    Input("meta-exclude", "data"), Input("meta-tabs", "active_tab"), State("view-state", "data"),
+    prevent_initial_call="initial_duplicate",
+)
