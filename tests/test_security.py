@@ -1,0 +1,219 @@
+"""HTTP hardening of the served app: security headers and CSP, 413 for oversize bodies, same-origin POSTs, and
+formula-safe CSV exports."""
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import os
+import re
+import sys
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from benchmarks.server import AppServer, build_body, find_callback
+from components.export import FORMULA_PREFIXES, to_safe_csv
+from services.security import content_security_policy, redact_text
+
+CALLBACK = "/_dash-update-component"
+
+
+@pytest.fixture(scope="module")
+def dash_app(tmp_path_factory):
+    if "app" not in sys.modules:
+        os.environ.setdefault("HAIC_CACHE_DIR", str(tmp_path_factory.mktemp("app-cache")))
+    import app
+
+    return app
+
+
+@pytest.fixture
+def client(dash_app):
+    return dash_app.server.test_client()
+
+
+def call(client, output, values, changed, **kwargs):
+    deps = client.get("/_dash-dependencies").get_json()
+    return client.post(CALLBACK, json=build_body(find_callback(deps, output), values, changed), **kwargs)
+
+
+def upload_values(raw: bytes, name: str = "f.csv") -> dict:
+    return {"upload.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(), "upload.filename": name,
+            "time-unit.value": "months", "dataset-id.data": "demo"}
+
+
+def csp_directives(header: str) -> dict[str, list[str]]:
+    out = {}
+    for part in header.split(";"):
+        words = part.split()
+        if words:
+            out[words[0]] = words[1:]
+    return out
+
+
+EXPECTED = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+
+
+def test_security_headers_on_every_kind_of_response(client):
+    km = call(client, "km-graph.figure", {"km-endpoint.value": "os", "km-var.value": "none",
+                                          "km-ci.value": "log-log", "dataset-id.data": "demo"}, ["km-var.value"])
+    responses = {"index": client.get("/"), "page": client.get("/survival"), "layout": client.get("/_dash-layout"),
+                 "dependencies": client.get("/_dash-dependencies"), "asset": client.get("/assets/app.css"),
+                 "missing": client.get("/no/such/thing.txt"), "callback": km}
+    assert km.status_code == 200 and "km-graph" in km.get_json()["response"]
+    for name, resp in responses.items():
+        for header, value in EXPECTED.items():
+            assert resp.headers.get(header) == value, (name, header)
+        policy = csp_directives(resp.headers["Content-Security-Policy"])
+        assert policy["frame-ancestors"] == ["'none'"], name
+        assert policy["object-src"] == ["'none'"] and policy["base-uri"] == ["'none'"], name
+        assert policy["default-src"] == ["'self'"], name
+        assert "'unsafe-inline'" not in policy["script-src"] and "'unsafe-eval'" not in policy["script-src"], name
+        assert "Permissions-Policy" in resp.headers
+    # results never sit in a browser or proxy cache; static files may
+    assert km.headers["Cache-Control"] == "no-store"
+    assert responses["index"].headers["Cache-Control"] == "no-store"
+    assert "no-store" not in responses["asset"].headers.get("Cache-Control", "")
+
+
+def test_csp_allows_exactly_the_inline_scripts_dash_writes(client):
+    resp = client.get("/")
+    html = resp.get_data(as_text=True)
+    policy = csp_directives(resp.headers["Content-Security-Policy"])
+    inline = [m.group(2) for m in re.finditer(r"<script([^>]*)>(.*?)</script>", html, re.S)
+              if "src=" not in m.group(1) and "application/json" not in m.group(1)
+              and not m.group(0).strip().startswith("<!--")]
+    inline = [s for s in inline if "alert(\"Dash v2.7+" not in s]   # inside an IE-only HTML comment
+    assert len(inline) >= 2      # the renderer's start-up line and the clientside callbacks
+    allowed = {w for w in policy["script-src"] if w.startswith("'sha256-")}
+    for script in inline:
+        digest = "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        assert digest in allowed, script[:80]
+    assert len(allowed) == len(set(inline))   # nothing else is allowed
+
+
+def test_policy_text_is_well_formed():
+    text = content_security_policy(["'sha256-abc='"])
+    policy = csp_directives(text)
+    assert policy["script-src"] == ["'self'", "'sha256-abc='"]
+    assert policy["style-src"] == ["'self'", "'unsafe-inline'"]
+    assert policy["img-src"] == ["'self'", "data:", "blob:"]
+
+
+def test_oversize_callback_body_gets_a_clear_413(dash_app, client, monkeypatch):
+    monkeypatch.setitem(dash_app.server.config, "MAX_CONTENT_LENGTH", 200_000)
+    resp = call(client, "dataset-id.data", upload_values(b"os_months,os_event\n" + b"1,1\n" * 100_000),
+                ["upload.contents"])
+    assert resp.status_code == 413
+    body = resp.get_json()
+    assert body["status"] == 413 and "too large" in body["error"] and "limit" in body["error"]
+    assert "Traceback" not in resp.get_data(as_text=True)
+
+
+def test_install_security_on_a_plain_flask_server():
+    """Any other route: a text 413, and the headers."""
+    from flask import Flask, request
+
+    from services.security import install_security
+
+    server = Flask("plain")
+    server.config["MAX_CONTENT_LENGTH"] = 1000
+    server.add_url_rule("/echo", "echo", lambda: str(len(request.get_data())), methods=["POST"])
+    install_security(server)
+    client = server.test_client()
+    assert client.post("/echo", data=b"x" * 10).get_data() == b"10"
+    plain = client.post("/echo", data=b"x" * 5000, headers={"Accept": "text/html"})
+    assert plain.status_code == 413 and plain.mimetype == "text/plain"
+    assert "too large" in plain.get_data(as_text=True) and plain.headers["Connection"] == "close"
+    assert plain.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in \
+        plain.headers["Content-Security-Policy"]
+
+
+def test_cross_site_posts_are_refused(client):
+    values = {"km-endpoint.value": "os", "km-var.value": "none", "km-ci.value": "log-log", "dataset-id.data": "demo"}
+    evil = call(client, "km-graph.figure", values, ["km-var.value"], headers={"Origin": "https://evil.example"})
+    assert evil.status_code == 403
+    opaque = call(client, "km-graph.figure", values, ["km-var.value"], headers={"Origin": "null"})
+    assert opaque.status_code == 403
+    same = call(client, "km-graph.figure", values, ["km-var.value"], headers={"Origin": "http://localhost"})
+    assert same.status_code == 200
+    assert call(client, "km-graph.figure", values, ["km-var.value"]).status_code == 200   # no Origin: allowed
+
+
+def test_oversize_upload_through_gunicorn_gets_413_and_the_server_carries_on():
+    """The production server (gunicorn, production config) with a 1 MB file limit."""
+    from scripts.loadtest import DashSession, km_ok
+
+    with AppServer(env={"HAIC_MAX_UPLOAD_MB": "1", "HAIC_SECRET_KEY": "k" * 32}) as server:
+        session = DashSession(server.url)
+        good = b"os_months,os_event,ast\n" + b"".join(b"%d,%d,%d\n" % (i % 40 + 1, i % 2, 20 + i % 90)
+                                                      for i in range(200))
+        status, response, _s, _n = session.upload(good, "good.csv")
+        assert status == 200
+        dataset_id = response["dataset-id"]["data"]
+        huge = b"os_months,os_event\n" + b"1,1\n" * 1_000_000          # 4 MB: over the request limit
+        resp = session.http.post(server.url + CALLBACK, json=session.body(
+            "dataset-id.data", upload_values(huge), ["upload.contents"]), timeout=60)
+        assert resp.status_code == 413
+        assert "too large" in resp.json()["error"] and "1 MB" in resp.json()["error"]
+        # just over the file limit but under the request limit: the importer refuses it with a clear message
+        mid = b"os_months,os_event\n" + b"1,1\n" * 300_000              # 1.2 MB
+        status, response, _s, _n = session.upload(mid, "mid.csv", dataset_id)
+        assert status == 200 and "dataset-id" not in response           # the active dataset is unchanged
+        assert "larger than the limit of 1 MB" in str(response["upload-feedback"])
+        # the earlier upload is still there for this session
+        status, response, _s, _n = session.move_cutoff(dataset_id, "os", "ast", 60.0)
+        assert status == 200 and km_ok(response)[0]
+        assert "Traceback" not in server.log_tail(100_000)
+
+
+# --- CSV exports ---------------------------------------------------------------------------------------------
+
+def parse_csv(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+formula_text = st.one_of(
+    st.sampled_from(['=cmd|" /C calc"!A0', "=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1:A2)",
+                     "\t=1", "\r=1", "=1\r\n=2"]),
+    st.builds(lambda p, s: p + s, st.sampled_from(FORMULA_PREFIXES), st.text(max_size=20)),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(header=formula_text, cells=st.lists(formula_text, min_size=1, max_size=6))
+def test_csv_export_never_starts_a_field_with_a_formula(header, cells):
+    frame = pd.DataFrame({header: cells, "n": [-1.5] * len(cells)})
+    rows = parse_csv(to_safe_csv(frame))
+    assert len(rows) == len(cells) + 1
+    for row, original in zip(rows, [[header, "n"]] + [[c, "-1.5"] for c in cells]):
+        for field, value in zip(row, original):
+            if value == "-1.5":
+                assert field == "-1.5"           # a number stays a number
+                continue
+            assert not field.startswith(FORMULA_PREFIXES)
+            assert field == (("'" + value) if value.startswith(FORMULA_PREFIXES) else value)
+
+
+def test_table_card_exports_escape_formulas_in_every_format():
+    from components.table_card import export_texts
+
+    frame = pd.DataFrame({"=evil": ["=1+1", "@x", "ok"], "n": [1, 2, 3]})
+    texts = export_texts(frame)
+    for field in (f for row in parse_csv(texts["csv"]) for f in row):
+        assert not field.startswith(FORMULA_PREFIXES)
+    for field in (f for line in texts["tsv"].split("\r\n") for f in line.split("\t")):
+        assert not field.startswith(FORMULA_PREFIXES)
+    assert "<td>&#x27;=1+1</td>" in texts["html"] and "<th>&#x27;=evil</th>" in texts["html"]
+
+
+def test_redact_text_removes_payloads():
+    data_uri = "data:text/csv;base64," + base64.b64encode(b"id,x\nCANARY,1\n" * 20).decode()
+    assert "CANARY" not in redact_text(f"upload {data_uri}") and "Q0FOQVJZ" not in redact_text(data_uri)
+    assert redact_text('{"output": "x", "inputs": [{"value": "CANARY"}]}').startswith("<request body redacted")
+    assert redact_text("a\r\nforged line") == "a\\r\nforged line"
+    assert redact_text("esc \x1b[31m") == "esc \\x1b[31m"
