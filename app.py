@@ -6,11 +6,12 @@ tables are built by ``components/`` from analysis results.
 """
 from __future__ import annotations
 
+import logging
 import os
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
+from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, set_props
 
 from analysis.io import Limits
 from components.layout import NAV_ITEMS, dataset_badge, nav_id, navbar
@@ -18,8 +19,24 @@ from services.background import background_manager
 from services.security import install_security
 from services.store import DatasetMissing, get_dataset, init_cache
 
+logger = logging.getLogger("haic")
+
+
+def on_callback_error(err: Exception) -> None:
+    """Last line of defence: an unexpected error in any callback becomes a readable alert, never a traceback.
+
+    Expected problems (bad data, bad parameters) are handled in the pages as alerts of their own; this catches
+    the rest. Only the error type is logged (its message could quote data).
+    """
+    logger.error("callback failed: %s", type(err).__name__)
+    set_props("global-alert", {"children": dbc.Alert(
+        f"Something went wrong while updating this view ({type(err).__name__}). The rest of the page still works; "
+        f"try another setting, or reload.", color="danger", dismissable=True, className="my-2")})
+
+
 app = Dash(
     __name__,
+    on_error=on_callback_error,
     use_pages=True,
     background_callback_manager=background_manager(),
     title="HAIC Cohort Analytics",
@@ -49,7 +66,7 @@ app.layout = html.Div(
         dcc.Store(id="chosen-cutoffs", storage_type="session", data={}),
         navbar(),
         dbc.Container(
-            [html.Div(id="dataset-banner", className="mt-2"), dash.page_container],
+            [html.Div(id="dataset-banner", className="mt-2"), html.Div(id="global-alert"), dash.page_container],
             fluid=True, className="pb-5",
         ),
     ],
