@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import html
 
-from components.km_figure import PALETTE
+from components.style import PALETTE
 
 FONT_FAMILY = "Arial, Helvetica, sans-serif"
 RULE = "1.5px solid #222"

@@ -11,7 +11,7 @@ import math
 import plotly.graph_objects as go
 
 from components.clinical_tables import FONT_FAMILY, Cell, ClinicalTable, Row, fmt_p, p_text, plot_text
-from components.km_figure import PALETTE
+from components.style import PALETTE
 
 PH_ALPHA = 0.05
 PH_FLAG = "PH"

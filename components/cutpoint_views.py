@@ -7,7 +7,7 @@ import math
 import plotly.graph_objects as go
 from dash import html
 
-from components.km_figure import PALETTE
+from components.style import PALETTE
 
 
 def _p(p) -> str:

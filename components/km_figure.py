@@ -12,9 +12,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-# Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in greyscale by line style
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
-DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot", "solid")
+from components.clinical_tables import p_text, plot_text
+from components.style import DASHES, PALETTE
+
 MAX_POINTS = 1500   # per curve sent to the browser; the thinning keeps every step the eye can resolve
 
 
@@ -54,12 +54,6 @@ def thin_step(times, *series, max_points: int = MAX_POINTS):
     return (times[keep], *[np.asarray(s, dtype=float)[keep] for s in series])
 
 
-def _fmt_p(p: float | None) -> str:
-    if p is None or not np.isfinite(p):
-        return "p = n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
 def _fmt_median(c: CurveView) -> str:
     if c.median is None or not np.isfinite(c.median):
         return "not reached"
@@ -90,11 +84,12 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
             fig.add_trace(go.Scatter(x=t, y=lo, mode="lines", line={"width": 0, "shape": "hv"}, fill="tonexty",
                                      fillcolor=_rgba(color, 0.15), hoverinfo="skip", showlegend=False,
                                      legendgroup=c.label), 1, 1)
-        name = c.label if compact else f"{c.label}  (n={c.n}, events={c.events})"
+        label = plot_text(c.label)   # labels come from data: shown as text, never read as plotly HTML
+        name = label if compact else f"{label}  (n={c.n}, events={c.events})"
         fig.add_trace(go.Scatter(x=t, y=s, mode="lines", name=name, legendgroup=c.label,
                                  line={"color": color, "width": line_width, "shape": "hv",
                                        "dash": "solid" if not presentation else dash},
-                                 hovertemplate="%{x:.1f} mo: %{y:.3f}<extra>" + c.label + "</extra>"), 1, 1)
+                                 hovertemplate="%{x:.1f} mo: %{y:.3f}<extra>" + label + "</extra>"), 1, 1)
         ct, cs = thin_step(c.censor_times, c.censor_surv, max_points=MAX_POINTS)
         if len(ct):
             fig.add_trace(go.Scatter(x=ct, y=cs, mode="markers", showlegend=False, legendgroup=c.label,
@@ -111,7 +106,7 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
                                      showlegend=False, hoverinfo="skip"), 2, 1)
     lines = []
     if logrank_p is not None or hr_text:
-        lines.append("Log-rank " + _fmt_p(logrank_p) + (f"<br>{hr_text}" if hr_text else ""))
+        lines.append("Log-rank " + p_text(logrank_p) + (f"<br>{hr_text}" if hr_text else ""))
     for c in curves:
         text = f"<span style='color:{PALETTE[curves.index(c) % len(PALETTE)]}'>■</span> median {_fmt_median(c)}"
         if c.landmarks and not compact:
@@ -129,7 +124,7 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
     if not compact:
         fig.update_xaxes(title_text=x_title, tickvals=risk_times, range=x_range, row=2, col=1, showgrid=False,
                          zeroline=False)
-        fig.update_yaxes(tickvals=list(range(len(curves))), ticktext=[c.label for c in curves],
+        fig.update_yaxes(tickvals=list(range(len(curves))), ticktext=[plot_text(c.label) for c in curves],
                          range=[len(curves) - 0.5, -0.5], showgrid=False, zeroline=False, row=2, col=1,
                          tickfont={"size": font - 1})
         fig.add_annotation(xref="paper", yref="y2 domain", x=0, y=1.25, xanchor="left", showarrow=False,

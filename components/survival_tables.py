@@ -4,7 +4,11 @@ from __future__ import annotations
 import math
 
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import html
+
+from components.clinical_tables import p_text
+from components.table_card import table_card
 
 
 def _num(x, digits=1, pct=False):
@@ -13,36 +17,47 @@ def _num(x, digits=1, pct=False):
     return f"{100 * x:.{digits}f}" if pct else f"{x:.{digits}f}"
 
 
-def fmt_p(p) -> str:
-    if p is None or not math.isfinite(p):
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def km_summary_table(result, landmarks) -> dbc.Table:
-    """One row per group: n, events, median (95% CI), survival % (95% CI) at each landmark."""
-    head = [html.Th("Group"), html.Th("n"), html.Th("Events"), html.Th("Median, months (95% CI)")]
-    head += [html.Th(f"{t:g} mo, % (95% CI)") for t in landmarks]
+def km_summary_frame(result, landmarks) -> pd.DataFrame:
+    """The summary as text cells: group, n, events, median (95% CI), survival % (95% CI) at each landmark."""
     rows = []
     for g in result.groups:
         at = {round(float(a["time"]), 9): a for a in g.km.at}
-        cells = [html.Td(g.label), html.Td(g.n), html.Td(g.events),
-                 html.Td(f"{_num(g.median)} ({_num(g.median_lo)}–{_num(g.median_hi)})")]
+        row = {"Group": g.label, "n": g.n, "Events": g.events,
+               "Median, months (95% CI)": f"{_num(g.median)} ({_num(g.median_lo)}–{_num(g.median_hi)})"}
         for t in landmarks:
             a = at.get(round(float(t), 9))
-            cells.append(html.Td("–" if a is None or a["surv"] is None else
-                                 f"{_num(a['surv'], pct=True)} ({_num(a['lo'], pct=True)}–{_num(a['hi'], pct=True)})"))
-        rows.append(html.Tr(cells))
-    foot = []
-    if result.logrank is not None:
-        text = f"Log-rank χ² = {result.logrank.chisq:.2f}, df = {result.logrank.df}, p = {fmt_p(result.logrank.p)}"
-        if result.hr is not None:
-            r = result.hr.result
-            text += (f" · HR {result.hr.group} vs {result.hr.reference}: " +
-                     (f"{r.hr:.2f} (95% CI {r.lo:.2f}–{r.hi:.2f}), Wald p = {fmt_p(r.p)}" if math.isfinite(r.hr)
-                      else (r.note or "not estimable")))
-        if result.trend is not None:
-            text += f" · trend p = {fmt_p(result.trend.p)}"
-        foot.append(html.Caption(text, id="km-stats-caption"))
-    return dbc.Table([*foot, html.Thead(html.Tr(head)), html.Tbody(rows)], size="sm", bordered=True,
-                     className="small mt-2 caption-top", id="km-summary")
+            row[f"{t:g} mo, % (95% CI)"] = ("–" if a is None or a["surv"] is None else
+                                            f"{_num(a['surv'], pct=True)} ({_num(a['lo'], pct=True)}–"
+                                            f"{_num(a['hi'], pct=True)})")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def km_test_caption(result) -> str:
+    if result.logrank is None:
+        return ""
+    text = f"Log-rank χ² = {result.logrank.chisq:.2f}, df = {result.logrank.df}, {p_text(result.logrank.p)}"
+    if result.hr is not None:
+        r = result.hr.result
+        text += (f" · HR {result.hr.group} vs {result.hr.reference}: " +
+                 (f"{r.hr:.2f} (95% CI {r.lo:.2f}–{r.hi:.2f}), Wald {p_text(r.p)}" if math.isfinite(r.hr)
+                  else (r.note or "not estimable")))
+    if result.trend is not None:
+        text += f" · test for trend {p_text(result.trend.p)}"
+    return text
+
+
+def km_summary_table(result, landmarks, title: str = "Kaplan–Meier estimates") -> dbc.Card:
+    """The summary table in an export card (CSV, copy as HTML), with the tests as its caption."""
+    frame = km_summary_frame(result, landmarks)
+    caption = km_test_caption(result)
+    table = dbc.Table([html.Thead(html.Tr([html.Th(c) for c in frame.columns])),
+                       html.Tbody([html.Tr([html.Td(v) for v in row]) for row in frame.itertuples(index=False)])],
+                      size="sm", bordered=True, className="small mb-0", id="km-summary")
+    notes = ["Medians and survival with 95% CIs from the Kaplan–Meier estimate (Greenwood variance); "
+             "NR: not reached. Low group: value ≤ cutoff (the HR reference)."]
+    if result.excluded:
+        notes.append(f"{result.excluded} patients without a value for the grouping or the endpoint are left out.")
+    body = [html.Div(caption, id="km-stats-caption", className="small mb-2"), table]
+    return table_card("km-summary", title, body, frame, footnotes=notes, filename="km-summary",
+                      caption=f"{title}. {caption}")
