@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import plotly.graph_objects as go
 
-from components.km_figure import PALETTE
+from components.style import PALETTE
 
 FONT = "Arial, Helvetica, sans-serif"
 INK = "#222222"
@@ -28,6 +28,8 @@ PI_COLOUR = PALETTE[1]
 ROW_PX = 22
 TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 DAGGER = "†"
+
+HIDDEN_AXIS = {"showticklabels": False, "showgrid": False, "zeroline": False, "showline": False, "ticks": ""}
 
 # x-domains of the three column groups (fractions of the figure width)
 LEFT = (0.0, 0.40)
@@ -287,10 +289,6 @@ def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[C
     if ghost_x:
         fig.add_trace(go.Scatter(x=ghost_x, y=ghost_y, mode="lines", line={"color": "#c8c8c8", "width": 1.2},
                                  hoverinfo="skip", showlegend=False, name="ghost-ci"))
-    for symbol, (ax, ay) in arrows.items():
-        if ax:
-            fig.add_trace(go.Scatter(x=ax, y=ay, mode="markers", hoverinfo="skip", showlegend=False,
-                                     marker={"symbol": symbol, "size": 8, "color": INK}, name=f"arrow-{symbol}"))
     fig.add_trace(go.Scatter(x=sq["x"], y=sq["y"], mode="markers", name="squares", showlegend=False,
                              customdata=sq["row"], hovertext=sq["hover"], hoverinfo="text",
                              marker={"symbol": "square", "size": sq["size"], "color": sq["color"],
@@ -313,6 +311,15 @@ def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[C
             fig.add_trace(go.Scatter(x=[clip(ln.lo), clip(ln.hi)], y=[y, y], mode="lines", name=ln.kind,
                                      line={"color": ln.fill or PI_COLOUR, "width": 5}, showlegend=False,
                                      hoverinfo="text", text=ln.hover or ""))
+        if ln.mark in ("diamond", "pi") and _ok(ln.lo) and _ok(ln.hi):   # interval beyond the axis: arrow
+            if ln.lo < xmin:
+                arrows["triangle-left"][0].append(xmin); arrows["triangle-left"][1].append(y)
+            if ln.hi > xmax:
+                arrows["triangle-right"][0].append(xmax); arrows["triangle-right"][1].append(y)
+    for symbol, (ax, ay) in arrows.items():
+        if ax:
+            fig.add_trace(go.Scatter(x=ax, y=ay, mode="markers", hoverinfo="skip", showlegend=False,
+                                     marker={"symbol": symbol, "size": 8, "color": INK}, name=f"arrow-{symbol}"))
 
     # click targets across the study label column (transparent markers)
     hx, hy, hrow, htext = [], [], [], []
@@ -338,8 +345,9 @@ def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[C
                "tickvals": ticks, "ticktext": [_tick_text(t) for t in ticks], "showgrid": False,
                "zeroline": False, "showline": True, "linecolor": INK, "ticks": "outside", "ticklen": 4,
                "title": {"text": x_title, "font": {"size": 12}, "standoff": 4}, "fixedrange": True},
-        xaxis2={"domain": list(LEFT), "range": [0, 1], "visible": False, "fixedrange": True},
-        xaxis3={"domain": list(RIGHT), "range": [0, 1], "visible": False, "fixedrange": True},
+        # text columns: axes kept "visible" (plotly gives invisible axes no click handling) but undecorated
+        xaxis2={"domain": list(LEFT), "range": [0, 1], "fixedrange": True, **HIDDEN_AXIS},
+        xaxis3={"domain": list(RIGHT), "range": [0, 1], "fixedrange": True, **HIDDEN_AXIS},
         yaxis={"range": [-(n - 1) - 0.7, header_y + 0.1 + 0.75 * header_lines], "visible": False,
                "fixedrange": True},
         dragmode=False, uirevision="forest",
@@ -451,9 +459,12 @@ def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: s
         center = analysis.primary.est
         ref_end = len(lines) - 1
         h = analysis.heterogeneity
-        lines.append(Line(left=[f"Heterogeneity: Q = {fmt_num(h.q)}, df = {h.df} ({fmt_p(h.p)}); "
-                                f"I² = {fmt_num(h.i2, 0)}%; τ² = {fmt_tau2(h.tau2)}"], style="note",
-                          kind="heterogeneity"))
+        if h.df < 1:
+            het = "Heterogeneity: not applicable (one study)"
+        else:
+            het = (f"Heterogeneity: Q = {fmt_num(h.q)}, df = {h.df} ({fmt_p(h.p)}); I² = {fmt_num(h.i2, 0)}%"
+                   + (f"; τ² = {fmt_tau2(h.tau2)}" if rnd is not None else ""))
+        lines.append(Line(left=[het], style="note", kind="heterogeneity"))
         prim = analysis.primary
         stat = "t" if prim.df is not None else "z"
         df_txt = f" (df = {fmt_num(prim.df, 0)})" if prim.df is not None else ""
@@ -480,8 +491,10 @@ def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: s
     for how, studies in derived.items():
         footnotes.append(f"{DAGGER} Derived ({', '.join(studies)}): {how}.")
     unit = "events/n" if spec.counts else "n"
-    left_cols = [Column("Study", 0.0, "left"), Column(f"{spec.exp_header}<br>{unit}", 0.72, "center"),
-                 Column(f"{spec.ctrl_header}<br>{unit}", 0.91, "center")]
+    left_cols = [Column("Study", 0.0, "left")]
+    if any(r.n_exp or r.n_ctrl or r.events_exp or r.events_ctrl for r in rows):   # a file may give no n
+        left_cols += [Column(f"{spec.exp_header}<br>{unit}", 0.72, "center"),
+                      Column(f"{spec.ctrl_header}<br>{unit}", 0.91, "center")]
     right_cols = [Column(f"{spec.short} (95% CI)", 0.03, "left")]
     if show_random:
         right_cols += [Column("Weight %<br>fixed", 0.74, "center"), Column("Weight %<br>random", 0.92, "center")]

@@ -162,6 +162,9 @@ def test_forest_fixed_effect_only(data):
     fig = F.forest_figure(v.rows, v.report, v.spec)
     assert traces(fig, "diamond-random") == [] and traces(fig, "prediction-interval") == []
     assert len(traces(fig, "diamond-fixed")) == 1
+    h = v.report.analysis.heterogeneity
+    assert f"Heterogeneity: Q = {h.q:.2f}, df = 8 (p < 0.001); I² = {h.i2:.0f}%" in all_text(fig)
+    assert "τ²" not in all_text(fig)                          # no between-study variance in a fixed-effect model
     headers = [t.text[0] for t in fig.data if "header" in (t.name or "")]
     assert "<b>Weight %</b>" in headers and not any("random" in h for h in headers)
 
@@ -208,6 +211,8 @@ def test_forest_clips_wide_intervals_with_arrows():
     assert tuple(fig.layout.xaxis.range) == pytest.approx((-2, 2))    # clamped to 0.01-100
     assert len(traces(fig, "arrow-triangle-left")[0].x) == 1
     assert len(traces(fig, "arrow-triangle-right")[0].x) == 1
+    # no n in the rows: no n columns
+    assert [t.name for t in fig.data if "header" in (t.name or "")][:2] == ["left-header-0", "right-header-0"]
 
 
 def test_log_range_and_formatting():

@@ -1,0 +1,212 @@
+"""The /meta page in headless Chromium: it loads with the forest plot and the published result, the outcome switch
+changes the pool, a click on a forest-plot row (or the grid's box) toggles a study, an edited cell recomputes the
+pooled estimate, a generic file uploads (and a bad one is refused without losing the table), the URL keeps the
+view. The browser session (cookie) is shared by the tests; those that change the study table restore it."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from tests.browser.conftest import console_errors, screenshot, wait_for, wait_text
+
+pytestmark = pytest.mark.browser
+
+POOL = "#meta-pool-size"
+
+
+def open_meta(browser, base, query=""):
+    browser.get(base + "/meta" + query)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#meta-forest .main-svg"), 30,
+             "the forest plot never appeared")
+    return wait_text(browser, POOL, lambda t: "Our pool rests on" in t, 30)
+
+
+def forest_js(browser, expr: str):
+    return browser.execute_script(
+        "const gd = document.querySelector('#meta-forest .js-plotly-plot'); " + expr)
+
+
+def squares_in_forest(browser) -> int:
+    return forest_js(browser, "return gd._fullData.find(t => t.name === 'squares').x.length;")
+
+
+def forest_texts(browser) -> list[str]:
+    return forest_js(browser, "return Array.from(gd.querySelectorAll('.textpoint text')).map(e => e.textContent);")
+
+
+def click_forest_row(browser, row: int) -> None:
+    """A real mouse click on the study label of table row ``row`` in the forest plot."""
+    # instant scrolling: Bootstrap makes scrolling smooth, and a position read mid-scroll would be stale
+    browser.execute_script("const el = document.querySelector('#meta-forest'); window.scrollTo({left: 0, "
+                           "top: el.getBoundingClientRect().top + window.scrollY - 10, behavior: 'instant'});")
+    time.sleep(0.3)
+    x, y = forest_js(browser, """
+        const tr = gd._fullData.find(t => t.name === 'click-targets');
+        const i = tr.customdata.indexOf(arguments[0]);
+        const fl = gd._fullLayout, r = gd.getBoundingClientRect();
+        return [r.left + fl.xaxis2._offset + fl.xaxis2.l2p(0.3), r.top + fl.yaxis._offset + fl.yaxis.l2p(tr.y[i])];
+    """.replace("arguments[0]", str(int(row))))
+    actions = ActionBuilder(browser)
+    actions.pointer_action.move_to_location(int(x), int(y))
+    actions.pointer_action.pause(0.3)
+    actions.pointer_action.click()
+    actions.perform()
+
+
+def real_click(browser, element) -> None:
+    """A mouse click at the element's centre after scrolling it into the middle of the window."""
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'})", element)
+    time.sleep(0.2)
+    x, y = browser.execute_script("const r = arguments[0].getBoundingClientRect(); "
+                                  "return [r.left + r.width / 2, r.top + r.height / 2];", element)
+    actions = ActionBuilder(browser)
+    actions.pointer_action.move_to_location(int(x), int(y))
+    actions.pointer_action.click()
+    actions.perform()
+
+
+def grid_cell(browser, row: int, col: str):
+    cell = wait_for(browser, lambda d: d.find_elements(
+        By.CSS_SELECTOR, f'#meta-grid .ag-center-cols-container .ag-row[row-index="{row}"] .ag-cell[col-id="{col}"],'
+                         f'#meta-grid .ag-pinned-left-cols-container .ag-row[row-index="{row}"] '
+                         f'.ag-cell[col-id="{col}"]'), 20, f"grid cell {row}/{col} not found")[0]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'})", cell)
+    return cell
+
+
+def restore(browser):
+    real_click(browser, browser.find_element(By.CSS_SELECTOR, "#meta-restore"))
+    wait_text(browser, "#meta-data-feedback", lambda t: "17-study file as shipped" in t)
+    wait_text(browser, POOL, lambda t: "9 of the 17 studies" in t)
+
+
+def test_meta_page_loads_with_forest_and_published_result(live_server, browser):
+    pool = open_meta(browser, live_server)
+    assert "Our pool rests on 9 of the 17 studies (2 with derived values †)" in pool
+    summary = browser.find_element(By.CSS_SELECTOR, "#meta-summary").text
+    assert "0.51 (0.40–0.65)" in summary and "0.52 (0.48–0.58)" in summary and "lu et al. 2025" in summary.lower()
+    assert squares_in_forest(browser) == 9
+    texts = forest_texts(browser)
+    assert texts.count("not reported") == 8 and "Guan R 2024 †" in texts
+    assert "Random effects (REML)" in texts and "Prediction interval (95%)" in texts
+    assert forest_js(browser, "return gd._fullLayout.xaxis.type;") == "log"
+    # provenance on hover in the study grid
+    cell = grid_cell(browser, 0, "os_hr")
+    ActionChains(browser).move_to_element(cell).perform()
+    tip = wait_text(browser, ".ag-tooltip", lambda t: "confidence" in t)
+    assert "confidence: high" in tip and "source: https://" in tip
+    screenshot(browser, "meta-load")
+    assert console_errors(browser) == []
+    assert "Traceback" not in browser.page_source
+
+
+def test_outcome_switch_changes_the_pool(live_server, browser):
+    open_meta(browser, live_server)
+    browser.find_element(By.CSS_SELECTOR, "label[for='_dbcprivate_radioitems_meta-outcome_input_pfs']").click()
+    wait_text(browser, POOL, lambda t: "5 of the 17 studies" in t)
+    assert "outcome=pfs" in browser.current_url
+    wait_for(browser, lambda d: squares_in_forest(d) == 5, 10, "forest did not update")
+    assert "progression-free survival" in browser.find_element(By.CSS_SELECTOR, "#meta-summary").text.lower()
+    browser.find_element(By.CSS_SELECTOR, "label[for='_dbcprivate_radioitems_meta-outcome_input_orr']").click()
+    wait_text(browser, POOL, lambda t: "5 of the 17 studies (3 with derived values †)" in t)
+    assert "RR 2.25 (1.37–3.71)" in browser.find_element(By.CSS_SELECTOR, "#meta-summary").text
+    assert browser.find_element(By.CSS_SELECTOR, "#meta-count-controls").is_displayed()
+    screenshot(browser, "meta-orr")
+    assert console_errors(browser) == []
+
+
+def test_clicking_a_study_toggles_it_out_of_and_back_into_the_pool(live_server, browser):
+    open_meta(browser, live_server)
+    click_forest_row(browser, 13)                         # Kudo M 2018
+    pool = wait_text(browser, POOL, lambda t: "8 of the 17 studies" in t)
+    assert "left out by you: 1" in pool and "exclude=14" in browser.current_url
+    wait_for(browser, lambda d: "1.01 (0.74–1.37)  left out by you" in forest_texts(d), 10)
+    assert "0.46 (0.39–0.55)" in browser.find_element(By.CSS_SELECTOR, "#meta-summary").text
+    screenshot(browser, "meta-kudo-left-out")
+    click_forest_row(browser, 13)
+    wait_text(browser, POOL, lambda t: "9 of the 17 studies" in t)
+    assert "exclude" not in browser.current_url
+    # the grid's "In pool" box does the same
+    real_click(browser, grid_cell(browser, 0, "__include").find_element(By.CSS_SELECTOR, "input"))
+    wait_text(browser, POOL, lambda t: "8 of the 17 studies" in t)
+    assert "exclude=1" in browser.current_url
+    real_click(browser, grid_cell(browser, 0, "__include").find_element(By.CSS_SELECTOR, "input"))
+    wait_text(browser, POOL, lambda t: "9 of the 17 studies" in t)
+    assert console_errors(browser) == []
+
+
+def test_editing_a_cell_recomputes_the_pool(live_server, browser):
+    open_meta(browser, live_server)
+    restore(browser)
+    source = browser.find_element(By.CSS_SELECTOR, "#meta-edit-source")
+    source.send_keys("full text, Table 2")
+    cell = grid_cell(browser, 0, "os_hr")
+    ActionChains(browser).double_click(cell).perform()
+    editor = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#meta-grid .ag-cell-inline-editing input"),
+                      10, "no cell editor")[0]
+    editor.send_keys(Keys.CONTROL, "a")
+    editor.send_keys("0.75", Keys.ENTER)
+    wait_text(browser, "#meta-our-estimate", lambda t: t == "0.52 (0.40–0.67)")
+    wait_text(browser, "#meta-data-feedback", lambda t: "Edit applied" in t)
+    edits = wait_text(browser, "#meta-edits", lambda t: "full text, Table 2" in t)
+    assert "0.60" in edits and "0.75" in edits
+    assert "1 edit" in browser.find_element(By.CSS_SELECTOR, "#meta-data-info").text
+    screenshot(browser, "meta-edited-cell")
+    # a value the engine cannot use is refused with column and row, and the table keeps the last good value
+    cell = grid_cell(browser, 1, "os_lo")
+    ActionChains(browser).double_click(cell).perform()
+    editor = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#meta-grid .ag-cell-inline-editing input"),
+                      10, "no cell editor")[0]
+    editor.send_keys(Keys.CONTROL, "a")
+    editor.send_keys("0.9", Keys.ENTER)
+    msg = wait_text(browser, "#meta-data-feedback", lambda t: "not applied" in t)
+    assert "data row 2" in msg and "'os_lo'/'os_hi'" in msg
+    wait_text(browser, '#meta-grid .ag-row[row-index="1"] .ag-cell[col-id="os_lo"]', lambda t: t == "0.36")
+    assert browser.find_element(By.CSS_SELECTOR, "#meta-our-estimate").text == "0.52 (0.40–0.67)"
+    restore(browser)
+    assert console_errors(browser) == []
+
+
+def test_upload_generic_file_then_a_bad_one(live_server, browser, tmp_path):
+    good = tmp_path / "my_studies.csv"
+    good.write_text("study,hr,lo,hi,year\nAlpha 2019,0.62,0.45,0.85,2019\nBeta 2020,0.80,0.61,1.05,2020\n"
+                    "Gamma 2021,,,,2021\nDelta 2022,0.55,0.35,0.86,2022\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("study,hr,lo,hi\nA,0.5,0.3,0.8\nB,oops,0.5,0.9\n")
+    open_meta(browser, live_server)
+    browser.find_element(By.CSS_SELECTOR, "#meta-upload input[type=file]").send_keys(str(good))
+    wait_text(browser, "#meta-data-feedback", lambda t: "Loaded my_studies.csv: 4 studies" in t)
+    pool = wait_text(browser, POOL, lambda t: "3 of the 4 studies" in t)
+    assert "not reported: 1" in pool
+    wait_for(browser, lambda d: "Alpha 2019" in forest_texts(d), 10)
+    assert "Ratio (95% CI)" in " ".join(forest_texts(browser))
+    assert browser.find_element(By.CSS_SELECTOR, "#meta-outcome-note").text.startswith("This file has one outcome")
+    screenshot(browser, "meta-generic-upload")
+
+    upload = browser.find_element(By.CSS_SELECTOR, "#meta-upload input[type=file]")
+    browser.execute_script("arguments[0].value = '';", upload)   # a new choice, as in the file dialog
+    upload.send_keys(str(bad))
+    msg = wait_text(browser, "#meta-data-feedback", lambda t: "Not loaded" in t)
+    assert "column 'hr' must hold numbers; data row 2" in msg and "still in use" in msg and "oops" not in msg
+    assert "3 of the 4 studies" in browser.find_element(By.CSS_SELECTOR, POOL).text
+    restore(browser)
+    assert console_errors(browser) == []
+
+
+def test_url_keeps_the_view(live_server, browser):
+    pool = open_meta(browser, live_server, "?outcome=os&method=DL&hk=1&subgroup=platinum&exclude=3,7")
+    assert "8 of the 17 studies" in pool and "left out by you: 2" in pool
+    summary = browser.find_element(By.CSS_SELECTOR, "#meta-summary").text
+    assert "random effects (DL, Hartung-Knapp)" in summary
+    wait_for(browser, lambda d: "Platinum drug: oxaliplatin" in forest_texts(d), 10)
+    assert browser.find_element(By.CSS_SELECTOR, "#meta-method").get_attribute("value") == "DL"
+    url = browser.current_url
+    assert "method=DL" in url and "hk=1" in url and "subgroup=platinum" in url
+    assert "exclude=3%2C7" in url or "exclude=3,7" in url
+    screenshot(browser, "meta-url-state")
+    assert console_errors(browser) == []
