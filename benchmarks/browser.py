@@ -142,7 +142,7 @@ def _wait(cond, timeout: float, poll: float = 0.005, what: str = "condition"):
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-def first_load(driver, url: str, timeout: float = 60.0) -> dict:
+def first_load(driver, url: str, timeout: float = 120.0) -> dict:
     """Navigation start to the first draw of the KM figure (ms), plus the navigation timing milestones."""
     driver.get(url)
     draw = _wait(lambda: driver.execute_script("return (window.__bench && window.__bench.draws[0]) || null"),
@@ -150,7 +150,17 @@ def first_load(driver, url: str, timeout: float = 60.0) -> dict:
     nav = driver.execute_script(
         "const n = performance.getEntriesByType('navigation')[0];"
         "return n ? {dcl: n.domContentLoadedEventEnd, load: n.loadEventEnd, ttfb: n.responseStart} : {};")
-    return {"first_plot_ms": float(draw), **{k: float(v) for k, v in nav.items() if v is not None}}
+    res = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(function (r) {"
+        "  return [r.name, r.startTime, r.responseEnd, r.encodedBodySize || 0]; });")
+    calls = [[round(a), round(b), size] for name, a, b, size in res if "/_dash-update-component" in name and a < draw]
+    plotly_js = [round(b) for name, _a, b, _s in res if name.split("?")[0].endswith("plotly.min.js")]
+    out = {"first_plot_ms": float(draw), **{k: float(v) for k, v in nav.items() if v is not None}}
+    # where the time went: callback round trips before the first draw ([start, end, bytes]), plotly.js loaded
+    out["callbacks_before_plot"] = calls
+    out["plotly_js_loaded_ms"] = plotly_js[0] if plotly_js else None
+    out["last_response_before_plot_ms"] = max((c[1] for c in calls), default=None)
+    return out
 
 
 def captured_km_body(driver) -> dict | None:
@@ -164,7 +174,7 @@ def captured_km_body(driver) -> dict | None:
         if msg.get("method") != "Network.requestWillBeSent":
             continue
         req = msg["params"].get("request", {})
-        if req.get("url", "").endswith("/_dash-update-component") and "km-graph.figure" in req.get("postData", ""):
+        if "/_dash-update-component" in req.get("url", "") and "km-graph.figure" in req.get("postData", ""):
             try:
                 body = json.loads(req["postData"])
             except ValueError:

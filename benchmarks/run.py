@@ -169,7 +169,7 @@ def run(args, log) -> dict:
                                                  (big_n, big_csv, cutoffs[big_n]) if big_csv else None,
                                                  changes=args.changes, log=log)
         except Exception as exc:   # a browser failure must not lose the other results
-            results["browser"] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+            results["browser"] = {"error": f"{type(exc).__name__}: {str(exc)[-800:]}"}
             log(f"  browser benchmark failed: {results['browser']['error']}")
         if "skipped" in results.get("browser", {}):
             results["notes"].append(f"browser benchmark skipped: {results['browser']['skipped']}")
@@ -182,7 +182,7 @@ def run(args, log) -> dict:
         try:
             results["server"] = run_server(cutoffs, args.quick, big_csv=big_csv, captured_body=captured, log=log)
         except Exception as exc:
-            results["server"] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+            results["server"] = {"error": f"{type(exc).__name__}: {str(exc)[-800:]}"}
             log(f"  server benchmark failed: {results['server']['error']}")
 
     results["machine"]["loadavg_end"] = list(os.getloadavg())
@@ -287,11 +287,12 @@ def markdown(results: dict) -> str:
             lines.append(f"| {r['n']:,} | {r['clients']} | {r['requests']} | {r['errors']} | {_ms(r['p50_ms'])} | "
                          f"{_ms(r['p95_ms'])} | {_f(r['throughput_rps'], '{:.1f}')} | "
                          f"{_f((r['response_bytes_median'] or 0) / 1024, '{:.0f}')} |")
+        lines.append("")
         if "request_matches_browser" in srv:
-            lines.append("")
             lines.append("Request body built from `/_dash-dependencies` matches the one Chromium sent: "
                          + ("yes" if srv["request_matches_browser"] else f"no ({srv.get('request_mismatch')})"))
         if srv.get("upload_via_callback_s"):
+            lines.append("")
             lines.append(f"Upload of the n={srv['upload_n']:,} CSV through the Data page callback: "
                          f"{srv['upload_via_callback_s']:.1f} s.")
         lines.append("")

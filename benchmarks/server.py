@@ -266,7 +266,7 @@ def run_server(cutoffs_by_n: dict[int, list[float]], quick: bool, big_csv: Path 
                captured_body: dict | None = None, log=print) -> dict:
     """Server benchmarks at the demo size (and at ``big_csv``'s size through an upload, when given)."""
     out: dict = {"rows": []}
-    per_client = (10, 5) if quick else (40, 12)
+    per_client = (10, 5) if quick else (20, 8)
     with AppServer() as server:
         out["workers"] = server.workers
         deps = requests.get(server.url + "/_dash-dependencies", timeout=30).json()
@@ -303,4 +303,5 @@ def run_server(cutoffs_by_n: dict[int, list[float]], quick: bool, big_csv: Path 
                 log(f"  server n={n_big:,} clients={clients}: p50 {r['p50_ms']:.1f} ms, "
                     f"p95 {r['p95_ms']:.1f} ms, {r['throughput_rps']:.1f} req/s ({r['requests']} requests, "
                     f"{r['errors']} errors)")
+        out["workers"] = server._count_workers()
     return out
