@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import plotly.graph_objects as go
 
+from components.clinical_tables import plot_text
 from components.style import PALETTE
 
 FONT = "Arial, Helvetica, sans-serif"
@@ -375,21 +376,24 @@ def _square_size(weight, wmax) -> float:
 
 
 def _study_line(r: ForestStudy, spec: EffectSpec, weight_key: str, wmax: float, show_random: bool) -> Line:
-    label = r.study + (f" {DAGGER}" if r.derived else "")
-    left = [label, _arm_text(spec, r.events_exp, r.n_exp), _arm_text(spec, r.events_ctrl, r.n_ctrl)]
+    # study labels, counts and reasons come from the (possibly uploaded) file: escaped, never read as markup
+    study = plot_text(r.study)
+    label = study + (f" {DAGGER}" if r.derived else "")
+    left = [label, plot_text(_arm_text(spec, r.events_exp, r.n_exp)),
+            plot_text(_arm_text(spec, r.events_ctrl, r.n_ctrl))]
     if r.status == "pooled":
         weights = [fmt_num(r.weight_fixed, 1)] + ([fmt_num(r.weight_random, 1)] if show_random else [])
         return Line(left=left, right=[fmt_ci(r.est, r.lo, r.hi)] + weights, mark="square", est=r.est, lo=r.lo,
                     hi=r.hi, size=_square_size(getattr(r, weight_key), wmax), row=r.row, kind="study",
-                    hover=f"{r.study}: {spec.short} {fmt_ci(r.est, r.lo, r.hi)} — click to leave it out of the "
+                    hover=f"{study}: {spec.short} {fmt_ci(r.est, r.lo, r.hi)} — click to leave it out of the "
                           f"pool")
     if r.status == "left out":
         est_text = fmt_ci(r.est, r.lo, r.hi) if _ok(r.est) and _ok(r.lo) else ""
-        text = f"{est_text}  left out by you" if est_text else (r.reason or "left out by you")
+        text = f"{est_text}  left out by you" if est_text else plot_text(r.reason or "left out by you")
         return Line(left=left, right=[text], mark="ghost" if est_text else None,
                     est=r.est, lo=r.lo, hi=r.hi, style="grey", row=r.row, kind="left-out",
-                    hover=f"{r.study}: left out by you — click to put it back into the pool")
-    return Line(left=left, right=[r.reason or "not reported"], style="grey", kind="excluded")
+                    hover=f"{study}: left out by you — click to put it back into the pool")
+    return Line(left=left, right=[plot_text(r.reason or "not reported")], style="grey", kind="excluded")
 
 
 def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: str | None = None,
@@ -416,17 +420,19 @@ def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: s
 
     subgroups = None if report is None else report.subgroups
     if subgroups is not None:
-        var = group_label or subgroups.variable
+        var = plot_text(group_label or subgroups.variable)
         for g in subgroups.groups:
-            lines.append(Line(left=[f"{var}: {g.group}"], style="bold", kind="group-header"))
+            lines.append(Line(left=[f"{var}: {plot_text(g.group)}"], style="bold", kind="group-header"))
             add_studies([r for r in pooled if r.group == g.group])
             e = g.estimate
             model = "random effects" if e.model == "random" else "fixed effect"
             add_pooled(e, f"Subtotal, {model} ({e.method}), k = {g.k}", RANDOM_FILL if e.model == "random"
                        else FIXED_FILL, "diamond-subgroup")
             h = g.heterogeneity
-            lines.append(Line(left=[f"Heterogeneity: I² = {fmt_num(h.i2, 0)}%, τ² = {fmt_tau2(e.tau2)}, "
-                                    f"{fmt_p(h.p)}"], style="note", kind="note"))
+            het = ("Heterogeneity: not applicable (one study)" if h.df < 1 else
+                   f"Heterogeneity: I² = {fmt_num(h.i2, 0)}%"
+                   + (f", τ² = {fmt_tau2(e.tau2)}" if e.model == "random" else "") + f", {fmt_p(h.p)}")
+            lines.append(Line(left=[het], style="note", kind="note"))
         nogroup = [r for r in pooled if r.group not in {g.group for g in subgroups.groups}]
         if nogroup:
             lines.append(Line(left=[f"{var} not reported (overall pool only)"], style="bold",
@@ -489,7 +495,7 @@ def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: s
         if r.derived and r.status != "excluded" and r.derivation:
             derived.setdefault(r.derivation, []).append(r.study)
     for how, studies in derived.items():
-        footnotes.append(f"{DAGGER} Derived ({', '.join(studies)}): {how}.")
+        footnotes.append(f"{DAGGER} Derived ({plot_text(', '.join(studies))}): {plot_text(how)}.")
     unit = "events/n" if spec.counts else "n"
     left_cols = [Column("Study", 0.0, "left")]
     if any(r.n_exp or r.n_ctrl or r.events_exp or r.events_ctrl for r in rows):   # a file may give no n
@@ -502,8 +508,9 @@ def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: s
         right_cols += [Column("Weight %", 0.85, "center")]
     ref_span = (first_study, ref_end) if lines else None
     return render_forest(lines, left_cols, right_cols, x_title=f"{spec.name} (log scale)",
-                         favours=(spec.favours_left, spec.favours_right), title=title, footnotes=footnotes,
-                         ref_span=ref_span, center=center)
+                         favours=(spec.favours_left, spec.favours_right),
+                         title=plot_text(title) if title else None, footnotes=footnotes, ref_span=ref_span,
+                         center=center)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -536,13 +543,13 @@ def _refit_figure(refits, report, spec: EffectSpec, *, label, title: str, first_
 
 def leave_one_out_figure(report, spec: EffectSpec) -> go.Figure:
     """Each row: the pooled estimate without that study (metafor ``leave1out``); bottom: all studies."""
-    return _refit_figure(report.leave_one_out, report, spec, label=lambda r: f"Omitting {r.study}",
+    return _refit_figure(report.leave_one_out, report, spec, label=lambda r: f"Omitting {plot_text(r.study)}",
                          title=f"Leave-one-out: {spec.outcome}", first_header="Study left out")
 
 
 def cumulative_figure(report, spec: EffectSpec) -> go.Figure:
     """Each row: the pooled estimate of the studies up to that one, by publication year (metafor ``cumul``)."""
-    return _refit_figure(report.cumulative, report, spec, label=lambda r: f"+ {r.study}",
+    return _refit_figure(report.cumulative, report, spec, label=lambda r: f"+ {plot_text(r.study)}",
                          title=f"Cumulative meta-analysis by year: {spec.outcome}", first_header="Study added")
 
 
@@ -603,7 +610,7 @@ def funnel_figure(report, spec: EffectSpec) -> go.Figure:
     fig.add_trace(go.Scatter(x=[1, 1], y=[0, se_top], mode="lines", line={"color": INK, "width": 1},
                              showlegend=False, hoverinfo="skip", name="reference-1"))
     fig.add_trace(go.Scatter(x=[p["est"] for p in f.points], y=[p["se"] for p in f.points], mode="markers",
-                             name="studies", text=[p["study"] for p in f.points],
+                             name="studies", text=[plot_text(p["study"]) for p in f.points],
                              hovertemplate="%{text}<br>" + spec.short + " %{x:.2f}, SE %{y:.3f}<extra></extra>",
                              marker={"size": 9, "color": INK, "line": {"color": "white", "width": 1}}))
     if tf is not None and tf.filled:
@@ -654,7 +661,7 @@ def _coding_labels(coding: str) -> dict[float, str] | None:
     import re
 
     found = re.findall(r"([01]) = '([^']*)'", coding or "")
-    return {float(k): v for k, v in found} if len(found) == 2 else None
+    return {float(k): plot_text(v) for k, v in found} if len(found) == 2 else None
 
 
 def metaregression_figure(report, spec: EffectSpec) -> go.Figure:
@@ -674,7 +681,8 @@ def metaregression_figure(report, spec: EffectSpec) -> go.Figure:
                              line={"color": PALETTE[1], "width": 2}, hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=[xs.min(), xs.max()], y=[1, 1], mode="lines", showlegend=False,
                              line={"color": INK, "width": 1, "dash": "dot"}, hoverinfo="skip", name="reference-1"))
-    fig.add_trace(go.Scatter(x=jitter, y=y, mode="markers+text", name="studies", text=[p["study"] for p in pts],
+    fig.add_trace(go.Scatter(x=jitter, y=y, mode="markers+text", name="studies",
+                             text=[plot_text(p["study"]) for p in pts],
                              textposition="top center", textfont={"size": 10, "color": "#555555"},
                              marker={"size": size, "color": "rgba(0,114,178,0.35)",
                                      "line": {"color": PALETTE[0], "width": 1.5}},
@@ -686,14 +694,15 @@ def metaregression_figure(report, spec: EffectSpec) -> go.Figure:
                f"k = {m.k} ({m.method}{', Hartung-Knapp' if m.hk else ''})")
     yvals = list(y) + [1.0]
     ymin, ymax = log_range(yvals)
-    xaxis = {"title": m.moderator, "showgrid": False, "zeroline": False, "showline": True, "linecolor": INK}
+    moderator = plot_text(m.moderator)
+    xaxis = {"title": moderator, "showgrid": False, "zeroline": False, "showline": True, "linecolor": INK}
     if labels is not None:
         xaxis.update(tickvals=[0, 1], ticktext=[labels[0.0] + " (reference)", labels[1.0]], range=[-0.5, 1.5])
     yt = _ticks(ymin, ymax)
     fig.update_layout(
         template="plotly_white", font={"family": FONT, "size": 12, "color": INK}, height=440,
         margin={"l": 60, "r": 20, "t": 70, "b": 50}, showlegend=False, plot_bgcolor="white",
-        title={"text": f"Meta-regression on {m.moderator}: {spec.outcome}<br><span style='font-size:12px'>"
+        title={"text": f"Meta-regression on {moderator}: {spec.outcome}<br><span style='font-size:12px'>"
                        f"{caption}</span>", "x": 0.01, "xanchor": "left", "font": {"size": 15}},
         xaxis=xaxis,
         yaxis={"type": "log", "range": [math.log10(ymin), math.log10(ymax)], "tickvals": yt,
@@ -713,7 +722,7 @@ def correlation_figure(points: list[dict], corr, published: dict | None = None) 
     fig = go.Figure()
     xs = [p["orr_rr"] for p in points]
     ys = [p["os_hr"] for p in points]
-    labels = [p["study"] + (f" {DAGGER}" if p.get("derived") else "") for p in points]
+    labels = [plot_text(p["study"]) + (f" {DAGGER}" if p.get("derived") else "") for p in points]
     if len(points) >= 2 and len(set(xs)) > 1:
         slope, intercept = np.polyfit(xs, ys, 1)
         gx = np.array([min(xs), max(xs)])

@@ -133,7 +133,7 @@ def test_forest_marks_derived_values_with_dagger_and_footnote(data):
     labels = [t for t, _c in texts(fig, "x2")]
     assert "Guan R 2024 †" in labels and "Chang X 2024 †" in labels and "Mei J 2021" in labels
     foot = [a.text for a in fig.layout.annotations if a.text.startswith("†")]
-    assert len(foot) == 1 and "Guan R 2024, Chang X 2024" in foot[0] and "Altman & Bland" in foot[0]
+    assert len(foot) == 1 and "Guan R 2024, Chang X 2024" in foot[0] and "Altman &amp; Bland" in foot[0]
     # derivations off: no dagger, the two studies listed as not pooled with the reason
     off = view_of(data, outcome="os", derive=())
     fig = F.forest_figure(off.rows, off.report, off.spec)
@@ -319,8 +319,33 @@ def test_effect_spec_for_generic_files(tmp_path):
                                                  if t.name == "left-header-1"][0]
 
 
-def build_view_generic(path):
+def build_view_generic(path, **kw):
     from services.meta_views import StudyData
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     data = StudyData(path.name, frame, None)
-    return build_view(data, normalise_params(study_table(data)))
+    return build_view(data, normalise_params(study_table(data), **kw))
+
+
+def test_text_from_the_file_is_never_read_as_plotly_markup(tmp_path):
+    """Study labels, subgroup levels and file names are data: '<', '>' and '&' become entities everywhere."""
+    evil = "<b>Evil</b><img src=x onerror=alert(1)> & co"
+    p = tmp_path / "evil.csv"
+    p.write_text("study,hr,lo,hi,region,year\n"
+                 f'"{evil}",0.5,0.3,0.8,"<i>Asia</i>",2001\nB,0.7,0.5,0.98,Europe,2002\nC,0.6,0.4,0.9,Europe,2003\n'
+                 "D,,,,Asia,2004\n")
+    v = build_view_generic(p, subgroup="region", moderator="year")
+    spec = v.spec
+    figs = [F.forest_figure(v.rows, v.report, spec, title="<script>x</script>.csv", group_label="<u>region</u>"),
+            F.funnel_figure(v.report, spec), F.leave_one_out_figure(v.report, spec),
+            F.cumulative_figure(v.report, spec), F.metaregression_figure(v.report, spec)]
+    for fig in figs:
+        payload = "\n".join([all_text(fig), fig.layout.title.text or ""]
+                            + [str(x) for t in fig.data for x in (t.hovertext or [])]
+                            + [str(x) for t in fig.data if t.mode != "text" for x in (t.text or [])])
+        assert "<img" not in payload and "<b>Evil" not in payload and "<script>" not in payload
+        assert "<i>Asia" not in payload and "<u>" not in payload
+    text = all_text(figs[0])
+    assert "&lt;b&gt;Evil&lt;/b&gt;&lt;img src=x onerror=alert(1)&gt; &amp; co" in text
+    assert "&lt;u&gt;region&lt;/u&gt;: &lt;i&gt;Asia&lt;/i&gt;" in text
+    assert "Heterogeneity: not applicable (one study)" in text          # the one-study subgroup
+    assert figs[0].layout.title.text == "&lt;script&gt;x&lt;/script&gt;.csv"

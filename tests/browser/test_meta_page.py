@@ -210,3 +210,40 @@ def test_url_keeps_the_view(live_server, browser):
     assert "exclude=3%2C7" in url or "exclude=3,7" in url
     screenshot(browser, "meta-url-state")
     assert console_errors(browser) == []
+
+
+def test_uploaded_markup_is_shown_as_text_and_exports_work(live_server, browser, tmp_path):
+    """Study labels and levels from an upload are data: shown literally in the forest plot and the grid, nothing
+    runs; the forest plot exports to PNG and SVG under the Content-Security-Policy."""
+    payload = '<img src=x onerror="window.__pwned=1">'
+    name = "<img src=x onerror=window.__pwned=1>.csv"
+    path = tmp_path / name
+    path.write_text('study,hr,lo,hi,region\n"' + payload.replace('"', '""') + '",0.5,0.3,0.8,"<script>window.__pwned=1'
+                    '</script>"\nB,0.7,0.5,0.98,Europe\nC,0.6,0.4,0.9,Europe\n', encoding="utf-8")
+    open_meta(browser, live_server)
+    browser.find_element(By.CSS_SELECTOR, "#meta-upload input[type=file]").send_keys(str(path))
+    wait_text(browser, "#meta-data-feedback", lambda t: f"Loaded {name}" in t)
+    wait_for(browser, lambda d: any(name in t for t in forest_texts(d) + [
+        d.execute_script("return document.querySelector('#meta-forest .gtitle').textContent")]), 20)
+    wait_for(browser, lambda d: payload in forest_texts(d), 20, "the payload label never showed as text")
+    open_meta(browser, live_server, "?subgroup=region")          # the uploaded table stays with the session
+    wait_for(browser, lambda d: any("<script>window.__pwned=1</script>" in t for t in forest_texts(d)), 20,
+             "the payload subgroup level never showed as text")
+    wait_for(browser, lambda d: payload in d.find_element(By.CSS_SELECTOR, "#meta-grid").text, 20)
+    state = browser.execute_script("""
+        return {pwned: typeof window.__pwned === 'undefined' ? null : window.__pwned,
+                imgs: document.querySelectorAll('img[src="x"]').length,
+                scripts: Array.from(document.scripts).filter(s => s.text.includes('__pwned')).length};""")
+    assert state == {"pwned": None, "imgs": 0, "scripts": 0}
+    browser.set_script_timeout(30)
+    for fmt, prefix in (("png", "data:image/png;base64,"), ("svg", "data:image/svg+xml,")):
+        head = browser.execute_async_script("""
+            const done = arguments[0];
+            Plotly.toImage(document.querySelector('#meta-forest .js-plotly-plot'), {format: '%s', scale: 3})
+                .then(u => done(u.slice(0, 40))).catch(e => done('error: ' + e));""" % fmt)
+        assert head.startswith(prefix), head
+    real_click(browser, browser.find_element(By.CSS_SELECTOR, "#meta-forest-svg"))
+    time.sleep(1)
+    screenshot(browser, "meta-markup-upload")
+    assert console_errors(browser) == []
+    restore(browser)
