@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +39,8 @@ from analysis.validate import ValidationReport
 from components.export import to_safe_csv
 from components.forest import EffectSpec, ForestStudy
 from services.store import cache, current_owner, dataset_ttl, frame_hash
+# the store's locked list-in-cache helpers (shared by all workers), for the index of a session's results
+from services.store import _index_add, _index_pop
 
 ROOT = Path(__file__).resolve().parents[1]
 META_PATH = ROOT / "data" / "meta17.csv"
@@ -89,6 +92,7 @@ class StudyData:
     edits: list[dict] = field(default_factory=list)
     shipped: bool = False
     content_hash: str = ""
+    touched: float = 0.0      # when its idle expiry was last pushed back (time.time())
 
     def __post_init__(self) -> None:
         if not self.content_hash:
@@ -131,10 +135,16 @@ def _results_key() -> str:
 def current_data() -> StudyData:
     """The study table of this browser session (the shipped file until the user edits or uploads)."""
     data = cache.get(_table_key())
-    return data if data is not None else shipped_data()
+    if data is None:
+        return shipped_data()
+    ttl = dataset_ttl()
+    if time.time() - data.touched >= min(60.0, ttl / 10):   # in use: push back its idle expiry (not every read)
+        _save(data)
+    return data
 
 
 def _save(data: StudyData) -> StudyData:
+    data.touched = time.time()
     cache.set(_table_key(), data, timeout=dataset_ttl())
     return data
 
@@ -144,10 +154,9 @@ def discard_session_data() -> bool:
     the shipped file. Returns whether there was something to delete."""
     had = cache.get(_table_key()) is not None
     cache.delete(_table_key())
-    keys = cache.get(_results_key()) or []
+    keys = _index_pop(_results_key())
     if keys:
         cache.delete_many(*keys)
-    cache.delete(_results_key())
     return had
 
 
@@ -525,9 +534,9 @@ def meta_view(data: StudyData, params: MetaParams) -> MetaView:
     view = build_view(data, params)
     ttl = dataset_ttl()
     if not data.shipped:
-        index = cache.get(_results_key()) or []
-        if key not in index:
-            cache.set(_results_key(), index + [key], timeout=ttl)
+        if cache.get(_table_key()) is None:   # discarded (or expired) while this ran: do not store its results
+            return view
+        _index_add(_results_key(), [key], timeout=ttl, refresh=True)
     cache.set(key, view, timeout=ttl)
     return view
 

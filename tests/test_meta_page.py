@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import time
 
 import dash
 import pandas as pd
@@ -409,3 +410,14 @@ def test_forest_csv_is_the_per_study_table(page, as_user):
     assert frame["In pool"].eq("yes").sum() == 8
     assert frame.loc[0, "HR"] == pytest.approx(0.6) and math.isclose(frame["Weight random (%)"].sum(), 100,
                                                                      rel_tol=1e-3)
+
+
+def test_session_table_expires_when_idle_and_is_kept_while_used(page, as_user, monkeypatch):
+    monkeypatch.setenv("HAIC_DATASET_TTL", "2")
+    as_user("olga")
+    page.grid_changed([{"colId": "os_hr", "value": "0.58", "rowIndex": 0, "data": {"__row": 0}}], [], None)
+    for _ in range(3):                                        # read every second: stays (expiry pushed back)
+        time.sleep(1.0)
+        assert not mv.current_data().shipped
+    time.sleep(2.5)                                           # idle longer than the TTL: gone
+    assert mv.current_data().shipped
