@@ -183,16 +183,19 @@ class MemorySampler(threading.Thread):
         try:
             master = psutil.Process(self.master_pid)
             workers = master.children(recursive=False)
-            rss = {}
+            rss, cpu = {}, 0.0
             for w in workers:
                 try:
                     rss[w.pid] = w.memory_info().rss
+                    times = w.cpu_times()
+                    cpu += times.user + times.system
                 except psutil.NoSuchProcess:
                     continue
             point = {"t_s": round(time.perf_counter() - self.t0, 1),
                      "workers_rss_mb": {str(pid): round(v / 2**20, 1) for pid, v in sorted(rss.items())},
                      "total_workers_rss_mb": round(sum(rss.values()) / 2**20, 1),
-                     "master_rss_mb": round(master.memory_info().rss / 2**20, 1)}
+                     "master_rss_mb": round(master.memory_info().rss / 2**20, 1),
+                     "workers_cpu_s": round(cpu, 2)}
         except psutil.NoSuchProcess:
             return None
         self.samples.append(point)
@@ -285,13 +288,25 @@ def user(k: int, base_url: str, deps: list[dict], args, ranges: dict, recorder: 
 def run_load(base_url: str, args, master_pid: int | None, log=print) -> dict:
     deps = requests.get(base_url + "/_dash-dependencies", timeout=30).json()
     ranges = cutoff_ranges()
-    # warm-up, outside the measurement: every worker imports its lazy modules and builds a splitter
-    warm = DashSession(base_url, deps)
-    for i in range(12):
-        var = VARIABLES[i % len(VARIABLES)]
-        status, response, _s, _b = warm.move_cutoff("demo", ("pfs", "os")[i % 2], var, ranges[var][0])
-        if status != 200 or not km_ok(response)[0]:
-            raise SystemExit(f"warm-up request failed (HTTP {status}); is this the HAIC app?")
+    # warm-up, outside the measurement: concurrent, so that every worker imports its lazy modules and builds
+    # the demo's splitters
+    failures: list[str] = []
+
+    def warm(k: int) -> None:
+        session = DashSession(base_url, deps)
+        for i in range(len(VARIABLES) * 2):
+            var = VARIABLES[(i + k) % len(VARIABLES)]
+            status, response, _s, _b = session.move_cutoff("demo", ("pfs", "os")[i % 2], var, ranges[var][0])
+            if status != 200 or not km_ok(response)[0]:
+                failures.append(f"HTTP {status}")
+
+    warmers = [threading.Thread(target=warm, args=(k,)) for k in range(6)]
+    for t in warmers:
+        t.start()
+    for t in warmers:
+        t.join()
+    if failures:
+        raise SystemExit(f"warm-up requests failed ({failures[0]}); is this the HAIC app?")
     recorder = Recorder()
     start = threading.Event()
     deadline_holder = [0.0]
@@ -300,6 +315,7 @@ def run_load(base_url: str, args, master_pid: int | None, log=print) -> dict:
     for t in threads:
         t.start()
     t0 = time.perf_counter()
+    load_start = os.getloadavg()
     sampler = MemorySampler(master_pid, 30.0 if args.soak else 5.0, t0)
     first = sampler.sample()
     deadline_holder[0] = t0 + args.duration
@@ -327,9 +343,13 @@ def run_load(base_url: str, args, master_pid: int | None, log=print) -> dict:
                   "growth_mb": round(totals[-1] - totals[0], 1),
                   "max_worker_mb": max(max(s["workers_rss_mb"].values(), default=0) for s in samples),
                   "samples": samples}
-    del first, last
+    cpu_ms = None
+    if first and last and recorder.requests:
+        cpu_ms = round((last["workers_cpu_s"] - first["workers_cpu_s"]) / recorder.requests * 1000, 1)
     expected = args.users * args.duration / args.interval
     return {
+        "load_average_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
+        "server_cpu_ms_per_request": cpu_ms,
         "requests": recorder.requests,
         "errors": len(recorder.errors),
         "error_samples": recorder.errors[:10],
@@ -377,13 +397,29 @@ def markdown(report: dict) -> str:
         f"| cutoff move latency p50 / p95 / p99 / max | {km['p50_ms']} / {km['p95_ms']} / {km['p99_ms']} / "
         f"{km['max_ms']} ms |",
         f"| upload latency p50 / max | {up['p50_ms']} / {up['max_ms']} ms |",
+        f"| server CPU per request (workers' user+system time / requests) | {r['server_cpu_ms_per_request']} ms |",
+        f"| machine load average (1 min) at start / end | {r['load_average_start_end'][0]} / "
+        f"{r['load_average_start_end'][1]} |",
     ]
+    scheduled_rps = c["users"] / c["interval_s"]
+    reading = []
+    if r["achieved_rps"] is not None and r["achieved_rps"] < 0.9 * scheduled_rps:
+        cpu = r.get("server_cpu_ms_per_request")
+        capacity = f" about {m['cores'] * 1000 / cpu:.0f} req/s if the server had every core to itself" if cpu else ""
+        reading = ["", f"Reading: the schedule asks for {scheduled_rps:g} req/s; the server delivered "
+                      f"{r['achieved_rps']} req/s, so it was saturated and each user waited for the previous "
+                      f"response before moving again (closed loop). Latency is then mostly queueing. At "
+                      f"{cpu} ms of server CPU per request, the machine's {m['cores']} cores give{capacity}; here "
+                      f"they were shared with the {c['users']} client threads and with other work (see the load "
+                      "average)."]
     mem = r.get("memory")
     if mem:
         lines += [f"| worker RSS total start / end / max | {mem['start_total_mb']} / {mem['end_total_mb']} / "
                   f"{mem['max_total_mb']} MB ({mem['workers']} workers; largest worker {mem['max_worker_mb']} "
                   f"MB) |",
                   f"| worker RSS growth over the run | {mem['growth_mb']} MB |"]
+    lines += reading
+    if mem:
         lines += ["", "Worker memory over time (total RSS of the gunicorn workers):", "",
                   "| t (s) | total MB | per worker MB |", "|---|---|---|"]
         for s in mem["samples"]:
@@ -421,14 +457,16 @@ def main(argv: list[str] | None = None) -> int:
         require_loopback(args.url)
         log(f"load test against {args.url}")
         result = run_load(args.url, args, args.pid, log)
+        if result["memory"]:
+            config["gunicorn_workers"] = result["memory"]["workers"]
     else:
         with AppServer(env={"HAIC_SECRET_KEY": os.urandom(24).hex()}) as server:
             require_loopback(server.url)
-            config["gunicorn_workers"] = server.workers
             config["gunicorn_threads"] = int(os.environ.get("HAIC_THREADS", "2"))
-            log(f"gunicorn (production config) on {server.url}: {server.workers} workers; "
-                f"{args.users} users for {args.duration:g} s")
+            log(f"gunicorn (production config) on {server.url}; {args.users} users for {args.duration:g} s")
             result = run_load(server.url, args, server.proc.pid, log)
+            if result["memory"]:
+                config["gunicorn_workers"] = result["memory"]["workers"]
     report = {"started_utc": started.strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), "config": config,
               "result": result, "command": "python scripts/loadtest.py " + " ".join(argv or sys.argv[1:])}
     text = markdown(report)
