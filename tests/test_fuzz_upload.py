@@ -265,7 +265,8 @@ def test_upload_callback_survives_malformed_files_and_keeps_the_previous_dataset
 
 @pytest.mark.xfail(strict=True, reason="pandas<3 to_numeric segfaults on exponents that overflow a C int "
                    "(GH#63650): analysis.io.parse_numbers must treat such cells as not numbers before to_numeric")
-@pytest.mark.parametrize("cells", [["1e+342064567324"], ["8e2569614270"], ["1e+34 2064567324"], ["-1E3000000000"]])
+@pytest.mark.parametrize("cells", [["1e+342064567324"], ["8e2569614270"], ["1e+34 2064567324"], ["-1E3000000000"],
+                                   ["8e2569614270f3d8b9e7038efac9f116"]])   # a hash-like sample code
 def test_huge_exponents_do_not_crash_the_importer(cells):
     """An upload is untrusted: a cell must never crash the worker that reads it (run in a subprocess, since the
     failure mode is a segmentation fault)."""
