@@ -448,8 +448,12 @@ def build_view(data: StudyData, params: MetaParams) -> MetaView:
                 report = run_meta(sub_table, params.outcome, subgroup=sg, moderator=mod, **kw)
                 break
             except AnalysisError as exc:
-                if str(exc) not in messages:
-                    messages.append(str(exc))
+                text = str(exc)
+                cut = text.find(" (derivations are switched off")   # the engine's hint names CLI flags
+                if cut > 0:
+                    text = text[:cut] + " — switch on 'Derived values' (left) to use derived values"
+                if text not in messages:
+                    messages.append(text)
     else:
         messages.append("every study is left out of the pool; tick studies in the table (or click them in the "
                         "forest plot) to bring them back")

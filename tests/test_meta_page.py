@@ -150,6 +150,10 @@ def test_each_derivation_switches_off(page, as_user):
     assert len(squares(fig).x) == 2
     fig, *_ = results(page, outcome="orr", derive_se=False)            # the other one does not matter here
     assert len(squares(fig).x) == 5
+    fig, summary, alert, *_ = results(page, outcome="ae", derive_pct=False)
+    assert len(squares(fig).x) == 0 and "No pooled estimate" in text_of(summary)
+    assert "no study can be pooled for outcome 'ae'" in text_of(alert)
+    assert "switch on 'Derived values' (left)" in text_of(alert) and "--no-derive" not in text_of(alert)
 
 
 def test_page_prints_the_same_numbers_as_the_cli(page, as_user):
