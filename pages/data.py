@@ -13,7 +13,9 @@ from analysis import schema
 from analysis.io import Limits, load_cohort
 from components.layout import error_alert
 from components.tables import validation_report_view, variables_table
-from services.store import DEMO_ID, DatasetMissing, delete_dataset, get_dataset, put_dataset, put_pending, get_pending
+from services.meta_views import discard_session_data
+from services.store import (DEMO_ID, DatasetMissing, delete_session_data, get_dataset, get_pending, put_dataset,
+                            put_pending)
 
 dash.register_page(__name__, path="/", name="Data", title="Data - HAIC Cohort Analytics")
 
@@ -111,7 +113,9 @@ def handle_upload(contents, _demo, _remove, _apply, filename, time_unit, current
     if trigger == "use-demo":
         return DEMO_ID, dbc.Alert("Switched to the synthetic demo cohort.", color="info", className="py-2"), None, None
     if trigger == "remove-data":
-        removed = delete_dataset(current_id)
+        # everything this browser session put on the server: cohorts (with derived results), pending uploads,
+        # and the meta-analysis page's edited study table
+        removed = delete_session_data() + int(discard_session_data())
         text = ("Your uploaded data were deleted from the server." if removed
                 else "No uploaded data of yours were on the server.")
         return DEMO_ID, dbc.Alert(text + " Showing the synthetic demo cohort.", color="info", className="py-2"), \
