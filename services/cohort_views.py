@@ -195,7 +195,9 @@ def cox_variables(ds: Dataset, columns: list[str], chosen: Any = None,
             if finite.nunique() == 2:
                 cutoff, source = float(finite.min()), "two values"
             elif col in chosen:
-                cutoff, source = chosen[col], "Survival page"
+                # the Survival page records its starting value too: call the paper's cutoff by its name
+                same = col in PAPER_CUTOFFS and chosen[col] == float(PAPER_CUTOFFS[col])
+                cutoff, source = chosen[col], "paper" if same else "Survival page"
             elif col in PAPER_CUTOFFS:
                 cutoff, source = float(PAPER_CUTOFFS[col]), "paper"
             else:
