@@ -203,8 +203,20 @@ def read_raw_table(source: str | Path | bytes, report: ValidationReport,
 
 # --- cell parsing --------------------------------------------------------------------------------------
 
+def via_uniques(series: pd.Series, func) -> pd.Series:
+    """``func`` (a Series -> Series text transform) applied to the distinct values only, then spread back.
+
+    Coded columns hold a handful of distinct values in 100k+ rows, so this turns per-cell string work into
+    per-level work. Missing cells are passed to ``func`` as the text ``"nan"``.
+    """
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    levels = pd.Series(list(uniques) + [np.nan], dtype=object)
+    mapped = func(levels.astype(str).where(levels.notna(), "nan")).to_numpy(dtype=object)
+    return pd.Series(mapped[codes], index=series.index)          # code -1 (missing) takes the last entry
+
+
 def _norm(series: pd.Series) -> pd.Series:
-    return series.astype(str).str.strip().str.lower()
+    return via_uniques(series, lambda s: s.str.strip().str.lower())
 
 
 def _missing_mask(series: pd.Series) -> pd.Series:
@@ -259,6 +271,10 @@ def _lines(mask: pd.Series) -> list[int]:
 
 
 def _child_pugh(series: pd.Series) -> pd.Series:
+    return via_uniques(series, _child_pugh_levels)
+
+
+def _child_pugh_levels(series: pd.Series) -> pd.Series:
     key = series.astype(str).str.strip().str.upper().str.replace(r"^(CHILD[- ]?PUGH|CLASS|GRADE)\s*", "",
                                                                   regex=True)
     letter = key.str.extract(r"^([ABC])\s*\d*$")[0]
@@ -270,6 +286,10 @@ def _child_pugh(series: pd.Series) -> pd.Series:
 
 
 def _cnlc(series: pd.Series) -> pd.Series:
+    return via_uniques(series, _cnlc_levels)
+
+
+def _cnlc_levels(series: pd.Series) -> pd.Series:
     key = series.astype(str).str.strip().str.upper().str.replace(r"^CNLC\s*", "", regex=True)
     key = key.str.replace(r"\s+", "", regex=True)
     return key.where(key.isin(schema.LEVEL_ORDER["cnlc_stage"]))
@@ -445,7 +465,7 @@ def _clean_column(col: pd.Series, header: str, name: str, unit: str | None, file
                 report.warn("factor_unknown", f"column {label} has values that are not CNLC stages "
                                               f"(IA-IV); they are treated as missing", name, _lines(unmapped))
         else:
-            stripped = col.astype(str).str.strip()
+            stripped = via_uniques(col, lambda s: s.str.strip())
             mapped = _norm(col).map(codes).fillna(stripped) if codes else stripped
             mapped = mapped.where(~missing)
             if name == "sex":
@@ -461,7 +481,7 @@ def _clean_column(col: pd.Series, header: str, name: str, unit: str | None, file
     if not bad.any() and (~missing).any():
         out[name] = values
         return ColumnInfo(name, header, "numeric", recognised, int(missing.sum()))
-    out[name] = col.astype(str).str.strip().where(~missing)
+    out[name] = via_uniques(col, lambda s: s.str.strip()).where(~missing)
     return ColumnInfo(name, header, "categorical", recognised, int(missing.sum()))
 
 
