@@ -47,13 +47,10 @@ class CutoffSplitter:
         xx = x.to_numpy(dtype=float)[keep]
         if tt.size == 0:
             raise AnalysisError(f"no rows have time, event and '{marker}' available")
-        self.order = np.argsort(tt, kind="stable")
+        self._cox = cox = SortedSurvival(tt, ee)          # the one sort: order, distinct times, event rows
+        self.order, self.times, self.tid, self.counts, self.d = cox.order, cox.times, cox.tid, cox.counts, cox.d_times
         self.x_sorted = xx[self.order]
-        self.e_sorted = ee[self.order]
-        self.times, self.tid, self.counts = np.unique(tt[self.order], return_inverse=True, return_counts=True)
-        self.d = np.bincount(self.tid, weights=self.e_sorted, minlength=self.times.size)
-        self.x_original = xx
-        self._cox = SortedSurvival(tt, ee)
+        self.e_sorted = cox.event_sorted
         self.n = int(tt.size)
         self.events = int(ee.sum())
 
@@ -82,7 +79,7 @@ class CutoffSplitter:
         notes: list[str] = []
         if len(groups) == 2:
             logrank = self._logrank(d1, r1, r0)
-            res = self._cox.hazard_ratio(self.x_original > float(cutoff))
+            res = self._cox.hazard_ratio_from_counts(c1, d1)
             hr = GroupHR(group=dich.high_label, reference=dich.low_label, result=res)
         else:
             notes.append(f"only one group of '{self.marker}' has data: no log-rank test or hazard ratio")

@@ -462,10 +462,12 @@ class SortedSurvival:
         self.order = np.argsort(t, kind="stable")
         ts = t[self.order]
         self.event_sorted = e[self.order]
-        times, self.tid, counts = np.unique(ts, return_inverse=True, return_counts=True)
-        self.m = times.size
+        self.times, self.tid, self.counts = np.unique(ts, return_inverse=True, return_counts=True)
+        counts = self.counts
+        self.m = self.times.size
         self.n_risk = np.cumsum(counts[::-1])[::-1].astype(float)
         d = np.bincount(self.tid, weights=self.event_sorted, minlength=self.m)
+        self.d_times = d
         self.event_times = np.flatnonzero(d > 0)
         dj = d[self.event_times].astype(int)
         # Efron: one row per event; at a time with d deaths the rows take l/d, l = 0..d-1
@@ -488,9 +490,15 @@ class SortedSurvival:
             raise AnalysisError("a hazard ratio needs two groups; all patients are in one group")
         xs = x[self.order]
         c1 = np.bincount(self.tid, weights=xs, minlength=self.m)
-        r1 = np.cumsum(c1[::-1])[::-1]                       # at risk, group 1
         d1t = np.bincount(self.tid, weights=xs * self.event_sorted, minlength=self.m)
-        dt = np.bincount(self.tid, weights=self.event_sorted, minlength=self.m)
+        return self.hazard_ratio_from_counts(c1, d1t, max_iter=max_iter, tol=tol)
+
+    def hazard_ratio_from_counts(self, c1: np.ndarray, d1t: np.ndarray, max_iter: int = 50,
+                                 tol: float = 1e-12) -> HRResult:
+        """The fit of :meth:`hazard_ratio` from group 1's counts per distinct time (``c1`` patients,
+        ``d1t`` events, aligned with ``self.times``): the slider's hot path has them tabulated already."""
+        r1 = np.cumsum(c1[::-1])[::-1]                       # at risk, group 1
+        dt = self.d_times
         j, f = self.row_time, self.row_frac
         n1r = r1[j]
         n0r = self.n_risk[j] - n1r
