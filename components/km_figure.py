@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from components.clinical_tables import p_text, plot_text
 from components.style import DASHES, PALETTE
@@ -66,81 +65,86 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
               y_title: str = "Survival probability", logrank_p: float | None = None,
               hr_text: str | None = None, presentation: bool = False, show_ci: bool = True,
               x_max: float | None = None, compact: bool = False) -> go.Figure:
-    """The KM figure. ``compact`` is the small-multiple variant (no risk table, short legend)."""
+    """The KM figure. ``compact`` is the small-multiple variant (no risk table, short legend).
+
+    Built as a plain figure dictionary and wrapped once (no per-trace validation, no subplot machinery): on
+    the slider's hot path this is most of the server's work per update.
+    """
     scale = 1.45 if presentation else 1.0
     line_width = (3.5 if presentation else 2.0) * (0.8 if compact else 1.0)
     font = int((18 if presentation else 13) * (0.85 if compact else 1.0))
-    rows = 1 if compact else 2
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.10 if not compact else 0,
-                        row_heights=[0.78, 0.22] if rows == 2 else [1.0])
     x_end = x_max or max([float(c.times[-1]) for c in curves if len(c.times)] + [1.0])
+    traces: list[dict] = []
     for i, c in enumerate(curves):
         color, dash = PALETTE[i % len(PALETTE)], DASHES[i % len(DASHES)]
         t, s, lo, hi = thin_step(np.r_[0.0, c.times], np.r_[1.0, c.surv], np.r_[1.0, c.lo], np.r_[1.0, c.hi])
         lo, hi = np.where(np.isnan(lo), s, lo), np.where(np.isnan(hi), s, hi)  # R's NA limits (S = 0 or 1)
-        if show_ci:
-            fig.add_trace(go.Scatter(x=t, y=hi, mode="lines", line={"width": 0, "shape": "hv"}, hoverinfo="skip",
-                                     showlegend=False, legendgroup=c.label), 1, 1)
-            fig.add_trace(go.Scatter(x=t, y=lo, mode="lines", line={"width": 0, "shape": "hv"}, fill="tonexty",
-                                     fillcolor=_rgba(color, 0.15), hoverinfo="skip", showlegend=False,
-                                     legendgroup=c.label), 1, 1)
         label = plot_text(c.label)   # labels come from data: shown as text, never read as plotly HTML
+        group = {"legendgroup": label, "showlegend": False, "hoverinfo": "skip", "type": "scatter"}
+        if show_ci:
+            traces.append({**group, "x": t, "y": hi, "mode": "lines", "line": {"width": 0, "shape": "hv"}})
+            traces.append({**group, "x": t, "y": lo, "mode": "lines", "line": {"width": 0, "shape": "hv"},
+                           "fill": "tonexty", "fillcolor": _rgba(color, 0.15)})
         name = label if compact else f"{label}  (n={c.n}, events={c.events})"
-        fig.add_trace(go.Scatter(x=t, y=s, mode="lines", name=name, legendgroup=c.label,
-                                 line={"color": color, "width": line_width, "shape": "hv",
-                                       "dash": "solid" if not presentation else dash},
-                                 hovertemplate="%{x:.1f} mo: %{y:.3f}<extra>" + label + "</extra>"), 1, 1)
+        traces.append({"type": "scatter", "x": t, "y": s, "mode": "lines", "name": name, "legendgroup": label,
+                       "line": {"color": color, "width": line_width, "shape": "hv",
+                                "dash": "solid" if not presentation else dash},
+                       "hovertemplate": "%{x:.1f} mo: %{y:.3f}<extra>" + label + "</extra>"})
         ct, cs = thin_step(c.censor_times, c.censor_surv, max_points=MAX_POINTS)
         if len(ct):
-            fig.add_trace(go.Scatter(x=ct, y=cs, mode="markers", showlegend=False, legendgroup=c.label,
-                                     hoverinfo="skip",
-                                     marker={"symbol": "line-ns-open", "size": 7 * scale, "color": color,
-                                             "line": {"width": 1.5 * scale, "color": color}}), 1, 1)
+            traces.append({**group, "x": ct, "y": cs, "mode": "markers",
+                           "marker": {"symbol": "line-ns-open", "size": 7 * scale, "color": color,
+                                      "line": {"width": 1.5 * scale, "color": color}}})
         if c.median is not None and np.isfinite(c.median):
-            fig.add_trace(go.Scatter(x=[0, c.median, c.median], y=[0.5, 0.5, 0], mode="lines", showlegend=False,
-                                     hoverinfo="skip", legendgroup=c.label,
-                                     line={"color": color, "width": 1, "dash": "dot"}), 1, 1)
+            traces.append({**group, "x": [0, c.median, c.median], "y": [0.5, 0.5, 0], "mode": "lines",
+                           "line": {"color": color, "width": 1, "dash": "dot"}})
         if not compact:
-            fig.add_trace(go.Scatter(x=risk_times, y=[i] * len(risk_times), mode="text",
-                                     text=[str(v) for v in c.at_risk], textfont={"color": color, "size": font},
-                                     showlegend=False, hoverinfo="skip"), 2, 1)
+            traces.append({"type": "scatter", "x": list(risk_times), "y": [i] * len(risk_times), "mode": "text",
+                           "text": [str(v) for v in c.at_risk], "textfont": {"color": color, "size": font},
+                           "showlegend": False, "hoverinfo": "skip", "xaxis": "x2", "yaxis": "y2"})
     lines = []
     if logrank_p is not None or hr_text:
         lines.append("Log-rank " + p_text(logrank_p) + (f"<br>{hr_text}" if hr_text else ""))
-    for c in curves:
-        text = f"<span style='color:{PALETTE[curves.index(c) % len(PALETTE)]}'>■</span> median {_fmt_median(c)}"
+    for i, c in enumerate(curves):
+        text = f"<span style='color:{PALETTE[i % len(PALETTE)]}'>■</span> median {_fmt_median(c)}"
         if c.landmarks and not compact:
             text += "<br>   " + " · ".join(f"{t:g} mo {100 * s:.1f}%" for t, s, _lo, _hi in c.landmarks
                                             if s is not None and np.isfinite(s))
         lines.append(text)
-    fig.add_annotation(xref="x domain", yref="y domain", x=0.99, y=0.99, xanchor="right", yanchor="top",
-                       align="left", showarrow=False, text="<br>".join(lines),
-                       font={"size": font - (1 if not presentation else 0)},
-                       bgcolor="rgba(255,255,255,0.85)", bordercolor="#888", borderwidth=1)
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text=y_title, row=1, col=1, gridcolor="#e5e5e5")
+    annotations = [{"xref": "x domain", "yref": "y domain", "x": 0.99, "y": 0.99, "xanchor": "right",
+                    "yanchor": "top", "align": "left", "showarrow": False, "text": "<br>".join(lines),
+                    "font": {"size": font - (1 if not presentation else 0)},
+                    "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#888", "borderwidth": 1}]
     x_range = [-0.03 * x_end, x_end * 1.03]  # room for the first and last numbers at risk
-    fig.update_xaxes(range=x_range, row=1, col=1, gridcolor="#e5e5e5", zeroline=False,
-                     tickvals=risk_times if risk_times else None)
-    if not compact:
-        fig.update_xaxes(title_text=x_title, tickvals=risk_times, range=x_range, row=2, col=1, showgrid=False,
-                         zeroline=False)
-        fig.update_yaxes(tickvals=list(range(len(curves))), ticktext=[plot_text(c.label) for c in curves],
-                         range=[len(curves) - 0.5, -0.5], showgrid=False, zeroline=False, row=2, col=1,
-                         tickfont={"size": font - 1})
-        fig.add_annotation(xref="paper", yref="y2 domain", x=0, y=1.25, xanchor="left", showarrow=False,
-                           text="Number at risk", font={"size": font})
+    axis = {"showline": True, "linecolor": "#444", "ticks": "outside", "zeroline": False}
+    layout = {
+        "font": {"size": font, "family": "Arial, Helvetica, sans-serif", "color": "#222"},
+        "paper_bgcolor": "white", "plot_bgcolor": "white",
+        "margin": {"l": 60 if compact else 150, "r": 15, "t": 40 if title else 15, "b": 45},
+        "legend": ({"orientation": "v", "x": 0.01, "y": 0.01, "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0.8)"}
+                   if compact else {"orientation": "h", "x": 0, "y": 1.06, "yanchor": "bottom"}),
+        "height": (330 if compact else 560) * (1.15 if presentation else 1.0),
+        "uirevision": "km", "hovermode": "closest", "annotations": annotations,
+        "template": {},          # every style is set here; plotly's default template would add ~6 kB per update
+        "xaxis": {**axis, "range": x_range, "gridcolor": "#e5e5e5", "showgrid": True,
+                  "tickvals": list(risk_times) if risk_times else None, "anchor": "y"},
+        "yaxis": {**axis, "range": [0, 1.02], "tickformat": ".0%", "title": {"text": y_title},
+                  "gridcolor": "#e5e5e5", "showgrid": True, "domain": [0.0, 1.0] if compact else [0.3, 1.0]},
+    }
+    if title:
+        layout["title"] = {"text": title, "x": 0.01, "font": {"size": font + 3}}
+    if compact:
+        layout["xaxis"]["title"] = {"text": x_title}
     else:
-        fig.update_xaxes(title_text=x_title, row=1, col=1)
-    fig.update_layout(
-        title={"text": title, "x": 0.01, "font": {"size": font + 3}} if title else None,
-        template="plotly_white", font={"size": font, "family": "Arial, Helvetica, sans-serif"},
-        margin={"l": 60 if compact else 150, "r": 15, "t": 40 if title else 15, "b": 45},
-        legend=({"orientation": "v", "x": 0.01, "y": 0.01, "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0.8)"}
-                if compact else {"orientation": "h", "x": 0, "y": 1.06, "yanchor": "bottom"}),
-        height=(330 if compact else 560) * (1.15 if presentation else 1.0),
-        uirevision="km", hovermode="closest",
-    )
-    return fig
+        layout["xaxis"]["showticklabels"] = False
+        layout["xaxis2"] = {"range": x_range, "tickvals": list(risk_times), "title": {"text": x_title},
+                            "showgrid": False, "zeroline": False, "matches": "x", "anchor": "y2", "ticks": "outside"}
+        layout["yaxis2"] = {"domain": [0.0, 0.2], "tickvals": list(range(len(curves))),
+                            "ticktext": [plot_text(c.label) for c in curves], "range": [len(curves) - 0.5, -0.5],
+                            "showgrid": False, "zeroline": False, "tickfont": {"size": font - 1}, "anchor": "x2"}
+        annotations.append({"xref": "paper", "yref": "y2 domain", "x": 0, "y": 1.25, "xanchor": "left",
+                            "showarrow": False, "text": "Number at risk", "font": {"size": font}})
+    return go.Figure({"data": traces, "layout": layout}, skip_invalid=False)
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
