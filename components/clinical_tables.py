@@ -180,7 +180,7 @@ class ClinicalTable:
             tds = []
             for j, cell in enumerate(row.cells):
                 style = {"textAlign": align[j], "padding": "3px 10px", "verticalAlign": "top"}
-                if j > 0 or self.nowrap_first:
+                if (j > 0 and align[j] != "left") or (j == 0 and self.nowrap_first):
                     style["whiteSpace"] = "nowrap"     # a number and its CI stay on one line
                 if j == 0 and row.kind in ("level", "missing"):
                     style["paddingLeft"] = "28px"
@@ -459,22 +459,25 @@ _P_JS = ("params.value == null ? '' : (params.value < 0.001 ? '<0.001' : params.
          "(params.data['{test}'] || '')")
 
 
-def ae_grid_props(table) -> dict:
+def ae_grid_props(table, presentation: bool = False) -> dict:
     """``dash_ag_grid.AgGrid`` properties for the sortable AE table: numeric fields (so sorting is numeric)
     shown as ``n (%)`` by value formatters; the two summary rows pinned on top. Group levels appear only as
     header text, never inside the formatter code (fields are numbered)."""
     grade5 = _ae_has_grade5(table)
     marks = TestMarks()
 
-    def np_col(header, field_, pct, width=96):
+    width_np = 124 if presentation else 96     # n (%) never truncated; the grid scrolls sideways instead
+
+    def np_col(header, field_, pct, width=width_np):
         return {"headerName": header, "field": field_, "type": "rightAligned", "sortingOrder": ["desc", "asc", None],
                 "valueFormatter": {"function": _NP_JS.format(pct=pct)}, "minWidth": width, "flex": 1}
 
     def group(header, children):
         return {"headerName": header, "children": children, "wrapHeaderText": True, "autoHeaderHeight": True}
 
-    cols: list[dict] = [{"headerName": "Adverse event", "field": "label", "pinned": "left", "minWidth": 210,
-                         "flex": 2, "sortingOrder": ["asc", "desc", None], "wrapText": True, "autoHeight": True,
+    term = ({"pinned": "left", "width": 250 if presentation else 220} if table.by is not None
+            else {"minWidth": 230, "flex": 2.2})
+    cols: list[dict] = [{"headerName": "Adverse event", "field": "label", **term, "sortingOrder": ["asc", "desc", None], "wrapText": True, "autoHeight": True,
                          "cellStyle": {"lineHeight": "1.3", "paddingTop": "5px", "paddingBottom": "5px"}}]
     overall = [np_col("Any grade", "any", "pct_any"), np_col("Grade 1–2", "grade_1_2", "pct_grade_1_2"),
                np_col("Grade 3–4", "grade_3_4", "pct_grade_3_4")]
@@ -489,9 +492,9 @@ def ae_grid_props(table) -> dict:
                 np_col("Any grade", f"g{i}_any", f"g{i}_pct_any"),
                 np_col("Grade ≥3", f"g{i}_grade_3_plus", f"g{i}_pct_grade_3_plus")]))
         cols.append(group("p", [
-            {"headerName": "Any grade", "field": "p_any", "type": "rightAligned", "minWidth": 84, "flex": 1,
+            {"headerName": "Any grade", "field": "p_any", "type": "rightAligned", "minWidth": width_np - 12, "flex": 1,
              "valueFormatter": {"function": _P_JS.format(test="mark_any")}},
-            {"headerName": "Grade ≥3", "field": "p_grade_3_plus", "type": "rightAligned", "minWidth": 84,
+            {"headerName": "Grade ≥3", "field": "p_grade_3_plus", "type": "rightAligned", "minWidth": width_np - 12,
              "flex": 1, "valueFormatter": {"function": _P_JS.format(test="mark_grade_3_plus")}}]))
 
     def record(r) -> dict:

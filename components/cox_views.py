@@ -195,7 +195,9 @@ def forest_figure(view, presentation: bool = False, title: str = "") -> go.Figur
     for var in view.selected:
         for t in multi.terms:
             if t.column == var.model_column:
-                labels.append(plot_text(f"{var.label.split(' (')[0]}  {var.comparison(t.term)}"))
+                name, comparison = plot_text(var.label.split(" (")[0]), plot_text(var.comparison(t.term))
+                joined = f"{name}  {comparison}"
+                labels.append(joined if len(joined) <= 40 else f"{name}<br>{comparison}")
                 hr.append(t.hr)
                 lo.append(t.lo)
                 hi.append(t.hi)

@@ -94,7 +94,7 @@ def update_ae(by, top, presentation, dataset_id):
 
 
 def ae_grid(table, presentation: bool = False) -> dag.AgGrid:
-    props = ae_grid_props(table)
+    props = ae_grid_props(table, presentation)
     size = 16 if presentation else 14
     return dag.AgGrid(
         id="ae-table",
