@@ -17,27 +17,35 @@ def _p(p) -> str:
 
 
 def statistic_chart(result, current_cutoff: float | None, references=(), presentation: bool = False) -> go.Figure:
-    """Standardised log-rank statistic by cutoff; current cutoff (solid), optimum (dot), references (dashed)."""
+    """Standardised log-rank statistic by cutoff; current cutoff (solid), optimum (dot), references (dashed).
+
+    A plain figure dictionary wrapped once: it is redrawn on every slider move.
+    """
     cand = result.candidates
-    fig = go.Figure(go.Scatter(x=cand["cutoff"], y=cand["statistic"], mode="lines", line={"color": "#444",
-                                                                                           "width": 1.5},
-                               hovertemplate="cutoff %{x:g}: statistic %{y:.2f}<extra></extra>",
-                               name="statistic"))
-    fig.add_trace(go.Scatter(x=[result.cutpoint], y=[result.statistic], mode="markers", name="optimum",
-                             marker={"color": PALETTE[1], "size": 9},
-                             hovertemplate="optimum %{x:g}<extra></extra>"))
+    x = cand["cutoff"].to_numpy()
     top = float(cand["statistic"].max()) if len(cand) else 1.0
-    for ref in references:
-        if cand["cutoff"].min() <= ref.value <= cand["cutoff"].max():
-            fig.add_vline(x=ref.value, line={"color": "#999", "dash": "dash", "width": 1})
+    traces = [
+        {"type": "scatter", "x": x, "y": cand["statistic"].to_numpy(), "mode": "lines", "name": "statistic",
+         "line": {"color": "#444", "width": 1.5}, "hovertemplate": "cutoff %{x:g}: |Z| %{y:.2f}<extra></extra>"},
+        {"type": "scatter", "x": [result.cutpoint], "y": [result.statistic], "mode": "markers", "name": "optimum",
+         "marker": {"color": PALETTE[1], "size": 9}, "hovertemplate": "optimum %{x:g}<extra></extra>"},
+    ]
+
+    def vline(value, color, dash, width):
+        return {"type": "line", "xref": "x", "yref": "paper", "x0": value, "x1": value, "y0": 0, "y1": 1,
+                "line": {"color": color, "dash": dash, "width": width}}
+
+    shapes = [vline(ref.value, "#999", "dash", 1) for ref in references
+              if len(x) and x.min() <= ref.value <= x.max()]
     if current_cutoff is not None:
-        fig.add_vline(x=current_cutoff, line={"color": PALETTE[0], "width": 2})
-    size = 14 if presentation else 11
-    fig.update_layout(template="plotly_white", height=200, margin={"l": 40, "r": 10, "t": 10, "b": 35},
-                      showlegend=False, font={"size": size}, uirevision="cutpoint",
-                      xaxis={"title": {"text": "cutoff", "standoff": 2}},
-                      yaxis={"title": {"text": "|Z|", "standoff": 2}, "range": [0, top * 1.1]})
-    return fig
+        shapes.append(vline(current_cutoff, PALETTE[0], "solid", 2))
+    layout = {"template": {}, "paper_bgcolor": "white", "plot_bgcolor": "white", "height": 200,
+              "margin": {"l": 40, "r": 10, "t": 10, "b": 35}, "showlegend": False,
+              "font": {"size": 14 if presentation else 11, "family": "Arial, Helvetica, sans-serif"},
+              "uirevision": "cutpoint", "shapes": shapes,
+              "xaxis": {"title": {"text": "cutoff", "standoff": 2}, "gridcolor": "#eee", "zeroline": False},
+              "yaxis": {"title": {"text": "|Z|", "standoff": 2}, "range": [0, top * 1.1], "gridcolor": "#eee"}}
+    return go.Figure({"data": traces, "layout": layout}, skip_invalid=False)
 
 
 def worth_summary(result, current_cutoff, naive_p, is_optimum: bool, full: bool) -> html.Div:
