@@ -13,6 +13,7 @@ when this module is imported.
 """
 from __future__ import annotations
 
+import html as html_lib
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -30,8 +31,12 @@ def graph_config(name: str) -> dict:
             "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 
 
-def export_texts(frame: pd.DataFrame, caption: str | None = None) -> dict:
-    """CSV, HTML and tab-separated text of a table (formula-leading text escaped in all three)."""
+def export_texts(frame: pd.DataFrame, caption: str | None = None, footnotes: list[str] | None = None) -> dict:
+    """CSV, HTML and tab-separated text of a table (formula-leading text escaped in all three).
+
+    The copied HTML and text carry the footnotes under the table (a journal table is not complete without
+    them); the CSV holds the table only, so that it reads back as data.
+    """
     safe = frame.copy()
     safe.columns = [escape_formula(str(c)) for c in safe.columns]
     for col in safe.columns:
@@ -41,7 +46,12 @@ def export_texts(frame: pd.DataFrame, caption: str | None = None) -> dict:
     for row in safe.itertuples(index=False):
         tsv_lines.append("\t".join("" if pd.isna(v) else str(v).replace("\t", " ").replace("\n", " ")
                                    for v in row))
-    return {"csv": to_safe_csv(frame), "html": to_html_table(safe, caption=caption), "tsv": "\r\n".join(tsv_lines)}
+    notes = [str(escape_formula(n)) for n in (footnotes or []) if n]
+    html_text = to_html_table(safe, caption=caption) + "".join(
+        f"<p style=\"font-size:smaller\">{html_lib.escape(n)}</p>" for n in notes)
+    if notes:
+        tsv_lines += [""] + notes
+    return {"csv": to_safe_csv(frame), "html": html_text, "tsv": "\r\n".join(tsv_lines)}
 
 
 def table_card(name: str, title: str, body: Any, frame: pd.DataFrame, *, footnotes: list[str] | None = None,
@@ -50,7 +60,7 @@ def table_card(name: str, title: str, body: Any, frame: pd.DataFrame, *, footnot
 
     ``frame`` is the table as text (what is exported); ``filename`` without extension.
     """
-    texts = export_texts(frame, caption=caption or title)
+    texts = export_texts(frame, caption=caption or title, footnotes=footnotes)
     buttons = html.Div([
         dbc.Button("CSV", id={"type": "tc-csv", "name": name}, size="sm", color="secondary", outline=True,
                    className="me-1", title="Download this table as CSV"),

@@ -494,12 +494,18 @@ def test_table_card_exports_are_escaped_and_complete():
     assert "'=HYPERLINK" in texts["csv"] and "'=HYPERLINK" in texts["tsv"]
     assert texts["tsv"].split("\r\n")[0] == "Level\tn (%)"
     assert texts["html"].startswith("<table") and "<caption>T</caption>" in texts["html"]
-    card = table_card("demo-card", "Title", html.Div("body"), frame, footnotes=["note 1"], filename="demo")
+    card = table_card("demo-card", "Title", html.Div("body"), frame, footnotes=["note <1>", "=note 2"],
+                      filename="demo")
     clip = [c for c in _walk(card) if isinstance(c, dcc.Clipboard)][0]
     store = [c for c in _walk(card) if isinstance(c, dcc.Store)][0]
-    assert clip.html_content == to_html_table(frame.assign(Level=["'=HYPERLINK(\"x\")", "plain"]), caption="Title")
+    table_html = to_html_table(frame.assign(Level=["'=HYPERLINK(\"x\")", "plain"]), caption="Title")
+    assert clip.html_content.startswith(table_html)                     # the table, then its footnotes
+    assert clip.html_content.endswith("<p style=\"font-size:smaller\">note &lt;1&gt;</p>"
+                                      "<p style=\"font-size:smaller\">&#x27;=note 2</p>")
+    assert clip.content.split("\r\n")[-2:] == ["note <1>", "'=note 2"]
+    assert "note" not in store.data["csv"]                               # CSV: the table only
     assert store.data["filename"] == "demo.csv" and store.data["csv"] == texts["csv"]
-    assert "note 1" in texts_of(card) and "Title" in texts_of(card)
+    assert "note <1>" in texts_of(card) and "Title" in texts_of(card)
     assert [c for c in _walk(card) if isinstance(c, dcc.Download)][0].id == {"type": "tc-download",
                                                                             "name": "demo-card"}
 
