@@ -10,8 +10,8 @@
   ``Strict-Transport-Security`` when ``HAIC_HSTS=1`` (only behind TLS);
 * a 413 handler: a request body over ``MAX_CONTENT_LENGTH`` gets a short JSON (callbacks) or text message
   naming the limit, never a stack trace;
-* a same-origin check for state-changing requests (``POST`` with an ``Origin`` header from another site gets
-  403; ``HAIC_CHECK_ORIGIN=0`` turns it off for proxies that rewrite ``Host``);
+* a same-origin check for state-changing requests (``POST`` with an ``Origin`` header from another host gets
+  403; the proxy must pass ``Host`` or ``X-Forwarded-Host``; ``HAIC_CHECK_ORIGIN=0`` turns it off);
 * log redaction (:func:`install_log_redaction`): no request body and no cell value reaches a log.
 
 The policy
@@ -130,6 +130,10 @@ def _limit_text(server: Flask) -> str:
         return f"{limit / (1024 * 1024):.0f} MB"
 
 
+def _hostname(netloc: str) -> str:
+    return (urlsplit("//" + netloc.strip()).hostname or "") if netloc else ""
+
+
 def install_security(server: Flask) -> Flask:
     """Add security headers, the 413 handler, the same-origin check and log redaction to ``server``."""
     install_log_redaction()
@@ -146,7 +150,12 @@ def install_security(server: Flask) -> Flask:
         if request.method in ("GET", "HEAD", "OPTIONS") or os.environ.get("HAIC_CHECK_ORIGIN", "1") == "0":
             return None
         origin = request.headers.get("Origin")
-        if origin and (origin == "null" or urlsplit(origin).netloc != request.host):
+        if not origin:
+            return None
+        # compare host names (not ports: a proxy's "Host: $host" drops the port); X-Forwarded-Host may stand in
+        # for a proxy that rewrites Host -- a cross-site page cannot set either header
+        allowed = {_hostname(request.host), _hostname(request.headers.get("X-Forwarded-Host", "").split(",")[0])}
+        if origin == "null" or _hostname(urlsplit(origin).netloc) not in allowed - {""}:
             return Response("cross-site request refused\n", status=403, mimetype="text/plain")
         return None
 

@@ -140,6 +140,15 @@ def test_cross_site_posts_are_refused(client):
     assert opaque.status_code == 403
     same = call(client, "km-graph.figure", values, ["km-var.value"], headers={"Origin": "http://localhost"})
     assert same.status_code == 200
+    # behind a proxy: the public name on another port, or passed as X-Forwarded-Host
+    port = call(client, "km-graph.figure", values, ["km-var.value"], headers={"Origin": "https://localhost:8443"})
+    assert port.status_code == 200
+    proxied = call(client, "km-graph.figure", values, ["km-var.value"],
+                   headers={"Origin": "https://haic.example.org", "X-Forwarded-Host": "haic.example.org"})
+    assert proxied.status_code == 200
+    other = call(client, "km-graph.figure", values, ["km-var.value"],
+                 headers={"Origin": "https://evil.example", "X-Forwarded-Host": "haic.example.org"})
+    assert other.status_code == 403
     assert call(client, "km-graph.figure", values, ["km-var.value"]).status_code == 200   # no Origin: allowed
 
 
