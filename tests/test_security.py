@@ -12,7 +12,7 @@ import sys
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from benchmarks.server import AppServer, build_body, find_callback
 from components.export import FORMULA_PREFIXES, to_safe_csv
@@ -196,10 +196,11 @@ formula_text = st.one_of(
 @settings(max_examples=200, deadline=None)
 @given(header=formula_text, cells=st.lists(formula_text, min_size=1, max_size=6))
 def test_csv_export_never_starts_a_field_with_a_formula(header, cells):
-    frame = pd.DataFrame({header: cells, "n": [-1.5] * len(cells)})
+    assume(header != "number")
+    frame = pd.DataFrame({header: cells, "number": [-1.5] * len(cells)})
     rows = parse_csv(to_safe_csv(frame))
     assert len(rows) == len(cells) + 1
-    for row, original in zip(rows, [[header, "n"]] + [[c, "-1.5"] for c in cells]):
+    for row, original in zip(rows, [[header, "number"]] + [[c, "-1.5"] for c in cells]):
         for field, value in zip(row, original):
             if value == "-1.5":
                 assert field == "-1.5"           # a number stays a number
