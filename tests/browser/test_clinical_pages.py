@@ -182,3 +182,30 @@ def test_export_buttons_are_there_and_csv_downloads(live_server, browser):
     assert text.lstrip("\ufeff").startswith("Characteristic,")
     assert "Age (years)" in text and "Mean ± SD" in text
     assert console_errors(browser) == []
+
+
+def test_copy_table_puts_html_and_text_on_the_clipboard(live_server, browser):
+    browser.execute_cdp_cmd("Browser.grantPermissions", {"origin": live_server,
+                                                         "permissions": ["clipboardReadWrite",
+                                                                         "clipboardSanitizedWrite"]})
+    browser.get(live_server + "/response")
+    wait_for(browser, lambda d: _elements(d, "#response-table tbody tr"), 40)
+    card = browser.find_element(By.XPATH, "//*[@id='response-table']/ancestor::div[contains(concat(' ', @class, "
+                                          "' '), ' card ')][1]")
+    card.find_element(By.XPATH, ".//*[normalize-space()='Copy table']").click()
+
+    def clipboard(d):
+        got = d.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "navigator.clipboard.read().then(async items => { const out = {};"
+            "  for (const it of items) { for (const t of it.types) { out[t] = await (await it.getType(t)).text(); } }"
+            "  done(out); }).catch(e => done({error: String(e)}));")
+        return got if "text/html" in got else False
+
+    got = wait_for(browser, clipboard, 10, "the clipboard never received the table")
+    assert got["text/html"].count("<tr>") == 1 + 7                # header + CR PR SD PD NE ORR DCR
+    assert "<caption>Best overall response by RECIST 1.1 and mRECIST</caption>" in got["text/html"]
+    assert "Clopper" in got["text/html"]                          # the footnote travels with the table
+    lines = got["text/plain"].split("\r\n")
+    assert lines[0].startswith("Tumour response\tRECIST 1.1") and lines[1].startswith("CR\t")
+    assert console_errors(browser) == []
