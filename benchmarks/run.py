@@ -82,6 +82,19 @@ def calibration_ms(repeats: int = 3) -> float:
     return float(np.median(samples))
 
 
+def code_state() -> dict:
+    """The commit measured and the app files that differed from it (others may be editing the checkout)."""
+    root = HERE.parent
+    commit = _cmd_version(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"])
+    try:
+        out = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "analysis", "services",
+                              "components", "pages", "app.py", "gunicorn.conf.py", "assets"],
+                             capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    return {"commit": commit, "modified": [line[3:] for line in out.splitlines() if line.strip()]}
+
+
 def machine_info() -> dict:
     libs = {name: _version(name) for name in ("numpy", "pandas", "scipy", "lifelines", "dash", "plotly", "Flask",
                                               "Flask-Caching", "gunicorn", "selenium", "psutil")}
@@ -117,7 +130,8 @@ def run(args, log) -> dict:
     started = time.perf_counter()
     parts = set(args.parts)
     results: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                     "mode": "quick" if args.quick else "full", "machine": machine_info(), "notes": []}
+                     "mode": "quick" if args.quick else "full", "machine": machine_info(), "code": code_state(),
+                     "notes": []}
     base, source = cohorts.base_cohort()
     results["cohort"] = {"base": source, "base_n": int(len(base)), "seed": cohorts.SEED,
                          "jitter_sd": cohorts.JITTER_SD, "endpoint": "pfs", "marker": engine.MARKER,
@@ -258,6 +272,9 @@ def markdown(results: dict) -> str:
              f"Load average at start {m['loadavg_start'][0]:.2f}, at end {m.get('loadavg_end', [math.nan])[0]:.2f}; "
              f"CPU yardstick (sort 1M doubles) {m['calibration_sort_1m_ms_start']:.0f} ms at start, "
              f"{m.get('calibration_sort_1m_ms_end', math.nan):.0f} ms at end.",
+             f"Code: commit {results.get('code', {}).get('commit')}"
+             + (f" with uncommitted changes in {', '.join(results['code']['modified'])}"
+                if results.get("code", {}).get("modified") else " (app files unmodified)") + ".",
              f"Cohorts: {results['cohort']['base']} (n={results['cohort']['base_n']}) resampled with seed "
              f"{results['cohort']['seed']}; endpoint PFS, marker {results['cohort']['marker']}.", ""]
     if results.get("engine"):
