@@ -155,7 +155,7 @@ def test_response_by_group_and_baseline_by_group(live_server, browser):
     overall = wait_text(browser, "#baseline-table", lambda t: "Overall" in t, 40)
     assert "\np\n" not in f"\n{overall}\n"
     _choose(browser, "baseline-by", "Treatment")
-    grouped = wait_text(browser, "#baseline-table", lambda t: "HAIC + TKIs or ICIs" in t, 30)
+    grouped = wait_text(browser, "#baseline-table", lambda t: "HAIC + TKIs or ICIs\n(N = " in t, 30)
     heads = [h.text for h in _elements(browser, "#baseline-table thead th")]
     assert heads[-1] == "p" and len(heads) == 5       # characteristic, overall, two groups, p
     card = browser.find_element(By.XPATH, "//*[@id='baseline-table']/ancestor::div[contains(concat(' ', @class, ' '), ' card ')][1]").text
