@@ -304,4 +304,15 @@ def run_server(cutoffs_by_n: dict[int, list[float]], quick: bool, big_csv: Path 
                     f"p95 {r['p95_ms']:.1f} ms, {r['throughput_rps']:.1f} req/s ({r['requests']} requests, "
                     f"{r['errors']} errors)")
         out["workers"] = server._count_workers()
+        if any(r["errors"] for r in out["rows"]):
+            out["server_log_errors"] = error_excerpt(server.log_tail(500_000))
     return out
+
+
+def error_excerpt(log: str, limit: int = 4000) -> str:
+    """The server log from its first traceback or error line on (to explain failed requests)."""
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if "Traceback" in line or "[ERROR]" in line or " 500 " in line:
+            return "\n".join(lines[i:])[:limit]
+    return "no traceback or error line in the server log"
