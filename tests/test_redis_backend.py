@@ -186,14 +186,14 @@ def test_remove_all_session_data(backend):
 
 def test_idle_expiry_removes_everything(backend, monkeypatch):
     kind, app, probe = backend
-    monkeypatch.setenv("HAIC_DATASET_TTL", "1")
+    monkeypatch.setenv("HAIC_DATASET_TTL", "2")        # the filesystem cache keeps expiry in whole seconds
     ctx = as_session(app, "alice")
     ds = store.put_dataset(cohort(), "a.csv")
     store.memoised(levels, ds)
     store.put_pending(CSV, "a.csv")
-    time.sleep(0.5)
+    time.sleep(0.3)
     assert store.get_dataset(ds.id).id == ds.id       # used within the idle time: still there
-    time.sleep(2.2)
+    time.sleep(3.3)
     with pytest.raises(store.DatasetMissing):
         store.get_dataset(ds.id)
     if kind == "filesystem":
