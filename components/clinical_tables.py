@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -603,7 +603,3 @@ def ae_figure_top_options() -> list[dict]:
 
 def parse_top(value: str | None) -> int | None:
     return None if value == "all" else (int(value) if value in ("10", "20") else 20)
-
-
-def option_list(values: Sequence[str]) -> list[dict]:
-    return [{"label": v, "value": v} for v in values]

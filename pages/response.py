@@ -20,7 +20,8 @@ from components.km_figure import curves_from_stratified, km_figure
 from components.layout import error_alert
 from components.table_card import figure_card, table_card
 from services.cohort_views import (CRITERION_NAMES, ENDPOINT_LABELS, LANDMARKS, RISK_TIMES, group_options,
-                                   response_columns, response_cross, response_km, response_summary, valid_choice)
+                                   label_of, response_columns, response_cross, response_km, response_summary,
+                                   valid_choice)
 from services.store import DatasetMissing, get_dataset
 
 dash.register_page(__name__, path="/response", name="Response", title="Tumour response - HAIC Cohort Analytics")
@@ -141,17 +142,12 @@ def update_tables(by, presentation, dataset_id):
         try:
             grouped = response_summary(ds, by)
             bt = response_by_group_table(grouped)
-            by_card = table_card("response-by-table", f"ORR and DCR by {_label(by)}",
+            by_card = table_card("response-by-table", f"ORR and DCR by {label_of(by)}",
                                  bt.to_component("response-by-table", font), bt.to_frame(),
                                  footnotes=bt.footnotes, filename=f"response_by_{by}")
         except AnalysisError as exc:
             alert = error_alert(str(exc))
     return main, cross_card, by_card, alert
-
-
-def _label(col: str) -> str:
-    from services.cohort_views import label_of
-    return label_of(col)
 
 
 @callback(

@@ -19,14 +19,14 @@ from analysis import schema
 from analysis.adverse_events import ae_columns, ae_table
 from analysis.baseline import baseline_table, variable_label
 from analysis.cox import CovariateSpec, cox_fit, cox_univariable, select_by_pvalue
-from analysis.cutoffs import PAPER_CUTOFFS, default_cutoff, display_name, format_cutoff
+from analysis.cutoffs import PAPER_CUTOFFS, default_cutoff, format_cutoff
 from analysis.errors import AnalysisError
-from analysis.response import landmark, objective_response, response_agreement, response_crosstab, response_table
+from analysis.response import landmark, objective_response, response_crosstab, response_table
 from analysis.survival import km_by_group
 from services.store import Dataset, memoised
 from services.survival_view import ENDPOINT_LABELS, LANDMARKS, RISK_TIMES
 
-__all__ = ["ENDPOINT_LABELS", "LANDMARKS", "RISK_TIMES"]
+__all__ = ["ENDPOINT_LABELS", "LANDMARKS", "RISK_TIMES", "format_cutoff"]   # re-exported for the pages
 
 #: the seed paper's candidate variables for the univariable Cox screen (Tables 3 and 4), in its order
 PAPER_COX_VARIABLES = ("sex", "etiology", "age", "tb", "albumin", "alt", "ast", "alp", "ggt", "pt", "afp",
@@ -329,12 +329,6 @@ def response_cross(ds: Dataset):
     return memoised(response_crosstab, ds, "recist_best", "mrecist_best")
 
 
-def response_kappa(ds: Dataset):
-    if len(response_columns(ds)) < 2:
-        return None
-    return memoised(response_agreement, ds, "recist_best", "mrecist_best")
-
-
 @dataclass
 class ResponseKM:
     """KM by objective response, optionally from a landmark."""
@@ -371,9 +365,8 @@ def response_km(ds: Dataset, criterion: str, endpoint: str, landmark_months: flo
     """
     if criterion not in CRITERIA:
         raise AnalysisError("unknown response criterion; use recist or mrecist")
-    column = CRITERIA[criterion]
-    if column not in ds.frame.columns:
-        raise AnalysisError(f"this dataset has no {CRITERION_NAMES[criterion]} column ({column})")
+    if CRITERIA[criterion] not in ds.frame.columns:
+        raise AnalysisError(f"this dataset has no {CRITERION_NAMES[criterion]} column ({CRITERIA[criterion]})")
     if endpoint not in schema.ENDPOINTS:
         raise AnalysisError(f"unknown endpoint '{endpoint}'; use pfs or os")
     missing = [c for c in schema.ENDPOINTS[endpoint] if c not in ds.frame.columns]
@@ -399,7 +392,3 @@ def adverse_events(ds: Dataset, by: str | None = None):
 def baseline(ds: Dataset, by: str | None = None):
     """Memoised :func:`analysis.baseline.baseline_table`."""
     return memoised(baseline_table, ds, by=by)
-
-
-def display(col: str | None) -> str:
-    return display_name(col) if col else ""

@@ -23,6 +23,17 @@ def _elements(driver, css):
     return driver.find_elements(By.CSS_SELECTOR, css)
 
 
+def _click(driver, element) -> None:
+    """Click a button; if a late layout shift puts something over it, click it from script instead."""
+    from selenium.common.exceptions import ElementClickInterceptedException
+
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    try:
+        element.click()
+    except ElementClickInterceptedException:
+        driver.execute_script("arguments[0].click();", element)
+
+
 def _click_label(driver, radio_id: str, text: str) -> None:
     """Click the label of a dbc.RadioItems option by its text."""
     labels = driver.find_elements(By.CSS_SELECTOR, f"#{radio_id} label")
@@ -173,7 +184,7 @@ def test_export_buttons_are_there_and_csv_downloads(live_server, browser):
     browser.execute_script(
         "window.__downloads = []; const orig = URL.createObjectURL;"
         "URL.createObjectURL = function(b) { window.__downloads.push(b); return orig.call(URL, b); };")
-    card.find_element(By.XPATH, ".//button[normalize-space()='CSV']").click()
+    _click(browser, card.find_element(By.XPATH, ".//button[normalize-space()='CSV']"))
     wait_for(browser, lambda d: d.execute_script("return window.__downloads.length") > 0, 10, "no download")
     head, text = browser.execute_async_script(
         "const done = arguments[arguments.length - 1]; const b = window.__downloads[0];"
@@ -192,7 +203,7 @@ def test_copy_table_puts_html_and_text_on_the_clipboard(live_server, browser):
     wait_for(browser, lambda d: _elements(d, "#response-table tbody tr"), 40)
     card = browser.find_element(By.XPATH, "//*[@id='response-table']/ancestor::div[contains(concat(' ', @class, "
                                           "' '), ' card ')][1]")
-    card.find_element(By.XPATH, ".//*[normalize-space()='Copy table']").click()
+    _click(browser, card.find_element(By.XPATH, ".//*[normalize-space()='Copy table']"))
 
     def clipboard(d):
         got = d.execute_async_script(
@@ -208,4 +219,23 @@ def test_copy_table_puts_html_and_text_on_the_clipboard(live_server, browser):
     assert "Clopper" in got["text/html"]                          # the footnote travels with the table
     lines = got["text/plain"].split("\r\n")
     assert lines[0].startswith("Tumour response\tRECIST 1.1") and lines[1].startswith("CR\t")
+    assert console_errors(browser) == []
+
+
+def test_figure_png_and_svg_buttons_export_the_plot(live_server, browser):
+    browser.get(live_server + "/cox")
+    wait_for(browser, lambda d: _elements(d, "#cox-forest .main-svg"), 40)
+    browser.execute_script(
+        "window.__images = []; window.Plotly.downloadImage = function(gd, opts) {"
+        "  window.__images.push({id: gd.parentElement.id || gd.id, fmt: opts.format, scale: opts.scale,"
+        "                        w: opts.width, h: opts.height, file: opts.filename}); return Promise.resolve(); };")
+    card = browser.find_element(By.XPATH, "//*[@id='cox-forest']/ancestor::div[contains(concat(' ', @class, ' '), "
+                                          "' card ')][1]")
+    _click(browser, card.find_element(By.XPATH, ".//button[normalize-space()='PNG']"))
+    _click(browser, card.find_element(By.XPATH, ".//button[normalize-space()='SVG']"))
+    wait_for(browser, lambda d: d.execute_script("return window.__images.length") == 2, 10, "no image export")
+    images = browser.execute_script("return window.__images")
+    assert [i["fmt"] for i in images] == ["png", "svg"]
+    assert images[0]["scale"] == 3 and images[1]["scale"] == 1
+    assert images[0]["file"] == "cox-forest" and images[0]["w"] > 500 and images[0]["h"] > 200
     assert console_errors(browser) == []
