@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
-from analysis.cutoffs import dichotomise
+from analysis.cutoffs import group_labels
 from analysis.errors import AnalysisError
 from analysis.survival import (CI_TYPES, GroupHR, KMGroup, LogRankResult, SortedSurvival, StratifiedKM,
                                _time_event_columns, km_from_counts, timefix)
@@ -59,8 +59,8 @@ class CutoffSplitter:
         """KM per group, log-rank and HR at ``cutoff`` (low group: marker <= cutoff, the HR reference)."""
         if ci not in CI_TYPES:
             raise AnalysisError(f"unknown confidence interval type; use one of {', '.join(CI_TYPES)}")
-        dich = dichotomise(pd.Series([0.0]), cutoff, name=self.marker)   # labels and cutoff checks only
-        high_sorted = self.x_sorted > float(cutoff)
+        cut, low_label, high_label = group_labels(self.marker, cutoff)
+        high_sorted = self.x_sorted > cut
         m = self.times.size
         c1 = np.bincount(self.tid, weights=high_sorted, minlength=m)
         d1 = np.bincount(self.tid, weights=high_sorted * self.e_sorted, minlength=m)
@@ -68,7 +68,7 @@ class CutoffSplitter:
         r1 = np.cumsum(c1[::-1])[::-1]
         r0 = np.cumsum(c0[::-1])[::-1]
         groups = []
-        for label, level, c, dd, r in ((dich.low_label, "low", c0, d0, r0), (dich.high_label, "high", c1, d1, r1)):
+        for label, level, c, dd, r in ((low_label, "low", c0, d0, r0), (high_label, "high", c1, d1, r1)):
             present = c > 0
             if not present.any():
                 continue
@@ -80,12 +80,12 @@ class CutoffSplitter:
         if len(groups) == 2:
             logrank = self._logrank(d1, r1, r0)
             res = self._cox.hazard_ratio_from_counts(c1, d1)
-            hr = GroupHR(group=dich.high_label, reference=dich.low_label, result=res)
+            hr = GroupHR(group=high_label, reference=low_label, result=res)
         else:
             notes.append(f"only one group of '{self.marker}' has data: no log-rank test or hazard ratio")
         return StratifiedKM(n=self.n, events=self.events, excluded=self.excluded, groups=groups, logrank=logrank,
                             hr=hr, trend=None, ci=ci, conf_level=conf_level, by=self.marker,
-                            cutoff=float(cutoff), notes=notes)
+                            cutoff=cut, notes=notes)
 
     def _logrank(self, d1: np.ndarray, r1: np.ndarray, r0: np.ndarray) -> LogRankResult:
         """Two-group log-rank (R survdiff, rho = 0) from the tabulated counts."""
@@ -103,5 +103,5 @@ class CutoffSplitter:
         if not var > 0:
             return LogRankResult(0.0, 0, math.nan, observed, expected, variance, ["low", "high"])
         chisq = (observed1 - expected1) ** 2 / var
-        return LogRankResult(chisq, 1, float(stats.chi2.sf(chisq, 1)), observed, expected, variance,
+        return LogRankResult(chisq, 1, float(special.chdtrc(1, chisq)), observed, expected, variance,
                              ["low", "high"])

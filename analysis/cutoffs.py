@@ -79,6 +79,18 @@ class Dichotomy:
                 "n_missing": self.n_missing}
 
 
+def group_labels(column: str, cutoff) -> tuple[float, str, str]:
+    """The checked cutoff and the two group labels, ``("AST <= 56.5", "AST > 56.5")``."""
+    try:
+        cut = float(cutoff)
+    except (TypeError, ValueError):
+        raise AnalysisError(f"the cutoff for column '{column}' must be a number") from None
+    if not math.isfinite(cut):
+        raise AnalysisError(f"the cutoff for column '{column}' must be a finite number")
+    label, text = display_name(column), format_cutoff(cut)
+    return cut, f"{label} <= {text}", f"{label} > {text}"
+
+
 def dichotomise(values: pd.Series, cutoff: float, name: str | None = None) -> Dichotomy:
     """Split ``values`` at ``cutoff``: low is ``value <= cutoff`` (the paper's rule), high is ``> cutoff``.
 
@@ -87,12 +99,7 @@ def dichotomise(values: pd.Series, cutoff: float, name: str | None = None) -> Di
     :class:`AnalysisError`.
     """
     col = name if name is not None else (str(values.name) if values.name is not None else "value")
-    try:
-        cut = float(cutoff)
-    except (TypeError, ValueError):
-        raise AnalysisError(f"the cutoff for column '{col}' must be a number") from None
-    if not math.isfinite(cut):
-        raise AnalysisError(f"the cutoff for column '{col}' must be a finite number")
+    cut, low_label, high_label = group_labels(col, cutoff)
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     if series.dtype == bool:
         series = series.astype(float)
@@ -105,12 +112,10 @@ def dichotomise(values: pd.Series, cutoff: float, name: str | None = None) -> Di
     arr = num.to_numpy(dtype=float)
     missing = np.isnan(arr)
     high = np.where(missing, np.nan, (arr > cut).astype(float))
-    label = display_name(col)
-    text = format_cutoff(cut)
     return Dichotomy(
-        high=pd.Series(high, index=series.index, name=f"{col} > {text}"),
-        low_label=f"{label} <= {text}",
-        high_label=f"{label} > {text}",
+        high=pd.Series(high, index=series.index, name=f"{col} > {format_cutoff(cut)}"),
+        low_label=low_label,
+        high_label=high_label,
         n_missing=int(missing.sum()),
         cutoff=cut,
         column=col,

@@ -235,20 +235,25 @@ def parse_numbers(series: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
         missing = values.isna()
         bad = pd.Series(~np.isfinite(values.to_numpy()) & ~missing.to_numpy(), index=series.index)
         return values.where(~bad), missing, bad
-    text = series.astype(str).str.strip()
-    missing = series.isna() | text.str.lower().isin(MISSING_MARKERS)
-    present = text[~missing]
+    # work on the distinct values (a coded or repeated column has few), then spread back to the cells
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    text = pd.Series(uniques, dtype=object).astype(str).str.strip()
+    u_missing = text.str.lower().isin(MISSING_MARKERS).to_numpy()
+    present = text[~u_missing]
     if present.str.contains(",", regex=False).any():
         thousands = (present.str.contains(",", regex=False) & present.str.contains(".", regex=False)).any()
         present = present.str.replace(",", "" if thousands else ".", regex=False)
     present = present.str.replace(r"^[<>≤≥]=?\s*", "", regex=True).str.replace(" ", "", regex=False)
     present = present.where(~present.str.contains(HUGE_EXPONENT, regex=True), "not-a-number")
-    parsed = pd.to_numeric(present, errors="coerce")
-    values = pd.Series(np.nan, index=series.index, dtype=float)
-    values[present.index] = parsed.astype(float)
-    bad = (~missing) & values.isna()
-    values[~np.isfinite(values.fillna(0.0))] = np.nan
-    bad |= (~missing) & values.isna()
+    u_values = np.full(len(text), np.nan)
+    u_values[~u_missing] = pd.to_numeric(present, errors="coerce").astype(float).to_numpy()
+    u_values[~np.isfinite(u_values)] = np.nan
+    u_bad = ~u_missing & np.isnan(u_values)
+    na = codes < 0
+    safe = np.where(na, 0, codes)
+    values = pd.Series(np.where(na, np.nan, u_values[safe] if len(text) else np.nan), index=series.index)
+    missing = pd.Series(na | (u_missing[safe] if len(text) else False), index=series.index)
+    bad = pd.Series(~na & (u_bad[safe] if len(text) else False), index=series.index)
     return values, missing, bad
 
 

@@ -10,12 +10,9 @@ from dash._utils import AttributeDict
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
-    monkeypatch.setenv("HAIC_CACHE_DIR", str(tmp_path / "cache"))
+def server():
     import app as app_module
-    from services import store
 
-    store.init_cache(app_module.server)
     return app_module.server
 
 
