@@ -366,7 +366,9 @@ def baseline_view_table(result, numeric: str = "both") -> ClinicalTable:
             if grouped:
                 cells.append(_p_cell(r, marks) if numeric_var and kind != "missing" else Cell(""))
             rows.append(Row(cells, kind=kind))
-    notes = ["n (%) of patients with a known value; mean ± SD; median (Q1, Q3) with quartiles of R's type 7."]
+    shown = {"both": "mean ± SD; median (Q1, Q3), quartiles of R's type 7", "mean": "mean ± SD",
+             "median": "median (Q1, Q3), quartiles of R's type 7"}[numeric if numeric in NUMERIC_STATS else "both"]
+    notes = [f"n (%) of patients with a known value; {shown}."]
     if grouped:
         if marks.footnote():
             notes.append("p: " + marks.footnote() + ". Categorical: χ² without continuity correction when every "

@@ -244,7 +244,9 @@ def test_baseline_table_by_group_p_values_and_test_footnote(cohort):
     for test in used:
         assert ct.TEST_NAMES[test] in foot
     # mean only: one line per numeric variable, no median rows
-    mean_only = ct.baseline_view_table(result, numeric="mean").to_frame()
+    mean_table = ct.baseline_view_table(result, numeric="mean")
+    assert "median" not in mean_table.footnotes[0] and "mean ± SD" in mean_table.footnotes[0]
+    mean_only = mean_table.to_frame()
     assert not any("Median" in str(v) for v in mean_only.iloc[:, 0])
     age_line = mean_only[mean_only.iloc[:, 0].str.startswith("Age")].iloc[0]
     age = [r for r in result.rows if r["variable"] == "age" and r["level"] == "Mean ± SD"][0]
