@@ -26,6 +26,7 @@ from analysis import schema
 from analysis.baseline import (TestResult, contingency_test, file_lines, group_levels, json_safe, lines_text,
                                require_columns)
 from analysis.errors import AnalysisError
+from analysis.numeric import to_numeric
 
 AE_PREFIX = schema.AE_PREFIX
 
@@ -72,7 +73,7 @@ def ae_grades(df: pd.DataFrame, column: str) -> pd.Series:
     s = df[column]
     if pd.api.types.is_bool_dtype(s):
         raise AnalysisError(f"adverse-event column {column!r} must hold CTCAE grades 0-5, not yes/no values")
-    values = pd.to_numeric(s, errors="coerce").astype(float)
+    values = to_numeric(s, errors="coerce").astype(float)
     present = s.notna() & ~(s.astype(str).str.strip() == "") if s.dtype == object else s.notna()
     arr = values.to_numpy()
     with np.errstate(invalid="ignore"):

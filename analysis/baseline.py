@@ -40,6 +40,7 @@ from scipy import special, stats
 
 from analysis import schema
 from analysis.errors import AnalysisError
+from analysis.numeric import to_numeric
 
 #: work limit of the exact r x c Fisher test (past-weight x arc pairs in total); beyond it chi-square is reported
 MAX_FISHER_WORK = 5_000_000
@@ -408,7 +409,7 @@ def _variable_type(df: pd.DataFrame, col: str) -> str:
     s = df[col]
     if col in schema.NUMERIC_COLUMNS:
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            converted = pd.to_numeric(s, errors="coerce")
+            converted = to_numeric(s, errors="coerce")
             bad = s.notna() & converted.isna()
             if bad.any():
                 raise AnalysisError(f"column {col!r} should be numeric but has text in "
@@ -427,7 +428,7 @@ def _variable_type(df: pd.DataFrame, col: str) -> str:
 def _numeric_values(df: pd.DataFrame, col: str) -> np.ndarray:
     """The column as floats (NaN missing); text or infinite values raise, naming the file lines."""
     s = df[col]
-    v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+    v = to_numeric(s, errors="coerce").to_numpy(dtype=float)
     bad = s.notna().to_numpy() & np.isnan(v)
     if bad.any():
         raise AnalysisError(f"column {col!r} should be numeric but has text in {lines_text(file_lines(bad))}")

@@ -31,6 +31,7 @@ from scipy import stats
 
 from analysis.cutoffs import format_cutoff
 from analysis.errors import AnalysisError
+from analysis.numeric import to_numeric
 from analysis.survival import (
     _num, _require_columns, _rows, _time_event_columns, kaplan_meier, ordered_levels, reference_level,
     timefix,
@@ -134,7 +135,7 @@ def _build_design(df: pd.DataFrame, time_col: str, event_col: str, specs: list[C
         if pd.api.types.is_bool_dtype(raw):
             raw = raw.astype(float)
         if spec.cutoff is not None or (pd.api.types.is_numeric_dtype(raw) and spec.reference is None):
-            vals = pd.to_numeric(raw, errors="coerce")
+            vals = to_numeric(raw, errors="coerce")
             bad = vals.isna() & raw.notna()
             if bad.any():
                 raise AnalysisError(f"column '{spec.column}' must be numeric (non-numeric values in rows "

@@ -20,6 +20,7 @@ from scipy import special
 
 from analysis.cutoffs import group_labels
 from analysis.errors import AnalysisError
+from analysis.numeric import to_numeric
 from analysis.survival import (CI_TYPES, GroupHR, KMGroup, LogRankResult, SortedSurvival, StratifiedKM,
                                _time_event_columns, km_from_counts, timefix)
 
@@ -35,7 +36,7 @@ class CutoffSplitter:
             if col not in df.columns:
                 raise AnalysisError(f"column(s) not found: '{col}'")
         t, e = _time_event_columns(df, time_col, event_col)
-        x = pd.to_numeric(df[marker], errors="coerce")
+        x = to_numeric(df[marker], errors="coerce")
         if x.isna().sum() > df[marker].isna().sum():
             raise AnalysisError(f"column '{marker}' must be numeric to be cut")
         keep = (t.notna() & e.notna() & x.notna()).to_numpy()

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
+from analysis.numeric import to_numeric
 
 #: cutoffs reported in the seed paper (units as in :data:`analysis.schema.NUMERIC_COLUMNS`)
 PAPER_CUTOFFS: dict[str, float] = {
@@ -48,7 +49,7 @@ def default_cutoff(col: str, values: pd.Series | np.ndarray | None = None) -> fl
     the median of the finite values. Raises :class:`AnalysisError` when there is neither."""
     if col in PAPER_CUTOFFS:
         return float(PAPER_CUTOFFS[col])
-    arr = np.asarray(pd.to_numeric(pd.Series(values if values is not None else [], dtype=object),
+    arr = np.asarray(to_numeric(pd.Series(values if values is not None else [], dtype=object),
                                    errors="coerce"), dtype=float)
     arr = arr[np.isfinite(arr)]
     if arr.size == 0:
@@ -103,7 +104,7 @@ def dichotomise(values: pd.Series, cutoff: float, name: str | None = None) -> Di
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     if series.dtype == bool:
         series = series.astype(float)
-    num = pd.to_numeric(series, errors="coerce")
+    num = to_numeric(series, errors="coerce")
     bad = num.isna() & series.notna()
     if bad.any():
         rows = _row_list(series.index[bad])
@@ -129,14 +130,3 @@ def _row_list(index, limit: int = 10) -> str:
     items = [str(i) for i in list(index)[:limit]]
     more = len(index) - len(items)
     return ", ".join(items) + (f" and {more} more" if more > 0 else "")
-
-
-def default_cutoff(column: str, values: pd.Series) -> float:
-    """The cutoff a page starts from: the paper's published cutoff for the column, else the median."""
-    if column in PAPER_CUTOFFS:
-        return float(PAPER_CUTOFFS[column])
-    finite = pd.to_numeric(values, errors="coerce")
-    finite = finite[np.isfinite(finite)]
-    if finite.empty:
-        raise AnalysisError(f"column '{column}' has no numeric values to cut")
-    return float(finite.median())

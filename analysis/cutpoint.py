@@ -61,6 +61,7 @@ from scipy import stats
 
 from analysis.cutoffs import PAPER_CUTOFFS
 from analysis.errors import AnalysisError
+from analysis.numeric import to_numeric
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -345,7 +346,7 @@ def _numeric_column(data: pd.DataFrame, col: str, role: str) -> np.ndarray:
     series = data[col]
     if pd.api.types.is_bool_dtype(series):
         series = series.astype(float)
-    converted = pd.to_numeric(series, errors="coerce")
+    converted = to_numeric(series, errors="coerce")
     bad = converted.isna() & series.notna()
     if bad.any():
         raise AnalysisError(f"{role} column {col!r} must be numeric; non-numeric entries at "

@@ -22,6 +22,7 @@ import pandas as pd
 
 from analysis import schema
 from analysis.validate import ColumnInfo, ValidationReport, describe_lines
+from analysis.numeric import to_numeric
 
 #: a number whose exponent has 5+ digits: no real value, and pandas < 3 crashes (segfault) converting exponents
 #: that overflow a C int (pandas GH#63650); such cells are treated as text, never handed to a number parser
@@ -231,7 +232,7 @@ def parse_numbers(series: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     Censored lab values such as ``<0.5`` or ``>121000`` are read as the bound (a warning says so elsewhere).
     """
     if pd.api.types.is_numeric_dtype(series):
-        values = pd.to_numeric(series, errors="coerce").astype(float)
+        values = to_numeric(series, errors="coerce").astype(float)
         missing = values.isna()
         bad = pd.Series(~np.isfinite(values.to_numpy()) & ~missing.to_numpy(), index=series.index)
         return values.where(~bad), missing, bad
@@ -246,7 +247,7 @@ def parse_numbers(series: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     present = present.str.replace(r"^[<>≤≥]=?\s*", "", regex=True).str.replace(" ", "", regex=False)
     present = present.where(~present.str.contains(HUGE_EXPONENT, regex=True), "not-a-number")
     u_values = np.full(len(text), np.nan)
-    u_values[~u_missing] = pd.to_numeric(present, errors="coerce").astype(float).to_numpy()
+    u_values[~u_missing] = to_numeric(present, errors="coerce").astype(float).to_numpy()
     u_values[~np.isfinite(u_values)] = np.nan
     u_bad = ~u_missing & np.isnan(u_values)
     na = codes < 0
@@ -283,7 +284,7 @@ def _child_pugh_levels(series: pd.Series) -> pd.Series:
     key = series.astype(str).str.strip().str.upper().str.replace(r"^(CHILD[- ]?PUGH|CLASS|GRADE)\s*", "",
                                                                   regex=True)
     letter = key.str.extract(r"^([ABC])\s*\d*$")[0]
-    score = pd.to_numeric(key, errors="coerce")
+    score = to_numeric(key, errors="coerce")
     from_score = pd.Series(np.select([score.between(5, 6), score.between(7, 9), score.between(10, 15)],
                                      ["A", "B", "C"], default=""), index=series.index, dtype=object)
     from_score = from_score.where(from_score != "")
@@ -406,7 +407,7 @@ def _clean_column(col: pd.Series, header: str, name: str, unit: str | None, file
             report.error("event_unmapped", f"event column {label} has values that are not an event code "
                                            f"(use 1/0, yes/no, dead/alive, progressed/censored)",
                          name, _lines(unmapped))
-        out[name] = pd.to_numeric(mapped, errors="coerce").astype("Int64").astype(float)
+        out[name] = to_numeric(mapped, errors="coerce").astype("Int64").astype(float)
         if missing.any():
             report.warn("event_missing", f"event column {label} is missing for some patients; they are left "
                                          f"out of analyses of that endpoint", name, _lines(missing))

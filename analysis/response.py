@@ -33,6 +33,7 @@ from analysis import schema
 from analysis.baseline import (TestResult, contingency_test, file_lines, group_levels, json_safe, lines_text,
                                require_columns)
 from analysis.errors import AnalysisError
+from analysis.numeric import to_numeric
 
 CATEGORIES = tuple(schema.RESPONSE_CODES)  # ("CR", "PR", "SD", "PD", "NE")
 CRITERION_LABELS = {"recist_best": "RECIST1.1", "mrecist_best": "mRECIST"}
@@ -325,7 +326,7 @@ def landmark(df: pd.DataFrame, time_col: str, event_col: str, at_months: float) 
         raise AnalysisError("the landmark time must be a number of months") from None
     if not math.isfinite(at) or at < 0:
         raise AnalysisError("the landmark time must be a non-negative number of months")
-    time = pd.to_numeric(df[time_col], errors="coerce")
+    time = to_numeric(df[time_col], errors="coerce")
     bad = df[time_col].notna() & time.isna()
     if bad.any():
         raise AnalysisError(f"column {time_col!r} should be numeric but has text in {lines_text(file_lines(bad))}")

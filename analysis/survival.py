@@ -35,6 +35,7 @@ from scipy import special, stats
 
 from analysis.cutoffs import dichotomise, display_name, format_cutoff
 from analysis.errors import AnalysisError
+from analysis.numeric import to_numeric
 
 CI_TYPES = ("log-log", "log", "plain")
 _TOL = math.sqrt(np.finfo(float).eps)
@@ -54,8 +55,8 @@ def _num(x: Any) -> float | None:
 # input checks shared by the functions below
 # ---------------------------------------------------------------------------------------------------------
 def _as_time_event(time: Any, event: Any, what: str = "time") -> tuple[np.ndarray, np.ndarray]:
-    t = np.asarray(pd.to_numeric(pd.Series(np.asarray(time).ravel()), errors="coerce"), dtype=float)
-    e = np.asarray(pd.to_numeric(pd.Series(np.asarray(event).ravel()), errors="coerce"), dtype=float)
+    t = np.asarray(to_numeric(pd.Series(np.asarray(time).ravel()), errors="coerce"), dtype=float)
+    e = np.asarray(to_numeric(pd.Series(np.asarray(event).ravel()), errors="coerce"), dtype=float)
     if t.shape != e.shape:
         raise AnalysisError(f"{what} and event have different lengths")
     if t.size == 0:
@@ -477,7 +478,7 @@ class SortedSurvival:
         self.events = int(dj.sum())
 
     def hazard_ratio(self, group_high: Any, max_iter: int = 50, tol: float = 1e-12) -> HRResult:
-        x = np.asarray(pd.to_numeric(pd.Series(np.asarray(group_high).ravel()), errors="coerce"),
+        x = np.asarray(to_numeric(pd.Series(np.asarray(group_high).ravel()), errors="coerce"),
                        dtype=float)
         if x.size != self.n:
             raise AnalysisError("group and time have different lengths")
@@ -660,7 +661,7 @@ def _require_columns(df: pd.DataFrame, cols: Sequence[str]) -> None:
 
 def _time_event_columns(df: pd.DataFrame, time_col: str, event_col: str) -> tuple[pd.Series, pd.Series]:
     """Numeric time/event columns with the problems a user can fix reported by column (and rows)."""
-    t = pd.to_numeric(df[time_col], errors="coerce")
+    t = to_numeric(df[time_col], errors="coerce")
     bad = t.isna() & df[time_col].notna()
     if bad.any():
         raise AnalysisError(f"column '{time_col}' has non-numeric values (rows {_rows(df.index[bad])})")
@@ -668,7 +669,7 @@ def _time_event_columns(df: pd.DataFrame, time_col: str, event_col: str) -> tupl
         raise AnalysisError(f"column '{time_col}' has negative times (rows {_rows(df.index[t < 0])})")
     if np.isinf(t).any():
         raise AnalysisError(f"column '{time_col}' has infinite times (rows {_rows(df.index[np.isinf(t)])})")
-    e = pd.to_numeric(df[event_col], errors="coerce")
+    e = to_numeric(df[event_col], errors="coerce")
     bad = (e.isna() & df[event_col].notna()) | (e.notna() & ~e.isin([0, 1]))
     if bad.any():
         raise AnalysisError(f"column '{event_col}' must be coded 0 (censored) / 1 (event) "
@@ -753,7 +754,7 @@ def km_by_group(df: pd.DataFrame, time_col: str, event_col: str, by: str | None 
         if pd.api.types.is_bool_dtype(col):
             col = col.map({True: "Yes", False: "No"})
         if pd.api.types.is_numeric_dtype(col):
-            vals = pd.to_numeric(col, errors="coerce")
+            vals = to_numeric(col, errors="coerce")
             distinct = vals.dropna().unique()
             if distinct.size > MAX_NUMERIC_LEVELS:
                 raise AnalysisError(f"column '{by}' is numeric with many values; give a cutoff to split it")

@@ -3,31 +3,26 @@ from __future__ import annotations
 
 import json
 import logging
+from contextvars import copy_context
 
-import dash
-from dash import Input, Output, html
+import plotly
+from dash._callback_context import context_value
+from dash._utils import AttributeDict
 
 
 def test_unexpected_callback_error_becomes_an_alert_without_data_in_logs(caplog):
-    from app import on_callback_error
+    import app
 
-    mini = dash.Dash(__name__, on_error=on_callback_error)
-    mini.layout = html.Div([html.Button(id="b"), html.Div(id="out"), html.Div(id="global-alert")])
+    assert app.app._on_error is not None          # the handler is installed on the real app
 
-    @mini.callback(Output("out", "children"), Input("b", "n_clicks"))
-    def boom(n):
-        raise KeyError("SECRET-CELL-VALUE")
+    def run():
+        context_value.set(AttributeDict(updated_props={}))
+        app.on_callback_error(KeyError("SECRET-CELL-VALUE"))
+        return context_value.get().updated_props
 
-    client = mini.server.test_client()
-    body = {"output": "out.children", "outputs": {"id": "out", "property": "children"},
-            "inputs": [{"id": "b", "property": "n_clicks", "value": 1}], "changedPropIds": ["b.n_clicks"],
-            "state": []}
     with caplog.at_level(logging.DEBUG):
-        response = client.post("/_dash-update-component", json=body)
-    text = response.get_data(as_text=True)
-    assert response.status_code == 200
-    payload = json.loads(text)
-    alert = json.dumps(payload["sideUpdate"]["global-alert"])
+        props = copy_context().run(run)
+    alert = json.dumps(props["global-alert"], cls=plotly.utils.PlotlyJSONEncoder)
     assert "Something went wrong" in alert and "KeyError" in alert
-    assert "Traceback" not in text and "SECRET-CELL-VALUE" not in text
-    assert "SECRET-CELL-VALUE" not in caplog.text
+    assert "SECRET-CELL-VALUE" not in alert and "Traceback" not in alert
+    assert "SECRET-CELL-VALUE" not in caplog.text and "KeyError" in caplog.text

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from analysis.errors import AnalysisError
+from analysis.numeric import to_numeric
 from analysis.meta.effects import EffectData, Excluded
 
 METHODS = ("FE", "DL", "REML", "PM")
@@ -570,7 +571,7 @@ def cumulative(effects: EffectData, order: Sequence | None = None, method: str =
     if order is None:
         idx = np.arange(k)
     else:
-        key = pd.to_numeric(pd.Series(list(order)), errors="coerce").to_numpy(dtype=float)
+        key = to_numeric(pd.Series(list(order)), errors="coerce").to_numpy(dtype=float)
         key = np.where(np.isnan(key), np.inf, key)
         idx = np.argsort(key, kind="stable")
     out = []
