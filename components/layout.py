@@ -46,3 +46,12 @@ def dataset_badge(label: str, synthetic: bool) -> html.Div:
 def error_alert(message: str) -> dbc.Alert:
     """A readable alert for a problem the user can act on (never a traceback)."""
     return dbc.Alert(message, color="danger", className="my-2", dismissable=True)
+
+
+def controls_page(title: str, controls, main, *, intro=None) -> html.Div:
+    """The layout every analysis page shares: a title, the controls on the left, the results on the right."""
+    return html.Div([
+        html.H2(title, className="h4 mt-3"),
+        *([intro] if intro is not None else []),
+        dbc.Row([dbc.Col(controls, lg=3, md=4), dbc.Col(main, lg=9, md=8)], className="g-3"),
+    ])

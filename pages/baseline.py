@@ -12,7 +12,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
 from analysis.errors import AnalysisError
 from components.clinical_tables import baseline_view_table
-from components.layout import error_alert
+from components.layout import controls_page, error_alert
 from components.table_card import table_card
 from services.cohort_views import baseline, group_options, label_of, valid_choice
 from services.store import DatasetMissing, get_dataset
@@ -39,14 +39,9 @@ def layout(by: str | None = None, num: str = "both", **_other):
         dbc.RadioItems(id="baseline-num", value=num, className="small",
                        options=[{"label": v, "value": k} for k, v in NUMERIC_CHOICES.items()]),
     ]), className="shadow-sm")
-    return html.Div([
-        html.H2("Baseline characteristics", className="h4 mt-3"),
-        dbc.Row([
-            dbc.Col(controls, lg=3, md=4),
-            dbc.Col([html.Div(id="baseline-alert"), dcc.Loading(html.Div(id="baseline-table-slot"), delay_show=400)],
-                    lg=9, md=8),
-        ], className="g-3"),
-    ])
+    return controls_page("Baseline characteristics", controls,
+                         [html.Div(id="baseline-alert"),
+                          dcc.Loading(html.Div(id="baseline-table-slot"), delay_show=400)])
 
 
 @callback(Output("baseline-by", "options"), Output("baseline-by", "value"), Input("dataset-id", "data"),

@@ -16,7 +16,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 from analysis.errors import AnalysisError
 from components.cox_views import cox_model_table, cox_table, forest_figure
 from components.clinical_tables import plot_text
-from components.layout import error_alert
+from components.layout import controls_page, error_alert
 from components.table_card import figure_card, table_card
 from services.cohort_views import ENDPOINT_LABELS, covariate_options, cox_view, default_candidates, label_of
 from services.store import DatasetMissing, get_dataset
@@ -60,17 +60,11 @@ def layout(endpoint: str = "pfs", rule: str = "p05", vars: str | None = None, ca
         dcc.Store(id="cox-default-cand", data=None),
         dcc.Store(id="cox-selected", data=[]),
     ]), className="shadow-sm")
-    return html.Div([
-        html.H2("Cox proportional-hazards regression", className="h4 mt-3"),
-        dbc.Row([
-            dbc.Col(controls, lg=3, md=4),
-            dbc.Col([
-                html.Div(id="cox-alert"),
-                dcc.Loading(html.Div(id="cox-table-slot"), delay_show=400),
-                figure_card("cox-forest", "Forest plot: multivariable hazard ratios", "cox-forest", go.Figure()),
-                html.Div(id="cox-model-slot"),
-            ], lg=9, md=8),
-        ], className="g-3"),
+    return controls_page("Cox proportional-hazards regression", controls, [
+        html.Div(id="cox-alert"),
+        dcc.Loading(html.Div(id="cox-table-slot"), delay_show=400),
+        figure_card("cox-forest", "Forest plot: multivariable hazard ratios", "cox-forest", go.Figure()),
+        html.Div(id="cox-model-slot"),
     ])
 
 

@@ -15,7 +15,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 from analysis.errors import AnalysisError
 from components.clinical_tables import (FONT_FAMILY, ae_clinical_table, ae_figure, ae_figure_top_options,
                                         ae_grid_props, parse_top)
-from components.layout import error_alert
+from components.layout import controls_page, error_alert
 from components.table_card import figure_card, table_card
 from services.cohort_views import adverse_events, group_options, has_adverse_events, label_of, valid_choice
 from services.store import DatasetMissing, get_dataset
@@ -40,16 +40,10 @@ def layout(by: str | None = None, top: str = "20", **_other):
         html.Div("Click a column header to sort the table (the two summary rows stay on top).",
                  className="small text-muted mt-3"),
     ]), className="shadow-sm")
-    return html.Div([
-        html.H2("Adverse events (CTCAE 5.0)", className="h4 mt-3"),
-        dbc.Row([
-            dbc.Col(controls, lg=3, md=4),
-            dbc.Col([
-                html.Div(id="ae-alert"),
-                dcc.Loading(html.Div(id="ae-table-slot"), delay_show=400),
-                figure_card("ae-chart", "Adverse events by grade", "ae-chart", go.Figure()),
-            ], lg=9, md=8),
-        ], className="g-3"),
+    return controls_page("Adverse events (CTCAE 5.0)", controls, [
+        html.Div(id="ae-alert"),
+        dcc.Loading(html.Div(id="ae-table-slot"), delay_show=400),
+        figure_card("ae-chart", "Adverse events by grade", "ae-chart", go.Figure()),
     ])
 
 
