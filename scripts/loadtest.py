@@ -427,7 +427,7 @@ def markdown(report: dict) -> str:
                          f"{', '.join(str(v) for v in s['workers_rss_mb'].values())} |")
     if r["error_samples"]:
         lines += ["", "Errors (first 10):", ""] + [f"- {e}" for e in r["error_samples"]]
-    lines += ["", f"Command: `{report['command']}`", ""]
+    lines += ["", f"Command: `{report['command'].strip()}`", ""]
     return "\n".join(lines)
 
 
@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             if result["memory"]:
                 config["gunicorn_workers"] = result["memory"]["workers"]
     report = {"started_utc": started.strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), "config": config,
-              "result": result, "command": "python scripts/loadtest.py " + " ".join(argv or sys.argv[1:])}
+              "result": result, "command": ("python scripts/loadtest.py " + " ".join(argv or sys.argv[1:])).strip()}
     text = markdown(report)
     print(text)
     if not args.no_write:
