@@ -32,8 +32,12 @@ def layout(**_query):
             dbc.Col([
                 dcc.Upload(
                     id="upload",
-                    children=html.Div(["Drag and drop a cohort CSV here, or ", html.A("choose a file")]),
-                    className="upload-box", multiple=False,
+                    children=html.Div(["Drag and drop a cohort CSV here, or ", html.A("choose a file"),
+                                       html.Div(f"CSV (comma, semicolon or tab), up to "
+                                                f"{Limits.from_env().max_bytes // (1024 * 1024)} MB and "
+                                                f"{Limits.from_env().max_rows:,} rows; larger files are refused "
+                                                f"by the browser before upload", className="small text-muted")]),
+                    className="upload-box", multiple=False, max_size=Limits.from_env().max_bytes,
                 ),
                 dbc.Row([
                     dbc.Col(dbc.Label("Time unit where the header does not say", html_for="time-unit",

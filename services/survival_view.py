@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+import time
 from threading import Lock
 
 import numpy as np
@@ -13,7 +14,7 @@ from analysis.cutoffs import default_cutoff, display_name
 from analysis.cutoff_split import CutoffSplitter
 from analysis.cutpoint import optimal_cutpoint
 from analysis.survival import km_by_group
-from services.store import Dataset, memoised
+from services.store import Dataset, dataset_ttl, memoised
 
 ENDPOINT_LABELS = {"pfs": "Progression-free survival", "os": "Overall survival"}
 #: landmark rates shown on the figure (the paper's: PFS 6/12/24, OS 12/24/36 months)
@@ -85,25 +86,40 @@ class SplitterCache:
 
     The one process-local cache in the app, and deliberately so: a splitter is derived, immutable data (the
     cohort sorted once), keyed by content, identical in every worker; keeping it in memory is what makes a
-    slider drag O(n) instead of a sort plus a cache read. It holds no user state.
+    slider drag O(n) instead of a sort plus a cache read. It holds no user state, and it is reached only after
+    ``get_dataset`` has checked that the dataset exists and belongs to the session. Entries unused for
+    ``max_idle`` seconds (default: 10 minutes, at most the dataset expiry) are dropped at the next access, so
+    patient values do not linger in a worker's memory long after their dataset was removed.
     """
 
-    def __init__(self, size: int = 8):
+    def __init__(self, size: int = 8, max_idle: float | None = None):
         self.size, self._items, self._lock = size, OrderedDict(), Lock()
+        self.max_idle = max_idle
+
+    def _idle_limit(self) -> float:
+        return self.max_idle if self.max_idle is not None else min(600.0, float(dataset_ttl()))
 
     def get(self, ds: Dataset, endpoint: str, var: str) -> CutoffSplitter:
         key = (ds.content_hash, endpoint, var)
+        now = time.monotonic()
         with self._lock:
+            for old in [k for k, (_s, used) in self._items.items() if now - used > self._idle_limit()]:
+                del self._items[old]
             if key in self._items:
                 self._items.move_to_end(key)
-                return self._items[key]
+                splitter = self._items[key][0]
+                self._items[key] = (splitter, now)
+                return splitter
         time_col, event_col = schema.ENDPOINTS[endpoint]
         splitter = CutoffSplitter(ds.frame, time_col, event_col, var)
         with self._lock:
-            self._items[key] = splitter
+            self._items[key] = (splitter, now)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return splitter
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 splitters = SplitterCache()

@@ -227,3 +227,19 @@ def test_the_sweep_runs_from_requests(app, tmp_path, monkeypatch):
     app.add_url_rule("/ping", "ping", lambda: "ok")
     assert app.test_client().get("/ping").data == b"ok"
     assert files_with(tmp_path / "cache", CANARY.encode()) == []
+
+
+def test_splitter_cache_drops_idle_entries(app):
+    import time as _time
+
+    from services.survival_view import SplitterCache
+
+    demo_like = pd.DataFrame({"os_months": [1.0, 2, 3, 4], "os_event": [1, 0, 1, 1], "ast": [10.0, 20, 30, 40]})
+    with app.test_request_context("/"):
+        ds = store.put_dataset(load_cohort(demo_like), "x.csv")
+        cache = SplitterCache(size=4, max_idle=0.2)
+        first = cache.get(ds, "os", "ast")
+        assert cache.get(ds, "os", "ast") is first and len(cache) == 1      # reused while in use
+        _time.sleep(0.3)
+        assert cache.get(ds, "os", "ast") is not first                      # idle too long: rebuilt
+        assert len(cache) == 1
