@@ -42,8 +42,11 @@ def live_server(tmp_path_factory):
     port = _free_port()
     env = dict(os.environ, HAIC_CACHE_DIR=str(tmp_path_factory.mktemp("cache")), PORT=str(port),
                HOST="127.0.0.1")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    # the server's output goes to a file: a pipe nobody reads fills up after a few hundred requests and then
+    # blocks the server mid-test
+    log_path = tmp_path_factory.mktemp("server-log") / "app.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -52,7 +55,7 @@ def live_server(tmp_path_factory):
             break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError("app exited: " + proc.stdout.read().decode(errors="replace")[-3000:])
+                raise RuntimeError("app exited: " + log_path.read_text(errors="replace")[-3000:])
             time.sleep(0.3)
     else:
         proc.kill()
@@ -63,6 +66,7 @@ def live_server(tmp_path_factory):
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()
 
 
 @pytest.fixture(scope="session")
