@@ -11,6 +11,7 @@ from analysis.cutpoint import clinical_reference_cutoffs, is_data_driven_optimum
 from components.cutpoint_views import reference_list, statistic_chart, worth_summary
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import error_alert
+from components.table_card import figure_card, graph_config
 from components.survival_tables import km_summary_table
 from services.survival_view import (ENDPOINT_LABELS, GRID_VARIABLES, LANDMARKS, RISK_TIMES, cutoff_control_spec,
                                     cutpoint_scan, stratified_km, variable_options)
@@ -84,19 +85,13 @@ def layout(endpoint: str = "pfs", var: str = "ast", cutoff: str | None = None, c
             dbc.Col([
                 html.Div(id="km-alert"),
                 html.Div([
-                    dcc.Loading(dcc.Graph(id="km-graph", config=_graph_config("km")), delay_show=400),
+                    figure_card("km", "Kaplan–Meier curves", "km-graph"),
                     html.Div(id="km-table"),
                 ], id="km-single-view"),
                 html.Div(id="km-grid-view"),
             ], lg=9, md=8),
         ], className="g-3"),
     ])
-
-
-def _graph_config(name: str) -> dict:
-    return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": name, "scale": 3,
-                                                           "width": 1200, "height": 750},
-            "modeBarButtonsToAdd": ["toImage"]}
 
 
 @callback(Output("km-var", "options"), Output("km-var", "value"), Input("dataset-id", "data"),
@@ -244,7 +239,7 @@ def show_grid(grid, dataset_id, chosen):
                    dcc.Input(id={"type": "grid-cutoff", "var": var}, type="hidden", value=None))
         panels.append(dbc.Col(dbc.Card(dbc.CardBody([
             control,
-            dcc.Graph(id={"type": "grid-graph", "var": var}, config=_graph_config(f"km-{var}")),
+            dcc.Graph(id={"type": "grid-graph", "var": var}, config=graph_config(f"km-{var}")),
         ], className="p-2")), xl=4, md=6, className="mb-3"))
     return dbc.Row(panels, className="g-2"), {"display": "none"}, {"display": "none"}
 
