@@ -14,7 +14,7 @@ from analysis.errors import AnalysisError
 from components.clinical_tables import baseline_view_table
 from components.layout import controls_page, error_alert
 from components.table_card import table_card
-from services.cohort_views import baseline, group_options, label_of, valid_choice
+from services.cohort_views import baseline, group_dropdown, label_of
 from services.store import DatasetMissing, get_dataset
 
 dash.register_page(__name__, path="/baseline", name="Baseline", title="Baseline - HAIC Cohort Analytics")
@@ -47,13 +47,7 @@ def layout(by: str | None = None, num: str = "both", **_other):
 @callback(Output("baseline-by", "options"), Output("baseline-by", "value"), Input("dataset-id", "data"),
           State("baseline-by", "value"), State("baseline-by-url", "data"))
 def fill_groups(dataset_id, current, url_by):
-    try:
-        ds = get_dataset(dataset_id)
-    except DatasetMissing:
-        return [{"label": "None", "value": "none"}], "none"
-    options = [{"label": "None (overall only)", "value": "none"}] + group_options(ds)
-    value = valid_choice(current, options) or valid_choice(url_by, options) or "none"
-    return options, value
+    return group_dropdown(dataset_id, current, url_by, "None (overall only)")
 
 
 clientside_callback(

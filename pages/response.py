@@ -19,9 +19,8 @@ from components.clinical_tables import (plot_text, response_by_group_table, resp
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import error_alert
 from components.table_card import figure_card, table_card
-from services.cohort_views import (CRITERION_NAMES, ENDPOINT_LABELS, LANDMARKS, RISK_TIMES, group_options,
-                                   label_of, response_columns, response_cross, response_km, response_summary,
-                                   valid_choice)
+from services.cohort_views import (CRITERION_NAMES, ENDPOINT_LABELS, LANDMARKS, RISK_TIMES, group_dropdown,
+                                   label_of, response_columns, response_cross, response_km, response_summary)
 from services.store import DatasetMissing, get_dataset
 
 dash.register_page(__name__, path="/response", name="Response", title="Tumour response - HAIC Cohort Analytics")
@@ -92,13 +91,7 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str = "os
 @callback(Output("response-by", "options"), Output("response-by", "value"), Input("dataset-id", "data"),
           State("response-by", "value"), State("response-by-url", "data"))
 def fill_groups(dataset_id, current, url_by):
-    try:
-        ds = get_dataset(dataset_id)
-    except DatasetMissing:
-        return [{"label": "None", "value": "none"}], "none"
-    options = [{"label": "None", "value": "none"}] + group_options(ds)
-    value = valid_choice(current, options) or valid_choice(url_by, options) or "none"
-    return options, value
+    return group_dropdown(dataset_id, current, url_by, "None")
 
 
 clientside_callback(

@@ -17,7 +17,7 @@ from components.clinical_tables import (FONT_FAMILY, ae_clinical_table, ae_figur
                                         ae_grid_props, parse_top)
 from components.layout import controls_page, error_alert
 from components.table_card import figure_card, table_card
-from services.cohort_views import adverse_events, group_options, has_adverse_events, label_of, valid_choice
+from services.cohort_views import adverse_events, group_dropdown, has_adverse_events, label_of
 from services.store import DatasetMissing, get_dataset
 
 dash.register_page(__name__, path="/safety", name="Safety", title="Safety - HAIC Cohort Analytics")
@@ -50,13 +50,7 @@ def layout(by: str | None = None, top: str = "20", **_other):
 @callback(Output("ae-by", "options"), Output("ae-by", "value"), Input("dataset-id", "data"),
           State("ae-by", "value"), State("ae-by-url", "data"))
 def fill_groups(dataset_id, current, url_by):
-    try:
-        ds = get_dataset(dataset_id)
-    except DatasetMissing:
-        return [{"label": "None", "value": "none"}], "none"
-    options = [{"label": "None (all patients)", "value": "none"}] + group_options(ds)
-    value = valid_choice(current, options) or valid_choice(url_by, options) or "none"
-    return options, value
+    return group_dropdown(dataset_id, current, url_by, "None (all patients)")
 
 
 clientside_callback(

@@ -23,7 +23,7 @@ from analysis.cutoffs import PAPER_CUTOFFS, default_cutoff, format_cutoff
 from analysis.errors import AnalysisError
 from analysis.response import landmark, objective_response, response_crosstab, response_table
 from analysis.survival import km_by_group
-from services.store import Dataset, memoised
+from services.store import Dataset, DatasetMissing, get_dataset, memoised
 from services.survival_view import ENDPOINT_LABELS, LANDMARKS, RISK_TIMES
 
 __all__ = ["ENDPOINT_LABELS", "LANDMARKS", "RISK_TIMES", "format_cutoff"]   # re-exported for the pages
@@ -108,6 +108,17 @@ def group_options(ds: Dataset, exclude: tuple[str, ...] = ()) -> list[dict]:
 def valid_choice(value: Any, options: list[dict]) -> Any:
     values = {o["value"] for o in options}
     return value if value in values else None
+
+
+def group_dropdown(dataset_id: str | None, current: Any, url_value: Any, none_label: str) -> tuple[list, str]:
+    """Options and value of a page's "compare by" dropdown: "none" first, then the grouping columns; the value
+    kept if still valid, else the URL's, else "none" (the dropdown drops values it has no option for yet)."""
+    try:
+        ds = get_dataset(dataset_id)
+    except DatasetMissing:
+        return [{"label": "None", "value": "none"}], "none"
+    options = [{"label": none_label, "value": "none"}] + group_options(ds)
+    return options, valid_choice(current, options) or valid_choice(url_value, options) or "none"
 
 
 # ---------------------------------------------------------------------------------------------------------
