@@ -8,7 +8,7 @@ import importlib
 import plotly.graph_objects as go
 import pytest
 from dash import no_update
-from flask import Flask, session
+from flask import session
 
 from analysis.adverse_events import ae_table
 from analysis.baseline import baseline_table
@@ -27,13 +27,8 @@ def pages():
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
-    monkeypatch.setenv("HAIC_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    flask_app = Flask("callbacks")
-    flask_app.config["SECRET_KEY"] = "test"
-    store.init_cache(flask_app)
-    return flask_app
+def server(cache_app):
+    return cache_app
 
 
 @pytest.fixture

@@ -5,20 +5,15 @@ import time
 
 import pandas as pd
 import pytest
-from flask import Flask, session
+from flask import session
 
 from analysis.io import load_cohort
 from services import store
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch):
-    monkeypatch.setenv("HAIC_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    flask_app = Flask("t")
-    flask_app.config["SECRET_KEY"] = "test"
-    store.init_cache(flask_app)
-    return flask_app
+def app(cache_app):
+    return cache_app
 
 
 def cohort(values=(1.0, 2.0, 3.0)):
