@@ -120,6 +120,10 @@ class KMResult:
     ci: str
     conf_level: float
 
+    def at_time(self, t: float) -> dict | None:
+        """The ``at`` row of a requested time (``{time, surv, lo, hi, at_risk}``), or None if not requested."""
+        return next((a for a in self.at if abs(float(a["time"]) - float(t)) <= 1e-9), None)
+
     def to_dict(self, curve: bool = False) -> dict:
         out = {"n": self.n, "events": self.events, "median": _num(self.median),
                "median_lo": _num(self.median_lo), "median_hi": _num(self.median_hi),

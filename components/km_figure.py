@@ -158,15 +158,13 @@ def curves_from_stratified(result, risk_times, landmark_times=()) -> list[CurveV
     views = []
     for g in result.groups:
         km = g.km
-        at = {round(float(a["time"]), 9): a for a in km.at}
         censored = km.n_censor > 0
         views.append(CurveView(
             label=g.label, n=g.n, events=g.events, times=km.times, surv=km.surv, lo=km.lo, hi=km.hi,
             censor_times=km.times[censored], censor_surv=km.surv[censored],
             median=_finite(g.median), median_lo=_finite(g.median_lo), median_hi=_finite(g.median_hi),
-            at_risk=[int(at[round(float(t), 9)]["at_risk"]) for t in risk_times],
-            landmarks=[(float(t), *(at[round(float(t), 9)][k] for k in ("surv", "lo", "hi")))
-                       for t in landmark_times],
+            at_risk=[int(km.at_time(t)["at_risk"]) for t in risk_times],
+            landmarks=[(float(t), *(km.at_time(t)[k] for k in ("surv", "lo", "hi"))) for t in landmark_times],
         ))
     return views
 

@@ -21,11 +21,10 @@ def km_summary_frame(result, landmarks) -> pd.DataFrame:
     """The summary as text cells: group, n, events, median (95% CI), survival % (95% CI) at each landmark."""
     rows = []
     for g in result.groups:
-        at = {round(float(a["time"]), 9): a for a in g.km.at}
         row = {"Group": g.label, "n": g.n, "Events": g.events,
                "Median, months (95% CI)": f"{_num(g.median)} ({_num(g.median_lo)}–{_num(g.median_hi)})"}
         for t in landmarks:
-            a = at.get(round(float(t), 9))
+            a = g.km.at_time(t)
             row[f"{t:g} mo, % (95% CI)"] = ("–" if a is None or a["surv"] is None else
                                             f"{_num(a['surv'], pct=True)} ({_num(a['lo'], pct=True)}–"
                                             f"{_num(a['hi'], pct=True)})")

@@ -445,3 +445,10 @@ def test_default_cutoff_paper_then_median():
     assert default_cutoff("my_marker", pd.Series([3.0, 1.0, np.nan, 10.0, 2.0])) == 2.5
     with pytest.raises(AnalysisError, match="'my_marker'"):
         default_cutoff("my_marker", pd.Series([np.nan]))
+
+
+def test_at_time_returns_the_requested_row_only():
+    km = kaplan_meier([1.0, 2.0, 3.0, 4.0], [1, 0, 1, 1], at=[0.0, 2.5])
+    assert km.at_time(2.5) is km.at[1] and km.at_time(2.5 + 1e-12) is km.at[1]
+    assert km.at_time(2.5)["at_risk"] == 2
+    assert km.at_time(3.0) is None
