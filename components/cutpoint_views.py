@@ -2,18 +2,12 @@
 (as X-tile / R maxstat draw it) with the current cutoff, the optimum and clinical reference cutoffs marked."""
 from __future__ import annotations
 
-import math
 
 import plotly.graph_objects as go
 from dash import html
 
+from components.clinical_tables import fmt_p
 from components.style import PALETTE
-
-
-def _p(p) -> str:
-    if p is None or not math.isfinite(p):
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def statistic_chart(result, current_cutoff: float | None, references=(), presentation: bool = False) -> go.Figure:
@@ -51,14 +45,14 @@ def statistic_chart(result, current_cutoff: float | None, references=(), present
 def worth_summary(result, current_cutoff, naive_p, is_optimum: bool, full: bool) -> html.Div:
     """Naive p of the current cutoff beside the p-values corrected for searching all cutoffs."""
     rows = [
-        html.Div([html.Span("Naive log-rank p at this cutoff: "), html.Strong(_p(naive_p), id="cp-naive-p")]),
+        html.Div([html.Span("Naive log-rank p at this cutoff: "), html.Strong(fmt_p(naive_p), id="cp-naive-p")]),
         html.Div([html.Span("Best cutoff on these data: "),
                   html.Strong(f"{result.cutpoint:.4g}", id="cp-optimum"),
-                  html.Span(f" (|Z| = {result.statistic:.2f}, naive p {_p(result.p_naive)})")]),
+                  html.Span(f" (|Z| = {result.statistic:.2f}, naive p {fmt_p(result.p_naive)})")]),
         html.Div([html.Span("p corrected for the search: "),
-                  html.Strong(f"Lau94 {_p(result.p_lau94)}", id="cp-corrected-p"),
-                  html.Span(f" · Lau92 {_p(result.p_lau92)}")]
-                 + ([html.Span(f" · permutation {_p(result.p_permutation)} (B = {result.n_permutations})")]
+                  html.Strong(f"Lau94 {fmt_p(result.p_lau94)}", id="cp-corrected-p"),
+                  html.Span(f" · Lau92 {fmt_p(result.p_lau92)}")]
+                 + ([html.Span(f" · permutation {fmt_p(result.p_permutation)} (B = {result.n_permutations})")]
                     if full and result.p_permutation is not None else [])),
     ]
     if full and result.bootstrap is not None:
@@ -68,7 +62,7 @@ def worth_summary(result, current_cutoff, naive_p, is_optimum: bool, full: bool)
     if full and result.split is not None and result.split.hr is not None:
         s = result.split
         rows.append(html.Div(f"Split sample: cutoff {s.cutpoint:g} chosen on half the patients gives HR "
-                             f"{s.hr:.2f} ({s.hr_lo:.2f}–{s.hr_hi:.2f}), p {_p(s.p_logrank)} on the other half"))
+                             f"{s.hr:.2f} ({s.hr_lo:.2f}–{s.hr_hi:.2f}), p {fmt_p(s.p_logrank)} on the other half"))
     if is_optimum:
         rows.append(html.Div("This cutoff is the data-driven optimum on these same patients: its naive p is "
                              "optimistic. Quote the corrected p, or validate the cutoff in other patients.",
