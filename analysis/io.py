@@ -24,9 +24,9 @@ from analysis import schema
 from analysis.validate import ColumnInfo, ValidationReport, describe_lines
 from analysis.numeric import to_numeric
 
-#: a number whose exponent has 5+ digits: no real value, and pandas < 3 crashes (segfault) converting exponents
-#: that overflow a C int (pandas GH#63650); such cells are treated as text, never handed to a number parser
-HUGE_EXPONENT = re.compile(r"\d\s*[eE]\s*[+-]?\s*\d{5,}")
+#: the file-level twin of analysis.numeric.HUGE_EXPONENT: pandas < 3's C parser segfaults while typing a column
+#: that holds an exponent overflowing a C int (pandas GH#63650), so such a file is read as text throughout and
+#: its cells go through analysis.numeric.to_numeric, which screens them
 HUGE_EXPONENT_BYTES = re.compile(rb"[eE][+-]?\s*\d{5,}")
 
 MISSING_MARKERS = ("", "na", "n/a", "nan", ".", "-", "--", "null", "none", "missing", "#n/a", "?")
@@ -103,10 +103,6 @@ def detect_encoding(raw: bytes) -> str:
         except UnicodeDecodeError:
             continue
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
-
-
-def decode_bytes(raw: bytes) -> str:
-    return raw.decode(detect_encoding(raw))
 
 
 def sniff_delimiter(text: str) -> str:
@@ -245,7 +241,6 @@ def parse_numbers(series: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
         thousands = (present.str.contains(",", regex=False) & present.str.contains(".", regex=False)).any()
         present = present.str.replace(",", "" if thousands else ".", regex=False)
     present = present.str.replace(r"^[<>≤≥]=?\s*", "", regex=True).str.replace(" ", "", regex=False)
-    present = present.where(~present.str.contains(HUGE_EXPONENT, regex=True), "not-a-number")
     u_values = np.full(len(text), np.nan)
     u_values[~u_missing] = to_numeric(present, errors="coerce").astype(float).to_numpy()
     u_values[~np.isfinite(u_values)] = np.nan
