@@ -14,7 +14,7 @@ from components.layout import error_alert
 from components.table_card import figure_card, graph_config
 from components.survival_tables import km_summary_table
 from services.survival_view import (ENDPOINT_LABELS, GRID_VARIABLES, LANDMARKS, RISK_TIMES, cutoff_control_spec,
-                                    cutpoint_scan, stratified_km, variable_options)
+                                    cutpoint_scan, is_cuttable, stratified_km, variable_options)
 from services.store import DatasetMissing, get_dataset, issue_ticket, redeem_ticket
 
 dash.register_page(__name__, path="/survival", name="Survival", title="Survival - HAIC Cohort Analytics")
@@ -190,10 +190,13 @@ def update_km(endpoint, var, slider_value, ci, presentation, dataset_id, box_val
                                                                    else slider_value)
     try:
         ds = get_dataset(dataset_id)
-        spec = cutoff_control_spec(ds, var)
-        if spec is not None and cutoff is None:
+        cuttable = is_cuttable(ds, var)
+        if cuttable and cutoff is None:
+            spec = cutoff_control_spec(ds, var)
+            if spec is None:
+                raise AnalysisError(f"column '{var}' has no numeric values to cut")
             cutoff = spec.default
-        result = stratified_km(ds, endpoint, var, cutoff if spec is not None else None, ci)
+        result = stratified_km(ds, endpoint, var, cutoff if cuttable else None, ci)
     except (DatasetMissing, AnalysisError) as exc:
         return no_update, None, error_alert(str(exc)), None
     figure = _figure(result, endpoint, presentation, compact=False)
@@ -278,7 +281,7 @@ def update_worth(endpoint, var, cutoff, full_key, presentation, grid, dataset_id
         return no_update, None, None, hidden
     try:
         ds = get_dataset(dataset_id)
-        if cutoff_control_spec(ds, var) is None:
+        if not is_cuttable(ds, var):
             return no_update, None, None, hidden
         full = full_key == [ds.content_hash, endpoint, var]
         result = cutpoint_scan(ds, endpoint, var, full=full)

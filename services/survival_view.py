@@ -60,13 +60,19 @@ def _nice_step(span: float) -> float:
     return float(min((m * power for m in (1, 2, 5, 10) if m * power >= raw), default=raw))
 
 
+def is_cuttable(ds: Dataset, var: str | None) -> bool:
+    """Whether ``var`` is a numeric column (split at a cutoff) -- a dtype check, cheap enough for every update."""
+    return bool(var) and var != "none" and var in ds.frame.columns and \
+        pd.api.types.is_numeric_dtype(ds.frame[var])
+
+
 def cutoff_control_spec(ds: Dataset, var: str | None) -> CutoffSpec | None:
-    """Slider range, step, marks and default cutoff for a numeric column; None for categorical or none."""
-    if not var or var == "none" or var not in ds.frame.columns:
+    """Slider range, step, marks and default cutoff for a numeric column; None for categorical or none.
+
+    Quantiles over the whole column: called when the variable changes, not on every cutoff update."""
+    if not is_cuttable(ds, var):
         return None
     values = ds.frame[var]
-    if not pd.api.types.is_numeric_dtype(values):
-        return None
     finite = values[np.isfinite(values)]
     if finite.empty:
         return None
