@@ -90,6 +90,20 @@ app.clientside_callback(
 )
 
 
+def set_up_before_serving() -> None:
+    """Finish Dash's per-process set-up now, not in the first request.
+
+    Dash sets itself up in ``before_request`` hooks of the first request a process serves (``_setup_server``:
+    the callback map and the files ``/_dash-component-suites/`` may serve; the pages router's callback). Each
+    hook marks itself done before doing its work, so with gunicorn's threads a second concurrent first request
+    skips it and fails: a fresh worker answered the parallel script requests of a first visit with HTTP 500
+    (blank page). Running the hooks at import -- in gunicorn's master with ``preload_app``, inherited by every
+    worker -- removes the race.
+    """
+    with server.test_request_context("/"):
+        server.preprocess_request()
+
+
 @app.callback(Output("dataset-banner", "children"), Input("dataset-id", "data"))
 def show_dataset(dataset_id):
     try:
@@ -97,6 +111,9 @@ def show_dataset(dataset_id):
     except DatasetMissing as exc:
         return dbc.Alert(str(exc), color="warning", className="py-2")
     return dataset_badge(ds.label, ds.synthetic)
+
+
+set_up_before_serving()
 
 
 if __name__ == "__main__":
