@@ -74,6 +74,10 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
     line_width = (3.5 if presentation else 2.0) * (0.8 if compact else 1.0)
     font = int((18 if presentation else 13) * (0.85 if compact else 1.0))
     x_end = x_max or max([float(c.times[-1]) for c in curves if len(c.times)] + [1.0])
+    height = (330 if compact else 560) * (1.15 if presentation else 1.0)
+    top_margin = 40 if title else 15
+    plot_px = (height - top_margin - 45) * (1.0 if compact else 0.7)   # the y axis' length in pixels
+    tick_half = 3.5 * scale * 1.02 / plot_px                           # a 7 px censor tick, in survival units
     traces: list[dict] = []
     for i, c in enumerate(curves):
         color, dash = PALETTE[i % len(PALETTE)], DASHES[i % len(DASHES)]
@@ -81,20 +85,20 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
         lo, hi = np.where(np.isnan(lo), s, lo), np.where(np.isnan(hi), s, hi)  # R's NA limits (S = 0 or 1)
         label = plot_text(c.label)   # labels come from data: shown as text, never read as plotly HTML
         group = {"legendgroup": label, "showlegend": False, "hoverinfo": "skip", "type": "scatter"}
-        if show_ci:
-            traces.append({**group, "x": t, "y": hi, "mode": "lines", "line": {"width": 0, "shape": "hv"}})
-            traces.append({**group, "x": t, "y": lo, "mode": "lines", "line": {"width": 0, "shape": "hv"},
-                           "fill": "tonexty", "fillcolor": _rgba(color, 0.15)})
+        if show_ci:   # the band as one closed polygon: the upper limit forwards, the lower limit back
+            (xs, hi_s), (_xs, lo_s) = _step_xy(t, hi), _step_xy(t, lo)
+            traces.append({**group, "x": np.r_[xs, xs[::-1]], "y": np.r_[hi_s, lo_s[::-1]],
+                           "mode": "lines", "line": {"width": 0}, "fill": "toself",
+                           "fillcolor": _rgba(color, 0.15)})
         name = label if compact else f"{label}  (n={c.n}, events={c.events})"
         traces.append({"type": "scatter", "x": t, "y": s, "mode": "lines", "name": name, "legendgroup": label,
                        "line": {"color": color, "width": line_width, "shape": "hv",
                                 "dash": "solid" if not presentation else dash},
                        "hovertemplate": "%{x:.1f} mo: %{y:.3f}<extra>" + label + "</extra>"})
         ct, cs = thin_step(c.censor_times, c.censor_surv, max_points=MAX_POINTS)
-        if len(ct):
-            traces.append({**group, "x": ct, "y": cs, "mode": "markers",
-                           "marker": {"symbol": "line-ns-open", "size": 7 * scale, "color": color,
-                                      "line": {"width": 1.5 * scale, "color": color}}})
+        if len(ct):   # censor ticks as the segments of one path (one SVG element, not one per patient)
+            traces.append({**group, **_ticks(ct, cs, tick_half), "mode": "lines",
+                           "line": {"color": color, "width": 1.5 * scale}})
         if c.median is not None and np.isfinite(c.median):
             traces.append({**group, "x": [0, c.median, c.median], "y": [0.5, 0.5, 0], "mode": "lines",
                            "line": {"color": color, "width": 1, "dash": "dot"}})
@@ -120,10 +124,10 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
     layout = {
         "font": {"size": font, "family": "Arial, Helvetica, sans-serif", "color": "#222"},
         "paper_bgcolor": "white", "plot_bgcolor": "white",
-        "margin": {"l": 60 if compact else 150, "r": 15, "t": 40 if title else 15, "b": 45},
+        "margin": {"l": 60 if compact else 150, "r": 15, "t": top_margin, "b": 45},
         "legend": ({"orientation": "v", "x": 0.01, "y": 0.01, "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0.8)"}
                    if compact else {"orientation": "h", "x": 0, "y": 1.06, "yanchor": "bottom"}),
-        "height": (330 if compact else 560) * (1.15 if presentation else 1.0),
+        "height": height,
         "uirevision": "km", "hovermode": "closest", "annotations": annotations,
         "template": {},          # every style is set here; plotly's default template would add ~6 kB per update
         "xaxis": {**axis, "range": x_range, "gridcolor": "#e5e5e5", "showgrid": True,
@@ -145,6 +149,19 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
         annotations.append({"xref": "paper", "yref": "y2 domain", "x": 0, "y": 1.25, "xanchor": "left",
                             "showarrow": False, "text": "Number at risk", "font": {"size": font}})
     return go.Figure({"data": traces, "layout": layout}, skip_invalid=False)
+
+
+def _step_xy(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The corner points of a right-continuous step function, for a ``linear`` line (``hv`` cannot run backwards,
+    which a closed band polygon needs)."""
+    return np.repeat(times, 2)[1:], np.repeat(values, 2)[:-1]
+
+
+def _ticks(times: np.ndarray, surv: np.ndarray, half: float) -> dict:
+    """Vertical ticks at (time, surv) as x/y of one line broken by gaps (NaN)."""
+    gap = np.full(len(times), np.nan)
+    return {"x": np.column_stack([times, times, gap]).ravel(),
+            "y": np.column_stack([surv - half, surv + half, gap]).ravel()}
 
 
 def _rgba(hex_color: str, alpha: float) -> str:

@@ -38,14 +38,39 @@ def test_figure_has_curves_bands_risk_table_and_stats():
                     hr_text="HR 0.59 (0.42-0.82)")
     names = [t.name for t in fig.data if t.name]
     assert any(n.startswith("Sex = Male") for n in names) and any(n.startswith("Sex = Female") for n in names)
-    fills = [t for t in fig.data if t.fill == "tonexty"]
-    assert len(fills) == 2                                   # one CI band per group
+    bands = [t for t in fig.data if t.fill == "toself"]
+    assert len(bands) == 2                                   # one CI band per group, one closed polygon each
+    views = curves_from_stratified(res, RISK, LAND)
+    for band, v in zip(bands, views):
+        x, y = np.asarray(band.x, float), np.asarray(band.y, float)
+        m = len(x) // 2                                      # upper limit forwards, lower limit backwards
+        np.testing.assert_array_equal(x[:m], x[m:][::-1])
+        # every corner of the step band is a value of the curve's own limits (NaN limits drawn at the curve)
+        upper = np.r_[1.0, np.where(np.isnan(v.hi), v.surv, v.hi)]
+        lower = np.r_[1.0, np.where(np.isnan(v.lo), v.surv, v.lo)]
+        assert set(y[:m]) <= set(upper) and set(y[m:]) <= set(lower)
+        assert np.all(y[:m] >= y[m:][::-1])                  # the band never turns inside out
     risk_rows = [t for t in fig.data if t.mode == "text"]
     assert [list(t.text) for t in risk_rows] == [[str(x) for x in v.at_risk]
                                                   for v in curves_from_stratified(res, RISK, LAND)]
     note = fig.layout.annotations[0].text
     assert "Log-rank p = 0.001" in note and "HR 0.59" in note
     assert fig.layout.yaxis.tickformat == ".0%"
+
+
+def test_censor_ticks_are_one_path_per_group_at_the_censored_times():
+    res = result()
+    views = curves_from_stratified(res, RISK, LAND)
+    fig = km_figure(views, risk_times=list(RISK))
+    ticks = [t for t in fig.data if t.mode == "lines" and t.x is not None and np.isnan(np.asarray(t.x, float)).any()]
+    assert len(ticks) == len(views)
+    for tr, v in zip(ticks, views):
+        x, y = np.asarray(tr.x, float).reshape(-1, 3), np.asarray(tr.y, float).reshape(-1, 3)
+        assert np.isnan(x[:, 2]).all() and np.isnan(y[:, 2]).all()          # a gap after every tick
+        np.testing.assert_array_equal(x[:, 0], v.censor_times)             # vertical: both ends at the time
+        np.testing.assert_array_equal(x[:, 1], v.censor_times)
+        np.testing.assert_allclose((y[:, 0] + y[:, 1]) / 2, v.censor_surv)  # centred on the curve
+        assert np.all(y[:, 1] > y[:, 0])
 
 
 def test_presentation_mode_is_larger_and_compact_has_no_risk_table():
