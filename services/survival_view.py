@@ -61,9 +61,8 @@ def _nice_step(span: float) -> float:
 
 
 def is_cuttable(ds: Dataset, var: str | None) -> bool:
-    """Whether ``var`` is a numeric column (split at a cutoff) -- a dtype check, cheap enough for every update."""
-    return bool(var) and var != "none" and var in ds.frame.columns and \
-        pd.api.types.is_numeric_dtype(ds.frame[var])
+    """Whether ``var`` is a numeric column (split at a cutoff): from the dataset's metadata, without its frame."""
+    return bool(var) and var != "none" and var in ds.numeric_columns
 
 
 def cutoff_control_spec(ds: Dataset, var: str | None) -> CutoffSpec | None:

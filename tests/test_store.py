@@ -238,3 +238,42 @@ def test_splitter_cache_drops_idle_entries(app):
         _time.sleep(0.3)
         assert cache.get(ds, "os", "ast") is not first                      # idle too long: rebuilt
         assert len(cache) == 1
+
+
+def test_reading_a_dataset_does_not_read_its_frame_until_used(app, monkeypatch):
+    ctx = as_session(app, "alice")
+    ds = store.put_dataset(cohort(), "a.csv")
+    read = []
+    real_get = store.cache.get
+    monkeypatch.setattr(store.cache, "get", lambda key: read.append(key) or real_get(key))
+    got = store.get_dataset(ds.id)
+    assert store._frame_key(ds.id) not in read                  # owner check, label, column types: metadata only
+    assert got.n == 3 and got.label.endswith("(n=3)") and got.numeric_columns == {"os_months", "os_event"}
+    assert got.frame.shape == (3, 2) and read.count(store._frame_key(ds.id)) == 1
+    got.frame
+    assert read.count(store._frame_key(ds.id)) == 1             # read once per request object
+    ctx.pop()
+
+
+def test_the_frame_goes_with_the_dataset_and_a_lost_frame_reads_as_missing(app):
+    ctx = as_session(app, "alice")
+    ds = store.put_dataset(cohort(), "a.csv")
+    assert store.cache.get(store._frame_key(ds.id)) is not None
+    assert store.delete_dataset(ds.id)
+    assert store.cache.get(store._frame_key(ds.id)) is None
+    other = store.put_dataset(cohort(), "b.csv")
+    store.cache.delete(store._frame_key(other.id))               # evicted by the cache's size limit
+    with pytest.raises(store.DatasetMissing):
+        store.get_dataset(other.id).frame
+    ctx.pop()
+
+
+def test_a_dataset_pickled_by_the_previous_version_is_still_readable():
+    frame = cohort().data
+    old = store.Dataset.__new__(store.Dataset)
+    old.__setstate__({"id": "x", "name": "x.csv", "frame": frame, "content_hash": "h", "synthetic": False,
+                      "report": {}, "mapping": {}, "owner": "alice", "touched": 0.0})
+    assert old.frame is frame and old.n == 3 and "os_months" in old.numeric_columns
+    import pickle
+    again = pickle.loads(pickle.dumps(old))
+    assert again._frame is None and again.n == 3              # a pickle holds the metadata only
