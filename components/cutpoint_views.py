@@ -10,10 +10,15 @@ from components.clinical_tables import fmt_p
 from components.style import PALETTE
 
 
+#: index of the current cutoff's line in the chart's ``layout.shapes`` (moved in the browser as the slider moves)
+CUTOFF_SHAPE = 0
+
+
 def statistic_chart(result, current_cutoff: float | None, references=(), presentation: bool = False) -> go.Figure:
     """Standardised log-rank statistic by cutoff; current cutoff (solid), optimum (dot), references (dashed).
 
-    A plain figure dictionary wrapped once: it is redrawn on every slider move.
+    The current cutoff is ``layout.shapes[CUTOFF_SHAPE]`` (hidden while there is none): the survival page moves
+    it in the browser with a partial update instead of rebuilding the chart on every slider move.
     """
     cand = result.candidates
     x = cand["cutoff"].to_numpy()
@@ -29,23 +34,32 @@ def statistic_chart(result, current_cutoff: float | None, references=(), present
         return {"type": "line", "xref": "x", "yref": "paper", "x0": value, "x1": value, "y0": 0, "y1": 1,
                 "line": {"color": color, "dash": dash, "width": width}}
 
-    shapes = [vline(ref.value, "#999", "dash", 1) for ref in references
-              if len(x) and x.min() <= ref.value <= x.max()]
-    if current_cutoff is not None:
-        shapes.append(vline(current_cutoff, PALETTE[0], "solid", 2))
+    current = {**vline(current_cutoff if current_cutoff is not None else 0.0, PALETTE[0], "solid", 2),
+               "visible": current_cutoff is not None}
+    shapes = [current] + [vline(ref.value, "#999", "dash", 1) for ref in references
+                          if len(x) and x.min() <= ref.value <= x.max()]
     layout = {"template": {}, "paper_bgcolor": "white", "plot_bgcolor": "white", "height": 200,
               "margin": {"l": 40, "r": 10, "t": 10, "b": 35}, "showlegend": False,
               "font": {"size": 14 if presentation else 11, "family": "Arial, Helvetica, sans-serif"},
               "uirevision": "cutpoint", "shapes": shapes,
               "xaxis": {"title": {"text": "cutoff", "standoff": 2}, "gridcolor": "#eee", "zeroline": False},
               "yaxis": {"title": {"text": "|Z|", "standoff": 2}, "range": [0, top * 1.1], "gridcolor": "#eee"}}
-    return go.Figure({"data": traces, "layout": layout}, skip_invalid=False)
+    return go.Figure({"data": traces, "layout": layout}, _validate=False)   # valid: tests/test_cutpoint_views.py
 
 
-def worth_summary(result, current_cutoff, naive_p, is_optimum: bool, full: bool) -> html.Div:
-    """Naive p of the current cutoff beside the p-values corrected for searching all cutoffs."""
+def worth_at_cutoff(naive_p: float | None, is_optimum: bool) -> html.Div:
+    """The naive log-rank p of the current cutoff, with a warning when the cutoff is the data-driven optimum."""
+    rows = [html.Div([html.Span("Naive log-rank p at this cutoff: "), html.Strong(fmt_p(naive_p), id="cp-naive-p")])]
+    if is_optimum:
+        rows.append(html.Div("This cutoff is the data-driven optimum on these same patients: its naive p is "
+                             "optimistic. Quote the corrected p, or validate the cutoff in other patients.",
+                             className="text-danger fw-semibold mt-1", id="cp-optimistic"))
+    return html.Div(rows, className="small")
+
+
+def worth_summary(result, full: bool) -> html.Div:
+    """The best cutoff on these data and the p-values corrected for searching all cutoffs."""
     rows = [
-        html.Div([html.Span("Naive log-rank p at this cutoff: "), html.Strong(fmt_p(naive_p), id="cp-naive-p")]),
         html.Div([html.Span("Best cutoff on these data: "),
                   html.Strong(f"{result.cutpoint:.4g}", id="cp-optimum"),
                   html.Span(f" (|Z| = {result.statistic:.2f}, naive p {fmt_p(result.p_naive)})")]),
@@ -63,10 +77,6 @@ def worth_summary(result, current_cutoff, naive_p, is_optimum: bool, full: bool)
         s = result.split
         rows.append(html.Div(f"Split sample: cutoff {s.cutpoint:g} chosen on half the patients gives HR "
                              f"{s.hr:.2f} ({s.hr_lo:.2f}–{s.hr_hi:.2f}), p {fmt_p(s.p_logrank)} on the other half"))
-    if is_optimum:
-        rows.append(html.Div("This cutoff is the data-driven optimum on these same patients: its naive p is "
-                             "optimistic. Quote the corrected p, or validate the cutoff in other patients.",
-                             className="text-danger fw-semibold mt-1", id="cp-optimistic"))
     return html.Div(rows, className="small")
 
 

@@ -83,6 +83,16 @@ def test_presentation_mode_is_larger_and_compact_has_no_risk_table():
     assert not [t for t in compact.data if t.mode == "text"]
 
 
+def test_every_variant_is_a_valid_plotly_figure():
+    # km_figure skips plotly's validation for speed: rebuild each variant with it on (raises on a bad property)
+    import plotly.graph_objects as go
+
+    views = curves_from_stratified(result(), RISK, LAND)
+    for kwargs in ({}, {"presentation": True}, {"compact": True}, {"title": "t", "logrank_p": 0.01}):
+        fig = km_figure(views, risk_times=list(RISK), **kwargs)
+        go.Figure(fig.to_plotly_json(), skip_invalid=False)
+
+
 def test_thinning_keeps_endpoints_and_bounds_points():
     t = np.linspace(0, 100, 50_000)
     s = np.linspace(1, 0, 50_000)
