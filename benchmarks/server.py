@@ -149,7 +149,7 @@ def km_values(cutoff: float, dataset_id: str = "demo", endpoint: str = "pfs", va
 
 def km_request(deps: list[dict], cutoff: float, dataset_id: str = "demo") -> dict:
     cb = find_callback(deps, KM_OUTPUT)
-    return build_body(cb, km_values(cutoff, dataset_id), ["km-slider.value"])
+    return build_body(cb, km_values(cutoff, dataset_id), ["km-cutoff.value"])
 
 
 def same_shape(built: dict, captured: dict) -> tuple[bool, str]:

@@ -8,7 +8,7 @@ from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback
 
 from analysis.errors import AnalysisError
 from analysis.cutpoint import clinical_reference_cutoffs, is_data_driven_optimum
-from components.cutpoint_views import reference_list, statistic_chart, worth_summary
+from components.cutpoint_views import CUTOFF_SHAPE, reference_list, statistic_chart, worth_at_cutoff, worth_summary
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import error_alert
 from components.table_card import figure_card, graph_config
@@ -62,6 +62,7 @@ def layout(endpoint: str = "pfs", var: str = "ast", cutoff: str | None = None, c
     worth = dbc.Card(dbc.CardBody([
         html.H3("How much is this cutoff worth?", className="h6"),
         dcc.Graph(id="cp-chart", config={"displayModeBar": False}, style={"height": "200px"}),
+        html.Div(id="cp-at-cutoff"),
         html.Div(id="cp-summary"),
         html.Div([
             dbc.Button("Find optimal cutoff", id="cp-run", size="sm", color="primary", className="me-1"),
@@ -139,26 +140,21 @@ clientside_callback(
     Input("km-slider", "value"), Input("km-cutoff", "value"), prevent_initial_call=True,
 )
 
-# view state -> URL query string and the navbar link (assets/url_state.js)
+# view state -> URL query string and the navbar links (assets/url_state.js), and the chosen cutoff per variable
+# (the Cox page uses it): one clientside callback, so that a cutoff change runs as few callbacks as possible
 clientside_callback(
-    """function(endpoint, v, cutoff, ci, grid, state) {
-        return window.haicView.update(state, {endpoint: endpoint, var: v, cutoff: cutoff, ci: ci,
-                                              mode: grid ? "grid" : null});
+    """function(endpoint, v, cutoff, ci, grid, state, chosen) {
+        const view = window.haicView.update(state, {endpoint: endpoint, var: v, cutoff: cutoff, ci: ci,
+                                                    mode: grid ? "grid" : null});
+        let cut = window.dash_clientside.no_update;
+        if (v && v !== "none" && cutoff !== null && cutoff !== undefined && (chosen || {})[v] !== cutoff) {
+            cut = Object.assign({}, chosen || {}, {[v]: cutoff});
+        }
+        return [view, cut];
     }""",
-    Output("view-state", "data", allow_duplicate=True),
+    Output("view-state", "data", allow_duplicate=True), Output("chosen-cutoffs", "data", allow_duplicate=True),
     Input("km-endpoint", "value"), Input("km-var", "value"), Input("km-cutoff", "value"), Input("km-ci", "value"),
-    Input("km-grid", "value"), State("view-state", "data"), prevent_initial_call="initial_duplicate",
-)
-
-
-clientside_callback(
-    """function(v, cutoff, state) {
-        if (!v || v === "none" || cutoff === null || cutoff === undefined) { return window.dash_clientside.no_update; }
-        if ((state || {})[v] === cutoff) { return window.dash_clientside.no_update; }
-        return Object.assign({}, state || {}, {[v]: cutoff});
-    }""",
-    Output("chosen-cutoffs", "data", allow_duplicate=True),
-    Input("km-var", "value"), Input("km-cutoff", "value"), State("chosen-cutoffs", "data"),
+    Input("km-grid", "value"), State("view-state", "data"), State("chosen-cutoffs", "data"),
     prevent_initial_call="initial_duplicate",
 )
 
@@ -180,14 +176,14 @@ clientside_callback(
 
 @callback(
     Output("km-graph", "figure"), Output("km-table", "children"), Output("km-alert", "children"),
-    Output("km-cutoff-note", "children"),
-    Input("km-endpoint", "value"), Input("km-var", "value"), Input("km-slider", "value"),
+    Output("km-cutoff-note", "children"), Output("cp-at-cutoff", "children"),
+    Input("km-endpoint", "value"), Input("km-var", "value"), Input("km-cutoff", "value"),
     Input("km-ci", "value"), Input("presentation", "value"), Input("dataset-id", "data"),
-    State("km-cutoff", "value"),
 )
-def update_km(endpoint, var, slider_value, ci, presentation, dataset_id, box_value):
-    cutoff = slider_value if ctx.triggered_id == "km-slider" else (box_value if box_value is not None
-                                                                   else slider_value)
+def update_km(endpoint, var, cutoff, ci, presentation, dataset_id):
+    """The KM figure and table for the cutoff in the number box (the slider writes it in the browser), and the
+    naive p of that cutoff for the "how much is this cutoff worth" panel: the one server call per cutoff move."""
+    at_cutoff = None
     try:
         ds = get_dataset(dataset_id)
         cuttable = is_cuttable(ds, var)
@@ -197,11 +193,14 @@ def update_km(endpoint, var, slider_value, ci, presentation, dataset_id, box_val
                 raise AnalysisError(f"column '{var}' has no numeric values to cut")
             cutoff = spec.default
         result = stratified_km(ds, endpoint, var, cutoff if cuttable else None, ci)
+        if cuttable:
+            optimum = is_data_driven_optimum(cutoff, cutpoint_scan(ds, endpoint, var))
+            at_cutoff = worth_at_cutoff(result.logrank.p if result.logrank else None, optimum)
     except (DatasetMissing, AnalysisError) as exc:
-        return no_update, None, error_alert(str(exc)), None
+        return no_update, None, error_alert(str(exc)), None, None
     figure = _figure(result, endpoint, presentation, compact=False)
     note = f"{result.excluded} patients without a value left out" if result.excluded else None
-    return figure, km_summary_table(result, LANDMARKS[endpoint]), None, note
+    return figure, km_summary_table(result, LANDMARKS[endpoint]), None, note, at_cutoff
 
 
 def _figure(result, endpoint, presentation, compact):
@@ -271,11 +270,13 @@ def update_grid_panel(cutoff, endpoint, ci, presentation, dataset_id):
 @callback(
     Output("cp-chart", "figure"), Output("cp-summary", "children"), Output("cp-references-box", "children"),
     Output("cp-card", "style"),
-    Input("km-endpoint", "value"), Input("km-var", "value"), Input("km-slider", "value"),
-    Input("cp-full-key", "data"), Input("presentation", "value"), Input("km-grid", "value"),
-    State("dataset-id", "data"), State("km-ci", "value"),
+    Input("km-endpoint", "value"), Input("km-var", "value"), Input("cp-full-key", "data"),
+    Input("presentation", "value"), Input("km-grid", "value"),
+    State("dataset-id", "data"), State("km-cutoff", "value"),
 )
-def update_worth(endpoint, var, cutoff, full_key, presentation, grid, dataset_id, ci):
+def update_worth(endpoint, var, full_key, presentation, grid, dataset_id, cutoff):
+    """The statistic over every candidate cutoff and the corrected p-values: per variable, not per cutoff move
+    (the current cutoff's line moves in the browser; its naive p comes with the KM figure)."""
     hidden = {"display": "none"}
     if grid:
         return no_update, None, None, hidden
@@ -285,14 +286,30 @@ def update_worth(endpoint, var, cutoff, full_key, presentation, grid, dataset_id
             return no_update, None, None, hidden
         full = full_key == [ds.content_hash, endpoint, var]
         result = cutpoint_scan(ds, endpoint, var, full=full)
-        naive = stratified_km(ds, endpoint, var, cutoff, ci).logrank if cutoff is not None else None
     except (DatasetMissing, AnalysisError) as exc:
         return no_update, error_alert(str(exc)), None, {}
     refs = clinical_reference_cutoffs(var)
     figure = statistic_chart(result, cutoff, refs, bool(presentation))
-    summary = worth_summary(result, cutoff, naive.p if naive else None,
-                            is_data_driven_optimum(cutoff, result), full)
-    return figure, summary, reference_list(refs), {}
+    return figure, worth_summary(result, full), reference_list(refs), {}
+
+
+# the current cutoff's line on the statistic chart follows the box without a server call (a partial update of
+# one shape); it also runs when a new chart arrives, which was drawn with the cutoff of its request
+clientside_callback(
+    """function(cutoff, figure) {
+        const shapes = figure && figure.layout && figure.layout.shapes;
+        if (!shapes || !shapes.length || cutoff === null || cutoff === undefined) {
+            return window.dash_clientside.no_update;
+        }
+        const line = shapes[%d];
+        if (line.visible && line.x0 === cutoff && line.x1 === cutoff) { return window.dash_clientside.no_update; }
+        const at = ["layout", "shapes", %d];
+        return new window.dash_clientside.Patch().assign(at.concat("x0"), cutoff).assign(at.concat("x1"), cutoff)
+            .assign(at.concat("visible"), true).build();
+    }""" % (CUTOFF_SHAPE, CUTOFF_SHAPE),
+    Output("cp-chart", "figure", allow_duplicate=True),
+    Input("km-cutoff", "value"), Input("cp-chart", "figure"), prevent_initial_call=True,
+)
 
 
 @callback(Output("cp-ticket", "data"), Output("cp-alert", "children", allow_duplicate=True),

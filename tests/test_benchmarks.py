@@ -89,18 +89,18 @@ def test_scaled_cohort_is_seeded_and_jittered():
 def test_request_body_built_from_the_callback_map():
     deps = [
         {"output": "..km-graph.figure...km-table.children..", "clientside_function": None,
-         "inputs": [{"id": "km-slider", "property": "value"}, {"id": "dataset-id", "property": "data"},
+         "inputs": [{"id": "km-cutoff", "property": "value"}, {"id": "dataset-id", "property": "data"},
                     {"id": '{"type":"x","var":["ALL"]}', "property": "value"}],
-         "state": [{"id": "km-cutoff", "property": "value"}]},
+         "state": [{"id": "km-ci", "property": "value"}]},
         {"output": "km-slider.value", "clientside_function": {"namespace": "n", "function_name": "f"},
          "inputs": [], "state": []},
     ]
     body = server.km_request(deps, 61.5, dataset_id="abc")
     assert body["outputs"] == [{"id": "km-graph", "property": "figure"}, {"id": "km-table", "property": "children"}]
-    assert body["inputs"][0] == {"id": "km-slider", "property": "value", "value": 61.5}
+    assert body["inputs"][0] == {"id": "km-cutoff", "property": "value", "value": 61.5}
     assert body["inputs"][1]["value"] == "abc" and body["inputs"][2] == []
-    assert body["state"] == [{"id": "km-cutoff", "property": "value", "value": 61.5}]
-    assert body["changedPropIds"] == ["km-slider.value"]
+    assert body["state"] == [{"id": "km-ci", "property": "value", "value": "log-log"}]
+    assert body["changedPropIds"] == ["km-cutoff.value"]
     captured = json.loads(json.dumps(body))
     assert server.same_shape(body, captured) == (True, "")
     captured["inputs"] = captured["inputs"][:1]

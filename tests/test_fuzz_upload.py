@@ -216,7 +216,7 @@ def app_client(tmp_path_factory):
     def km(dataset_id: str):
         values = {"km-endpoint.value": "os", "km-var.value": "ast", "km-slider.value": 60.0,
                   "km-ci.value": "log-log", "dataset-id.data": dataset_id, "km-cutoff.value": 60.0}
-        return client.post("/_dash-update-component", json=build_body(km_cb, values, ["km-slider.value"]))
+        return client.post("/_dash-update-component", json=build_body(km_cb, values, ["km-cutoff.value"]))
 
     def show(dataset_id: str):
         return client.post("/_dash-update-component", json=build_body(

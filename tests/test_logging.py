@@ -124,7 +124,7 @@ def test_importer_upload_callbacks_and_cli_log_no_canary(dash_app, all_logs, tmp
     for var, cutoff in (("ast", 100.0), ("ast", CANARY_AST), ("risk_group", None), ("etiology", None)):
         values = {"km-endpoint.value": "os", "km-var.value": var, "km-slider.value": cutoff,
                   "km-ci.value": "log-log", "dataset-id.data": dataset_id, "km-cutoff.value": cutoff}
-        r = post(alice, km_cb, values, ["km-slider.value"])
+        r = post(alice, km_cb, values, ["km-cutoff.value"])
         assert r.status_code == 200 and "km-graph" in r.get_json()["response"]
     preview = post(alice, find_callback(deps, "preview.children"), {"dataset-id.data": dataset_id},
                    ["dataset-id.data"])
