@@ -1,7 +1,8 @@
 /* View state in the URL query string, without re-rendering the page.
  *
  * A page's clientside callback calls window.haicView.update(state, params) whenever a control changes: the query
- * string is rewritten with history.replaceState (no navigation, no Dash re-render) and the new state -- one query
+ * string is rewritten with history.replaceState (no navigation, no Dash re-render; 150 ms after the last change,
+ * so that a dragged slider does not rewrite it on every move) and the new state -- one query
  * string per page path -- is returned into the session store "view-state". The navbar links are built from that
  * store, so a copied link reproduces the view, a reload keeps it, and going to another page and back (or
  * switching the dataset) never loses it. Only control values go into the URL, never data.
@@ -18,13 +19,25 @@
     return q.toString();
   }
 
+  // history.replaceState costs several ms in Chromium: while a slider is dragged the address bar is rewritten
+  // once the moves pause (150 ms), not on every move, so that it stays off the path of the redraw
+  let pending = null;
+  let timer = null;
+  function flush() {
+    timer = null;
+    if (pending && window.location.pathname === pending.path &&
+        window.location.pathname + window.location.search !== pending.target) {
+      window.history.replaceState(window.history.state, "", pending.target);
+    }
+    pending = null;
+  }
+
   function update(state, params) {
     const s = query(params);
     const path = window.location.pathname;
-    const target = path + (s ? "?" + s : "");
-    if (window.location.pathname + window.location.search !== target) {
-      window.history.replaceState(window.history.state, "", target);
-    }
+    pending = {path: path, target: path + (s ? "?" + s : "")};
+    if (timer !== null) { clearTimeout(timer); }
+    timer = setTimeout(flush, 150);
     const next = Object.assign({}, state || {});
     if (next[path] === s) {
       return window.dash_clientside.no_update;

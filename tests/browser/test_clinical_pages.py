@@ -152,7 +152,7 @@ def test_response_landmark_changes_the_km_numbers(live_server, browser):
     note = wait_text(browser, "#response-km-note", lambda t: "Landmark 6 months" in t)
     dropped = int(re.search(r"Landmark 6 months: (\d+) of", note).group(1))
     assert sum(before) - sum(after) == dropped
-    assert "landmark=6" in browser.current_url
+    wait_for(browser, lambda d: "landmark=6" in d.current_url, 5, "URL")
     assert "Months from the landmark" in browser.find_element(By.CSS_SELECTOR, "#response-km").text
     screenshot(browser, "clinical-response-landmark-6")
     assert console_errors(browser) == []

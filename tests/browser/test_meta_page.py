@@ -109,7 +109,7 @@ def test_outcome_switch_changes_the_pool(live_server, browser):
     open_meta(browser, live_server)
     browser.find_element(By.CSS_SELECTOR, "label[for='_dbcprivate_radioitems_meta-outcome_input_pfs']").click()
     wait_text(browser, POOL, lambda t: "5 of the 17 studies" in t)
-    assert "outcome=pfs" in browser.current_url
+    wait_for(browser, lambda d: "outcome=pfs" in d.current_url, 5, "URL")   # written 150 ms after the change
     wait_for(browser, lambda d: squares_in_forest(d) == 5, 10, "forest did not update")
     assert "progression-free survival" in browser.find_element(By.CSS_SELECTOR, "#meta-summary").text.lower()
     browser.find_element(By.CSS_SELECTOR, "label[for='_dbcprivate_radioitems_meta-outcome_input_orr']").click()
@@ -124,17 +124,18 @@ def test_clicking_a_study_toggles_it_out_of_and_back_into_the_pool(live_server, 
     open_meta(browser, live_server)
     click_forest_row(browser, 13)                         # Kudo M 2018
     pool = wait_text(browser, POOL, lambda t: "8 of the 17 studies" in t)
-    assert "left out by you: 1" in pool and "exclude=14" in browser.current_url
+    assert "left out by you: 1" in pool
+    wait_for(browser, lambda d: "exclude=14" in d.current_url, 5, "URL")
     wait_for(browser, lambda d: "1.01 (0.74–1.37)  left out by you" in forest_texts(d), 10)
     assert "0.46 (0.39–0.55)" in browser.find_element(By.CSS_SELECTOR, "#meta-summary").text
     screenshot(browser, "meta-kudo-left-out")
     click_forest_row(browser, 13)
     wait_text(browser, POOL, lambda t: "9 of the 17 studies" in t)
-    assert "exclude" not in browser.current_url
+    wait_for(browser, lambda d: "exclude" not in d.current_url, 5, "URL")
     # the grid's "In pool" box does the same
     real_click(browser, grid_cell(browser, 0, "__include").find_element(By.CSS_SELECTOR, "input"))
     wait_text(browser, POOL, lambda t: "8 of the 17 studies" in t)
-    assert "exclude=1" in browser.current_url
+    wait_for(browser, lambda d: "exclude=1" in d.current_url, 5, "URL")
     real_click(browser, grid_cell(browser, 0, "__include").find_element(By.CSS_SELECTOR, "input"))
     wait_text(browser, POOL, lambda t: "9 of the 17 studies" in t)
     assert console_errors(browser) == []

@@ -49,7 +49,7 @@ def test_moving_the_cutoff_changes_p_value_and_at_risk_table(live_server, browse
     chisq = re.compile(r"χ² = ([\d.]+)")
     assert chisq.search(after).group(1) != chisq.search(before).group(1)
     wait_for(browser, lambda d: _at_risk_numbers(d) != risk_before, 10, "at-risk table did not change")
-    assert "cutoff=120" in browser.current_url
+    wait_for(browser, lambda d: "cutoff=120" in d.current_url, 5, "URL")   # written 150 ms after the change
     screenshot(browser, "survival-cutoff-120")
 
 
