@@ -126,6 +126,36 @@ def _looks_binary(raw: bytes) -> bool:
                                                b"\x1f\x8b", b"GIF8", b"\xff\xd8\xff"))
 
 
+def has_huge_exponent(raw: bytes) -> bool:
+    """Whether :data:`HUGE_EXPONENT_BYTES` occurs in ``raw`` (the same answer as ``.search``, faster).
+
+    The regular expression, run over a whole file, tries a match at every byte (~1 s for 180 MB). A match can
+    only start at an ``e``/``E`` followed by a sign, white space or a digit: those places are found with
+    ``bytes.translate`` + ``bytes.find`` and the expression is tried there only. If a file has very many of
+    them the plain search takes over, so this is never much slower than the search itself.
+    """
+    if len(raw) < _SCREEN_DIRECT:
+        return HUGE_EXPONENT_BYTES.search(raw) is not None
+    for start in range(0, len(raw), _SCREEN_BLOCK):
+        block = raw[start:start + _SCREEN_BLOCK + 1].translate(_EXPONENT_CLASSES)
+        pos, tried = block.find(b"ed"), 0
+        while 0 <= pos < _SCREEN_BLOCK:                 # a place at _SCREEN_BLOCK belongs to the next block
+            if tried > _SCREEN_MAX_TRIES:
+                return HUGE_EXPONENT_BYTES.search(raw, start + pos) is not None
+            if HUGE_EXPONENT_BYTES.match(raw, start + pos):
+                return True
+            pos, tried = block.find(b"ed", pos + 1), tried + 1
+    return False
+
+
+_SCREEN_DIRECT = 1 << 16
+_SCREEN_BLOCK = 1 << 24
+_SCREEN_MAX_TRIES = 200_000
+#: byte classes for has_huge_exponent: ``e`` for e/E, ``d`` for what may follow it in a match, ``x`` otherwise
+_EXPONENT_CLASSES = bytes(ord("e") if chr(b) in "eE" else ord("d") if chr(b) in "0123456789+- \t\n\r\x0b\x0c"
+                          else ord("x") for b in range(256))
+
+
 def read_raw_table(source: str | Path | bytes, report: ValidationReport,
                    limits: Limits | None = None) -> pd.DataFrame | None:
     """Read the file as strings (header row kept verbatim). Problems go to ``report``; returns None then."""
@@ -140,7 +170,7 @@ def read_raw_table(source: str | Path | bytes, report: ValidationReport,
     if limits and len(raw) > limits.max_bytes:
         report.error("too_large", f"the file is larger than the limit of {limits.max_bytes // (1024 * 1024)} MB")
         return None
-    if not raw.strip():
+    if not raw or raw.isspace():
         report.error("empty", "the file is empty")
         return None
     if _looks_binary(raw):
@@ -156,7 +186,7 @@ def read_raw_table(source: str | Path | bytes, report: ValidationReport,
     headers = next(csv.reader([first], delimiter=delimiter), [])
     text_columns = {h: str for h in headers if schema.canonical_name(h)[0] == "patient_id"}
     # a cell with an absurd exponent would crash pandas' number parsing: read everything as text then
-    dtype = str if HUGE_EXPONENT_BYTES.search(raw) else (text_columns or None)
+    dtype = str if has_huge_exponent(raw) else (text_columns or None)
     try:
         frame = pd.read_csv(io.BytesIO(raw), sep=delimiter, encoding=encoding, dtype=dtype,
                             keep_default_na=False, na_values=NA_VALUES, skip_blank_lines=True, header=0,
