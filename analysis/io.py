@@ -32,6 +32,8 @@ HUGE_EXPONENT_BYTES = re.compile(rb"[eE][+-]?\s*\d{5,}")
 MISSING_MARKERS = ("", "na", "n/a", "nan", ".", "-", "--", "null", "none", "missing", "#n/a", "?")
 #: the same markers as the C parser needs them (exact text)
 NA_VALUES = sorted({v for m in MISSING_MARKERS for v in (m, m.upper(), m.title(), m.capitalize())})
+_MARKER_SET = frozenset(MISSING_MARKERS)
+_MARKER_LEN = max(map(len, MISSING_MARKERS))
 DELIMITERS = (",", ";", "\t")
 MISSING_WARN_SHARE = 0.2
 
@@ -156,9 +158,102 @@ _EXPONENT_CLASSES = bytes(ord("e") if chr(b) in "eE" else ord("d") if chr(b) in 
                           else ord("x") for b in range(256))
 
 
+class _Column:
+    """One column of the file for cleaning.
+
+    ``values`` is either the column itself (one entry per cell: a frame passed to :func:`load_cohort`, or a
+    column of numbers), or, for a *coded* column, one entry per distinct value, typed exactly as pandas'
+    parser types the whole column, plus a last NaN entry when some cells are missing; ``index`` then gives
+    each cell's entry. Every entry occurs in some cell, so a check on the entries (any, all) is the same
+    check on the cells; counts, file lines and the cleaned column go through :meth:`count`, :meth:`lines`
+    and :meth:`cells`. The cleaning functions work on ``values`` either way: per distinct value for a coded
+    column, which turns per-cell string work on 1M rows into work on a handful of levels.
+    """
+
+    def __init__(self, values: pd.Series, index: np.ndarray | None = None, *, text: bool = False):
+        self.values = values
+        self.index = index
+        #: the cells are the parser's strings (str or NaN): safe to code by distinct value
+        self.text = text
+        self._counts = None
+
+    @classmethod
+    def coded(cls, values: pd.Series, codes: np.ndarray) -> _Column:
+        """``values``: the distinct values (plus a NaN entry when a code is -1); ``codes``: -1 = missing."""
+        index = codes.astype(np.intp)
+        index[index < 0] = len(values) - 1
+        return cls(values.reset_index(drop=True), index)
+
+    @classmethod
+    def from_cells(cls, series: pd.Series, *, text: bool) -> _Column:
+        return cls(series.reset_index(drop=True), text=text)
+
+    def by_value(self) -> _Column:
+        """The same column coded by distinct value when its cells are text (str or NaN) from the parser."""
+        if self.index is not None or not self.text or self.values.dtype != object or \
+                pd.api.types.infer_dtype(self.values, skipna=True) not in ("string", "empty"):
+            return self
+        codes, uniques = pd.factorize(self.values, use_na_sentinel=True)
+        values = pd.Series(uniques, dtype=object)
+        if (codes < 0).any():
+            values = pd.concat([values, pd.Series([np.nan], dtype=object)], ignore_index=True)
+        return _Column.coded(values, codes)
+
+    def __len__(self) -> int:
+        return len(self.values) if self.index is None else len(self.index)
+
+    def _mask(self, mask) -> np.ndarray:
+        return np.asarray(mask, dtype=bool)
+
+    def any(self, mask) -> bool:
+        return bool(self._mask(mask).any())
+
+    def count(self, mask) -> int:
+        if self.index is None:
+            return int(self._mask(mask).sum())
+        if self._counts is None:
+            self._counts = np.bincount(self.index, minlength=len(self.values))
+        return int(self._counts[self._mask(mask)].sum())
+
+    def lines(self, mask) -> list[int]:
+        mask = self._mask(mask)
+        return _lines(mask if self.index is None else mask[self.index])
+
+    def cells(self, series: pd.Series) -> pd.Series:
+        """A result computed on ``values`` (same index), spread to one entry per cell."""
+        if self.index is None:
+            return series
+        if isinstance(series.dtype, np.dtype):
+            return pd.Series(series.to_numpy().take(self.index), dtype=series.dtype)
+        return series.take(self.index).reset_index(drop=True)
+
+
+@dataclass
+class _Table:
+    """The file as read: column names as pandas made them, the columns, and (for read_raw_table) the frame."""
+
+    columns: list[str]
+    cols: list[_Column]
+    n_rows: int
+    frame: pd.DataFrame | None = None
+
+
 def read_raw_table(source: str | Path | bytes, report: ValidationReport,
                    limits: Limits | None = None) -> pd.DataFrame | None:
     """Read the file as strings (header row kept verbatim). Problems go to ``report``; returns None then."""
+    table = _read_table(source, report, limits, fast=False)
+    return None if table is None else table.frame
+
+
+def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Limits | None = None, *,
+                fast: bool = True) -> _Table | None:
+    """The file's columns for :func:`load_cohort` (``fast``), or the frame pandas reads (``fast=False``).
+
+    Both read the same values: let pandas' C parser type the columns (numbers stay numbers); identifiers stay
+    text. ``fast`` reads the coded columns (categories, event codes, responses, text-looking extra columns)
+    as categories and types their distinct values the way the parser would have typed the whole column, and
+    falls back to the plain read where that cannot be done.
+    """
     if isinstance(source, (str, Path)):
         try:
             raw = Path(source).read_bytes()
@@ -180,17 +275,22 @@ def read_raw_table(source: str | Path | bytes, report: ValidationReport,
     encoding = detect_encoding(raw)
     head = raw[:65536].decode(encoding, errors="ignore")
     delimiter = sniff_delimiter(head)
-    # Let pandas' C parser type the columns (numbers stay numbers: 1M rows x 30 columns read in seconds);
-    # columns it leaves as text are cleaned below (decimal commas, codes, bounds). Identifiers stay text.
     first = next((ln for ln in head.splitlines() if ln.strip()), "")
     headers = next(csv.reader([first], delimiter=delimiter), [])
     text_columns = {h: str for h in headers if schema.canonical_name(h)[0] == "patient_id"}
     # a cell with an absurd exponent would crash pandas' number parsing: read everything as text then
-    dtype = str if has_huge_exponent(raw) else (text_columns or None)
+    as_text = has_huge_exponent(raw)
+    dtype = str if as_text else (text_columns or None)
     try:
-        frame = pd.read_csv(io.BytesIO(raw), sep=delimiter, encoding=encoding, dtype=dtype,
-                            keep_default_na=False, na_values=NA_VALUES, skip_blank_lines=True, header=0,
-                            engine="c", low_memory=False)
+        table = None
+        if fast:
+            coded = {} if as_text else _coded_positions(head, delimiter, headers)
+            table = _read_fast(raw, delimiter, encoding, dtype, coded)
+        if table is None:
+            frame = _parse(raw, delimiter, encoding, dtype)
+            table = _Table([str(c) for c in frame.columns],
+                           [_Column.from_cells(frame.iloc[:, i], text=True) for i in range(frame.shape[1])],
+                           frame.shape[0], frame)
     except pd.errors.ParserError as exc:
         match = re.search(r"line (\d+)", str(exc))
         where = f" at line {match.group(1)}" if match else ""
@@ -200,32 +300,131 @@ def read_raw_table(source: str | Path | bytes, report: ValidationReport,
     except (pd.errors.EmptyDataError, ValueError, csv.Error):
         report.error("not_a_table", "could not read a table from this file")
         return None
-    if frame.shape[1] == 0 or (frame.shape[1] == 1 and frame.shape[0] == 0 and not str(frame.columns[0]).strip()):
+    n_columns = len(table.columns)
+    if n_columns == 0 or (n_columns == 1 and table.n_rows == 0 and not str(table.columns[0]).strip()):
         report.error("not_a_table", "no columns found")
         return None
-    if frame.shape[0] == 0:
+    if table.n_rows == 0:
         report.error("no_rows", "the file has a header but no patient rows")
         return None
     if limits:
-        if frame.shape[0] > limits.max_rows:
-            report.error("too_many_rows", f"the file has {frame.shape[0]} rows; the limit is {limits.max_rows}")
+        if table.n_rows > limits.max_rows:
+            report.error("too_many_rows", f"the file has {table.n_rows} rows; the limit is {limits.max_rows}")
             return None
-        if frame.shape[1] > limits.max_columns:
-            report.error("too_many_columns", f"the file has {frame.shape[1]} columns; the limit is "
+        if n_columns > limits.max_columns:
+            report.error("too_many_columns", f"the file has {n_columns} columns; the limit is "
                                              f"{limits.max_columns}")
             return None
-        lengths = [(i, frame.iloc[:, i].astype(str).str.len()) for i in range(frame.shape[1])
-                   if frame.iloc[:, i].dtype == object]
-        too_long = [(i, ln) for i, ln in lengths if (ln > limits.max_cell_chars).any()]
-        long_headers = [str(c) for c in frame.columns if len(str(c)) > limits.max_cell_chars]
+        too_long = [(i, c, c.values.astype(str).str.len() > limits.max_cell_chars)
+                    for i, c in enumerate(table.cols) if c.values.dtype == object]
+        too_long = [(i, c, mask) for i, c, mask in too_long if c.any(mask)]
+        long_headers = [str(c) for c in table.columns if len(str(c)) > limits.max_cell_chars]
         if too_long or long_headers:
             where = ""
             if too_long:
-                i, ln = too_long[0]
-                where = f" (column {i + 1}, {describe_lines(_lines(ln > limits.max_cell_chars))})"
+                i, c, mask = too_long[0]
+                where = f" (column {i + 1}, {describe_lines(c.lines(mask))})"
             report.error("cell_too_long", f"some cells are longer than {limits.max_cell_chars} characters{where}")
             return None
-    return frame
+    return table
+
+
+def _parse(buf: bytes, delimiter: str, encoding: str, dtype) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(buf), sep=delimiter, encoding=encoding,
+                       dtype=dict(dtype) if isinstance(dtype, dict) else dtype, keep_default_na=False,
+                       na_values=NA_VALUES, skip_blank_lines=True, header=0, engine="c", low_memory=False)
+
+
+#: rows of the file's start that decide whether an extra column is read as categories
+_SAMPLE_ROWS = 200
+_CODED_KINDS = frozenset((*schema.CATEGORICAL_COLUMNS, *schema.EVENT_COLUMNS, *schema.RESPONSE_COLUMNS))
+
+
+def _coded_positions(head: str, delimiter: str, headers: list[str]) -> dict[int, str]:
+    """Columns worth reading as categories (few distinct values), by position: the coded canonical columns,
+    and extra columns whose first rows hold repeated text. A speed choice only: either way the values are
+    typed the same."""
+    rows = list(csv.reader(head.splitlines()[1:_SAMPLE_ROWS + 1], delimiter=delimiter))
+    coded = {}
+    for j, header in enumerate(headers):
+        name = schema.canonical_name(header)[0]
+        if name == "patient_id" or name in schema.NUMERIC_COLUMNS or name in schema.TIME_COLUMNS or \
+                schema.is_ae_column(name):
+            continue
+        if name not in _CODED_KINDS:
+            sample = [r[j] for r in rows if j < len(r) and r[j] not in NA_VALUES]
+            if not sample or all(_is_float(v) for v in sample) or len(set(sample)) > len(sample) // 2:
+                continue
+        coded[j] = "category"
+    return coded
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_fast(raw: bytes, delimiter: str, encoding: str, dtype, coded: dict[int, str]) -> _Table | None:
+    """The coded read (see _read_table); None when the plain read must be used instead."""
+    if isinstance(dtype, dict) or dtype is None:
+        dtype = {**coded, **(dtype or {})}               # names first: pandas looks a column up by name first
+    frame = _parse(raw, delimiter, encoding, dtype)
+    if not isinstance(frame.index, pd.RangeIndex):
+        return None                                      # e.g. the parser took a first column as the index
+    cols = []
+    for j in range(frame.shape[1]):
+        series = frame.iloc[:, j]
+        try:
+            col = _coded_column(series) if isinstance(series.dtype, pd.CategoricalDtype) else \
+                _Column.from_cells(series, text=True)
+        except Exception:                                # noqa: BLE001 - the plain read is always right
+            col = None
+        if col is None:
+            return None
+        cols.append(col)
+    return _Table([str(c) for c in frame.columns], cols, frame.shape[0])
+
+
+def _coded_column(series: pd.Series) -> _Column | None:
+    """A column read as categories: its distinct texts, typed as the parser types a column."""
+    tokens, code = series.cat.categories.to_numpy(dtype=object), series.cat.codes.to_numpy()
+    # the parser types a column by trying int64 (then uint64), float64, bool and text over its cells in file
+    # order, and the first cell that fails decides the next step (an integer beyond the int64/uint64 range
+    # before any non-integer makes the column text): the distinct texts in the order they first occur meet
+    # their first failure in the same order
+    first = pd.unique(code)
+    first = first[first >= 0].astype(np.intp)
+    has_na = bool((code < 0).any())
+    values = _typed_like_parser(tokens[first], has_na)
+    if values is None:
+        return None
+    where = np.empty(len(first), dtype=np.intp)
+    where[first] = np.arange(len(first))                     # code -> position in first-occurrence order
+    if has_na:
+        where = np.append(where, len(first))
+    return _Column.coded(values.iloc[where], code)
+
+
+def _typed_like_parser(tokens: np.ndarray, has_na: bool) -> pd.Series | None:
+    """The parser's typing of a column whose distinct texts are ``tokens`` in the order they first occur
+    (and a missing cell if ``has_na``): the tokens are written as a one-column CSV, quoted, and read with the
+    same options, so each distinct text gets the value it has in the file. The last entry is the missing value
+    when ``has_na``. None if the parser kept the missing marker as text (it does for columns of integers
+    beyond the int64 range mixed with negatives or NA): read the file plainly then."""
+    lines = ['"' + t.replace('"', '""') + '"' for t in tokens]
+    if has_na:
+        lines.append("NA")
+    if not lines:
+        return pd.Series([], dtype=object)
+    parsed = pd.read_csv(io.BytesIO(("\n".join(lines) + "\n").encode("utf-8")), sep=",", header=None,
+                         encoding="utf-8", keep_default_na=False, na_values=NA_VALUES, skip_blank_lines=True,
+                         engine="c", low_memory=False)
+    if parsed.shape != (len(lines), 1) or (has_na and not pd.isna(parsed.iloc[-1, 0])):
+        return None
+    return parsed.iloc[:, 0].rename(None)
 
 
 # --- cell parsing --------------------------------------------------------------------------------------
@@ -369,55 +568,87 @@ def load_cohort(source: str | Path | bytes | pd.DataFrame, *, time_unit: str | N
     if isinstance(source, pd.DataFrame):
         raw = source.copy()
         raw.columns = [str(c) for c in raw.columns]
+        table = _Table(list(raw.columns), [_Column.from_cells(raw.iloc[:, i], text=False)
+                                           for i in range(raw.shape[1])], int(raw.shape[0]))
     else:
-        raw = read_raw_table(source, report, limits)
-        if raw is None:
+        table = _read_table(source, report, limits)
+        if table is None:
             return LoadResult(None, report)
     if time_unit is not None and time_unit not in schema.TIME_UNIT_FACTORS:
         report.error("bad_parameter", f"unknown time unit {time_unit!r}; use one of "
                                       f"{', '.join(schema.TIME_UNIT_FACTORS)}")
         return LoadResult(None, report)
-    headers = [str(c) for c in raw.columns]
+    headers = [str(c) for c in table.columns]
     names, units = _resolve_headers(headers, mapping or {}, report)
-    report.n_rows = int(raw.shape[0])
+    report.n_rows = int(table.n_rows)
     out: dict[str, pd.Series] = {}
     for header, name, unit, position in zip(headers, names, units, range(len(headers))):
-        col = raw.iloc[:, position].reset_index(drop=True)
+        col, table.cols[position] = table.cols[position], None       # each column is freed once cleaned
         info = _clean_column(col, header, name, unit or time_unit, time_unit, out, report)
         report.columns[name] = info
-    frame = pd.DataFrame(out)
+    frame = _frame(out)
     _check_cohort(frame, report)
     result_mapping = dict(zip(headers, names))
     return LoadResult(frame if report.ok else None, report, result_mapping)
 
 
-def _clean_column(col: pd.Series, header: str, name: str, unit: str | None, file_unit: str | None,
+def _frame(out: dict[str, pd.Series]) -> pd.DataFrame:
+    """``pd.DataFrame(out)``, built with the columns of each dtype side by side and then put in order: pandas
+    stacks runs of same-dtype columns and then merges those blocks again (about 1 s for 1M rows x 30)."""
+    names = list(out)
+    grouped = sorted(range(len(names)), key=lambda i: str(out[names[i]].dtype))
+    frame = pd.DataFrame({names[i]: out[names[i]] for i in grouped})
+    if grouped == sorted(grouped):
+        return frame
+    return frame.take(np.argsort(grouped), axis=1)
+
+
+def _clean_id(c: _Column) -> tuple[pd.Series, int]:
+    """The patient_id column: text stripped, missing markers as NaN; and the number missing."""
+    if c.index is None and c.text and c.values.dtype == object and \
+            pd.api.types.infer_dtype(c.values, skipna=True) in ("string", "empty"):
+        # identifiers are (nearly) all distinct, so per distinct value is no gain: one pass over the cells,
+        # the same rule as below (a cell is str or NaN here)
+        stripped = [v.strip() if v.__class__ is str else None for v in c.values.to_numpy()]
+        # (lower-casing never shortens a text, so a longer one is no marker)
+        missing = np.fromiter((v is None or (len(v) <= _MARKER_LEN and v.lower() in _MARKER_SET) for v in stripped),
+                              dtype=bool, count=len(stripped))
+        ids = np.array(stripped, dtype=object)
+        ids[missing] = np.nan
+        return pd.Series(ids, dtype=object), int(missing.sum())
+    col = c.values
+    missing = _missing_mask(col)
+    return c.cells(col.astype(str).str.strip().where(~missing)), c.count(missing)
+
+
+def _clean_column(c: _Column, header: str, name: str, unit: str | None, file_unit: str | None,
                   out: dict, report: ValidationReport) -> ColumnInfo:
     recognised = (name in schema.CANONICAL_COLUMNS or schema.is_ae_column(name))
     label = f"{header!r}" if header == name else f"{header!r} ({name})"
     if name == "patient_id":
-        missing = _missing_mask(col)
-        out[name] = col.astype(str).str.strip().where(~missing)
-        return ColumnInfo(name, header, "id", True, int(missing.sum()))
+        out[name], n_missing = _clean_id(c)
+        return ColumnInfo(name, header, "id", True, n_missing)
 
+    c = c.by_value()
+    col = c.values           # the cells, or one entry per distinct value: every check below is per entry
     if name in schema.TIME_COLUMNS:
         values, missing, bad = parse_numbers(col)
-        if bad.any():
+        if c.any(bad):
             report.error("time_not_numeric", f"time column {label} has values that are not numbers",
-                         name, _lines(bad))
+                         name, c.lines(bad))
         negative = values < 0
-        if negative.any():
-            report.error("time_negative", f"time column {label} has negative times", name, _lines(negative))
+        if c.any(negative):
+            report.error("time_negative", f"time column {label} has negative times", name, c.lines(negative))
         declared = unit
         factor = schema.TIME_UNIT_FACTORS[declared] if declared else 1.0
-        out[name] = values * factor
+        out[name] = c.cells(values * factor)
         if declared is None and values.max(skipna=True) > 240:
             report.warn("time_unit", f"time column {label} was read as months but its largest value exceeds "
                                      f"240; if it is in days, declare the unit (e.g. header 'OS (days)')", name)
-        if missing.any():
+        if c.any(missing):
             report.warn("time_missing", f"time column {label} is missing for some patients; they are left "
-                                        f"out of analyses of that endpoint", name, _lines(missing))
-        return ColumnInfo(name, header, "time", True, int(missing.sum()), declared or "months")
+                                        f"out of analyses of that endpoint", name, c.lines(missing))
+        return ColumnInfo(name, header, "time", True, c.count(missing), declared or "months")
 
     if name in schema.EVENT_COLUMNS:
         mapped, missing, unmapped = _map_codes(col, EVENT_CODES)
@@ -428,92 +659,93 @@ def _clean_column(col: pd.Series, header: str, name: str, unit: str | None, file
             unmapped = (~missing) & mapped.isna()
             report.warn("event_coding_12", f"event column {label} is coded 1/2; read as R's Surv convention "
                                            f"(1 = censored, 2 = event)", name)
-        if unmapped.any():
+        if c.any(unmapped):
             report.error("event_unmapped", f"event column {label} has values that are not an event code "
                                            f"(use 1/0, yes/no, dead/alive, progressed/censored)",
-                         name, _lines(unmapped))
-        out[name] = to_numeric(mapped, errors="coerce").astype("Int64").astype(float)
-        if missing.any():
+                         name, c.lines(unmapped))
+        out[name] = c.cells(to_numeric(mapped, errors="coerce").astype("Int64").astype(float))
+        if c.any(missing):
             report.warn("event_missing", f"event column {label} is missing for some patients; they are left "
-                                         f"out of analyses of that endpoint", name, _lines(missing))
-        return ColumnInfo(name, header, "event", True, int(missing.sum()))
+                                         f"out of analyses of that endpoint", name, c.lines(missing))
+        return ColumnInfo(name, header, "event", True, c.count(missing))
 
     if name in schema.RESPONSE_COLUMNS:
         mapped, missing, unmapped = _response(col)
-        if unmapped.any():
+        if c.any(unmapped):
             report.warn("response_unknown", f"response column {label} has codes other than CR, PR, SD, PD, NE; "
-                                            f"those patients are treated as missing", name, _lines(unmapped))
-        out[name] = mapped
-        return ColumnInfo(name, header, "response", True, int((missing | unmapped).sum()))
+                                            f"those patients are treated as missing", name, c.lines(unmapped))
+        out[name] = c.cells(mapped)
+        return ColumnInfo(name, header, "response", True, c.count(missing | unmapped))
 
     if schema.is_ae_column(name):
         values, missing, bad = parse_numbers(col)
         invalid = bad | ((~values.isna()) & ~values.isin([0, 1, 2, 3, 4, 5]))
-        if invalid.any():
+        if c.any(invalid):
             report.warn("ae_grade", f"adverse-event column {label} has values that are not CTCAE grades 0-5; "
-                                    f"they are treated as missing", name, _lines(invalid))
+                                    f"they are treated as missing", name, c.lines(invalid))
             values = values.where(~invalid)
-        out[name] = values
-        return ColumnInfo(name, header, "ae", True, int(values.isna().sum()))
+        out[name] = c.cells(values)
+        return ColumnInfo(name, header, "ae", True, c.count(values.isna()))
 
     if name in schema.NUMERIC_COLUMNS:
         values, missing, bad = parse_numbers(col)
-        if bad.any():
+        if c.any(bad):
             report.warn("not_numeric", f"column {label} should be numeric; values that are not numbers are "
-                                       f"treated as missing", name, _lines(bad))
+                                       f"treated as missing", name, c.lines(bad))
         bounded = (~missing) & _bounded_mask(col) if col.dtype == object else pd.Series(False, index=col.index)
-        if bounded.any():
+        if c.any(bounded):
             report.warn("bounded_value", f"column {label} has values given as a bound ('<' or '>'); the bound "
-                                         f"itself is used", name, _lines(bounded))
+                                         f"itself is used", name, c.lines(bounded))
         low, high = schema.NUMERIC_COLUMNS[name]["range"]
         implausible = (values < low) | (values > high)
-        if implausible.any():
+        if c.any(implausible):
             unit_text = schema.NUMERIC_COLUMNS[name]["unit"]
             report.warn("implausible", f"column {label} has values outside the plausible range {low:g}-{high:g}"
                                        f"{' ' + unit_text if unit_text else ''}; check the units",
-                        name, _lines(implausible))
-        out[name] = values
-        return ColumnInfo(name, header, "numeric", True, int(values.isna().sum()))
+                        name, c.lines(implausible))
+        out[name] = c.cells(values)
+        return ColumnInfo(name, header, "numeric", True, c.count(values.isna()))
 
     if name in schema.CATEGORICAL_COLUMNS:
         codes = {"sex": SEX_CODES, "etiology": ETIOLOGY_CODES}.get(name)
         missing = _missing_mask(col)
         if name in schema.BINARY_FACTORS:
             mapped, missing, unmapped = _map_codes(col, BINARY_CODES)
-            if unmapped.any():
+            if c.any(unmapped):
                 report.warn("factor_unknown", f"column {label} is a yes/no factor but has other values; "
-                                              f"they are treated as missing", name, _lines(unmapped))
+                                              f"they are treated as missing", name, c.lines(unmapped))
         elif name == "child_pugh":
             mapped = _child_pugh(col)
             unmapped = (~missing) & mapped.isna()
-            if unmapped.any():
+            if c.any(unmapped):
                 report.warn("factor_unknown", f"column {label} should be Child-Pugh class A/B/C or score 5-15; "
-                                              f"other values are treated as missing", name, _lines(unmapped))
+                                              f"other values are treated as missing", name, c.lines(unmapped))
         elif name == "cnlc_stage":
             mapped = _cnlc(col)
             unmapped = (~missing) & mapped.isna()
-            if unmapped.any():
+            if c.any(unmapped):
                 report.warn("factor_unknown", f"column {label} has values that are not CNLC stages "
-                                              f"(IA-IV); they are treated as missing", name, _lines(unmapped))
+                                              f"(IA-IV); they are treated as missing", name, c.lines(unmapped))
         else:
             stripped = via_uniques(col, lambda s: s.str.strip())
             mapped = _norm(col).map(codes).fillna(stripped) if codes else stripped
             mapped = mapped.where(~missing)
             if name == "sex":
                 unknown = (~missing) & ~mapped.isin(["Male", "Female"])
-                if unknown.any():
+                if c.any(unknown):
                     report.warn("factor_unknown", f"column {label} has values other than male/female",
-                                name, _lines(unknown))
-        out[name] = mapped.where(~missing)
-        return ColumnInfo(name, header, "categorical", True, int(out[name].isna().sum()))
+                                name, c.lines(unknown))
+        cleaned = mapped.where(~missing)
+        out[name] = c.cells(cleaned)
+        return ColumnInfo(name, header, "categorical", True, c.count(cleaned.isna()))
 
     # a user variable: numeric when every present value parses as a number, categorical otherwise
     values, missing, bad = parse_numbers(col)
-    if not bad.any() and (~missing).any():
-        out[name] = values
-        return ColumnInfo(name, header, "numeric", recognised, int(missing.sum()))
-    out[name] = via_uniques(col, lambda s: s.str.strip()).where(~missing)
-    return ColumnInfo(name, header, "categorical", recognised, int(missing.sum()))
+    if not c.any(bad) and c.any(~missing):
+        out[name] = c.cells(values)
+        return ColumnInfo(name, header, "numeric", recognised, c.count(missing))
+    out[name] = c.cells(via_uniques(col, lambda s: s.str.strip()).where(~missing))
+    return ColumnInfo(name, header, "categorical", recognised, c.count(missing))
 
 
 def _check_cohort(frame: pd.DataFrame, report: ValidationReport) -> None:
