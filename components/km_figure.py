@@ -14,7 +14,8 @@ import plotly.graph_objects as go
 from components.clinical_tables import p_text, plot_text
 from components.style import DASHES, PALETTE
 
-MAX_POINTS = 1500   # per curve sent to the browser; the thinning keeps every step the eye can resolve
+MAX_POINTS = 1000   # per curve sent to the browser: two points per ~2 px column of the plot, every visible step
+MAX_TICKS = 500     # censor ticks per group: one per ~2 px column (1.5 px wide ticks overlap closer than that)
 
 
 @dataclass
@@ -86,16 +87,14 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
         label = plot_text(c.label)   # labels come from data: shown as text, never read as plotly HTML
         group = {"legendgroup": label, "showlegend": False, "hoverinfo": "skip", "type": "scatter"}
         if show_ci:   # the band as one closed polygon: the upper limit forwards, the lower limit back
-            (xs, hi_s), (_xs, lo_s) = _step_xy(t, hi), _step_xy(t, lo)
-            traces.append({**group, "x": np.r_[xs, xs[::-1]], "y": np.r_[hi_s, lo_s[::-1]],
-                           "mode": "lines", "line": {"width": 0}, "fill": "toself",
-                           "fillcolor": _rgba(color, 0.15)})
+            traces.append({**group, **_band(t, hi, lo), "mode": "lines", "line": {"width": 0, "shape": "hv"},
+                           "fill": "toself", "fillcolor": _rgba(color, 0.15)})
         name = label if compact else f"{label}  (n={c.n}, events={c.events})"
         traces.append({"type": "scatter", "x": t, "y": s, "mode": "lines", "name": name, "legendgroup": label,
                        "line": {"color": color, "width": line_width, "shape": "hv",
                                 "dash": "solid" if not presentation else dash},
                        "hovertemplate": "%{x:.1f} mo: %{y:.3f}<extra>" + label + "</extra>"})
-        ct, cs = thin_step(c.censor_times, c.censor_surv, max_points=MAX_POINTS)
+        ct, cs = thin_marks(c.censor_times, c.censor_surv)
         if len(ct):   # censor ticks as the segments of one path (one SVG element, not one per patient)
             traces.append({**group, **_ticks(ct, cs, tick_half), "mode": "lines",
                            "line": {"color": color, "width": 1.5 * scale}})
@@ -153,17 +152,33 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
     return go.Figure({"data": traces, "layout": layout}, _validate=False)
 
 
-def _step_xy(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The corner points of a right-continuous step function, for a ``linear`` line (``hv`` cannot run backwards,
-    which a closed band polygon needs)."""
-    return np.repeat(times, 2)[1:], np.repeat(values, 2)[:-1]
+def thin_marks(times, values, max_marks: int = MAX_TICKS):
+    """At most one mark per ``1 / max_marks`` of the time span (the first in each column); drawing only."""
+    times, values = np.asarray(times, dtype=float), np.asarray(values, dtype=float)
+    if times.size <= max_marks:
+        return times, values
+    span = times[-1] - times[0] or 1.0
+    bins = np.minimum(np.floor((times - times[0]) / span * max_marks).astype(np.int64), max_marks - 1)
+    first = np.r_[True, bins[1:] != bins[:-1]]
+    return times[first], values[first]
+
+
+def _band(times: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> dict:
+    """The CI band of a step curve as one closed ``hv`` polygon: the upper limits forwards, then the lower limits
+    backwards, each lower value moved to the right end of its interval so that ``hv`` steps (horizontal first)
+    draw the right-continuous lower step function when running from right to left.
+
+    Drawing only (no hover), so single precision: half the bytes, far below a pixel.
+    """
+    back = np.r_[lo[0], lo[:-1]][::-1]       # at t_i (right to left): lo_{i-1}, held back to t_{i-1}
+    return {"x": np.r_[times, times[::-1]].astype(np.float32), "y": np.r_[hi, back].astype(np.float32)}
 
 
 def _ticks(times: np.ndarray, surv: np.ndarray, half: float) -> dict:
-    """Vertical ticks at (time, surv) as x/y of one line broken by gaps (NaN)."""
+    """Vertical ticks at (time, surv) as x/y of one line broken by gaps (NaN); single precision (drawing only)."""
     gap = np.full(len(times), np.nan)
-    return {"x": np.column_stack([times, times, gap]).ravel(),
-            "y": np.column_stack([surv - half, surv + half, gap]).ravel()}
+    return {"x": np.column_stack([times, times, gap]).ravel().astype(np.float32),
+            "y": np.column_stack([surv - half, surv + half, gap]).ravel().astype(np.float32)}
 
 
 def _rgba(hex_color: str, alpha: float) -> str:

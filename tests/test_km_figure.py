@@ -7,12 +7,24 @@ import numpy as np
 import pandas as pd
 
 from analysis.survival import km_by_group
-from components.km_figure import MAX_POINTS, curves_from_stratified, km_figure, thin_step
+from components.km_figure import MAX_POINTS, MAX_TICKS, curves_from_stratified, km_figure, thin_marks, thin_step
 from components.survival_tables import km_summary_table
 
 LUNG = pd.read_csv(Path(__file__).parent / "reference" / "data" / "lung.csv")
 RISK = (0.0, 200.0, 400.0, 600.0, 800.0)
 LAND = (365.0,)
+
+
+def drawn_hv_edges(x, y, probe):
+    """Upper and lower edges of a closed polygon drawn with plotly's ``hv`` line shape (from each point:
+    horizontal to the next x at this point's y, then vertical), at the ``probe`` times; the polygon runs right
+    along the top and back left along the bottom, with as many points each way."""
+    m = len(x) // 2
+    fx, fy, bx, by = x[:m], y[:m], x[m:], y[m:]
+    top = fy[np.searchsorted(fx, probe, side="right") - 1]                    # forwards: y of the left point
+    k = len(bx) - np.searchsorted(bx[::-1], probe, side="right")              # backwards: y of the right point
+    bottom = by[np.clip(k - 1, 0, len(by) - 1)]
+    return top, bottom
 
 
 def result():
@@ -42,14 +54,17 @@ def test_figure_has_curves_bands_risk_table_and_stats():
     assert len(bands) == 2                                   # one CI band per group, one closed polygon each
     views = curves_from_stratified(res, RISK, LAND)
     for band, v in zip(bands, views):
-        x, y = np.asarray(band.x, float), np.asarray(band.y, float)
-        m = len(x) // 2                                      # upper limit forwards, lower limit backwards
-        np.testing.assert_array_equal(x[:m], x[m:][::-1])
-        # every corner of the step band is a value of the curve's own limits (NaN limits drawn at the curve)
+        assert band.line.shape == "hv"
+        t = np.r_[0.0, v.times]
         upper = np.r_[1.0, np.where(np.isnan(v.hi), v.surv, v.hi)]
         lower = np.r_[1.0, np.where(np.isnan(v.lo), v.surv, v.lo)]
-        assert set(y[:m]) <= set(upper) and set(y[m:]) <= set(lower)
-        assert np.all(y[:m] >= y[m:][::-1])                  # the band never turns inside out
+        # the polygon, drawn as plotly draws hv steps, is the KM band: at every time the drawn upper and lower
+        # edges are the limits of the interval [t_i, t_(i+1)) that holds it
+        probe = np.r_[t[:-1] + np.diff(t) / 2, t[:-1] + 1e-9]
+        want = np.searchsorted(t, probe, side="right") - 1
+        top, bottom = drawn_hv_edges(np.asarray(band.x, float), np.asarray(band.y, float), probe)
+        np.testing.assert_allclose(top, upper[want], atol=1e-6)
+        np.testing.assert_allclose(bottom, lower[want], atol=1e-6)
     risk_rows = [t for t in fig.data if t.mode == "text"]
     assert [list(t.text) for t in risk_rows] == [[str(x) for x in v.at_risk]
                                                   for v in curves_from_stratified(res, RISK, LAND)]
@@ -67,9 +82,9 @@ def test_censor_ticks_are_one_path_per_group_at_the_censored_times():
     for tr, v in zip(ticks, views):
         x, y = np.asarray(tr.x, float).reshape(-1, 3), np.asarray(tr.y, float).reshape(-1, 3)
         assert np.isnan(x[:, 2]).all() and np.isnan(y[:, 2]).all()          # a gap after every tick
-        np.testing.assert_array_equal(x[:, 0], v.censor_times)             # vertical: both ends at the time
-        np.testing.assert_array_equal(x[:, 1], v.censor_times)
-        np.testing.assert_allclose((y[:, 0] + y[:, 1]) / 2, v.censor_surv)  # centred on the curve
+        np.testing.assert_allclose(x[:, 0], v.censor_times, rtol=1e-6)     # vertical: both ends at the time
+        np.testing.assert_array_equal(x[:, 0], x[:, 1])
+        np.testing.assert_allclose((y[:, 0] + y[:, 1]) / 2, v.censor_surv, atol=1e-6)  # centred on the curve
         assert np.all(y[:, 1] > y[:, 0])
 
 
@@ -91,6 +106,16 @@ def test_every_variant_is_a_valid_plotly_figure():
     for kwargs in ({}, {"presentation": True}, {"compact": True}, {"title": "t", "logrank_p": 0.01}):
         fig = km_figure(views, risk_times=list(RISK), **kwargs)
         go.Figure(fig.to_plotly_json(), skip_invalid=False)
+
+
+def test_censor_marks_are_thinned_to_one_per_column_for_drawing_only():
+    t = np.sort(np.random.default_rng(1).uniform(0, 60, 20_000))
+    s = np.linspace(1, 0.2, t.size)
+    tt, ss = thin_marks(t, s)
+    assert len(tt) <= MAX_TICKS and tt[0] == t[0]
+    assert np.isin(tt, t).all() and np.all(np.diff(tt) > 0)
+    assert np.all(np.diff(np.floor((tt - t[0]) / (t[-1] - t[0]) * MAX_TICKS)) >= 1)   # one per column
+    assert len(thin_marks(t[:50], s[:50])[0]) == 50                                  # few marks: all kept
 
 
 def test_thinning_keeps_endpoints_and_bounds_points():
