@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,8 +253,9 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
 
     Both read the same values: let pandas' C parser type the columns (numbers stay numbers); identifiers stay
     text. ``fast`` reads the coded columns (categories, event codes, responses, text-looking extra columns)
-    as categories and types their distinct values the way the parser would have typed the whole column, and
-    falls back to the plain read where that cannot be done.
+    as categories and types their distinct values the way the parser would have typed the whole column,
+    splits big files into parts parsed in parallel threads (the tokenizer releases the GIL), and falls back
+    to the plain read whenever a part could be typed differently than the whole file.
     """
     if isinstance(source, (str, Path)):
         try:
@@ -335,6 +338,19 @@ def _parse(buf: bytes, delimiter: str, encoding: str, dtype) -> pd.DataFrame:
                        na_values=NA_VALUES, skip_blank_lines=True, header=0, engine="c", low_memory=False)
 
 
+#: files at least this big are parsed in parts, one thread per available core (at most 4), or PARALLEL_PARTS
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+PARALLEL_PARTS: int | None = None
+
+
+def _cpus() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):                    # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return min(cpus, 4)
+
+
 #: rows of the file's start that decide whether an extra column is read as categories
 _SAMPLE_ROWS = 200
 _CODED_KINDS = frozenset((*schema.CATEGORICAL_COLUMNS, *schema.EVENT_COLUMNS, *schema.RESPONSE_COLUMNS))
@@ -371,26 +387,108 @@ def _read_fast(raw: bytes, delimiter: str, encoding: str, dtype, coded: dict[int
     """The coded read (see _read_table); None when the plain read must be used instead."""
     if isinstance(dtype, dict) or dtype is None:
         dtype = {**coded, **(dtype or {})}               # names first: pandas looks a column up by name first
-    frame = _parse(raw, delimiter, encoding, dtype)
-    if not isinstance(frame.index, pd.RangeIndex):
+    bounds = _split_points(raw)
+    frames = None
+    if bounds:
+        header = raw[:bounds[0]]
+        bufs = [raw[:bounds[1]]] + [header + raw[a:b] for a, b in itertools.pairwise(bounds[1:])]
+        try:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(len(bufs)) as pool:
+                frames = list(pool.map(lambda b: _parse(b, delimiter, encoding, dtype), bufs))
+        except Exception:                                # noqa: BLE001 - the whole-file read below says what is wrong
+            frames = None
+    if frames is None:
+        frames = [_parse(raw, delimiter, encoding, dtype)]
+    first = frames[0]
+    if not isinstance(first.index, pd.RangeIndex) or any(
+            not isinstance(f.index, pd.RangeIndex) or list(f.columns) != list(first.columns) for f in frames):
         return None                                      # e.g. the parser took a first column as the index
     cols = []
-    for j in range(frame.shape[1]):
-        series = frame.iloc[:, j]
+    for j in range(first.shape[1]):
         try:
-            col = _coded_column(series) if isinstance(series.dtype, pd.CategoricalDtype) else \
-                _Column.from_cells(series, text=True)
+            col = _merge_parts([f.iloc[:, j] for f in frames])
         except Exception:                                # noqa: BLE001 - the plain read is always right
             col = None
         if col is None:
             return None
         cols.append(col)
-    return _Table([str(c) for c in frame.columns], cols, frame.shape[0])
+    return _Table([str(c) for c in first.columns], cols, sum(len(f) for f in frames))
 
 
-def _coded_column(series: pd.Series) -> _Column | None:
-    """A column read as categories: its distinct texts, typed as the parser types a column."""
-    tokens, code = series.cat.categories.to_numpy(dtype=object), series.cat.codes.to_numpy()
+def _split_points(raw: bytes) -> list[int] | None:
+    """[end of the header line, part boundaries..., len(raw)] for a parallel parse, or None.
+
+    Parts end at a newline. A newline inside a quoted cell is no record boundary, but then the part before it
+    ends inside a quoted cell, which the parser refuses ("EOF inside string"), and the whole file is read
+    instead; so every part that parses starts at a true record boundary. The header must be the first line
+    (no quotes, ended by ``\\n`` or ``\\r\\n``): it is put before every part.
+    """
+    n = PARALLEL_PARTS or _cpus()
+    if n < 2 or len(raw) < PARALLEL_MIN_BYTES:
+        return None
+    end = raw.find(b"\n") + 1
+    if end <= 0 or not raw[:end].strip() or b"\r" in raw[:end].rstrip(b"\r\n") or b'"' in raw[:end]:
+        return None
+    bounds = [end]
+    for k in range(1, n):
+        pos = raw.find(b"\n", max(k * len(raw) // n, bounds[-1])) + 1
+        if pos <= bounds[-1] or pos >= len(raw):
+            break
+        bounds.append(pos)
+    bounds.append(len(raw))
+    return bounds if len(bounds) > 2 else None
+
+
+def _merge_parts(parts: list[pd.Series]) -> _Column | None:
+    """One column from its parts: categories are merged and typed; plain columns are joined when every part
+    was typed as the whole column would have been (else None: read the whole file instead)."""
+    if isinstance(parts[0].dtype, pd.CategoricalDtype):
+        return _coded_column(parts)
+    parts = [p for p in parts if len(p)] or parts[:1]
+    if len(parts) == 1:
+        return _Column.from_cells(parts[0], text=True)
+    kinds = {p.dtype for p in parts}
+    values = [p.to_numpy() for p in parts]
+    if kinds == {np.dtype(np.int64), np.dtype(np.float64)}:
+        # whole-file typing would give float64 (read as floats, or integers with NaN): the same numbers
+        # below 2**53; an int64 part is cast
+        if max(max(abs(int(v.min())), abs(int(v.max()))) for v in values if v.dtype == np.int64) >= 2 ** 53:
+            return None
+        values = [v.astype(np.float64) for v in values]
+    elif len(kinds) != 1:
+        return None
+    joined = np.concatenate(values)
+    if joined.dtype == np.float64 and not _below_2_53(joined):
+        return None                                    # integers read as int64 then float vs parsed as float
+    elif joined.dtype == object and pd.Series(joined).isin(NA_VALUES).any():
+        return None                                    # a part kept its missing markers as text
+    elif joined.dtype not in (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_), np.dtype(object)):
+        return None
+    return _Column.from_cells(pd.Series(joined, dtype=joined.dtype), text=True)
+
+
+def _below_2_53(values: np.ndarray) -> bool:
+    """Whether every finite value is below 2**53 in size (where float64 holds every integer exactly)."""
+    with np.errstate(invalid="ignore"):
+        low, high = np.nanmin(values, initial=0.0), np.nanmax(values, initial=0.0)
+    if np.isfinite(low) and np.isfinite(high):
+        return max(-low, high) < 2 ** 53
+    finite = values[np.isfinite(values)]
+    return not len(finite) or float(np.abs(finite).max()) < 2 ** 53
+
+
+def _coded_column(parts: list[pd.Series]) -> _Column | None:
+    """A column read as categories (in parts): its distinct texts, typed as the parser types a column."""
+    cats = [p.cat.categories.to_numpy(dtype=object) for p in parts]
+    codes = [p.cat.codes.to_numpy() for p in parts]
+    if len(parts) == 1:
+        tokens, code = cats[0], codes[0]
+    else:
+        union = pd.Index(np.concatenate(cats), dtype=object).unique()
+        tokens = union.to_numpy(dtype=object)
+        code = np.concatenate([np.append(union.get_indexer(c), -1)[k] for c, k in zip(cats, codes)])
     # the parser types a column by trying int64 (then uint64), float64, bool and text over its cells in file
     # order, and the first cell that fails decides the next step (an integer beyond the int64/uint64 range
     # before any non-integer makes the column text): the distinct texts in the order they first occur meet

@@ -1,11 +1,14 @@
-"""The importer's fast read (categories typed like the parser, cleaned per distinct value) gives exactly what
-a plain ``pd.read_csv`` of the file, cleaned cell by cell, gives: same frame, same report."""
+"""The importer's fast read (categories typed like the parser, big files parsed in parallel parts) gives exactly
+what a plain ``pd.read_csv`` of the file, cleaned cell by cell, gives: same frame, same report."""
 from __future__ import annotations
 
 import csv
 import io
 import random
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +19,8 @@ from hypothesis import strategies as st
 from analysis import io as aio
 from analysis import schema
 from analysis.io import Limits, load_cohort
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def naive_read(raw: bytes) -> pd.DataFrame:
@@ -50,6 +55,13 @@ def assert_same_table(raw: bytes) -> None:
     for j, c in enumerate(table.cols):
         pd.testing.assert_series_equal(c.cells(c.values), frame.iloc[:, j].reset_index(drop=True),
                                        check_names=False, check_exact=True)
+
+
+@pytest.fixture
+def parallel(monkeypatch):
+    """Split every file into three parts (as a big file on a 3-core machine)."""
+    monkeypatch.setattr(aio, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(aio, "PARALLEL_PARTS", 3)
 
 
 # --- randomised messy files ----------------------------------------------------------------------------------
@@ -120,7 +132,7 @@ def messy_file(seed: int) -> bytes:
 
 
 @pytest.mark.parametrize("seed", range(120))
-def test_fast_read_matches_plain_read_on_messy_files(seed):
+def test_fast_read_matches_plain_read_on_messy_files(seed, parallel, monkeypatch):
     raw = messy_file(seed)
     time_unit = random.Random(-seed).choice([None, None, "days"])
     try:
@@ -133,6 +145,8 @@ def test_fast_read_matches_plain_read_on_messy_files(seed):
     reference = load_cohort(frame, time_unit=time_unit)      # a frame is cleaned cell by cell
     assert_same(load_cohort(raw, time_unit=time_unit), reference)
     assert_same_table(raw)
+    monkeypatch.setattr(aio, "PARALLEL_MIN_BYTES", 1 << 60)  # and the whole file in one part
+    assert_same(load_cohort(raw, time_unit=time_unit), reference)
 
 
 @pytest.mark.parametrize("column", [
@@ -143,7 +157,7 @@ def test_fast_read_matches_plain_read_on_messy_files(seed):
     ["18446744073709551615", "NA", "3"],                     # uint64 with a missing cell: kept as text
     ["1", "2", "NA"], ["True", "false", "NA"], ["True", "FALSE"], ["1", "01", "1.0", "1e0"], ["x", " 1", "1 "],
 ])
-def test_order_and_range_dependent_typing_matches(column):
+def test_order_and_range_dependent_typing_matches(column, parallel):
     cells = (column * 4)[:12]
     # read as categories (a coded column), plainly (a numeric one), and sampled (an extra column)
     raw = ("os_months,os_event,treatment,age,grp\n" + "".join(
@@ -152,8 +166,42 @@ def test_order_and_range_dependent_typing_matches(column):
     assert_same_table(raw)
 
 
-def test_a_clean_file_takes_the_coded_path(monkeypatch):
-    """No silent fallback: one parse, coded columns stay coded."""
+@pytest.mark.parametrize("late", [
+    ["2.5"],                                   # integers, then a float: float64 either way
+    ["NA"],                                    # integers, then a missing cell: float64
+    ["abc"],                                   # integers, then text: all text
+    ["9007199254740993.0"],                    # beyond 2**53: an integer read as int64 differs from float
+    ["-1", "18446744073709551615", "NA"],      # a part of integers beyond int64 with negatives and NA
+    ["True", "False"],                         # a part of booleans after integers
+    ["999999999999999999", "2.5"],             # integers beyond 2**53 first: parsed as floats they differ
+    ["999999999999999999", "NA", "2.5"],       # the same, the integers' part with a missing cell (float64)
+])
+def test_parts_typed_differently_from_the_whole_file_fall_back(late, parallel):
+    """A plain (numbers) column typed by part: the parts must agree with the whole file's typing."""
+    values = [str(i % 90 + 10) for i in range(300)]
+    values[-len(late):] = late
+    if late == ["-1", "18446744073709551615", "NA"]:
+        values[5] = values[150] = "abc"        # text in the first parts, integer-only conflict in the last
+    if late[0] == "999999999999999999":        # the big integer (and missing cell) in the first part
+        values[:len(late) - 1] = late[:-1]
+        values[-len(late):-1] = ["10"] * (len(late) - 1)
+    raw = ("os_months,os_event,age,My Score\n" + "".join(
+        f"{i + 1},{i % 2},{v},{v}\n" for i, v in enumerate(values))).encode()
+    assert_same(load_cohort(raw), load_cohort(naive_read(raw)))
+    assert_same_table(raw)
+
+
+def test_quoted_newlines_at_a_split_point_fall_back_to_the_whole_file(monkeypatch):
+    rows = "".join(f'{i},1,"note\nline {i}",{i % 3}\n' for i in range(1, 200))
+    raw = ("os_months,os_event,note,grp\n" + rows).encode()
+    monkeypatch.setattr(aio, "PARALLEL_MIN_BYTES", 0)
+    for parts in (2, 3, 4, 7):
+        monkeypatch.setattr(aio, "PARALLEL_PARTS", parts)
+        assert_same(load_cohort(raw), load_cohort(naive_read(raw)))
+
+
+def test_a_clean_big_file_takes_the_parallel_coded_path(parallel, monkeypatch):
+    """No silent fallback: the parts are parsed once each, coded columns stay coded."""
     rows = "".join(f"P{i},{i % 50 + 1}.5,{i % 2},{['A', 'B'][i % 2]},{['yes', 'no'][i % 3 == 0]},"
                    f"{['HAIC', 'TACE', 'x'][i % 3]}\n" for i in range(3000))
     raw = ("patient_id,os_months,os_event,child_pugh,ehm,arm2\n" + rows).encode()
@@ -162,7 +210,7 @@ def test_a_clean_file_takes_the_coded_path(monkeypatch):
     monkeypatch.setattr(aio, "_parse", lambda *a, **k: calls.append(1) or real_parse(*a, **k))
     report = aio.ValidationReport()
     table = aio._read_table(raw, report)
-    assert len(calls) == 1 and report.ok
+    assert len(calls) == 3 and report.ok
     coded = [name for name, c in zip(table.columns, table.cols) if c.index is not None]
     assert coded == ["os_event", "child_pugh", "ehm", "arm2"]
     assert_same(load_cohort(raw), load_cohort(naive_read(raw)))
@@ -174,7 +222,7 @@ def test_read_raw_table_is_the_plain_read():
     pd.testing.assert_frame_equal(frame, naive_read(raw))
 
 
-def test_limits_name_the_same_cell_either_way():
+def test_limits_name_the_same_cell_either_way(parallel):
     rows = "".join(f"{i},1,{'y' * (30 if i == 150 else 3)},{'Z' * (30 if i == 90 else 1)}\n" for i in range(1, 200))
     raw = ("os_months,os_event,note,grp\n" + rows).encode()
     r = load_cohort(raw, limits=Limits(max_cell_chars=20))
@@ -198,6 +246,27 @@ def test_exponent_screen_equals_the_regular_expression(raw):
         assert aio.has_huge_exponent(raw) == expected
         mp.setattr(aio, "_SCREEN_MAX_TRIES", 1)              # the plain search taking over
         assert aio.has_huge_exponent(raw) == expected
+
+
+@pytest.mark.parametrize("where", ["start", "middle", "end", "coded"])
+def test_huge_exponents_in_a_parallel_read_do_not_crash(where):
+    """In a subprocess (the failure is a segmentation fault): a file read in parts with an absurd exponent
+    anywhere is read as text throughout, whichever part holds it."""
+    code = f"""
+import numpy as np
+from analysis import io as aio
+aio.PARALLEL_MIN_BYTES, aio.PARALLEL_PARTS = 0, 3
+rows = [f"{{i}},{{i % 2}},{{i % 7}}.5,{{'ab'[i % 2]}}" for i in range(1, 3000)]
+at = {{"start": 0, "middle": 1500, "end": 2998, "coded": 2000}}[{where!r}]
+rows[at] = rows[at].split(",")[0] + (",1,1,8e2569614270" if {where!r} == "coded" else ",1,1e+342064567324,a")
+raw = ("os_months,os_event,ast,grp\\n" + "\\n".join(rows) + "\\n").encode()
+r = aio.load_cohort(raw)
+print("ok" if r.ok else "refused", r.data["ast"].isna().sum() if r.ok else "")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[0] == "ok"
 
 
 def test_typed_like_parser_keeps_first_occurrence_order():
