@@ -16,6 +16,7 @@ import io
 import itertools
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -200,9 +201,6 @@ class _Column:
         if (codes < 0).any():
             values = pd.concat([values, pd.Series([np.nan], dtype=object)], ignore_index=True)
         return _Column.coded(values, codes)
-
-    def __len__(self) -> int:
-        return len(self.values) if self.index is None else len(self.index)
 
     def _mask(self, mask) -> np.ndarray:
         return np.asarray(mask, dtype=bool)
@@ -393,8 +391,6 @@ def _read_fast(raw: bytes, delimiter: str, encoding: str, dtype, coded: dict[int
         header = raw[:bounds[0]]
         bufs = [raw[:bounds[1]]] + [header + raw[a:b] for a, b in itertools.pairwise(bounds[1:])]
         try:
-            from concurrent.futures import ThreadPoolExecutor
-
             with ThreadPoolExecutor(len(bufs)) as pool:
                 frames = list(pool.map(lambda b: _parse(b, delimiter, encoding, dtype), bufs))
         except Exception:                                # noqa: BLE001 - the whole-file read below says what is wrong
