@@ -120,7 +120,7 @@ def _outputs(output: str) -> list[dict] | dict:
     for part in parts:
         cid, _, prop = part.rpartition(".")
         prop = prop.split("@")[0]                     # allow_duplicate outputs carry an @hash
-        outs.append({"id": cid, "property": prop})
+        outs.append({"id": json.loads(cid) if cid.startswith("{") else cid, "property": prop})  # dict ids
     return outs if output.startswith("..") else outs[0]
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 from dash import html
 
 from components.clinical_tables import p_text
-from components.table_card import table_card
+from components.table_card import footnote_divs, table_card, table_card_update
 
 
 def _num(x, digits=1, pct=False):
@@ -46,8 +46,12 @@ def km_test_caption(result) -> str:
     return text
 
 
-def km_summary_table(result, landmarks, title: str = "Kaplan–Meier estimates") -> dbc.Card:
-    """The summary table in an export card (CSV, copy as HTML), with the tests as its caption."""
+KM_SUMMARY_TITLE = "Kaplan–Meier estimates"
+
+
+def km_summary_parts(result, landmarks, title: str = KM_SUMMARY_TITLE) -> dict:
+    """The summary table's parts: ``body`` (tests caption and table), ``footnotes``, ``frame`` (the table as
+    text, what is exported) and the export ``caption``."""
     frame = km_summary_frame(result, landmarks)
     caption = km_test_caption(result)
     table = dbc.Table([html.Thead(html.Tr([html.Th(c) for c in frame.columns])),
@@ -58,5 +62,21 @@ def km_summary_table(result, landmarks, title: str = "Kaplan–Meier estimates")
     if result.excluded:
         notes.append(f"{result.excluded} patients without a value for the grouping or the endpoint are left out.")
     body = [html.Div(caption, id="km-stats-caption", className="small mb-2"), table]
-    return table_card("km-summary", title, body, frame, footnotes=notes, filename="km-summary",
-                      caption=f"{title}. {caption}")
+    return {"body": body, "footnotes": notes, "frame": frame, "caption": f"{title}. {caption}"}
+
+
+def km_summary_table(result, landmarks, title: str = KM_SUMMARY_TITLE) -> dbc.Card:
+    """The summary table in an export card (CSV, copy as HTML), with the tests as its caption."""
+    parts = km_summary_parts(result, landmarks, title)
+    return table_card("km-summary", title, parts["body"], parts["frame"], footnotes=parts["footnotes"],
+                      filename="km-summary", caption=parts["caption"])
+
+
+def km_summary_update(result, landmarks, title: str = KM_SUMMARY_TITLE) -> tuple:
+    """Values for ``table_card_outputs("km-summary")``: the card laid out once, its parts replaced on every cutoff
+    move (no new buttons, clipboard or download components to mount each time)."""
+    parts = km_summary_parts(result, landmarks, title)
+    exports = table_card_update("km-summary", parts["frame"], caption=parts["caption"],
+                                footnotes=parts["footnotes"], filename="km-summary")
+    return (parts["body"], footnote_divs(parts["footnotes"]), exports["data"], exports["content"],
+            exports["html_content"])

@@ -58,32 +58,55 @@ def table_card(name: str, title: str, body: Any, frame: pd.DataFrame, *, footnot
                filename: str | None = None, caption: str | None = None, extra_header: Any = None) -> dbc.Card:
     """A card: title and export buttons in the header, ``body`` (the table), ``footnotes`` under it.
 
-    ``frame`` is the table as text (what is exported); ``filename`` without extension.
+    ``frame`` is the table as text (what is exported); ``filename`` without extension. A card whose table changes
+    often (on every slider move) is better laid out once and updated in parts: see :func:`table_card_update`.
     """
-    texts = export_texts(frame, caption=caption or title, footnotes=footnotes)
+    exports = table_card_update(name, frame, caption=caption or title, footnotes=footnotes, filename=filename)
     buttons = html.Div([
         dbc.Button("CSV", id={"type": "tc-csv", "name": name}, size="sm", color="secondary", outline=True,
                    className="me-1", title="Download this table as CSV"),
-        html.Span(dcc.Clipboard(id={"type": "tc-copy", "name": name}, content=texts["tsv"],
-                                html_content=texts["html"], title="Copy the table (paste into Word, PowerPoint "
-                                                                  "or a spreadsheet)",
+        html.Span(dcc.Clipboard(id={"type": "tc-copy", "name": name}, content=exports["content"],
+                                html_content=exports["html_content"],
+                                title="Copy the table (paste into Word, PowerPoint or a spreadsheet)",
                                 children=html.Span("Copy table"), copied_children=html.Span("Copied ✓"),
                                 className="btn btn-sm btn-outline-secondary"),
                   style={"display": "inline-block"}),
         dcc.Download(id={"type": "tc-download", "name": name}),
-        dcc.Store(id={"type": "tc-store", "name": name},
-                  data={"csv": texts["csv"], "filename": (filename or name) + ".csv"}),
+        dcc.Store(id={"type": "tc-store", "name": name}, data=exports["data"]),
     ], className="d-flex align-items-center flex-shrink-0")
     header = dbc.CardHeader(html.Div([
         html.Div([html.Span(title, className="fw-semibold"), extra_header], className="me-3"),
         buttons,
     ], className="d-flex justify-content-between align-items-center flex-wrap gap-2"), className="bg-white")
-    notes = [html.Div(text, className="small text-muted") for text in (footnotes or []) if text]
     return dbc.Card([
         header,
-        dbc.CardBody([html.Div(body, style={"overflowX": "auto"}), html.Div(notes, className="mt-2")],
+        dbc.CardBody([html.Div(body, style={"overflowX": "auto"}, id={"type": "tc-body", "name": name}),
+                      html.Div(footnote_divs(footnotes), className="mt-2", id={"type": "tc-notes", "name": name})],
                      className="pt-2"),
     ], className="shadow-sm mb-3", id={"type": "table-card", "name": name})
+
+
+def footnote_divs(footnotes: list[str] | None) -> list:
+    return [html.Div(text, className="small text-muted") for text in (footnotes or []) if text]
+
+
+def table_card_update(name: str, frame: pd.DataFrame, *, caption: str, footnotes: list[str] | None = None,
+                      filename: str | None = None) -> dict:
+    """The export values of a table card, keyed by the property they go to (``data`` of its store, ``content``
+    and ``html_content`` of its clipboard): what a callback returns to update a card laid out once, together with
+    new ``children`` for the card's body and notes (:func:`table_card_outputs` lists the outputs)."""
+    texts = export_texts(frame, caption=caption, footnotes=footnotes)
+    return {"data": {"csv": texts["csv"], "filename": (filename or name) + ".csv"}, "content": texts["tsv"],
+            "html_content": texts["html"]}
+
+
+def table_card_outputs(name: str) -> list[Output]:
+    """Outputs that update a card laid out once: body, notes, and the three export values, in this order."""
+    return [Output({"type": "tc-body", "name": name}, "children"),
+            Output({"type": "tc-notes", "name": name}, "children"),
+            Output({"type": "tc-store", "name": name}, "data"),
+            Output({"type": "tc-copy", "name": name}, "content"),
+            Output({"type": "tc-copy", "name": name}, "html_content")]
 
 
 def figure_card(name: str, title: str, graph_id: str, figure: Any = None, *, footnotes: list[str] | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from analysis.errors import AnalysisError
@@ -11,8 +12,8 @@ from analysis.cutpoint import clinical_reference_cutoffs, is_data_driven_optimum
 from components.cutpoint_views import CUTOFF_SHAPE, reference_list, statistic_chart, worth_at_cutoff, worth_summary
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import error_alert
-from components.table_card import figure_card, graph_config
-from components.survival_tables import km_summary_table
+from components.table_card import figure_card, graph_config, table_card, table_card_outputs
+from components.survival_tables import KM_SUMMARY_TITLE, km_summary_update
 from services.survival_view import (ENDPOINT_LABELS, GRID_VARIABLES, LANDMARKS, RISK_TIMES, cutoff_control_spec,
                                     cutpoint_scan, is_cuttable, stratified_km, variable_options)
 from services.store import DatasetMissing, get_dataset, issue_ticket, redeem_ticket
@@ -87,7 +88,9 @@ def layout(endpoint: str = "pfs", var: str = "ast", cutoff: str | None = None, c
                 html.Div(id="km-alert"),
                 html.Div([
                     figure_card("km", "Kaplan–Meier curves", "km-graph"),
-                    html.Div(id="km-table"),
+                    # laid out once; update_km replaces its parts (table, notes, export texts) on every move
+                    html.Div(table_card("km-summary", KM_SUMMARY_TITLE, None, pd.DataFrame(), filename="km-summary"),
+                             id="km-table", style={"display": "none"}),
                 ], id="km-single-view"),
                 html.Div(id="km-grid-view"),
             ], lg=9, md=8),
@@ -175,8 +178,8 @@ clientside_callback(
 
 
 @callback(
-    Output("km-graph", "figure"), Output("km-table", "children"), Output("km-alert", "children"),
-    Output("km-cutoff-note", "children"), Output("cp-at-cutoff", "children"),
+    Output("km-graph", "figure"), *table_card_outputs("km-summary"), Output("km-table", "style"),
+    Output("km-alert", "children"), Output("km-cutoff-note", "children"), Output("cp-at-cutoff", "children"),
     Input("km-endpoint", "value"), Input("km-var", "value"), Input("km-cutoff", "value"),
     Input("km-ci", "value"), Input("presentation", "value"), Input("dataset-id", "data"),
 )
@@ -197,10 +200,10 @@ def update_km(endpoint, var, cutoff, ci, presentation, dataset_id):
             optimum = is_data_driven_optimum(cutoff, cutpoint_scan(ds, endpoint, var))
             at_cutoff = worth_at_cutoff(result.logrank.p if result.logrank else None, optimum)
     except (DatasetMissing, AnalysisError) as exc:
-        return no_update, None, error_alert(str(exc)), None, None
+        return (no_update, *[no_update] * 5, {"display": "none"}, error_alert(str(exc)), None, None)
     figure = _figure(result, endpoint, presentation, compact=False)
     note = f"{result.excluded} patients without a value left out" if result.excluded else None
-    return figure, km_summary_table(result, LANDMARKS[endpoint]), None, note, at_cutoff
+    return (figure, *km_summary_update(result, LANDMARKS[endpoint]), {}, None, note, at_cutoff)
 
 
 def _figure(result, endpoint, presentation, compact):

@@ -53,6 +53,25 @@ def test_moving_the_cutoff_changes_p_value_and_at_risk_table(live_server, browse
     screenshot(browser, "survival-cutoff-120")
 
 
+def test_km_table_exports_follow_the_cutoff(live_server, browser):
+    # the card is laid out once and its parts replaced on every move: the CSV must be the current table's
+    browser.get(live_server + "/survival?endpoint=os&var=alp&cutoff=174.5")
+    wait_text(browser, "#km-stats-caption", lambda t: "ALP > 174.5" in t)
+    box = browser.find_element(By.CSS_SELECTOR, "#km-cutoff")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("120", Keys.ENTER)
+    wait_text(browser, "#km-stats-caption", lambda t: "ALP > 120" in t)
+    browser.execute_script(
+        "window.__downloads = []; const orig = URL.createObjectURL;"
+        "URL.createObjectURL = function(b) { window.__downloads.push(b); return orig.call(URL, b); };")
+    click(browser, "#km-table button.btn-outline-secondary")          # the card's CSV button
+    wait_for(browser, lambda d: d.execute_script("return window.__downloads.length") > 0, 10, "no download")
+    text = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1]; window.__downloads[0].text().then(done);")
+    assert "ALP > 120" in text and "ALP <= 120" in text and "174.5" not in text
+    assert console_errors(browser) == []
+
+
 def test_url_state_is_applied(live_server, browser):
     browser.get(live_server + "/survival?endpoint=pfs&var=nlr&cutoff=2.5&ci=plain")
     text = _stats(browser)
