@@ -55,7 +55,10 @@
         return ids.map(function (id) {
           const p = id === "nav-data" ? "/" : "/" + id.slice(4);
           const q = (state || {})[p];
-          return q ? p + "?" + q : p;
+          const href = q ? p + "?" + q : p;
+          // only the link whose view changed is updated (a cutoff move re-rendered all seven before)
+          const link = document.getElementById(id);
+          return link && link.getAttribute("href") === href ? window.dash_clientside.no_update : href;
         });
       },
     },

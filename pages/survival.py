@@ -296,19 +296,26 @@ def update_worth(endpoint, var, full_key, presentation, grid, dataset_id, cutoff
     return figure, worth_summary(result, full), reference_list(refs), {}
 
 
-# the current cutoff's line on the statistic chart follows the box without a server call (a partial update of
-# one shape); it also runs when a new chart arrives, which was drawn with the cutoff of its request
+# The current cutoff's line on the statistic chart follows the box in the browser, without a server call, once
+# the moves pause (150 ms): moving a shape makes plotly redraw the whole chart, and doing that on every move
+# competed with the KM figure's redraw. It also runs when a new chart arrives (drawn with its request's cutoff).
 clientside_callback(
-    """function(cutoff, figure) {
-        const shapes = figure && figure.layout && figure.layout.shapes;
-        if (!shapes || !shapes.length || cutoff === null || cutoff === undefined) {
-            return window.dash_clientside.no_update;
-        }
-        const line = shapes[%d];
-        if (line.visible && line.x0 === cutoff && line.x1 === cutoff) { return window.dash_clientside.no_update; }
-        const at = ["layout", "shapes", %d];
-        return new window.dash_clientside.Patch().assign(at.concat("x0"), cutoff).assign(at.concat("x1"), cutoff)
-            .assign(at.concat("visible"), true).build();
+    """function(cutoff, _figure) {
+        const line = window.haicCutoffLine = window.haicCutoffLine || {};
+        clearTimeout(line.timer);
+        line.timer = setTimeout(function () {
+            const graph = window.dash_component_api.getLayout("cp-chart");
+            const figure = graph && graph.props && graph.props.figure;
+            const shapes = figure && figure.layout && figure.layout.shapes;
+            if (!shapes || !shapes.length || cutoff === null || cutoff === undefined) { return; }
+            const current = shapes[%d];
+            if (current.visible && current.x0 === cutoff && current.x1 === cutoff) { return; }
+            const moved = shapes.slice();
+            moved[%d] = Object.assign({}, current, {x0: cutoff, x1: cutoff, visible: true});
+            const layout = Object.assign({}, figure.layout, {shapes: moved});
+            window.dash_clientside.set_props("cp-chart", {figure: Object.assign({}, figure, {layout: layout})});
+        }, 150);
+        return window.dash_clientside.no_update;
     }""" % (CUTOFF_SHAPE, CUTOFF_SHAPE),
     Output("cp-chart", "figure", allow_duplicate=True),
     Input("km-cutoff", "value"), Input("cp-chart", "figure"), prevent_initial_call=True,

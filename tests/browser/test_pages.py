@@ -72,6 +72,19 @@ def test_km_table_exports_follow_the_cutoff(live_server, browser):
     assert console_errors(browser) == []
 
 
+def test_statistic_chart_line_follows_the_cutoff(live_server, browser):
+    browser.get(live_server + "/survival?endpoint=pfs&var=ast&cutoff=56.5")
+    line = ("const g = document.querySelector('#cp-chart .js-plotly-plot');"
+            "return g && g.layout && g.layout.shapes ? [g.layout.shapes[0].x0, g.layout.shapes[0].visible] : null;")
+    wait_for(browser, lambda d: d.execute_script(line) == [56.5, True], 30, "the chart has no current cutoff line")
+    box = browser.find_element(By.CSS_SELECTOR, "#km-cutoff")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("100", Keys.ENTER)
+    wait_for(browser, lambda d: d.execute_script(line) == [100, True], 10, "the line did not move")
+    wait_text(browser, "#cp-at-cutoff", lambda t: "Naive log-rank p at this cutoff" in t and "optimistic" not in t)
+    assert console_errors(browser) == []
+
+
 def test_url_state_is_applied(live_server, browser):
     browser.get(live_server + "/survival?endpoint=pfs&var=nlr&cutoff=2.5&ci=plain")
     text = _stats(browser)
