@@ -135,9 +135,11 @@ def find_callback(deps: list[dict], output_part: str) -> dict:
 
 def build_body(cb: dict, values: dict, changed: list[str]) -> dict:
     """The JSON body of ``/_dash-update-component`` for callback ``cb`` with these input/state values."""
-    return {"output": cb["output"], "outputs": _outputs(cb["output"]),
-            "inputs": _prop_list(cb["inputs"], values), "changedPropIds": changed,
-            "state": _prop_list(cb.get("state", []), values)}
+    body = {"output": cb["output"], "outputs": _outputs(cb["output"]),
+            "inputs": _prop_list(cb["inputs"], values), "changedPropIds": changed}
+    if cb.get("state"):                       # the renderer sends "state" only for a callback that has some
+        body["state"] = _prop_list(cb["state"], values)
+    return body
 
 
 def km_values(cutoff: float, dataset_id: str = "demo", endpoint: str = "pfs", var: str = "ast") -> dict:

@@ -107,6 +107,9 @@ def test_request_body_built_from_the_callback_map():
     assert server.same_shape(body, captured)[0] is False
     with pytest.raises(LookupError):
         server.find_callback(deps, "nothing.here")
+    stateless = server.build_body({"output": "a.b", "inputs": [{"id": "x", "property": "value"}]}, {"x.value": 1},
+                                  ["x.value"])
+    assert "state" not in stateless                       # as the renderer sends it
     # pattern-matching outputs: the browser sends their ids as objects
     multi = server._outputs('..km-graph.figure...{"name":"km-summary","type":"tc-body"}.children..')
     assert multi[1] == {"id": {"name": "km-summary", "type": "tc-body"}, "property": "children"}
