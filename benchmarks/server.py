@@ -162,8 +162,9 @@ def same_shape(built: dict, captured: dict) -> tuple[bool, str]:
         if built.get(key) != captured.get(key):
             return False, f"{key} differs"
     for key in ("inputs", "state"):
-        ids_b = [(d.get("id"), d.get("property")) if isinstance(d, dict) else "list" for d in built[key]]
-        ids_c = [(d.get("id"), d.get("property")) if isinstance(d, dict) else "list" for d in captured[key]]
+        ids_b = [(d.get("id"), d.get("property")) if isinstance(d, dict) else "list" for d in built.get(key, [])]
+        ids_c = [(d.get("id"), d.get("property")) if isinstance(d, dict) else "list"
+                 for d in captured.get(key, [])]
         if ids_b != ids_c:
             return False, f"{key} ids differ"
     return True, ""
