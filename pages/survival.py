@@ -197,13 +197,22 @@ def update_km(endpoint, var, cutoff, ci, presentation, dataset_id):
             cutoff = spec.default
         result = stratified_km(ds, endpoint, var, cutoff if cuttable else None, ci)
         if cuttable:
-            optimum = is_data_driven_optimum(cutoff, cutpoint_scan(ds, endpoint, var))
-            at_cutoff = worth_at_cutoff(result.logrank.p if result.logrank else None, optimum)
+            at_cutoff = worth_at_cutoff(result.logrank.p if result.logrank else None,
+                                        _is_optimum(ds, endpoint, var, cutoff))
     except (DatasetMissing, AnalysisError) as exc:
         return (no_update, *[no_update] * 5, {"display": "none"}, error_alert(str(exc)), None, None)
     figure = _figure(result, endpoint, presentation, compact=False)
     note = f"{result.excluded} patients without a value left out" if result.excluded else None
     return (figure, *km_summary_update(result, LANDMARKS[endpoint]), {}, None, note, at_cutoff)
+
+
+def _is_optimum(ds, endpoint, var, cutoff) -> bool:
+    """Whether the cutoff is the data-driven optimum (a memo hit of the panel's scan); a column the scan cannot
+    handle (the panel says why) still gets its KM curves."""
+    try:
+        return is_data_driven_optimum(cutoff, cutpoint_scan(ds, endpoint, var))
+    except AnalysisError:
+        return False
 
 
 def _figure(result, endpoint, presentation, compact):

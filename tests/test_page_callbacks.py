@@ -244,3 +244,20 @@ def test_demo_cohort_pages_render(pages, ctx):
     assert pages["baseline"].update_baseline("treatment", "both", False, "demo")[1] is None
     present = [c for c in views.PAPER_COX_VARIABLES if c in store.get_dataset("demo").frame.columns]
     assert len(find(out[0], "cox-table").children[1].children) >= len(present)
+
+
+def test_survival_km_works_where_the_cutoff_scan_cannot(pages, ctx):
+    # no events among patients with the marker: the maxstat scan refuses (AnalysisError), the KM curves do not
+    import pandas as pd
+
+    survival = importlib.import_module("pages.survival")
+    frame = pd.DataFrame({"os_months": [3.0, 5.0, 8.0, 12.0, 20.0, 24.0], "os_event": [0] * 6,
+                          "ast": [20.0, 35.0, 50.0, 60.0, 80.0, 110.0]})
+    ds = store.put_dataset(load_cohort(frame), "noevents.csv")
+    out = survival.update_km("os", "ast", 55.0, "log-log", False, ds.id)
+    figure, alert, at_cutoff = out[0], out[7], out[9]
+    assert alert is None and isinstance(figure, go.Figure)
+    assert {t.name.split("  ")[0] for t in figure.data if t.name} == {"AST &lt;= 55", "AST &gt; 55"}  # plot text
+    assert "optimistic" not in str(at_cutoff)
+    with pytest.raises(Exception):
+        survival.cutpoint_scan(ds, "os", "ast")                  # the panel's own callback shows its message
