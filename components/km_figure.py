@@ -46,8 +46,7 @@ def thin_step(times, *series, max_points: int = MAX_POINTS):
     times = np.asarray(times, dtype=float)
     if times.size <= max_points:
         return (times, *[np.asarray(s, dtype=float) for s in series])
-    span = times[-1] - times[0] or 1.0
-    bins = np.floor((times - times[0]) / span * (max_points // 2)).astype(np.int64)
+    bins = _columns(times, max_points // 2)
     first = np.r_[True, bins[1:] != bins[:-1]]
     last = np.r_[bins[1:] != bins[:-1], True]
     keep = first | last
@@ -157,10 +156,15 @@ def thin_marks(times, values, max_marks: int = MAX_TICKS):
     times, values = np.asarray(times, dtype=float), np.asarray(values, dtype=float)
     if times.size <= max_marks:
         return times, values
-    span = times[-1] - times[0] or 1.0
-    bins = np.minimum(np.floor((times - times[0]) / span * max_marks).astype(np.int64), max_marks - 1)
+    bins = _columns(times, max_marks)
     first = np.r_[True, bins[1:] != bins[:-1]]
     return times[first], values[first]
+
+
+def _columns(times: np.ndarray, n: int) -> np.ndarray:
+    """The column (0 .. n-1) of each of the sorted ``times`` when their span is cut into ``n`` equal columns."""
+    span = times[-1] - times[0] or 1.0
+    return np.minimum(np.floor((times - times[0]) / span * n).astype(np.int64), n - 1)
 
 
 def _band(times: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> dict:
