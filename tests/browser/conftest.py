@@ -116,6 +116,21 @@ def wait_for(driver, condition, timeout: float = 20.0, message: str = ""):
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message)
 
 
+def capture_downloads(driver) -> None:
+    """From now on, keep every blob the page hands to the browser as a download (instead of saving a file)."""
+    driver.execute_script(
+        "window.__downloads = []; const orig = URL.createObjectURL;"
+        "URL.createObjectURL = function(b) { window.__downloads.push(b); return orig.call(URL, b); };")
+
+
+def first_download(driver, timeout: float = 10.0) -> tuple[list[int], str]:
+    """The first captured download: its first three bytes and its text."""
+    wait_for(driver, lambda d: d.execute_script("return window.__downloads.length") > 0, timeout, "no download")
+    return driver.execute_async_script(
+        "const done = arguments[arguments.length - 1]; const b = window.__downloads[0];"
+        "b.arrayBuffer().then(a => b.text().then(t => done([Array.from(new Uint8Array(a).slice(0, 3)), t])));")
+
+
 def wait_text(driver, css: str, predicate, timeout: float = 20.0) -> str:
     """Wait until the element's text satisfies ``predicate``; returns the text."""
     from selenium.common.exceptions import StaleElementReferenceException, NoSuchElementException

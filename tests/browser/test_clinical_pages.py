@@ -8,7 +8,8 @@ import re
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.browser.conftest import console_errors, screenshot, wait_for, wait_text
+from tests.browser.conftest import (capture_downloads, console_errors, first_download, screenshot, wait_for,
+                                    wait_text)
 
 pytestmark = pytest.mark.browser
 
@@ -180,15 +181,9 @@ def test_export_buttons_are_there_and_csv_downloads(live_server, browser):
     wait_for(browser, lambda d: _elements(d, "#baseline-table tbody tr"), 40)
     card = browser.find_element(By.XPATH, "//*[@id='baseline-table']/ancestor::div[contains(concat(' ', @class, ' '), ' card ')][1]")
     assert "CSV" in card.text and "Copy table" in card.text
-    # the download is handed to the browser as a blob link; capture it instead of saving a file
-    browser.execute_script(
-        "window.__downloads = []; const orig = URL.createObjectURL;"
-        "URL.createObjectURL = function(b) { window.__downloads.push(b); return orig.call(URL, b); };")
+    capture_downloads(browser)      # the download is handed to the browser as a blob link
     _click(browser, card.find_element(By.XPATH, ".//button[normalize-space()='CSV']"))
-    wait_for(browser, lambda d: d.execute_script("return window.__downloads.length") > 0, 10, "no download")
-    head, text = browser.execute_async_script(
-        "const done = arguments[arguments.length - 1]; const b = window.__downloads[0];"
-        "b.arrayBuffer().then(a => b.text().then(t => done([Array.from(new Uint8Array(a).slice(0, 3)), t])));")
+    head, text = first_download(browser)
     assert head == [0xEF, 0xBB, 0xBF]                          # UTF-8 byte-order mark for spreadsheet programs
     assert text.lstrip("\ufeff").startswith("Characteristic,")
     assert "Age (years)" in text and "Mean ± SD" in text

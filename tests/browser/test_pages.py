@@ -8,7 +8,8 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser.conftest import click, console_errors, screenshot, wait_for, wait_text
+from tests.browser.conftest import (capture_downloads, click, console_errors, first_download, screenshot, wait_for,
+                                    wait_text)
 
 pytestmark = pytest.mark.browser
 
@@ -61,13 +62,9 @@ def test_km_table_exports_follow_the_cutoff(live_server, browser):
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys("120", Keys.ENTER)
     wait_text(browser, "#km-stats-caption", lambda t: "ALP > 120" in t)
-    browser.execute_script(
-        "window.__downloads = []; const orig = URL.createObjectURL;"
-        "URL.createObjectURL = function(b) { window.__downloads.push(b); return orig.call(URL, b); };")
+    capture_downloads(browser)
     click(browser, "#km-table button.btn-outline-secondary")          # the card's CSV button
-    wait_for(browser, lambda d: d.execute_script("return window.__downloads.length") > 0, 10, "no download")
-    text = browser.execute_async_script(
-        "const done = arguments[arguments.length - 1]; window.__downloads[0].text().then(done);")
+    _head, text = first_download(browser)
     assert "ALP > 120" in text and "ALP <= 120" in text and "174.5" not in text
     assert console_errors(browser) == []
 
