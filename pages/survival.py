@@ -305,14 +305,18 @@ def update_worth(endpoint, var, full_key, presentation, grid, dataset_id, cutoff
     return figure, worth_summary(result, full), reference_list(refs), {}
 
 
-# The current cutoff's line on the statistic chart follows the box in the browser, without a server call, once
-# the moves pause (150 ms): moving a shape makes plotly redraw the whole chart, and doing that on every move
-# competed with the KM figure's redraw. It also runs when a new chart arrives (drawn with its request's cutoff).
+# The current cutoff's line on the statistic chart follows the cutoff in the browser, without a server call, once
+# the KM response of that cutoff has been drawn and the browser is idle (requestIdleCallback): moving a shape
+# makes plotly redraw the whole chart, and doing that as the cutoff changed competed with the KM figure's redraw.
+# It also runs when a new chart arrives (drawn with its request's cutoff).
 clientside_callback(
-    """function(cutoff, _figure) {
+    """function(_atCutoff, _figure, cutoff) {
         const line = window.haicCutoffLine = window.haicCutoffLine || {};
-        clearTimeout(line.timer);
-        line.timer = setTimeout(function () {
+        const idle = window.requestIdleCallback || function (f) { return setTimeout(f, 50); };
+        const cancel = window.cancelIdleCallback || clearTimeout;
+        if (line.pending) { cancel(line.pending); }
+        line.pending = idle(function () {
+            line.pending = null;
             const graph = window.dash_component_api.getLayout("cp-chart");
             const figure = graph && graph.props && graph.props.figure;
             const shapes = figure && figure.layout && figure.layout.shapes;
@@ -323,11 +327,12 @@ clientside_callback(
             moved[%d] = Object.assign({}, current, {x0: cutoff, x1: cutoff, visible: true});
             const layout = Object.assign({}, figure.layout, {shapes: moved});
             window.dash_clientside.set_props("cp-chart", {figure: Object.assign({}, figure, {layout: layout})});
-        }, 150);
+        }, {timeout: 1000});
         return window.dash_clientside.no_update;
     }""" % (CUTOFF_SHAPE, CUTOFF_SHAPE),
     Output("cp-chart", "figure", allow_duplicate=True),
-    Input("km-cutoff", "value"), Input("cp-chart", "figure"), prevent_initial_call=True,
+    Input("cp-at-cutoff", "children"), Input("cp-chart", "figure"), State("km-cutoff", "value"),
+    prevent_initial_call=True,
 )
 
 
