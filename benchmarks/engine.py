@@ -121,14 +121,19 @@ def lifelines_update(t: np.ndarray, e: np.ndarray, x: np.ndarray, cutoff: float,
             "surv_at": [g[0].tolist() for g in groups], "at_risk": [g[2] for g in groups]}
 
 
-def time_lifelines(df: pd.DataFrame, cuts: list[float], at, budget_s: float = 4.0, max_updates: int = 25,
-                   min_updates: int = 3) -> dict:
-    """Median of ``min_updates`` ... ``max_updates`` naive updates, as many as fit in ``budget_s``."""
+def complete_arrays(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Time, event and marker of the patients with all three finite (what every engine is given)."""
     t = df[ENDPOINT[0]].to_numpy(dtype=float)
     e = df[ENDPOINT[1]].to_numpy(dtype=float)
     x = df[MARKER].to_numpy(dtype=float)
     keep = np.isfinite(t) & np.isfinite(e) & np.isfinite(x)
-    t, e, x = t[keep], e[keep], x[keep]
+    return t[keep], e[keep], x[keep]
+
+
+def time_lifelines(df: pd.DataFrame, cuts: list[float], at, budget_s: float = 4.0, max_updates: int = 25,
+                   min_updates: int = 3) -> dict:
+    """Median of ``min_updates`` ... ``max_updates`` naive updates, as many as fit in ``budget_s``."""
+    t, e, x = complete_arrays(df)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         w = slice(0, min(500, t.size))                  # warm-up on a small slice: imports and first calls
@@ -166,14 +171,11 @@ def r_available() -> tuple[bool, str]:
 def time_r(df: pd.DataFrame, cuts: list[float], at, budget_s: float = 4.0, max_updates: int = 25,
            timeout_s: float = 300) -> dict:
     """Run ``r_engine.R`` on the frame (passed as raw float64 vectors); returns its JSON plus R's version."""
-    t = df[ENDPOINT[0]].to_numpy(dtype=float)
-    e = df[ENDPOINT[1]].to_numpy(dtype=float)
-    x = df[MARKER].to_numpy(dtype=float)
-    keep = np.isfinite(t) & np.isfinite(e) & np.isfinite(x)
+    t, e, x = complete_arrays(df)
     with tempfile.TemporaryDirectory(prefix="haic-bench-r-") as tmp:
         data = Path(tmp) / "cohort.f64"
-        np.concatenate([t[keep], e[keep], x[keep]]).astype("<f8").tofile(data)
-        spec = {"data": str(data), "n": int(keep.sum()), "cutoffs": cuts, "times": list(map(float, at)),
+        np.concatenate([t, e, x]).astype("<f8").tofile(data)
+        spec = {"data": str(data), "n": int(t.size), "cutoffs": cuts, "times": list(map(float, at)),
                 "budget_s": budget_s, "max_updates": max_updates}
         spec_path = Path(tmp) / "spec.json"
         spec_path.write_text(json.dumps(spec))
@@ -191,13 +193,10 @@ def time_r(df: pd.DataFrame, cuts: list[float], at, budget_s: float = 4.0, max_u
 
 def agreement(df: pd.DataFrame, cutoff: float, at) -> dict:
     """Max relative difference between ours and lifelines at one cutoff (a check that both do the same work)."""
-    t = df[ENDPOINT[0]].to_numpy(dtype=float)
-    e = df[ENDPOINT[1]].to_numpy(dtype=float)
-    x = df[MARKER].to_numpy(dtype=float)
-    keep = np.isfinite(t) & np.isfinite(e) & np.isfinite(x)
+    t, e, x = complete_arrays(df)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        theirs = lifelines_update(t[keep], e[keep], x[keep], cutoff, at)
+        theirs = lifelines_update(t, e, x, cutoff, at)
     ours = ours_result(df, cutoff, at)
 
     def rel(a, b):
