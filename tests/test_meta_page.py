@@ -417,11 +417,11 @@ def test_forest_csv_is_the_per_study_table(page, as_user):
 
 
 def test_session_table_expires_when_idle_and_is_kept_while_used(page, as_user, monkeypatch):
-    monkeypatch.setenv("HAIC_DATASET_TTL", "2")
+    monkeypatch.setenv("HAIC_DATASET_TTL", "3")               # filesystem expiry is int(now) + ttl: lives >= 2 s
     as_user("olga")
     page.grid_changed([{"colId": "os_hr", "value": "0.58", "rowIndex": 0, "data": {"__row": 0}}], [], None)
     for _ in range(3):                                        # read every second: stays (expiry pushed back)
         time.sleep(1.0)
         assert not mv.current_data().shipped
-    time.sleep(2.5)                                           # idle longer than the TTL: gone
+    time.sleep(3.5)                                           # idle longer than the TTL: gone
     assert mv.current_data().shipped

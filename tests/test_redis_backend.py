@@ -186,7 +186,9 @@ def test_remove_all_session_data(backend):
 
 def test_idle_expiry_removes_everything(backend, monkeypatch):
     kind, app, probe = backend
-    monkeypatch.setenv("HAIC_DATASET_TTL", "2")        # the filesystem cache keeps expiry in whole seconds
+    # The filesystem cache stores expiry as int(now) + ttl, so an entry can live as little as ttl - 1 s:
+    # 3 s leaves a slow CI host 2 s for the writes and the first read below.
+    monkeypatch.setenv("HAIC_DATASET_TTL", "3")
     ctx = as_session(app, "alice")
     ds = store.put_dataset(cohort(), "a.csv")
     store.memoised(levels, ds)

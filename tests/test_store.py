@@ -54,7 +54,7 @@ def test_ids_are_unguessable_and_distinct(app):
 
 
 def test_datasets_expire_after_idle_time(app, monkeypatch):
-    monkeypatch.setenv("HAIC_DATASET_TTL", "1")
+    monkeypatch.setenv("HAIC_DATASET_TTL", "2")   # filesystem expiry is int(now) + ttl: 1 s could lapse at once
     with app.test_request_context("/"):
         ds = store.put_dataset(cohort(), "x.csv")
         assert store.get_dataset(ds.id)
