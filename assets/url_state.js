@@ -1,6 +1,6 @@
 /* View state in the URL query string, without re-rendering the page.
  *
- * A page's clientside callback calls window.haicView.update(state, params) whenever a control changes: the query
+ * A page's clientside callback calls window.haicView.update(state, params[, path]) whenever a control changes: the query
  * string is rewritten with history.replaceState (no navigation, no Dash re-render; 150 ms after the last change,
  * so that a dragged slider does not rewrite it on every move) and the new state -- one query
  * string per page path -- is returned into the session store "view-state". The navbar links are built from that
@@ -32,12 +32,16 @@
     pending = null;
   }
 
-  function update(state, params) {
+  // path: the page the state belongs to (default: the current one); a write deferred past a navigation passes
+  // the path it was made on, so that it lands under that page and never rewrites another page's address
+  function update(state, params, path) {
     const s = query(params);
-    const path = window.location.pathname;
-    pending = {path: path, target: path + (s ? "?" + s : "")};
-    if (timer !== null) { clearTimeout(timer); }
-    timer = setTimeout(flush, 150);
+    path = path || window.location.pathname;
+    if (path === window.location.pathname) {
+      pending = {path: path, target: path + (s ? "?" + s : "")};
+      if (timer !== null) { clearTimeout(timer); }
+      timer = setTimeout(flush, 150);
+    }
     const next = Object.assign({}, state || {});
     if (next[path] === s) {
       return window.dash_clientside.no_update;

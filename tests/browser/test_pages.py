@@ -54,6 +54,36 @@ def test_moving_the_cutoff_changes_p_value_and_at_risk_table(live_server, browse
     screenshot(browser, "survival-cutoff-120")
 
 
+SLIDER_VALUE = ("const h = document.querySelector('#km-slider [role=slider]');"
+                "return h && h.getAttribute('aria-valuenow');")
+
+
+def test_a_typed_cutoff_moves_the_slider_and_reaches_the_cox_page(live_server, browser):
+    """The slider's thumb, the URL and the Cox page's cutoff follow a typed cutoff (after its figure is drawn)."""
+    browser.get(live_server + "/survival?endpoint=os&var=alp&cutoff=174.5")
+    wait_text(browser, "#km-stats-caption", lambda t: "ALP > 174.5" in t)
+    wait_for(browser, lambda d: d.execute_script(SLIDER_VALUE) == "174.5", 10, "the slider never took the URL's cutoff")
+    box = browser.find_element(By.CSS_SELECTOR, "#km-cutoff")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("120", Keys.ENTER)
+    wait_text(browser, "#km-stats-caption", lambda t: "ALP > 120" in t)
+    wait_for(browser, lambda d: d.execute_script(SLIDER_VALUE) == "120", 10, "the slider's thumb stayed put")
+    wait_for(browser, lambda d: "cutoff=120" in d.current_url, 5, "URL")
+    assert box.get_attribute("value") == "120"           # moving the thumb did not write the box back
+    # and the other way: the thumb moved by a key writes the box, and the box is not moved back
+    browser.find_element(By.CSS_SELECTOR, "#km-slider [role=slider]").send_keys(Keys.ARROW_RIGHT)
+    wait_for(browser, lambda d: box.get_attribute("value") not in ("120", ""), 10, "the box did not follow the thumb")
+    moved = box.get_attribute("value")
+    assert float(moved) > 120
+    wait_text(browser, "#km-stats-caption", lambda t: f"ALP > {moved}" in t)
+    wait_for(browser, lambda d: f"cutoff={moved}" in d.current_url, 5, "URL")
+    assert box.get_attribute("value") == moved and browser.execute_script(SLIDER_VALUE) == moved
+    click(browser, "#nav-cox")
+    wait_text(browser, "#cox-table", lambda t: f"ALP (U/L) > {moved} vs ≤ {moved}" in t, 40)
+    assert f"cutoff={moved}" in browser.find_element(By.CSS_SELECTOR, "#nav-survival").get_attribute("href")
+    assert console_errors(browser) == []
+
+
 def test_km_table_exports_follow_the_cutoff(live_server, browser):
     # the card is laid out once and its parts replaced on every move: the CSV must be the current table's
     browser.get(live_server + "/survival?endpoint=os&var=alp&cutoff=174.5")
