@@ -254,10 +254,37 @@ def test_survival_km_works_where_the_cutoff_scan_cannot(pages, ctx):
     frame = pd.DataFrame({"os_months": [3.0, 5.0, 8.0, 12.0, 20.0, 24.0], "os_event": [0] * 6,
                           "ast": [20.0, 35.0, 50.0, 60.0, 80.0, 110.0]})
     ds = store.put_dataset(load_cohort(frame), "noevents.csv")
-    out = survival.update_km("os", "ast", 55.0, "log-log", False, ds.id)
-    figure, alert, at_cutoff = out[0], out[7], out[9]
+    figure, alert, _note, at_cutoff, drawn = survival.update_km("os", "ast", 55.0, "log-log", False, ds.id)
     assert alert is None and isinstance(figure, go.Figure)
+    assert drawn == {"dataset_id": ds.id, "endpoint": "os", "var": "ast", "cutoff": 55.0, "ci": "log-log"}
     assert {t.name.split("  ")[0] for t in figure.data if t.name} == {"AST &lt;= 55", "AST &gt; 55"}  # plot text
     assert "optimistic" not in str(at_cutoff)
     with pytest.raises(Exception):
         survival.cutpoint_scan(ds, "os", "ast")                  # the panel's own callback shows its message
+
+
+def test_survival_km_card_follows_what_the_figure_drew(pages, ctx):
+    """update_km_table builds the estimates card from update_km's ``km-drawn``: the cutoff the figure shows,
+    not whatever the number box holds by the time the card's request runs."""
+    from analysis.survival import km_by_group
+    from components.export import to_safe_csv
+    from components.survival_tables import km_summary_frame
+    from services.survival_view import LANDMARKS, km_times
+
+    survival = importlib.import_module("pages.survival")
+    figure, alert, _note, _at, drawn = survival.update_km("pfs", "ast", 60.0, "log-log", False, "demo")
+    assert alert is None and drawn["cutoff"] == 60.0
+    body, _notes, store_data, tsv, html_text, style = survival.update_km_table(drawn)
+    assert style == {} and "AST > 60" in " ".join(texts_of(body)) and "AST &gt; 60" in html_text
+    # the exported numbers are lifelines-path KM estimates at that cutoff (not the fast splitter's own table)
+    frame = store.get_dataset("demo").frame
+    reference = km_by_group(frame, "pfs_months", "pfs_event", by="ast", cutoff=60.0, ci="log-log",
+                            at=km_times("pfs"))
+    assert store_data["csv"] == to_safe_csv(km_summary_frame(reference, LANDMARKS["pfs"]))
+    assert tsv.splitlines()[0].startswith("Group")
+    # a figure that could not be drawn hides the card (update_km's alert says why); a vanished dataset too
+    assert survival.update_km_table(None)[5] == {"display": "none"}
+    gone = dict(drawn, dataset_id="no-such-dataset")
+    assert survival.update_km_table(gone) == (*[no_update] * 5, {"display": "none"})
+    _fig, alert, _n, _a, drawn_none = survival.update_km("pfs", "ast", 60.0, "log-log", False, "no-such-dataset")
+    assert _is_alert(alert) and drawn_none is None
