@@ -147,3 +147,20 @@ def test_target_check():
     assert engine.target_check(100_000, 10.0, 200.0) == ("<= 15 ms; >= 300x lifelines", False)
     assert engine.target_check(1_000_000, 100.0, None) == ("<= 150 ms", True)
     assert engine.target_check(10_000, 3.0, 50.0) == (None, None)
+
+
+def test_a_cutoff_change_is_the_figure_request_then_the_card_request_on_the_real_app():
+    """The server benchmark's two requests per change are the ones the real app answers as the browser's: the
+    figure (with what it drew) and the KM card for that."""
+    import app
+
+    client = app.server.test_client()
+    client.get("/survival")
+    deps = client.get("/_dash-dependencies").get_json()
+    figure = client.post("/_dash-update-component", json=server.km_request(deps, 60.0)).get_json()["response"]
+    drawn = figure["km-drawn"]["data"]
+    assert figure["km-graph"]["figure"]["data"] and drawn["cutoff"] == 60.0 and drawn["var"] == "ast"
+    assert "km-table" not in figure                           # the card is not in the figure's response
+    card = client.post("/_dash-update-component", json=server.km_table_request(deps, drawn)).get_json()["response"]
+    assert card["km-table"]["style"] == {}
+    assert "AST > 60" in json.dumps(card, ensure_ascii=False)
