@@ -299,7 +299,8 @@ def markdown(results: dict) -> str:
     if srv and srv.get("rows"):
         lines += [f"## A cutoff change through gunicorn ({srv.get('workers')} workers; POST /_dash-update-component)",
                   "", "Each change is two requests, as the browser sends them: `update_km` (the figure; what the "
-                  "curves wait for), then `update_km_table` (the KM card) with the `km-drawn` of its response.", "",
+                  "curves wait for), then `update_km_table` (the KM card) with the `km-drawn` of its response (the "
+                  "browser sends it once the figure is drawn; here at once).", "",
                   "| n | clients | changes | errors | figure p50 ms | figure p95 ms | card p50 ms | card p95 ms | "
                   "requests/s | figure response KB |",
                   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

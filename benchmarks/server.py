@@ -27,6 +27,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 KM_OUTPUT = "km-graph.figure"
 KM_TABLE_OUTPUT = "km-table.style"
+KM_CARD_INPUT = "km-card-for.data"      # what the browser writes once the figure is drawn: the card's request
 
 
 def free_port() -> int:
@@ -158,7 +159,7 @@ def km_request(deps: list[dict], cutoff: float, dataset_id: str = "demo") -> dic
 def km_table_request(deps: list[dict], drawn: dict) -> dict:
     """The request that follows a figure response: the KM estimates card for what ``update_km`` drew."""
     cb = find_callback(deps, KM_TABLE_OUTPUT)
-    return build_body(cb, {"km-drawn.data": drawn}, ["km-drawn.data"])
+    return build_body(cb, {KM_CARD_INPUT: drawn}, [KM_CARD_INPUT])
 
 
 def same_shape(built: dict, captured: dict) -> tuple[bool, str]:
@@ -214,7 +215,8 @@ def bench_callback(base_url: str, cutoffs: list[float], clients: int, requests_p
 
     A change is what the browser sends: the figure request (``update_km``: ``p50_ms``/``p95_ms``, what the
     curves wait for), then the KM card's request with the ``km-drawn`` of its response (``update_km_table``:
-    ``table_p50_ms``/``table_p95_ms``). ``throughput_rps`` counts both requests."""
+    ``table_p50_ms``/``table_p95_ms``; the browser sends it once the figure is drawn, here at once).
+    ``throughput_rps`` counts both requests."""
     deps = requests.get(base_url + "/_dash-dependencies", timeout=30).json()
     url = base_url + "/_dash-update-component"
     headers = {"Content-Type": "application/json"}

@@ -91,8 +91,9 @@ def layout(endpoint: str = "pfs", var: str = "ast", cutoff: str | None = None, c
                     # laid out once; update_km replaces its parts (table, notes, export texts) on every move
                     html.Div(table_card("km-summary", KM_SUMMARY_TITLE, None, pd.DataFrame(), filename="km-summary"),
                              id="km-table", style={"display": "none"}),
-                    # what update_km drew (endpoint, variable, cutoff, CI, dataset id): update_km_table follows it
-                    dcc.Store(id="km-drawn"),
+                    # what update_km drew (endpoint, variable, cutoff, CI, dataset id), and the same once the
+                    # figure is on screen and the browser idle: update_km_table builds the KM card for that
+                    dcc.Store(id="km-drawn"), dcc.Store(id="km-card-for"),
                 ], id="km-single-view"),
                 html.Div(id="km-grid-view"),
             ], lg=9, md=8),
@@ -173,9 +174,12 @@ def update_km(endpoint, var, cutoff, ci, presentation, dataset_id):
     """The KM figure for the cutoff in the number box (the slider writes it in the browser), and the naive p of
     that cutoff for the "how much is this cutoff worth" panel: the server call a cutoff move waits for.
 
-    The KM estimates card follows in :func:`update_km_table`, chained on ``km-drawn``: the curves move first,
-    and the card always shows the cutoff the figure shows. (Same-session A/B at n = 302 against one callback for
-    both, 10 rounds of 30 moves: the move's p50 was lower in 9 rounds, by a median 10 ms.)"""
+    The KM estimates card follows in :func:`update_km_table`, requested once this figure is drawn and the
+    browser is idle (``km-drawn`` -> ``km-card-for``, in the clientside callback below): the curves move first,
+    and the card always shows the cutoff the figure shows. Same-session A/Bs at n = 302 (rounds of 30 moves):
+    the card in its own callback chained on ``km-drawn``, against one callback for both, lowered the move's p50
+    in 9 of 10 rounds (median 10 ms); requesting it when idle instead of at once, in 4 of 5 rounds (median
+    10 ms): its request no longer competes with the figure's redraw for the two cores."""
     at_cutoff = None
     try:
         ds = get_dataset(dataset_id)
@@ -199,10 +203,10 @@ def update_km(endpoint, var, cutoff, ci, presentation, dataset_id):
 
 
 @callback(*table_card_outputs("km-summary"), Output("km-table", "style"),
-          Input("km-drawn", "data"), prevent_initial_call=True)
+          Input("km-card-for", "data"), prevent_initial_call=True)
 def update_km_table(drawn):
-    """The KM estimates card (median, landmark survival, log-rank, HR) of what update_km has just drawn; hidden
-    when update_km could not draw (its alert says why)."""
+    """The KM estimates card (median, landmark survival, log-rank, HR) of what update_km has drawn; hidden when
+    update_km could not draw (its alert says why)."""
     hidden = (*[no_update] * 5, {"display": "none"})
     if not drawn:
         return hidden
@@ -314,14 +318,15 @@ def update_worth(endpoint, var, full_key, presentation, grid, dataset_id, cutoff
 
 
 # After a cutoff's KM figure is drawn, when the browser is idle (requestIdleCallback), the rest of the page
-# follows that cutoff in the browser: the URL, the navbar link and the chosen cutoff per variable (the Cox page
-# uses it), the slider's thumb (for a typed cutoff) and the current-cutoff line on the statistic chart. Each of
-# these re-renders part of the page or makes plotly redraw a chart: done as the cutoff changed, they competed
-# with the request and the KM figure's redraw (same-session A/B at n = 302, 4 rounds of 30 moves: median p50
-# 80 -> 75 ms, p95 105 -> 91 ms).
+# follows that cutoff: the KM estimates card is requested (update_km_table), and in the browser the URL, the
+# navbar link and the chosen cutoff per variable (the Cox page uses it), the slider's thumb (for a typed cutoff)
+# and the current-cutoff line on the statistic chart follow. Each of these re-renders part of the page, makes
+# plotly redraw a chart or takes server time: done as the cutoff changed, they competed with the request and the
+# KM figure's redraw (the browser-side ones: same-session A/B at n = 302, 4 rounds of 30 moves, median p50
+# 80 -> 75 ms, p95 105 -> 91 ms; the card: see update_km).
 # It also runs when a new statistic chart arrives (drawn with its request's cutoff) and when grid mode toggles.
 clientside_callback(
-    """function(_atCutoff, _figure, grid, endpoint, v, cutoff, ci, state, chosen) {
+    """function(_atCutoff, _figure, grid, endpoint, v, cutoff, ci, state, chosen, drawn) {
         const dc = window.dash_clientside;
         const path = window.location.pathname;   // the survival page's, even if the browser has left it by then
         const later = window.haicAfterKm = window.haicAfterKm || {};
@@ -330,13 +335,17 @@ clientside_callback(
         if (later.pending) { cancel(later.pending); }
         later.pending = idle(function () {
             later.pending = null;
+            const api = window.dash_component_api;
+            const card = api.getLayout("km-card-for");
+            if (card && JSON.stringify(card.props.data || null) !== JSON.stringify(drawn || null)) {
+                dc.set_props("km-card-for", {data: drawn || null});
+            }
             const view = window.haicView.update(state, {endpoint: endpoint, var: v, cutoff: cutoff, ci: ci,
                                                         mode: grid ? "grid" : null}, path);
             if (view !== dc.no_update) { dc.set_props("view-state", {data: view}); }
             if (v && v !== "none" && cutoff !== null && cutoff !== undefined && (chosen || {})[v] !== cutoff) {
                 dc.set_props("chosen-cutoffs", {data: Object.assign({}, chosen || {}, {[v]: cutoff})});
             }
-            const api = window.dash_component_api;
             const box = api.getLayout("km-cutoff");
             // left the page, or a newer cutoff is on its way (its own figure will bring this here again)
             if (cutoff === null || cutoff === undefined || !box || box.props.value !== cutoff) { return; }
@@ -358,7 +367,7 @@ clientside_callback(
     Output("cp-chart", "figure", allow_duplicate=True),
     Input("cp-at-cutoff", "children"), Input("cp-chart", "figure"), Input("km-grid", "value"),
     State("km-endpoint", "value"), State("km-var", "value"), State("km-cutoff", "value"), State("km-ci", "value"),
-    State("view-state", "data"), State("chosen-cutoffs", "data"),
+    State("view-state", "data"), State("chosen-cutoffs", "data"), State("km-drawn", "data"),
     prevent_initial_call=True,
 )
 

@@ -46,7 +46,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import requests  # noqa: E402
 
-from benchmarks.server import KM_OUTPUT, KM_TABLE_OUTPUT, AppServer, build_body, find_callback, km_values  # noqa: E402
+from benchmarks.server import (KM_CARD_INPUT, KM_OUTPUT, KM_TABLE_OUTPUT, AppServer, build_body,  # noqa: E402
+                               find_callback, km_values)
 
 DEMO = ROOT / "data" / "demo_cohort.csv"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -97,7 +98,7 @@ class DashSession:
         drawn = ((response or {}).get("km-drawn") or {}).get("data")
         if status == 200 and drawn:
             card_status, _card, card_seconds, card_size = self.call(
-                KM_TABLE_OUTPUT, {"km-drawn.data": drawn}, ["km-drawn.data"])
+                KM_TABLE_OUTPUT, {KM_CARD_INPUT: drawn}, [KM_CARD_INPUT])
             status = status if card_status == 200 else card_status
             seconds, size = seconds + card_seconds, size + card_size
         return status, response, seconds, size
