@@ -88,7 +88,7 @@ def layout(endpoint: str = "pfs", var: str = "ast", cutoff: str | None = None, c
                 html.Div(id="km-alert"),
                 html.Div([
                     figure_card("km", "Kaplan–Meier curves", "km-graph"),
-                    # laid out once; update_km replaces its parts (table, notes, export texts) on every move
+                    # laid out once; update_km_table replaces its parts (table, notes, export texts) on every move
                     html.Div(table_card("km-summary", KM_SUMMARY_TITLE, None, pd.DataFrame(), filename="km-summary"),
                              id="km-table", style={"display": "none"}),
                     # what update_km drew (endpoint, variable, cutoff, CI, dataset id), and the same once the
@@ -136,7 +136,8 @@ def set_cutoff_control(var, current_cutoff, cutoff_var, dataset_id):
 
 
 # slider -> number box, in the browser: dragging writes the box, and update_km listens to the box. The other way
-# (a typed cutoff moves the thumb) waits until that cutoff's KM figure is drawn: see the callback after update_km.
+# (a typed cutoff moves the thumb) waits until that cutoff's KM figure is drawn: see "After a cutoff's KM figure
+# is drawn" below.
 clientside_callback(
     """function(sliderValue, boxValue) {
         if (sliderValue === null || sliderValue === undefined || sliderValue === boxValue) {
