@@ -6,7 +6,8 @@
   console errors (checked in headless Chromium by ``tests/browser/test_xss.py``), ``X-Content-Type-Options:
   nosniff``, ``X-Frame-Options: DENY`` with ``frame-ancestors 'none'``, ``Referrer-Policy: no-referrer``, a
   ``Permissions-Policy`` that turns off device access, ``Cross-Origin-Opener-Policy`` / ``-Resource-Policy``,
-  ``Cache-Control: no-store`` on everything that is not a static file (callback responses carry results), and
+  ``Cache-Control: no-store`` on everything that is not a static file (callback responses carry results), a
+  year's caching for assets requested as the page links them (``?m=`` modification time), and
   ``Strict-Transport-Security`` when ``HAIC_HSTS=1`` (only behind TLS);
 * a 413 handler: a request body over ``MAX_CONTENT_LENGTH`` gets a short JSON (callbacks) or text message
   naming the limit, never a stack trace;
@@ -69,6 +70,7 @@ BASE_POLICY = {
 }
 
 STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")
+ASSET_MAX_AGE = 365 * 24 * 3600   # as Dash caches its fingerprinted component scripts
 CALLBACK_PATH = "/_dash-update-component"
 
 
@@ -165,6 +167,10 @@ def install_security(server: Flask) -> Flask:
             response.headers.setdefault(name, value)
         if not request.path.startswith(STATIC_PREFIXES):
             response.headers["Cache-Control"] = "no-store"
+        elif request.args.get("m") and response.status_code == 200:
+            # an asset as the page links it: Dash appends the file's modification time (?m=), so the URL changes
+            # with the file and the browser can keep it without asking again on every page load
+            response.headers["Cache-Control"] = f"public, max-age={ASSET_MAX_AGE}, immutable"
         return response
 
     @server.errorhandler(413)

@@ -77,6 +77,16 @@ def test_security_headers_on_every_kind_of_response(client):
     assert km.headers["Cache-Control"] == "no-store"
     assert responses["index"].headers["Cache-Control"] == "no-store"
     assert "no-store" not in responses["asset"].headers.get("Cache-Control", "")
+    # an asset as the page links it (?m=<modification time>: the URL changes with the file) is kept a year;
+    # the same file asked for without it is revalidated
+    linked = [src for src in re.findall(r'(?:src|href)="(/assets/[^"]+)"', responses["page"].get_data(as_text=True))
+              if "?m=" in src]
+    assert any("plotly-basic.min.js" in src for src in linked) and any("app.css" in src for src in linked)
+    for src in linked:
+        cached = client.get(src)
+        assert cached.status_code == 200
+        assert cached.headers["Cache-Control"] == "public, max-age=31536000, immutable", src
+    assert "immutable" not in responses["asset"].headers.get("Cache-Control", "")
 
 
 def test_csp_allows_exactly_the_inline_scripts_dash_writes(client):
