@@ -25,7 +25,7 @@ import pandas as pd
 
 from analysis import schema
 from analysis.validate import ColumnInfo, ValidationReport, describe_lines
-from analysis.numeric import to_numeric
+from analysis.numeric import is_number, to_numeric
 
 #: the file-level twin of analysis.numeric.HUGE_EXPONENT: pandas < 3's C parser segfaults while typing a column
 #: that holds an exponent overflowing a C int (pandas GH#63650), so such a file is read as text throughout and
@@ -367,18 +367,10 @@ def _coded_positions(head: str, delimiter: str, headers: list[str]) -> dict[int,
             continue
         if name not in _CODED_KINDS:
             sample = [r[j] for r in rows if j < len(r) and r[j] not in NA_VALUES]
-            if not sample or all(_is_float(v) for v in sample) or len(set(sample)) > len(sample) // 2:
+            if not sample or all(is_number(v) for v in sample) or len(set(sample)) > len(sample) // 2:
                 continue
         coded[j] = "category"
     return coded
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _read_fast(raw: bytes, delimiter: str, encoding: str, dtype, coded: dict[int, str]) -> _Table | None:

@@ -43,3 +43,13 @@ def to_numeric(values, errors: str = "coerce", **kwargs):
     if arr.dtype == object or arr.dtype.kind in "US":
         return to_numeric(pd.Series(arr.ravel(), dtype=object), errors=errors, **kwargs).to_numpy()
     return pd.to_numeric(arr, errors=errors, **kwargs)
+
+
+def is_number(text: str) -> bool:
+    """Whether Python's ``float`` reads ``text`` as a number (``"nan"`` and ``"inf"`` included; no pandas, so no
+    exponent screen is needed)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

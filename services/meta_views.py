@@ -35,6 +35,7 @@ from analysis.meta import (
     run_meta,
 )
 from analysis.meta.report import MetaReport
+from analysis.numeric import is_number
 from analysis.validate import ValidationReport
 from components.export import to_safe_csv
 from components.forest import EffectSpec, ForestStudy
@@ -285,18 +286,10 @@ def export_frame(data: StudyData) -> pd.DataFrame:
     out = data.frame.copy()
     for col in out.columns:
         vals = [v for v in out[col] if v != ""]
-        numeric = bool(vals) and all(_is_number(v) for v in vals)
+        numeric = bool(vals) and all(is_number(v) for v in vals)
         if numeric:
             out[col] = out[col].astype("string")
     return out
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def studies_csv(data: StudyData) -> str:

@@ -49,3 +49,10 @@ print("survived", df["child_pugh"].isna().all())
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "survived True" in proc.stdout     # the absurd Child-Pugh values were read as missing
+
+
+def test_is_number_is_pythons_float_reading():
+    from analysis.numeric import is_number
+
+    assert all(is_number(t) for t in ["1", "-2.5", " 3e4 ", "1e+342064567324", "nan", "inf"])
+    assert not any(is_number(t) for t in ["", "1,5", "12 mg", "NA", "x"])
