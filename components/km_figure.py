@@ -76,9 +76,14 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
     x_end = x_max or max([float(c.times[-1]) for c in curves if len(c.times)] + [1.0])
     height = (330 if compact else 560) * (1.15 if presentation else 1.0)
     top_margin = 40 if title else 15
-    plot_px = (height - top_margin - 45) * (1.0 if compact else 0.7)   # the y axis' length in pixels
+    bottom_margin = 45 if compact else 10
+    # the plot area's height: the figure's less its margins and the one-row legend above it (~3 font sizes)
+    area_px = height - top_margin - bottom_margin - (0 if compact else 3 * font)
+    y_bottom = 0.0 if compact else risk_table_px(len(curves), font) / area_px
+    plot_px = area_px * (1.0 - y_bottom)                               # the y axis' length in pixels
     tick_half = 3.5 * scale * 1.02 / plot_px                           # a 7 px censor tick, in survival units
     traces: list[dict] = []
+    shapes: list[dict] = []
     for i, c in enumerate(curves):
         color, dash = PALETTE[i % len(PALETTE)], DASHES[i % len(DASHES)]
         t, s, lo, hi = thin_step(np.r_[0.0, c.times], np.r_[1.0, c.surv], np.r_[1.0, c.lo], np.r_[1.0, c.hi])
@@ -94,16 +99,13 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
                                 "dash": "solid" if not presentation else dash},
                        "hovertemplate": "%{x:.1f} mo: %{y:.3f}<extra>" + label + "</extra>"})
         ct, cs = thin_marks(c.censor_times, c.censor_surv)
-        if len(ct):   # censor ticks as the segments of one path (one SVG element, not one per patient)
-            traces.append({**group, **_ticks(ct, cs, tick_half), "mode": "lines",
-                           "line": {"color": color, "width": 1.5 * scale}})
+        if len(ct):   # censor ticks: one path shape of many segments (a trace with gaps draws one per segment)
+            shapes.append({"type": "path", "path": _ticks_path(ct, cs, tick_half), "xref": "x", "yref": "y",
+                           "line": {"color": color, "width": 1.5 * scale}, "legendgroup": label,
+                           "layer": "above"})
         if c.median is not None and np.isfinite(c.median):
             traces.append({**group, "x": [0, c.median, c.median], "y": [0.5, 0.5, 0], "mode": "lines",
                            "line": {"color": color, "width": 1, "dash": "dot"}})
-        if not compact:
-            traces.append({"type": "scatter", "x": list(risk_times), "y": [i] * len(risk_times), "mode": "text",
-                           "text": [str(v) for v in c.at_risk], "textfont": {"color": color, "size": font},
-                           "showlegend": False, "hoverinfo": "skip", "xaxis": "x2", "yaxis": "y2"})
     lines = []
     if logrank_p is not None or hr_text:
         lines.append("Log-rank " + p_text(logrank_p) + (f"<br>{hr_text}" if hr_text else ""))
@@ -122,33 +124,72 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
     layout = {
         "font": {"size": font, "family": "Arial, Helvetica, sans-serif", "color": "#222"},
         "paper_bgcolor": "white", "plot_bgcolor": "white",
-        "margin": {"l": 60 if compact else 150, "r": 15, "t": top_margin, "b": 45},
+        "margin": {"l": 60 if compact else 150, "r": 15, "t": top_margin, "b": bottom_margin},
         "legend": ({"orientation": "v", "x": 0.01, "y": 0.01, "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0.8)"}
                    if compact else {"orientation": "h", "x": 0, "y": 1.06, "yanchor": "bottom"}),
         "height": height,
-        "uirevision": "km", "hovermode": "closest", "annotations": annotations,
+        "uirevision": "km", "hovermode": "closest", "annotations": annotations, "shapes": shapes,
         "template": {},          # every style is set here; plotly's default template would add ~6 kB per update
         "xaxis": {**axis, "range": x_range, "gridcolor": "#e5e5e5", "showgrid": True,
+                  "title": {"text": x_title, "standoff": TITLE_STANDOFF},
                   "tickvals": list(risk_times) if risk_times else None, "anchor": "y"},
         "yaxis": {**axis, "range": [0, 1.02], "tickformat": ".0%", "title": {"text": y_title},
-                  "gridcolor": "#e5e5e5", "showgrid": True, "domain": [0.0, 1.0] if compact else [0.3, 1.0]},
+                  "gridcolor": "#e5e5e5", "showgrid": True, "domain": [y_bottom, 1.0]},
     }
     if title:
         layout["title"] = {"text": title, "x": 0.01, "font": {"size": font + 3}}
-    if compact:
-        layout["xaxis"]["title"] = {"text": x_title}
-    else:
-        layout["xaxis"]["showticklabels"] = False
-        layout["xaxis2"] = {"range": x_range, "tickvals": list(risk_times), "title": {"text": x_title},
-                            "showgrid": False, "zeroline": False, "matches": "x", "anchor": "y2", "ticks": "outside"}
-        layout["yaxis2"] = {"domain": [0.0, 0.2], "tickvals": list(range(len(curves))),
-                            "ticktext": [plot_text(c.label) for c in curves], "range": [len(curves) - 0.5, -0.5],
-                            "showgrid": False, "zeroline": False, "tickfont": {"size": font - 1}, "anchor": "x2"}
-        annotations.append({"xref": "paper", "yref": "y2 domain", "x": 0, "y": 1.25, "xanchor": "left",
-                            "showarrow": False, "text": "Number at risk", "font": {"size": font}})
+    if not compact:   # the table is in the tick labels: never rotated, however narrow the figure
+        layout["xaxis"].update(ticktext=risk_tick_labels(curves, risk_times), tickangle=0)
+        longest = max((len(c.label) for c in curves), default=0)
+        layout["margin"]["l"] = max(150, int(0.6 * font * longest) + 16)   # room for the group names
+        annotations.extend(_risk_table_names(curves, font, y_bottom))
     # wrapped without plotly's property validation (~3 ms per update): every property is a valid one,
     # tests/test_km_figure.py rebuilds each variant with validation on
     return go.Figure({"data": traces, "layout": layout}, _validate=False)
+
+
+# plotly.js text layout (src/constants/alignment.js): the line height of multi-line text, in font sizes
+LINE_SPACING = 1.3
+TICK_LEN = 5            # plotly's default tick length (px), the time axis' ticks are drawn outside
+TITLE_STANDOFF = 8      # px between the time axis' labels and its title
+
+
+def _names_shift(font: int) -> float:
+    """How far (px) the annotation's lines sit above the tick labels' when both hang from the axis: Chromium,
+    plotly.js 3, fonts 11-18 px (checked by tests/browser/test_pages.py to within a pixel)."""
+    return TICK_LEN + 0.43 * font - 3.0
+
+
+def risk_table_px(n_groups: int, font: int) -> float:
+    """Height (px) under the KM plot for the time axis' labels with the number-at-risk table, and its title."""
+    labels = TICK_LEN + (n_groups + 2) * LINE_SPACING * font + 0.5 * font
+    return labels + TITLE_STANDOFF + LINE_SPACING * font + 6
+
+
+def risk_tick_labels(curves: list[CurveView], risk_times) -> list[str]:
+    """The time axis' tick labels with the number-at-risk table under them.
+
+    At each risk time one multi-line label: the time, an empty line (the "Number at risk" heading's), then one
+    line per group coloured as its curve. The whole table is one SVG text per time on the axis the figure draws
+    anyway, instead of a text trace per group on a subplot of its own: that subplot was about a third of
+    Plotly's redraw of the figure at n = 302. The group names are a multi-line annotation hung from the same
+    height (:func:`_risk_table_names`): multi-line text has the same line height everywhere in plotly, so row k
+    of the names is line k of every label whatever the figure's size.
+    """
+    colours = [PALETTE[i % len(PALETTE)] for i in range(len(curves))]
+    return [f"{t:g}<br>\u00a0<br>" + "<br>".join(f"<span style='color:{col}'>{c.at_risk[j]}</span>"
+                                                for col, c in zip(colours, curves))
+            for j, t in enumerate(risk_times)]
+
+
+def _risk_table_names(curves: list[CurveView], font: int, y: float) -> list[dict]:
+    """The heading (left, on the empty line) and the group names (in the left margin) of the table."""
+    common = {"xref": "paper", "yref": "paper", "x": 0, "y": y, "yanchor": "top", "showarrow": False,
+              "yshift": -_names_shift(font), "font": {"size": font}}
+    blank = "\u00a0"
+    return [{**common, "xanchor": "left", "align": "left", "text": f"{blank}<br>Number at risk"},
+            {**common, "xanchor": "right", "align": "right", "xshift": -8,
+             "text": "<br>".join([blank, blank] + [plot_text(c.label) for c in curves])}]
 
 
 def thin_marks(times, values, max_marks: int = MAX_TICKS):
@@ -178,11 +219,10 @@ def _band(times: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> dict:
     return {"x": np.r_[times, times[::-1]].astype(np.float32), "y": np.r_[hi, back].astype(np.float32)}
 
 
-def _ticks(times: np.ndarray, surv: np.ndarray, half: float) -> dict:
-    """Vertical ticks at (time, surv) as x/y of one line broken by gaps (NaN); single precision (drawing only)."""
-    gap = np.full(len(times), np.nan)
-    return {"x": np.column_stack([times, times, gap]).ravel().astype(np.float32),
-            "y": np.column_stack([surv - half, surv + half, gap]).ravel().astype(np.float32)}
+def _ticks_path(times: np.ndarray, surv: np.ndarray, half: float) -> str:
+    """Vertical ticks at (time, surv) as one SVG path in data coordinates ("M t,s-h V s+h ..."), drawing only."""
+    lo, hi = surv - half, surv + half
+    return "".join(f"M{t:.6g},{a:.5g}V{b:.5g}" for t, a, b in zip(times.tolist(), lo.tolist(), hi.tolist()))
 
 
 def _rgba(hex_color: str, alpha: float) -> str:

@@ -1,6 +1,7 @@
 """KM figure builder: everything drawn comes from the analysis result."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,8 @@ import pandas as pd
 
 from analysis.survival import km_by_group
 from components.km_figure import MAX_POINTS, MAX_TICKS, curves_from_stratified, km_figure, thin_marks, thin_step
+from components.clinical_tables import plot_text
+from components.style import PALETTE
 from components.survival_tables import km_summary_table, km_summary_update
 
 LUNG = pd.read_csv(Path(__file__).parent / "reference" / "data" / "lung.csv")
@@ -65,27 +68,40 @@ def test_figure_has_curves_bands_risk_table_and_stats():
         top, bottom = drawn_hv_edges(np.asarray(band.x, float), np.asarray(band.y, float), probe)
         np.testing.assert_allclose(top, upper[want], atol=1e-6)
         np.testing.assert_allclose(bottom, lower[want], atol=1e-6)
-    risk_rows = [t for t in fig.data if t.mode == "text"]
-    assert [list(t.text) for t in risk_rows] == [[str(x) for x in v.at_risk]
-                                                  for v in curves_from_stratified(res, RISK, LAND)]
+    # the number-at-risk table is in the time axis' tick labels: the time, an empty line (the heading's), then
+    # one line per group in its curve's colour
+    assert list(fig.layout.xaxis.tickvals) == list(RISK) and fig.layout.xaxis.tickangle == 0
+    for j, label in enumerate(fig.layout.xaxis.ticktext):
+        lines = label.split("<br>")
+        assert lines[0] == f"{RISK[j]:g}" and lines[1] == "\u00a0"
+        assert lines[2:] == [f"<span style='color:{PALETTE[i]}'>{v.at_risk[j]}</span>" for i, v in enumerate(views)]
+    # its heading and row names: annotations hung from the axis, one line per line of the labels
+    heading, names = fig.layout.annotations[-2:]
+    assert heading.text.split("<br>")[1] == "Number at risk"
+    assert names.text.split("<br>")[2:] == [plot_text(v.label) for v in views]
+    assert heading.y == names.y == fig.layout.yaxis.domain[0] and heading.yshift == names.yshift < 0
+    assert not [t for t in fig.data if t.mode == "text"] and "xaxis2" not in fig.to_plotly_json()["layout"]
     note = fig.layout.annotations[0].text
     assert "Log-rank p = 0.001" in note and "HR 0.59" in note
     assert fig.layout.yaxis.tickformat == ".0%"
 
 
-def test_censor_ticks_are_one_path_per_group_at_the_censored_times():
+def test_censor_ticks_are_one_path_shape_per_group_at_the_censored_times():
     res = result()
     views = curves_from_stratified(res, RISK, LAND)
     fig = km_figure(views, risk_times=list(RISK))
-    ticks = [t for t in fig.data if t.mode == "lines" and t.x is not None and np.isnan(np.asarray(t.x, float)).any()]
+    ticks = [s for s in fig.layout.shapes if s.type == "path"]
     assert len(ticks) == len(views)
-    for tr, v in zip(ticks, views):
-        x, y = np.asarray(tr.x, float).reshape(-1, 3), np.asarray(tr.y, float).reshape(-1, 3)
-        assert np.isnan(x[:, 2]).all() and np.isnan(y[:, 2]).all()          # a gap after every tick
-        np.testing.assert_allclose(x[:, 0], v.censor_times, rtol=1e-6)     # vertical: both ends at the time
-        np.testing.assert_array_equal(x[:, 0], x[:, 1])
-        np.testing.assert_allclose((y[:, 0] + y[:, 1]) / 2, v.censor_surv, atol=1e-6)  # centred on the curve
-        assert np.all(y[:, 1] > y[:, 0])
+    assert not [t for t in fig.data if t.x is not None and np.isnan(np.asarray(t.x, float)).any()]  # no gap lines
+    curves = [t for t in fig.data if t.name]
+    for shape, v, curve in zip(ticks, views, curves):
+        assert shape.xref == "x" and shape.yref == "y" and shape.line.color == curve.line.color
+        assert shape.legendgroup == curve.legendgroup          # hidden with its curve from the legend
+        segs = np.array(re.findall(r"M([-\d.e+]+),([-\d.e+]+)V([-\d.e+]+)", shape.path), float)
+        assert len(segs) * len("M") == shape.path.count("M")   # nothing but "M t,lo V hi" segments
+        np.testing.assert_allclose(segs[:, 0], v.censor_times, rtol=1e-5)        # vertical, at the time
+        np.testing.assert_allclose((segs[:, 1] + segs[:, 2]) / 2, v.censor_surv, atol=1e-4)  # centred on the curve
+        assert np.all(segs[:, 2] > segs[:, 1])
 
 
 def test_presentation_mode_is_larger_and_compact_has_no_risk_table():
@@ -95,7 +111,8 @@ def test_presentation_mode_is_larger_and_compact_has_no_risk_table():
     big = km_figure(views, risk_times=list(RISK), presentation=True)
     assert big.layout.font.size > normal.layout.font.size and big.layout.height > normal.layout.height
     compact = km_figure(views, risk_times=list(RISK), compact=True)
-    assert not [t for t in compact.data if t.mode == "text"]
+    assert compact.layout.xaxis.ticktext is None and len(compact.layout.annotations) == 1
+    assert [a.text.split("<br>")[1] for a in big.layout.annotations[-2:-1]] == ["Number at risk"]
 
 
 def test_every_variant_is_a_valid_plotly_figure():

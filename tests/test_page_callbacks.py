@@ -174,7 +174,7 @@ def test_response_landmark_removes_early_events_and_restarts_time(pages, synthet
     assert len(names0) == len(names6) == 2 and names0 != names6
     responders = frame["recist_best"].isin(["CR", "PR"]) & at_risk
     assert any(f"n={int(responders.sum())}" in n for n in names6)
-    assert "Months from the landmark" in fig6.layout.xaxis2.title.text
+    assert "Months from the landmark" in fig6.layout.xaxis.title.text
 
 
 # ---------------------------------------------------------------------------------------------------------

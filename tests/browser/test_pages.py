@@ -33,9 +33,43 @@ def _stats(browser):
     return wait_text(browser, "#km-stats-caption", lambda t: "Log-rank" in t)
 
 
+# the number-at-risk table as drawn: the lines of each time axis label (time, blank, one per group) and the
+# vertical centres of those lines, of the heading's and of the group names' (annotations hung from the axis)
+RISK_TABLE = """
+const gd = document.querySelector('#km-graph .js-plotly-plot');
+if (!gd) { return null; }
+const lines = el => Array.from(el.querySelectorAll('tspan.line'));
+const cy = e => { const r = e.getBoundingClientRect(); return (r.top + r.bottom) / 2; };
+const labels = Array.from(gd.querySelectorAll('.xtick text'));
+const anns = Array.from(gd.querySelectorAll('.annotation'));
+const heading = anns.filter(a => a.textContent.indexOf('Number at risk') >= 0)[0];
+if (!heading || !labels.length) { return null; }
+const names = anns[anns.indexOf(heading) + 1];
+return {texts: labels.map(l => lines(l).map(t => t.textContent)), label_y: lines(labels[0]).map(cy),
+        heading_y: lines(heading).map(cy), names: lines(names).map(t => t.textContent), names_y: lines(names).map(cy)};
+"""
+
+
 def _at_risk_numbers(browser):
-    return browser.execute_script(
-        "return Array.from(document.querySelectorAll('#km-graph .textpoint text')).map(e => e.textContent)")
+    table = browser.execute_script(RISK_TABLE)
+    return table and [lines[2:] for lines in table["texts"]]
+
+
+def test_the_number_at_risk_table_lines_up_with_its_group_names(live_server, browser):
+    browser.get(live_server + "/survival?endpoint=pfs&var=cnlc_stage")
+    wait_for(browser, lambda d: len((d.execute_script(RISK_TABLE) or {"names": []})["names"]) == 6, 30,
+             "a four-group risk table")
+    table = browser.execute_script(RISK_TABLE)
+    assert table["names"][2:] == [f"CNLC stage = {s}" for s in ("IIA", "IIB", "IIIA", "IIIB")]
+    assert table["texts"][0][0] == "0" and all(len(lines) == 6 for lines in table["texts"])
+    # at time 0 every patient of a group is at risk: the n of its legend entry
+    legend = browser.execute_script("return document.querySelector('#km-graph .js-plotly-plot').data"
+                                    ".filter(t => t.name).map(t => t.name)")
+    assert table["texts"][0][2:] == [re.search(r"n=(\d+)", name).group(1) for name in legend]
+    # each group name on its line of numbers (Chromium's text layout, to within a pixel)
+    assert max(abs(a - b) for a, b in zip(table["label_y"], table["names_y"])) < 1.0
+    assert abs(table["label_y"][1] - table["heading_y"][1]) < 1.0
+    screenshot(browser, "survival-risk-table-four-groups")
 
 
 def test_moving_the_cutoff_changes_p_value_and_at_risk_table(live_server, browser):
