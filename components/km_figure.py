@@ -155,8 +155,9 @@ TITLE_STANDOFF = 8      # px between the time axis' labels and its title
 
 
 def _names_shift(font: int) -> float:
-    """How far (px) the annotation's lines sit above the tick labels' when both hang from the axis: Chromium,
-    plotly.js 3, fonts 11-18 px (checked by tests/browser/test_pages.py to within a pixel)."""
+    """How far (px) the annotation's lines sit above the tick labels' when both hang from the axis, measured in
+    Chromium with plotly.js 3 at the page's two font sizes (13 px, 18 px in presentation mode) to within 0.6 px;
+    tests/browser/test_pages.py checks the 13 px page to within a pixel."""
     return TICK_LEN + 0.43 * font - 3.0
 
 
@@ -171,10 +172,10 @@ def risk_tick_labels(curves: list[CurveView], risk_times) -> list[str]:
 
     At each risk time one multi-line label: the time, an empty line (the "Number at risk" heading's), then one
     line per group coloured as its curve. The whole table is one SVG text per time on the axis the figure draws
-    anyway, instead of a text trace per group on a subplot of its own: that subplot was about a third of
-    Plotly's redraw of the figure at n = 302. The group names are a multi-line annotation hung from the same
-    height (:func:`_risk_table_names`): multi-line text has the same line height everywhere in plotly, so row k
-    of the names is line k of every label whatever the figure's size.
+    anyway, instead of a text trace per group on a subplot of its own (that subplot, with the censor ticks drawn
+    as one SVG path per tick, made Plotly's redraw at n = 302 18-22 ms instead of 13-14). The group names are a
+    multi-line annotation hung from the same height (:func:`_risk_table_names`): multi-line text has the same
+    line height everywhere in plotly, so row k of the names is line k of every label whatever the figure's size.
     """
     colours = [PALETTE[i % len(PALETTE)] for i in range(len(curves))]
     return [f"{t:g}<br>\u00a0<br>" + "<br>".join(f"<span style='color:{col}'>{c.at_risk[j]}</span>"
