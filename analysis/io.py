@@ -330,10 +330,15 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
     return table
 
 
+#: how every read of cells goes through pandas' C parser: the file, its parts, and the distinct values of a coded
+#: column re-typed in _typed_like_parser (which must type them exactly as the file read does)
+_PARSER_OPTIONS = {"keep_default_na": False, "na_values": NA_VALUES, "skip_blank_lines": True, "engine": "c",
+                   "low_memory": False}
+
+
 def _parse(buf: bytes, delimiter: str, encoding: str, dtype) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(buf), sep=delimiter, encoding=encoding,
-                       dtype=dict(dtype) if isinstance(dtype, dict) else dtype, keep_default_na=False,
-                       na_values=NA_VALUES, skip_blank_lines=True, header=0, engine="c", low_memory=False)
+                       dtype=dict(dtype) if isinstance(dtype, dict) else dtype, header=0, **_PARSER_OPTIONS)
 
 
 #: files at least this big are parsed in parts, one thread per available core (at most 4), or PARALLEL_PARTS
@@ -506,8 +511,7 @@ def _typed_like_parser(tokens: np.ndarray, has_na: bool) -> pd.Series | None:
     if not lines:
         return pd.Series([], dtype=object)
     parsed = pd.read_csv(io.BytesIO(("\n".join(lines) + "\n").encode("utf-8")), sep=",", header=None,
-                         encoding="utf-8", keep_default_na=False, na_values=NA_VALUES, skip_blank_lines=True,
-                         engine="c", low_memory=False)
+                         encoding="utf-8", **_PARSER_OPTIONS)
     if parsed.shape != (len(lines), 1) or (has_na and not pd.isna(parsed.iloc[-1, 0])):
         return None
     return parsed.iloc[:, 0].rename(None)
