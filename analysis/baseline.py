@@ -53,14 +53,13 @@ BASELINE_COLUMNS = (
     "albumin", "child_pugh", "tumor_size_mm", "cnlc_stage", "shunt", "ehm", "metabolic_comorbidity", "treatment",
 )
 
-_CATEGORICAL_LABELS = {
-    "sex": "Sex", "etiology": "Etiology", "child_pugh": "Child-Pugh class", "cnlc_stage": "CNLC stage",
-    "shunt": "Arterioportal/arteriovenous shunt", "ehm": "Extrahepatic metastasis",
-    "metabolic_comorbidity": "Metabolic comorbidity", "treatment": "Treatment",
-}
+#: categorical columns with more distinct levels than this are left out of the default variables
+MAX_DEFAULT_LEVELS = schema.MAX_TABLE_LEVELS
 
-#: categorical extras with more distinct levels than this are left out of the default variables
-MAX_DEFAULT_LEVELS = 20
+#: why a column of a given kind (analysis.schema.column_kind / the import report) is not a baseline variable
+NOT_BASELINE = {"id": "identifier", "time": "survival time (an endpoint)",
+                "event": "event indicator (an endpoint)", "response": "best response (see the response table)",
+                "ae": "adverse-event grade (see the safety table)"}
 
 
 # --- small shared helpers ---------------------------------------------------------------------------------
@@ -95,12 +94,6 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str], what: str = "colum
         raise AnalysisError(f"{what} {', '.join(repr(c) for c in missing)} not found in the data")
 
 
-def _level_text(value: Any) -> str:
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def group_levels(series: pd.Series, column: str | None = None) -> tuple[pd.Series, list[str]]:
     """A grouping/categorical column as strings (NaN kept) and its levels in display order.
 
@@ -113,15 +106,11 @@ def group_levels(series: pd.Series, column: str | None = None) -> tuple[pd.Serie
         observed = set(series.dropna().astype(str))
         cats = [str(c) for c in series.cat.categories if str(c) in observed]
         return series.astype(object).where(series.notna()).map(lambda v: str(v), na_action="ignore"), cats
-    text = series.map(_level_text, na_action="ignore")
-    text = text.where(series.notna())
-    if series.dtype == object:
-        text = text.map(lambda v: v.strip(), na_action="ignore")
-        text = text.where(text != "")
+    text = schema.level_texts(series)
     present = pd.unique(text.dropna())
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         numeric = sorted(pd.unique(series.dropna()))
-        levels = list(dict.fromkeys(_level_text(v) for v in numeric))
+        levels = list(dict.fromkeys(schema.level_text(v) for v in numeric))
     else:
         levels = schema.ordered_levels(column, present)
     return text, levels
@@ -385,24 +374,8 @@ def numeric_tests(groups: Sequence[np.ndarray]) -> tuple[TestResult, TestResult]
 # --- the table -------------------------------------------------------------------------------------------
 
 def variable_label(column: str) -> str:
-    """Display label of a column: the schema label with unit for known numerics, else a tidy name."""
-    if column in schema.NUMERIC_COLUMNS:
-        info = schema.NUMERIC_COLUMNS[column]
-        return f"{info['label']} ({info['unit']})" if info.get("unit") else info["label"]
-    if column in _CATEGORICAL_LABELS:
-        return _CATEGORICAL_LABELS[column]
-    text = column.replace("_", " ").strip()
-    return text[:1].upper() + text[1:] if text else column
-
-
-def _excluded_by_default(col: str) -> bool:
-    c = col.lower()
-    return (c == "patient_id" or c == "id" or c.endswith("_id")
-            or c in schema.TIME_COLUMNS or c in schema.EVENT_COLUMNS
-            or c.endswith(("_months", "_days", "_weeks", "_years", "_time"))
-            or c.endswith(("_event", "_status"))
-            or c in schema.RESPONSE_COLUMNS or c.endswith("_best")
-            or c.startswith(schema.AE_PREFIX))
+    """Display label of a column (:func:`analysis.schema.label`): ``AST (U/L)``, ``Child-Pugh class``."""
+    return schema.label(column)
 
 
 def _variable_type(df: pd.DataFrame, col: str) -> str:
@@ -503,12 +476,14 @@ def _numeric_summary(values: np.ndarray) -> dict:
 
 def baseline_table(df: pd.DataFrame, by: str | None = None, variables: Sequence[str] | None = None, *,
                    types: dict[str, str] | None = None, digits: int = 1,
-                   max_work: int = MAX_FISHER_WORK) -> BaselineTable:
+                   max_work: int = MAX_FISHER_WORK, roles: dict[str, str] | None = None) -> BaselineTable:
     """Baseline characteristics (Table 1), overall and by ``by`` with a test per variable (see module doc).
 
-    ``variables`` defaults to the canonical baseline columns present (:data:`BASELINE_COLUMNS`, in that order)
-    followed by the extra columns, leaving out ids, times, events, responses, ``ae_`` columns and the ``by``
-    column (and categorical extras with more than :data:`MAX_DEFAULT_LEVELS` levels, listed in ``skipped``).
+    ``variables`` defaults to every column: the canonical baseline columns present first (in the order of
+    :data:`BASELINE_COLUMNS`), then the file's other columns in file order. A column that is not a baseline
+    variable is listed in ``skipped`` with the reason: its role (``roles``: column -> kind from the import
+    report, ``id``/``time``/``event``/``response``/``ae``; canonical columns are known by name), the grouping
+    column, no values, or more than :data:`analysis.schema.MAX_TABLE_LEVELS` categories.
     ``types`` may force a variable to ``"numeric"`` or ``"categorical"``; otherwise numeric columns are numeric
     except 0/1 columns, which are shown as categories.
     """
@@ -523,18 +498,22 @@ def baseline_table(df: pd.DataFrame, by: str | None = None, variables: Sequence[
 
     skipped: list[dict] = []
     if variables is None:
-        chosen = [c for c in BASELINE_COLUMNS if c in df.columns and c != by]
-        for col in df.columns:
-            if col in chosen or col == by or col in BASELINE_COLUMNS or _excluded_by_default(str(col)):
-                continue
-            if df[col].isna().all():
+        roles = dict(roles or {})
+        order = [c for c in BASELINE_COLUMNS if c in df.columns] + [c for c in df.columns if c not in BASELINE_COLUMNS]
+        chosen = []
+        for col in order:
+            kind = roles.get(col) or schema.column_kind(str(col))
+            if col == by:
+                skipped.append({"variable": col, "reason": "the grouping column"})
+            elif kind in NOT_BASELINE:
+                skipped.append({"variable": col, "reason": NOT_BASELINE[kind]})
+            elif df[col].isna().all():
                 skipped.append({"variable": col, "reason": "no values"})
-                continue
-            kind = types.get(col) or _variable_type(df, col)
-            if kind == "categorical" and df[col].nunique(dropna=True) > MAX_DEFAULT_LEVELS:
+            elif (types.get(col) or _variable_type(df, col)) == "categorical" and \
+                    schema.level_texts(df[col]).nunique(dropna=True) > MAX_DEFAULT_LEVELS:
                 skipped.append({"variable": col, "reason": f"more than {MAX_DEFAULT_LEVELS} distinct values"})
-                continue
-            chosen.append(col)
+            else:
+                chosen.append(col)
     else:
         chosen = list(dict.fromkeys(variables))
         require_columns(df, chosen, "variable")

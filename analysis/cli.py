@@ -13,6 +13,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import sys
 from typing import Any
 
@@ -21,12 +22,16 @@ from analysis.errors import AnalysisError
 COMMAND_MODULES = (
     "analysis.commands",
     "analysis.meta.cli",
-    "analysis.cutpoint",
 )
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as our JSON error instead of exiting with its own text."""
+    """argparse that reports usage errors as our JSON error instead of exiting with its own text, and takes no
+    abbreviated options (``--time`` must never be read as ``--time-unit``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # noqa: D401 - argparse API
         raise AnalysisError(f"invalid arguments: {message}")
@@ -57,11 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _emit_error(message: str) -> int:
     print(json.dumps({"error": message}))
+    sys.stdout.flush()
     print(f"error: {message}", file=sys.stderr)
     return 2
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run(argv: list[str] | None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -70,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         result = args.handler(args)
         payload, code = result if isinstance(result, tuple) else (result, 0)
         print(json.dumps(json_safe(payload), allow_nan=False))
+        sys.stdout.flush()
         if code and isinstance(payload, dict) and payload.get("error"):
             print(f"error: {payload['error']}", file=sys.stderr)
         return code
@@ -77,5 +84,18 @@ def main(argv: list[str] | None = None) -> int:
         return _emit_error(str(exc))
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    except BrokenPipeError:
+        raise
     except Exception as exc:  # never a traceback to the user; the type name only, no data values
         return _emit_error(f"internal error ({type(exc).__name__}); please report this with the command used")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # the reader went away (`python -m analysis km ... | head -c 10`): no traceback, and no second error
+        # when Python flushes stdout at exit (the recipe of the Python docs, "Note on SIGPIPE")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1

@@ -1,7 +1,9 @@
 """Univariable and multivariable Cox proportional-hazards models (Efron ties).
 
-* The fit is lifelines' ``CoxPHFitter`` (Efron's approximation for ties, Newton-Raphson) with tight
-  convergence settings, so coefficients agree with R ``coxph(..., ties = "efron")`` to ~1e-9.
+* The fit maximises the Efron partial likelihood by Newton-Raphson with step halving from beta = 0, as R's
+  ``coxph`` (``coxph.fit``) does, iterated to full precision; a coefficient whose likelihood is monotone (R:
+  "Loglik converged before variable ...; coefficient may be infinite") is reported by name instead of a
+  number. lifelines' ``CoxPHFitter`` is an independent oracle in the tests.
 * Wald standard errors, CIs and p-values; likelihood-ratio and Wald global tests.
 * ``concordance``: Harrell's C exactly as R ``coxph`` reports it (``concordance(fit)``: pairs whose shorter
   time is an event, an event and a censoring at the same time count as comparable (the censored one lived
@@ -20,8 +22,7 @@ Checked against R survival 3.5 in ``tests/test_cox.py`` (reference ``tests/refer
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,12 +33,13 @@ from scipy import stats
 from analysis.cutoffs import format_cutoff
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
+from analysis import schema
 from analysis.survival import (
-    _num, _require_columns, _rows, _time_event_columns, kaplan_meier, ordered_levels, reference_level,
-    timefix,
+    _num, _require_columns, _time_event_columns, _where, kaplan_meier, ordered_levels, reference_level, timefix,
 )
 
-#: a categorical covariate with more levels than this is almost certainly an identifier
+#: a categorical covariate with more levels than this is almost certainly an identifier (schema.MAX_LEVELS is
+#: what the app offers; a command-line user may go further)
 MAX_LEVELS = 20
 
 
@@ -46,48 +48,101 @@ MAX_LEVELS = 20
 # ---------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CovariateSpec:
-    """One covariate of a Cox model.
+    """One covariate of a Cox model, in one of three forms.
 
-    ``column`` numeric -> per-unit term ``column``; with ``cutoff`` -> 0/1 term ``"column > X"`` (the
-    paper's rule, low group ``<= X`` is the reference); categorical -> one term ``"column=LEVEL"`` per
-    non-reference level, the reference being ``reference`` or ``analysis.schema.reference_level``.
+    * continuous: a numeric ``column`` as it is, the HR per ``per`` units (term ``"age"``, or ``"age (per 10)"``;
+      R ``coxph(Surv(t, e) ~ I(age / 10))``);
+    * cut: ``cutoff`` given -> 0/1 term ``"column > X"`` (the paper's rule; the low group ``<= X`` is the
+      reference);
+    * categorical: a text column, or any column with ``categorical=True`` or a ``reference`` -> one term
+      ``"column=LEVEL"`` per non-reference level; levels are written as in the file (``1``, not ``1.0``), the
+      reference is ``reference`` or :func:`analysis.schema.reference_level`.
+
+    Its text form (:attr:`label`, read back by :func:`parse_covariates`): ``age``, ``age*10``, ``ast:56.5``,
+    ``grade=1`` (categorical with reference level 1).
     """
 
     column: str
     cutoff: float | None = None
     reference: str | None = None
+    per: float = 1.0
+    categorical: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``"cut"``, ``"categorical"`` or ``"continuous"`` (a text column is categorical whatever this says)."""
+        if self.cutoff is not None:
+            return "cut"
+        return "categorical" if self.categorical or self.reference is not None else "continuous"
 
     @property
     def label(self) -> str:
-        """The spec as text: ``age``, ``ast:56.5``."""
-        return self.column if self.cutoff is None else f"{self.column}:{format_cutoff(self.cutoff)}"
+        """The spec as text: ``age``, ``age*10``, ``ast:56.5``, ``grade=1``."""
+        if self.cutoff is not None:
+            return f"{self.column}:{format_cutoff(self.cutoff)}"
+        if self.reference is not None:
+            return f"{self.column}={self.reference}"
+        if self.per != 1:
+            return f"{self.column}*{format_cutoff(self.per)}"
+        return self.column
 
 
-def parse_covariates(text: str | Sequence[str], refs: Mapping[str, str] | None = None) -> list[CovariateSpec]:
-    """Parse ``"age,ast:56.5,child_pugh"`` (or a list of such items) into :class:`CovariateSpec` objects.
+def _spec_number(item: str, text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise AnalysisError(f"covariate '{item}': the {what} must be a number") from None
+    if not math.isfinite(value):
+        raise AnalysisError(f"covariate '{item}': the {what} must be a finite number")
+    return value
 
-    ``col:X`` dichotomises ``col`` at X; ``refs`` maps a categorical column to its reference level.
-    """
+
+def parse_covariate(item: str, refs: Mapping[str, str] | None = None, per: Mapping[str, float] | None = None,
+                    resolve: Callable[[str], str] | None = None) -> CovariateSpec:
+    """One covariate from its text form (see :class:`CovariateSpec`): ``col``, ``col*N``, ``col:X``,
+    ``col=LEVEL``. ``refs`` / ``per`` give a column's reference level or unit step (the command line's
+    ``--ref COL=LEVEL`` and ``--per COL=N``); ``resolve`` maps the name written to the frame's column (a file
+    header to its canonical name) before they are looked up."""
+    item = item.strip()
+    col, cutoff, reference, step = item, None, None, None
+    if ":" in item:
+        col, _, cut = item.rpartition(":")
+        cutoff = _spec_number(item, cut, "cutoff after ':'")
+    elif "=" in item:
+        col, _, reference = item.partition("=")
+        reference = reference.strip()
+        if not reference:
+            raise AnalysisError(f"covariate '{item}': give the reference level after '='")
+    elif "*" in item:
+        col, _, factor = item.rpartition("*")
+        step = _spec_number(item, factor, "unit step after '*'")
+    col = col.strip()
+    if not col:
+        raise AnalysisError(f"covariate '{item}' has no column name")
+    if resolve is not None:
+        col = resolve(col)
+    if reference is None and refs and col in refs:
+        reference = str(refs[col]).strip()
+    if step is None:
+        step = float(per[col]) if per and col in per else 1.0
+    if not (math.isfinite(step) and step > 0):
+        raise AnalysisError(f"covariate '{item}': the unit step must be a positive number")
+    if cutoff is not None and (reference is not None or step != 1.0):
+        raise AnalysisError(f"covariate '{item}': a cut covariate takes no reference level or unit step")
+    if reference is not None and step != 1.0:
+        raise AnalysisError(f"covariate '{item}': a categorical covariate takes no unit step")
+    return CovariateSpec(col, cutoff, reference, step)
+
+
+def parse_covariates(text: str | Sequence[str], refs: Mapping[str, str] | None = None,
+                     per: Mapping[str, float] | None = None) -> list[CovariateSpec]:
+    """Parse ``"age*10,ast:56.5,child_pugh"`` (or a list of such items) into :class:`CovariateSpec` objects
+    (:func:`parse_covariate` for each item)."""
     items = [s.strip() for s in (text.split(",") if isinstance(text, str) else text)]
     items = [s for s in items if s]
     if not items:
         raise AnalysisError("no covariates given")
-    refs = dict(refs or {})
-    specs: list[CovariateSpec] = []
-    for item in items:
-        col, sep, cut = item.partition(":")
-        col = col.strip()
-        if not col:
-            raise AnalysisError(f"covariate '{item}' has no column name")
-        cutoff = None
-        if sep:
-            try:
-                cutoff = float(cut)
-            except ValueError:
-                raise AnalysisError(f"covariate '{item}': the cutoff after ':' must be a number") from None
-            if not math.isfinite(cutoff):
-                raise AnalysisError(f"covariate '{item}': the cutoff must be a finite number")
-        specs.append(CovariateSpec(col, cutoff, refs.get(col)))
+    specs = [parse_covariate(item, refs, per) for item in items]
     labels = [s.label for s in specs]
     dup = sorted({lab for lab in labels if labels.count(lab) > 1})
     if dup:
@@ -134,19 +189,21 @@ def _build_design(df: pd.DataFrame, time_col: str, event_col: str, specs: list[C
         raw = df[spec.column]
         if pd.api.types.is_bool_dtype(raw):
             raw = raw.astype(float)
-        if spec.cutoff is not None or (pd.api.types.is_numeric_dtype(raw) and spec.reference is None):
+        numeric = pd.api.types.is_numeric_dtype(raw)
+        if spec.cutoff is not None or (numeric and spec.kind == "continuous"):
             vals = to_numeric(raw, errors="coerce")
             bad = vals.isna() & raw.notna()
             if bad.any():
-                raise AnalysisError(f"column '{spec.column}' must be numeric (non-numeric values in rows "
-                                    f"{_rows(df.index[bad])})")
+                raise AnalysisError(f"column '{spec.column}' must be numeric (non-numeric values in "
+                                    f"{_where(bad)})")
             if np.isinf(vals).any():
-                raise AnalysisError(f"column '{spec.column}' has infinite values "
-                                    f"(rows {_rows(df.index[np.isinf(vals)])})")
+                raise AnalysisError(f"column '{spec.column}' has infinite values ({_where(np.isinf(vals))})")
             kind = "cut" if spec.cutoff is not None else "num"
         else:
-            vals = raw.where(raw.isna(), raw.astype(str).str.strip())
-            vals = vals.where(vals != "", np.nan)
+            if spec.per != 1:
+                raise AnalysisError(f"column '{spec.column}' is not numeric: a HR per {format_cutoff(spec.per)} "
+                                    f"units needs numbers")
+            vals = schema.level_texts(raw)
             kind = "cat"
         prepared.append((spec, kind, vals))
         complete &= vals.notna()
@@ -168,12 +225,12 @@ def _build_design(df: pd.DataFrame, time_col: str, event_col: str, specs: list[C
         v = vals[complete]
         col = spec.column
         if kind == "num":
-            x = v.to_numpy(dtype=float)
+            x = v.to_numpy(dtype=float) / spec.per
             if np.all(x == x[0]):
                 raise AnalysisError(f"column '{col}' is constant among the {n} complete cases")
             idx = [len(columns)]
             columns.append(x)
-            names.append(col)
+            names.append(col if spec.per == 1 else f"{col} (per {format_cutoff(spec.per)})")
         elif kind == "cut":
             x = (v.to_numpy(dtype=float) > spec.cutoff).astype(float)
             label = f"{col} > {format_cutoff(spec.cutoff)}"
@@ -190,11 +247,11 @@ def _build_design(df: pd.DataFrame, time_col: str, event_col: str, specs: list[C
             if len(present) > MAX_LEVELS:
                 raise AnalysisError(f"column '{col}' has more than {MAX_LEVELS} levels; is it an identifier?")
             levels = ordered_levels(col, present)
-            ref = spec.reference if spec.reference is not None else reference_level(col, levels)
-            if str(ref) not in levels:
+            ref = schema.find_level(spec.reference, levels) if spec.reference is not None else \
+                reference_level(col, levels)
+            if ref is None:
                 raise AnalysisError(f"the reference level given for column '{col}' does not occur among "
                                     f"its complete cases")
-            ref = str(ref)
             idx = []
             arr = v.to_numpy(dtype=object)
             for lev in levels:
@@ -332,9 +389,13 @@ class PHTest:
     chisq: float
     df: int
     p: float
+    note: str | None = None
 
     def to_dict(self) -> dict:
-        return {"term": self.term, "chisq": _num(self.chisq), "df": self.df, "p": _num(self.p)}
+        out = {"term": self.term, "chisq": _num(self.chisq), "df": self.df, "p": _num(self.p)}
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 def cox_zph(design: _Design, beta: np.ndarray) -> list[PHTest]:
@@ -362,12 +423,24 @@ def cox_zph(design: _Design, beta: np.ndarray) -> list[PHTest]:
     rows = []
     for label, _col, idx in design.groups:
         kk = list(range(p)) + [p + i for i in idx]
-        u = u_full[kk]
-        chisq = float(u @ np.linalg.solve(imat[np.ix_(kk, kk)], u))
-        rows.append(PHTest(label, chisq, len(idx), float(stats.chi2.sf(chisq, len(idx)))))
-    chisq = float(u_full @ np.linalg.solve(imat, u_full))
-    rows.append(PHTest("GLOBAL", chisq, p, float(stats.chi2.sf(chisq, p))))
+        rows.append(_ph_row(label, u_full[kk], imat[np.ix_(kk, kk)], len(idx)))
+    rows.append(_ph_row("GLOBAL", u_full, imat, p))
     return rows
+
+
+def _ph_row(term: str, u: np.ndarray, info: np.ndarray, df: int) -> PHTest:
+    """One row of the PH test; when the information matrix is singular (one event, or all events at one time,
+    where g(t) is constant) the test is undefined: chisq and p are NaN and ``note`` says why."""
+    try:
+        if not np.all(np.isfinite(info)):
+            raise np.linalg.LinAlgError
+        if np.linalg.cond(info) > 1e12:
+            raise np.linalg.LinAlgError
+        chisq = float(u @ np.linalg.solve(info, u))
+    except np.linalg.LinAlgError:
+        return PHTest(term, math.nan, df, math.nan, note="not computable: the test's information matrix is "
+                                                         "singular (too few distinct event times)")
+    return PHTest(term, chisq, df, float(stats.chi2.sf(chisq, df)))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -445,28 +518,21 @@ def cox_fit(df: pd.DataFrame, time_col: str, event_col: str, covariates: Any, ti
         raise AnalysisError("the confidence level must be between 0 and 1")
     specs = _as_specs(covariates)
     design = _build_design(df, time_col, event_col, specs)
-    beta, se, loglik = _lifelines_fit(design)
-
     ef = _Efron(design.time, design.event, design.X)
-    pc = ef.pieces(beta)
+    beta, pc = _newton(ef, design)
     try:
-        step = np.linalg.solve(pc["info"], pc["score"])
+        se = np.sqrt(np.diag(np.linalg.inv(pc["info"])))
     except np.linalg.LinAlgError:
-        step = np.full(beta.size, np.inf)
-    scale = design.X.std(axis=0)
-    scaled = np.abs(step) * scale
-    if not np.all(np.isfinite(scaled)) or scaled.max() > 1e-4 or not np.all(np.isfinite(se)):
-        k = int(np.nanargmax(np.where(np.isfinite(scaled), scaled, np.inf)))
-        raise AnalysisError(
-            f"the Cox model does not converge for term '{design.term_names[k]}' (column "
-            f"'{design.term_columns[k]}'): its hazard ratio tends to 0 or infinity, e.g. a group without "
-            f"events")
+        se = np.full(beta.size, np.nan)
+    loglik = pc["loglik"]
     loglik_null = ef.pieces(np.zeros_like(beta))["loglik"]
 
     z = stats.norm.ppf(1 - (1 - conf_level) / 2)
-    terms = [CoxTerm(term=name, column=col, coef=float(b), se=float(s), hr=math.exp(b),
-                     lo=math.exp(b - z * s), hi=math.exp(b + z * s), p=float(2 * stats.norm.sf(abs(b / s))))
-             for name, col, b, s in zip(design.term_names, design.term_columns, beta, se)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms = [CoxTerm(term=name, column=col, coef=float(b), se=float(s), hr=float(np.exp(b)),
+                         lo=float(np.exp(b - z * s)), hi=float(np.exp(b + z * s)),
+                         p=float(2 * stats.norm.sf(abs(b / s))))
+                 for name, col, b, s in zip(design.term_names, design.term_columns, beta, se)]
     p = beta.size
     lr = 2 * (loglik - loglik_null)
     wald = float(beta @ pc["info"] @ beta)
@@ -482,27 +548,63 @@ def cox_fit(df: pd.DataFrame, time_col: str, event_col: str, covariates: Any, ti
     )
 
 
-def _lifelines_fit(design: _Design) -> tuple[np.ndarray, np.ndarray, float]:
-    from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError, ConvergenceWarning
+def _newton(ef: _Efron, design: _Design, max_iter: int = 100) -> tuple[np.ndarray, dict]:
+    """Maximise the Efron partial likelihood: Newton-Raphson from beta = 0 with step halving when the
+    log-likelihood falls (R ``coxph.fit``), iterated until the step no longer changes beta or the likelihood.
 
-    names = [f"x{i}" for i in range(design.X.shape[1])]
-    frame = pd.DataFrame(design.X, columns=names)
-    frame["__time"] = design.time
-    frame["__event"] = design.event
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        try:
-            cph = CoxPHFitter().fit(frame, duration_col="__time", event_col="__event",
-                                    fit_options=dict(_FIT_OPTIONS))
-        except ConvergenceError:
-            cols = ", ".join(f"'{c}'" for c in dict.fromkeys(design.term_columns))
-            raise AnalysisError(f"the Cox model did not converge; check the covariates ({cols}) for "
-                                f"collinearity or a group without events") from None
-    beta = cph.params_.reindex(names).to_numpy(dtype=float)
-    se = cph.standard_errors_.reindex(names).to_numpy(dtype=float)
-    return beta, se, float(cph.log_likelihood_)
+    Raises :class:`AnalysisError` naming the term whose coefficient runs off to infinity (a monotone
+    likelihood, e.g. a group without events: R warns "Loglik converged before variable ...; coefficient may be
+    infinite" and prints a meaningless number). The test is R's: the last Newton step, relative to the
+    covariate's spread, is not negligible once the likelihood has stopped changing.
+    """
+    p = design.X.shape[1]
+    beta = np.zeros(p)
+    pc = ef.pieces(beta)
+    scale = design.X.std(axis=0)
+    converged = False
+    for _ in range(max_iter):
+        step = _solve(pc["info"], pc["score"])
+        if step is None:
+            break
+        halvings = 0
+        while True:
+            new = beta + step
+            if np.all(np.abs(new * scale) < 700):             # exp() stays finite in the pieces
+                new_pc = ef.pieces(new)
+                if new_pc["loglik"] >= pc["loglik"] - 1e-12 * abs(pc["loglik"]):
+                    break
+            step = step / 2
+            halvings += 1
+            if halvings > 30:
+                new_pc = None
+                break
+        if new_pc is None:
+            break
+        change = abs(new_pc["loglik"] - pc["loglik"])
+        beta, pc = new, new_pc
+        if np.max(np.abs(step) * np.maximum(scale, 1e-300)) < 1e-10 or change < 1e-13 * max(1.0, abs(pc["loglik"])):
+            converged = True
+            break
+    step = _solve(pc["info"], pc["score"])
+    scaled = np.full(p, np.inf) if step is None else np.abs(step) * scale
+    if not converged or not np.all(np.isfinite(scaled)) or scaled.max() > 1e-4:
+        k = int(np.nanargmax(np.where(np.isfinite(scaled), scaled, np.inf)))
+        raise AnalysisError(
+            f"the Cox model does not converge for term '{design.term_names[k]}' (column "
+            f"'{design.term_columns[k]}'): its hazard ratio tends to 0 or infinity, e.g. a group without "
+            f"events")
+    return beta, pc
+
+
+def _solve(info: np.ndarray, score: np.ndarray) -> np.ndarray | None:
+    """The Newton step info^-1 score (None when the information matrix is singular or not finite)."""
+    if not (np.all(np.isfinite(info)) and np.all(np.isfinite(score))):
+        return None
+    try:
+        step = np.linalg.solve(info, score)
+    except np.linalg.LinAlgError:
+        return None
+    return step if np.all(np.isfinite(step)) else None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -529,6 +631,9 @@ def cox_univariable(df: pd.DataFrame, time_col: str, event_col: str, covariates:
             models.append(cox_fit(df, time_col, event_col, [spec]))
         except AnalysisError as exc:
             errors.append({"covariate": spec.label, "error": str(exc)})
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:   # one covariate never ends the table
+            errors.append({"covariate": spec.label,
+                           "error": f"the Cox model of '{spec.column}' cannot be fitted ({type(exc).__name__})"})
     return UnivariableResult(models=models, errors=errors)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from analysis.cutoffs import group_labels
+from analysis.cutoffs import group_labels, outside_range_note
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
 from analysis.survival import (CI_TYPES, GroupHR, KMGroup, LogRankResult, SortedSurvival, StratifiedKM,
@@ -83,7 +83,7 @@ class CutoffSplitter:
             res = self._cox.hazard_ratio_from_counts(c1, d1)
             hr = GroupHR(group=high_label, reference=low_label, result=res)
         else:
-            notes.append(f"only one group of '{self.marker}' has data: no log-rank test or hazard ratio")
+            notes.append(outside_range_note(self.marker, cut, groups[0].level, self.n))
         return StratifiedKM(n=self.n, events=self.events, excluded=self.excluded, groups=groups, logrank=logrank,
                             hr=hr, trend=None, ci=ci, conf_level=conf_level, by=self.marker,
                             cutoff=cut, notes=notes)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis import schema
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
 
@@ -20,18 +21,9 @@ PAPER_CUTOFFS: dict[str, float] = {
     "pt": 13.1, "afp": 48, "pivka_ii": 46, "crp": 16.5, "nlr": 1.77, "tumor_size_mm": 110,
 }
 
-_DISPLAY_NAMES: dict[str, str] = {
-    "ast": "AST", "alp": "ALP", "nlr": "NLR", "tb": "TB", "crp": "CRP", "ggt": "GGT", "pt": "PT",
-    "afp": "AFP", "pivka_ii": "PIVKA-II", "alt": "ALT", "plt": "PLT", "age": "Age",
-    "tumor_size_mm": "Tumour size (mm)", "child_pugh": "Child-Pugh", "ehm": "EHM",
-    "metabolic_comorbidity": "Metabolic comorbidity", "treatment": "Treatment", "shunt": "Shunt",
-    "cnlc_stage": "CNLC stage", "albumin": "Albumin", "sex": "Sex", "etiology": "Etiology",
-}
-
-
 def display_name(col: str) -> str:
-    """Human label of a canonical column (``ast`` -> ``AST``); unknown columns are returned unchanged."""
-    return _DISPLAY_NAMES.get(col, col)
+    """Short name of a column in group labels (``ast`` -> ``AST``): :func:`analysis.schema.display_name`."""
+    return schema.display_name(col)
 
 
 def format_cutoff(x: float) -> str:
@@ -46,15 +38,51 @@ def format_cutoff(x: float) -> str:
 
 def default_cutoff(col: str, values: pd.Series | np.ndarray | None = None) -> float:
     """Starting cutoff for a column: the seed paper's (:data:`PAPER_CUTOFFS`) when it has one, otherwise
-    the median of the finite values. Raises :class:`AnalysisError` when there is neither."""
+    :func:`round_cutoff` near the median. Raises :class:`AnalysisError` when there is neither."""
     if col in PAPER_CUTOFFS:
         return float(PAPER_CUTOFFS[col])
     arr = np.asarray(to_numeric(pd.Series(values if values is not None else [], dtype=object),
-                                   errors="coerce"), dtype=float)
+                                errors="coerce"), dtype=float)
     arr = arr[np.isfinite(arr)]
     if arr.size == 0:
         raise AnalysisError(f"column '{col}' has no numeric values to choose a cutoff from")
-    return float(np.median(arr))
+    return round_cutoff(arr)
+
+
+def round_cutoff(values: np.ndarray) -> float:
+    """A round cutoff near the median that is no patient's value: the roundest number (fewest significant
+    digits; 1, 2, 5 x 10^k steps) strictly between the two distinct values around the median, as the paper's
+    56.5 lies between observed values. Every cutoff in that interval splits the patients the same way (low
+    group: value <= cutoff), so the choice changes no number; it keeps a patient's value out of URLs and logs.
+    A column with one distinct value gets that value."""
+    u = np.unique(np.asarray(values, dtype=float)[np.isfinite(values)])
+    if u.size == 0:
+        raise AnalysisError("no numeric values to choose a cutoff from")
+    if u.size == 1:
+        return float(u[0])
+    median = float(np.median(values[np.isfinite(values)]))
+    k = int(np.searchsorted(u, median, side="right"))       # first distinct value above the median
+    k = min(max(k, 1), u.size - 1)
+    low, high = float(u[k - 1]), float(u[k])
+    span = high - low
+    exponent = math.floor(math.log10(span)) if span > 0 else 0
+    for e in range(exponent + 1, exponent - 16, -1):
+        for step in (10.0 ** e * m for m in (5, 2, 1)):
+            first = math.floor(low / step) * step + step
+            candidates = [first + i * step for i in range(0, 3)]
+            inside = [c for c in candidates if low < c < high]
+            if inside:
+                best = min(inside, key=lambda c: abs(c - (low + high) / 2))
+                return float(f"{best:.12g}")
+    return (low + high) / 2
+
+
+def outside_range_note(column: str, cutoff: float, group: str, n: int) -> str:
+    """The note when a cutoff leaves every patient in one group (``group``: "low" or "high")."""
+    name, text = schema.display_name(column), format_cutoff(cutoff)
+    where = "at or above every" if group == "low" else "below every"
+    return (f"the cutoff {text} is {where} value of {name}: all {n} patients are in the {group} group, so there "
+            f"is no comparison; choose a cutoff inside the range of the data")
 
 
 @dataclass

@@ -50,7 +50,6 @@ is returned.
 """
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -672,41 +671,3 @@ def clinical_reference_cutoffs(column: str) -> list[ReferenceCutoff]:
     if key in PAPER_CUTOFFS:
         out.append(ReferenceCutoff(PAPER_CUTOFFS[key], _PAPER, f"{_PAPER_NOTE}.", "paper"))
     return [ReferenceCutoff(r.value, r.label, r.explanation, r.kind) for r in out]
-
-
-# --- command line --------------------------------------------------------------------------------------
-
-def cmd_cutpoint(args) -> dict:
-    """``python -m analysis cutpoint FILE --time T --event E --variable X``: the result's ``to_dict()``."""
-    from analysis.commands import load_or_fail, resolve_column
-
-    loaded = load_or_fail(args.file, time_unit=getattr(args, "time_unit", None))
-    columns = {role: resolve_column(loaded, getattr(args, role)) for role in ("time", "event", "variable")}
-    result = optimal_cutpoint(loaded.data, columns["time"], columns["event"], columns["variable"],
-                              minprop=args.minprop, permutations=args.permutations, bootstrap=args.bootstrap,
-                              split=not args.no_split, seed=args.seed)
-    return result.to_dict()
-
-
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``cutpoint`` on the ``python -m analysis`` parser."""
-    from analysis import schema
-
-    text = ("optimal cutpoint of a continuous variable (maximally selected log-rank statistic) with p-values "
-            "corrected for the search, bootstrap interval and split-sample check")
-    p = sub.add_parser("cutpoint", help=text, description=text)
-    p.add_argument("file", help="cohort CSV")
-    p.add_argument("--time", required=True, help="survival time column")
-    p.add_argument("--event", required=True, help="event column (1 = event, 0 = censored)")
-    p.add_argument("--variable", required=True, help="continuous variable to dichotomise")
-    p.add_argument("--minprop", type=float, default=0.1,
-                   help="smallest share of patients in each group (default 0.1)")
-    p.add_argument("--permutations", type=int, default=DEFAULT_PERMUTATIONS,
-                   help=f"Monte Carlo permutations for the corrected p (default {DEFAULT_PERMUTATIONS}; 0 = skip)")
-    p.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP,
-                   help=f"bootstrap replicates of the cutpoint (default {DEFAULT_BOOTSTRAP}; 0 = skip)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
-    p.add_argument("--no-split", action="store_true", help="skip the split-sample check")
-    p.add_argument("--time-unit", choices=sorted(schema.TIME_UNIT_FACTORS),
-                   help="unit of time columns whose header does not say")
-    p.set_defaults(handler=cmd_cutpoint)

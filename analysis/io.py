@@ -23,42 +23,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import schema
-from analysis.validate import ColumnInfo, ValidationReport, describe_lines
+from analysis import formats, schema
 from analysis.numeric import is_number, to_numeric
+from analysis.schema import (BINARY_CODES, ETIOLOGY_CODES, EVENT_CODES, MISSING_MARKERS, RESPONSE_WORDS, SEX_CODES,
+                             SURV_12_CODES, Endpoint)
+from analysis.validate import ColumnInfo, ValidationReport, describe_lines, file_lines
 
 #: the file-level twin of analysis.numeric.HUGE_EXPONENT: pandas < 3's C parser segfaults while typing a column
 #: that holds an exponent overflowing a C int (pandas GH#63650), so such a file is read as text throughout and
 #: its cells go through analysis.numeric.to_numeric, which screens them
 HUGE_EXPONENT_BYTES = re.compile(rb"[eE][+-]?\s*\d{5,}")
 
-MISSING_MARKERS = ("", "na", "n/a", "nan", ".", "-", "--", "null", "none", "missing", "#n/a", "?")
-#: the same markers as the C parser needs them (exact text)
+#: the missing markers as the C parser needs them (exact text)
 NA_VALUES = sorted({v for m in MISSING_MARKERS for v in (m, m.upper(), m.title(), m.capitalize())})
 _MARKER_SET = frozenset(MISSING_MARKERS)
 _MARKER_LEN = max(map(len, MISSING_MARKERS))
 DELIMITERS = (",", ";", "\t")
 MISSING_WARN_SHARE = 0.2
-
-EVENT_CODES = {
-    "1": 1, "0": 0, "1.0": 1, "0.0": 0, "yes": 1, "no": 0, "y": 1, "n": 0, "true": 1, "false": 0,
-    "t": 1, "f": 0, "dead": 1, "alive": 0, "died": 1, "deceased": 1, "death": 1, "progressed": 1,
-    "progression": 1, "progressive": 1, "no progression": 0, "not progressed": 0, "censored": 0,
-    "censor": 0, "event": 1, "no event": 0, "relapse": 1, "recurrence": 1,
-}
-BINARY_CODES = {
-    "1": "Yes", "0": "No", "1.0": "Yes", "0.0": "No", "yes": "Yes", "no": "No", "y": "Yes", "n": "No",
-    "true": "Yes", "false": "No", "with": "Yes", "without": "No", "present": "Yes", "absent": "No",
-    "positive": "Yes", "negative": "No", "pos": "Yes", "neg": "No",
-}
-SEX_CODES = {"male": "Male", "m": "Male", "man": "Male", "female": "Female", "f": "Female",
-             "woman": "Female"}
-ETIOLOGY_CODES = {"hbv": "HBV", "hepatitis b": "HBV", "hcv": "HCV", "hepatitis c": "HCV",
-                  "alcohol": "Alcohol", "alcoholic": "Alcohol", "ald": "Alcohol", "other": "Others",
-                  "others": "Others"}
-RESPONSE_WORDS = {"cr": "CR", "complete response": "CR", "pr": "PR", "partial response": "PR",
-                  "sd": "SD", "stable disease": "SD", "pd": "PD", "progressive disease": "PD",
-                  "progression": "PD", "ne": "NE", "not evaluable": "NE", "ue": "NE", "inevaluable": "NE"}
 
 
 @dataclass(frozen=True)
@@ -217,7 +198,7 @@ class _Column:
 
     def lines(self, mask) -> list[int]:
         mask = self._mask(mask)
-        return _lines(mask if self.index is None else mask[self.index])
+        return file_lines(mask if self.index is None else mask[self.index])
 
     def cells(self, series: pd.Series) -> pd.Series:
         """A result computed on ``values`` (same index), spread to one entry per cell."""
@@ -246,7 +227,7 @@ def read_raw_table(source: str | Path | bytes, report: ValidationReport,
 
 
 def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Limits | None = None, *,
-                fast: bool = True) -> _Table | None:
+                fast: bool = True, sheet: str | None = None) -> _Table | None:
     """The file's columns for :func:`load_cohort` (``fast``), or the frame pandas reads (``fast=False``).
 
     Both read the same values: let pandas' C parser type the columns (numbers stay numbers); identifiers stay
@@ -254,6 +235,9 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
     as categories and types their distinct values the way the parser would have typed the whole column,
     splits big files into parts parsed in parallel threads (the tokenizer releases the GIL), and falls back
     to the plain read whenever a part could be typed differently than the whole file.
+
+    A workbook or SPSS file is first written out as CSV text (:func:`analysis.formats.to_csv`; ``sheet``
+    chooses a workbook's sheet) and read like any CSV file.
     """
     if isinstance(source, (str, Path)):
         try:
@@ -266,12 +250,21 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
     if limits and len(raw) > limits.max_bytes:
         report.error("too_large", f"the file is larger than the limit of {limits.max_bytes // (1024 * 1024)} MB")
         return None
+    fmt = formats.sniff_format(raw)
+    if fmt != formats.CSV:
+        try:
+            raw, report.sheet = formats.to_csv(raw, fmt, sheet, limits.max_rows if limits else None,
+                                               limits.max_columns if limits else None)
+        except formats.FormatError as exc:
+            report.error("not_a_table", str(exc))
+            return None
+        report.file_format = fmt
     if not raw or raw.isspace():
         report.error("empty", "the file is empty")
         return None
     if _looks_binary(raw):
-        report.error("not_a_table", "this is not a text table (CSV): it looks like a binary, archive, "
-                                    "image or spreadsheet file; export the sheet as CSV")
+        report.error("not_a_table", "this is not a table the importer reads (CSV/TSV text, Excel workbook or "
+                                    "SPSS .sav): it looks like a binary, archive or image file")
         return None
     encoding = detect_encoding(raw)
     head = raw[:65536].decode(encoding, errors="ignore")
@@ -585,11 +578,6 @@ def _map_codes(series: pd.Series, codes: dict) -> tuple[pd.Series, pd.Series, pd
     return mapped, missing, unmapped
 
 
-def _lines(mask: pd.Series) -> list[int]:
-    """File line numbers (header = line 1) of the True rows."""
-    return (np.flatnonzero(np.asarray(mask)) + 2).tolist()
-
-
 def _child_pugh(series: pd.Series) -> pd.Series:
     return via_uniques(series, _child_pugh_levels)
 
@@ -645,14 +633,24 @@ def _resolve_headers(headers: list[str], overrides: dict[str, str], report: Vali
     return names, units
 
 
+#: what a caller may give as an endpoint: (time column, event column) or {"time", "event", "label"}; a column
+#: by its header in the file or its canonical name
+EndpointRequest = "tuple[str, str] | dict"
+
+
 def load_cohort(source: str | Path | bytes | pd.DataFrame, *, time_unit: str | None = None,
-                mapping: dict[str, str] | None = None, limits: Limits | None = None) -> LoadResult:
+                mapping: dict[str, str] | None = None, limits: Limits | None = None,
+                endpoints: list | None = None, sheet: str | None = None) -> LoadResult:
     """Read and clean a cohort table.
 
-    ``source`` is a path, the file's bytes, or a DataFrame (copied, never changed). ``time_unit`` declares the
-    unit of the time columns for the whole file (``months``, ``days``, ``weeks``, ``years``) where a header
-    does not say; ``mapping`` maps file headers to canonical names for headers the importer did not
-    recognise (the dashboard's column-mapping step); ``limits`` bounds untrusted uploads.
+    ``source`` is a path, the file's bytes, or a DataFrame (copied, never changed): CSV/TSV text, an Excel
+    workbook (``.xlsx``; ``sheet`` names the sheet, default the first) or an SPSS file (``.sav``; value labels
+    become category levels), recognised by their content (:mod:`analysis.formats`). ``time_unit`` declares the
+    unit of the time columns for the whole file (``months``, ``days``, ``weeks``, ``years``) where a header does
+    not say; ``mapping`` maps file headers to canonical names for headers the importer did not recognise (the
+    dashboard's column-mapping step); ``endpoints`` names time/event pairs of the file (header or canonical
+    name), checked as times and event indicators (errors block), beside those the importer finds by name
+    (:func:`analysis.schema.pair_endpoints`); ``limits`` bounds untrusted uploads.
     """
     report = ValidationReport()
     if isinstance(source, pd.DataFrame):
@@ -661,7 +659,7 @@ def load_cohort(source: str | Path | bytes | pd.DataFrame, *, time_unit: str | N
         table = _Table(list(raw.columns), [_Column.from_cells(raw.iloc[:, i], text=False)
                                            for i in range(raw.shape[1])], int(raw.shape[0]))
     else:
-        table = _read_table(source, report, limits)
+        table = _read_table(source, report, limits, sheet=sheet)
         if table is None:
             return LoadResult(None, report)
     if time_unit is not None and time_unit not in schema.TIME_UNIT_FACTORS:
@@ -670,16 +668,112 @@ def load_cohort(source: str | Path | bytes | pd.DataFrame, *, time_unit: str | N
         return LoadResult(None, report)
     headers = [str(c) for c in table.columns]
     names, units = _resolve_headers(headers, mapping or {}, report)
+    plan = _plan_endpoints(headers, names, endpoints or [], report)
+    if plan is None:
+        return LoadResult(None, report)
+    names, units = _time_names(names, units, plan)
+    # a pair found by name only is used when both its columns read as time and event; else they stay variables
+    for pair, (t, e, strict, _label) in list(plan.items()):
+        if strict:
+            continue
+        scratch = ValidationReport()
+        for pos, role in ((t, "time"), (e, "event")):
+            _clean_column(table.cols[pos], headers[pos], names[pos], role, units[pos] or time_unit, {}, scratch)
+        if scratch.errors:
+            del plan[pair]
+            bad = next(i.column for i in scratch.errors)
+            report.warn("endpoint_unreadable", f"columns {headers[t]!r} and {headers[e]!r} look like a time/event "
+                                               f"pair, but {bad!r} cannot be read as "
+                                               f"{'times' if bad == names[t] else 'an event indicator'}; they are "
+                                               f"kept as variables (recode the event as 1 = event, 0 = censored, "
+                                               f"or name the pair on the Data page or with --time/--event)", bad)
+    roles = {pos: role for t, e, _s, _l in plan.values() for pos, role in ((t, "time"), (e, "event"))}
     report.n_rows = int(table.n_rows)
     out: dict[str, pd.Series] = {}
-    for header, name, unit, position in zip(headers, names, units, range(len(headers))):
+    for position, (header, name, unit) in enumerate(zip(headers, names, units)):
         col, table.cols[position] = table.cols[position], None       # each column is freed once cleaned
-        info = _clean_column(col, header, name, unit or time_unit, time_unit, out, report)
-        report.columns[name] = info
+        report.columns[name] = _clean_column(col, header, name, roles.get(position), unit or time_unit, out,
+                                             report)
+    found: list[Endpoint] = []
+    for t, e, _strict, label in plan.values():
+        info = report.columns[names[t]]
+        found.append(schema.endpoint_for(names[t], names[e], info.unit or "months", label,
+                                         taken=[x.key for x in found]))
+    report.endpoints = found
     frame = _frame(out)
     _check_cohort(frame, report)
     result_mapping = dict(zip(headers, names))
     return LoadResult(frame if report.ok else None, report, result_mapping)
+
+
+def _find_header(wanted: str, headers: list[str], names: list[str]) -> int | None:
+    """Position of a column named by its header in the file or its (canonical) name."""
+    for candidates in (headers, names):
+        if wanted in candidates:
+            return candidates.index(wanted)
+    slug = schema.canonical_name(wanted)[0]
+    if slug in names:
+        return names.index(slug)
+    folded = [i for i, h in enumerate(headers) if h.strip().lower() == wanted.strip().lower()]
+    return folded[0] if len(folded) == 1 else None
+
+
+def _plan_endpoints(headers: list[str], names: list[str], requested: list,
+                    report: ValidationReport) -> dict[int, tuple[int, int, bool, str | None]] | None:
+    """The time/event pairs to read: ``{pair number: (time position, event position, strict, label)}``.
+
+    Pairs the caller names and the canonical pairs are strict (a bad value is a blocking error); pairs found
+    by name only (``time``/``status``) are tried and, if their values do not read as times and events, left
+    as variables with a warning. Returns None (with an error in ``report``) when a named column is missing.
+    """
+    plan: dict[int, tuple[int, int, bool, str | None]] = {}
+    taken: set[int] = set()
+    for item in requested:
+        if isinstance(item, dict):
+            tname, ename, label = item.get("time"), item.get("event"), item.get("label")
+        else:
+            (tname, ename), label = item, None
+        positions = []
+        for what, wanted in (("time", tname), ("event", ename)):
+            pos = _find_header(str(wanted), headers, names) if wanted else None
+            if pos is None:
+                report.error("column_not_found", f"the {what} column {str(wanted)!r} is not in the file "
+                                                 f"(columns: {', '.join(headers)})", str(wanted))
+                return None
+            positions.append(pos)
+        t, e = positions
+        if t == e:
+            report.error("bad_parameter", f"the time and event columns must differ (both {headers[t]!r})")
+            return None
+        if t in taken or e in taken:
+            continue                                  # the same pair named twice
+        plan[len(plan)] = (t, e, True, label)
+        taken.update((t, e))
+    free = [n if i not in taken else None for i, n in enumerate(names)]
+    for tname, ename in schema.pair_endpoints([n for n in free if n is not None]):
+        t, e = free.index(tname), free.index(ename)
+        strict = tname in schema.TIME_COLUMNS and ename in schema.EVENT_COLUMNS
+        plan[len(plan)] = (t, e, strict, None)
+        taken.update((t, e))
+    return plan
+
+
+def _time_names(names: list[str], units: list[str | None], plan: dict) -> tuple[list[str], list[str | None]]:
+    """Names and declared units after the endpoint time columns: one named with a unit other than months
+    (``ttr_days``) is renamed ``ttr_months`` (its values are converted to months) when that name is free, and
+    the unit word is its declared unit unless a header bracket said otherwise. (A ``_months`` name declares
+    nothing: the file's time-unit setting still applies to it, as to ``os_months``.)"""
+    names, units = list(names), list(units)
+    for t, _e, _strict, _label in plan.values():
+        slug = names[t]
+        for suffix, word in (("_days", "days"), ("_weeks", "weeks"), ("_years", "years")):
+            if slug.endswith(suffix) and len(slug) > len(suffix):
+                target = slug[: -len(suffix)] + "_months"
+                if target not in names:
+                    names[t] = target
+                units[t] = units[t] or word
+                break
+    return names, units
 
 
 def _frame(out: dict[str, pd.Series]) -> pd.DataFrame:
@@ -711,9 +805,14 @@ def _clean_id(c: _Column) -> tuple[pd.Series, int]:
     return c.cells(col.astype(str).str.strip().where(~missing)), c.count(missing)
 
 
-def _clean_column(c: _Column, header: str, name: str, unit: str | None, file_unit: str | None,
-                  out: dict, report: ValidationReport) -> ColumnInfo:
-    recognised = (name in schema.CANONICAL_COLUMNS or schema.is_ae_column(name))
+def _clean_column(c: _Column, header: str, name: str, role: str | None, unit: str | None, out: dict,
+                  report: ValidationReport) -> ColumnInfo:
+    """Clean one column into ``out[name]`` and say how it was read. ``role`` is ``"time"``/``"event"`` for the
+    columns of an endpoint (a lone canonical time or event column is read as one too); ``unit`` is the declared
+    unit of a time column (None: months)."""
+    recognised = (name in schema.CANONICAL_COLUMNS or schema.is_ae_column(name) or role is not None)
+    if role is None:
+        role = "time" if name in schema.TIME_COLUMNS else "event" if name in schema.EVENT_COLUMNS else None
     label = f"{header!r}" if header == name else f"{header!r} ({name})"
     if name == "patient_id":
         out[name], n_missing = _clean_id(c)
@@ -721,7 +820,7 @@ def _clean_column(c: _Column, header: str, name: str, unit: str | None, file_uni
 
     c = c.by_value()
     col = c.values           # the cells, or one entry per distinct value: every check below is per entry
-    if name in schema.TIME_COLUMNS:
+    if role == "time":
         values, missing, bad = parse_numbers(col)
         if c.any(bad):
             report.error("time_not_numeric", f"time column {label} has values that are not numbers",
@@ -732,20 +831,18 @@ def _clean_column(c: _Column, header: str, name: str, unit: str | None, file_uni
         declared = unit
         factor = schema.TIME_UNIT_FACTORS[declared] if declared else 1.0
         out[name] = c.cells(values * factor)
-        if declared is None and values.max(skipna=True) > 240:
-            report.warn("time_unit", f"time column {label} was read as months but its largest value exceeds "
-                                     f"240; if it is in days, declare the unit (e.g. header 'OS (days)')", name)
+        _check_time_unit(values, declared or "months", label, name, report)
         if c.any(missing):
             report.warn("time_missing", f"time column {label} is missing for some patients; they are left "
                                         f"out of analyses of that endpoint", name, c.lines(missing))
         return ColumnInfo(name, header, "time", True, c.count(missing), declared or "months")
 
-    if name in schema.EVENT_COLUMNS:
+    if role == "event":
         mapped, missing, unmapped = _map_codes(col, EVENT_CODES)
         key = _norm(col)
         present = key[~missing]
-        if len(present) and present.isin({"1", "2", "1.0", "2.0"}).all() and present.isin({"2", "2.0"}).any():
-            mapped = key.map({"1": 0, "1.0": 0, "2": 1, "2.0": 1})
+        if len(present) and present.isin(set(SURV_12_CODES)).all() and present.isin({"2", "2.0"}).any():
+            mapped = key.map(SURV_12_CODES)
             unmapped = (~missing) & mapped.isna()
             report.warn("event_coding_12", f"event column {label} is coded 1/2; read as R's Surv convention "
                                            f"(1 = censored, 2 = event)", name)
@@ -838,34 +935,56 @@ def _clean_column(c: _Column, header: str, name: str, unit: str | None, file_uni
     return ColumnInfo(name, header, "categorical", recognised, c.count(missing))
 
 
+def _check_time_unit(values: pd.Series, unit: str, label: str, name: str, report: ValidationReport) -> None:
+    """Warn (code ``time_unit``) when a time column's values do not fit its unit: the longest follow-up, read in
+    ``unit``, is implausible for a cohort and another unit fits (:func:`analysis.schema.likely_time_unit`)."""
+    finite = values[np.isfinite(values.to_numpy(dtype=float))]
+    if finite.empty:
+        return
+    low, high = float(finite.min()), float(finite.max())
+    likely = schema.likely_time_unit(high, unit)
+    if likely is None:
+        return
+    months = high * schema.TIME_UNIT_FACTORS[unit]
+    span = f"{months / 12:.0f} years" if months >= 24 else f"{months:.1f} months"
+    report.warn("time_unit", f"time column {label} was read as {unit}, but its values run from {low:g} to "
+                             f"{high:g}, a follow-up of up to {span}: they look like {likely}; declare the unit "
+                             f"(the upload's time-unit setting, --time-unit {likely}, or a header such as "
+                             f"'OS ({likely})')", name,
+                details={"unit": unit, "likely_unit": likely, "min": low, "max": high})
+
+
 def _check_cohort(frame: pd.DataFrame, report: ValidationReport) -> None:
     """Cross-column checks: a usable time/event pair, duplicated ids, missing shares."""
     usable = []
-    for endpoint, (tcol, ecol) in schema.ENDPOINTS.items():
-        if tcol in frame and ecol in frame:
-            complete = frame[tcol].notna() & frame[ecol].notna()
-            if complete.any():
-                usable.append(endpoint)
-        elif tcol in frame:
+    for endpoint in report.endpoints:
+        complete = frame[endpoint.time].notna() & frame[endpoint.event].notna()
+        if complete.any():
+            usable.append(endpoint)
+    paired = {c for e in report.endpoints for c in (e.time, e.event)}
+    for key, (tcol, ecol) in schema.ENDPOINTS.items():
+        if tcol in frame and tcol not in paired:
             report.warn("event_column_missing", f"{tcol} has no matching event column {ecol!r}; "
-                                                f"{endpoint.upper()} cannot be analysed", tcol)
-        elif ecol in frame:
+                                                f"{key.upper()} cannot be analysed", tcol)
+        elif ecol in frame and ecol not in paired:
             report.warn("time_column_missing", f"{ecol} has no matching time column {tcol!r}; "
-                                               f"{endpoint.upper()} cannot be analysed", ecol)
+                                               f"{key.upper()} cannot be analysed", ecol)
     if not usable and not any(i.code.startswith(("time_", "event_")) and i.severity == "error"
                               for i in report.issues):
-        report.error("no_survival_pair", "no usable time/event pair: the file needs pfs_months + pfs_event "
-                                         "or os_months + os_event (or recognisable aliases such as "
-                                         "'OS (months)' and 'death'); map the columns if they have other names")
-    if {"pfs_months", "os_months"} <= set(frame):
-        longer = frame["pfs_months"] > frame["os_months"] + 1e-9
+        report.error("no_survival_pair", "no usable time/event pair: name the survival time and event columns "
+                                         "(map them on the Data page, or give --time and --event), or use "
+                                         "headers the importer recognises such as 'OS (months)' + 'death' or "
+                                         "'time' + 'status'")
+    keys = {e.key: e for e in report.endpoints}
+    if "pfs" in keys and "os" in keys:
+        longer = frame[keys["pfs"].time] > frame[keys["os"].time] + 1e-9
         if longer.any():
-            report.warn("pfs_after_os", "PFS time is longer than OS time for some patients", "pfs_months",
-                        _lines(longer))
+            report.warn("pfs_after_os", "PFS time is longer than OS time for some patients", keys["pfs"].time,
+                        file_lines(longer))
     if "patient_id" in frame:
         dup = frame["patient_id"].notna() & frame["patient_id"].duplicated(keep=False)
         if dup.any():
-            report.warn("duplicate_id", "patient_id is duplicated", "patient_id", _lines(dup))
+            report.warn("duplicate_id", "patient_id is duplicated", "patient_id", file_lines(dup))
     n = len(frame)
     for name, info in report.columns.items():
         if n and info.kind not in ("time", "event") and info.n_missing / n > MISSING_WARN_SHARE:

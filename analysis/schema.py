@@ -1,13 +1,21 @@
-"""The cohort data contract: canonical columns, header aliases, codings, units and reference levels.
+"""The cohort data contract: canonical columns, header aliases, codings, labels, units, reference levels,
+endpoints (time/event pairs) and what each column can be used for.
 
 One row per patient. Only a time/event pair is required for survival; every other column is optional, and
-unknown extra columns are kept as user variables. See ``docs/architecture.md`` and the README's CSV table.
+unknown extra columns are kept as user variables. The paper's columns, cutoffs and variable lists are defaults
+for the columns that have them; every rule here works the same on a user's own columns. See
+``docs/architecture.md`` and the README's file-format section.
 """
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
 
 # --- canonical columns -------------------------------------------------------------------------------
 
@@ -67,6 +75,34 @@ CANONICAL_COLUMNS = (
 
 AE_PREFIX = "ae_"
 
+# --- codings of cell values ----------------------------------------------------------------------------
+
+#: cell texts read as missing (compared stripped and lower-cased)
+MISSING_MARKERS = ("", "na", "n/a", "nan", ".", "-", "--", "null", "none", "missing", "#n/a", "?")
+
+EVENT_CODES = {
+    "1": 1, "0": 0, "1.0": 1, "0.0": 0, "yes": 1, "no": 0, "y": 1, "n": 0, "true": 1, "false": 0,
+    "t": 1, "f": 0, "dead": 1, "alive": 0, "died": 1, "deceased": 1, "death": 1, "progressed": 1,
+    "progression": 1, "progressive": 1, "no progression": 0, "not progressed": 0, "censored": 0,
+    "censor": 0, "event": 1, "no event": 0, "relapse": 1, "recurrence": 1, "recurred": 1,
+    "no recurrence": 0, "no relapse": 0,
+}
+#: an event column whose present values are all among these, with a 2 among them, is R's Surv 1/2 coding
+SURV_12_CODES = {"1": 0, "1.0": 0, "2": 1, "2.0": 1}
+BINARY_CODES = {
+    "1": "Yes", "0": "No", "1.0": "Yes", "0.0": "No", "yes": "Yes", "no": "No", "y": "Yes", "n": "No",
+    "true": "Yes", "false": "No", "with": "Yes", "without": "No", "present": "Yes", "absent": "No",
+    "positive": "Yes", "negative": "No", "pos": "Yes", "neg": "No",
+}
+SEX_CODES = {"male": "Male", "m": "Male", "man": "Male", "female": "Female", "f": "Female",
+             "woman": "Female"}
+ETIOLOGY_CODES = {"hbv": "HBV", "hepatitis b": "HBV", "hcv": "HCV", "hepatitis c": "HCV",
+                  "alcohol": "Alcohol", "alcoholic": "Alcohol", "ald": "Alcohol", "other": "Others",
+                  "others": "Others"}
+RESPONSE_WORDS = {"cr": "CR", "complete response": "CR", "pr": "PR", "partial response": "PR",
+                  "sd": "SD", "stable disease": "SD", "pd": "PD", "progressive disease": "PD",
+                  "progression": "PD", "ne": "NE", "not evaluable": "NE", "ue": "NE", "inevaluable": "NE"}
+
 # --- header aliases ------------------------------------------------------------------------------------
 
 #: normalised header -> canonical name (normalisation: see :func:`normalise_header`)
@@ -114,6 +150,30 @@ _UNIT_WORDS = {"month": "months", "months": "months", "mo": "months", "m": "mont
                "day": "days", "days": "days", "d": "days",
                "week": "weeks", "weeks": "weeks", "wk": "weeks", "w": "weeks",
                "year": "years", "years": "years", "yr": "years", "y": "years"}
+
+#: the longest follow-up (months) that is plausible for a cohort, and the shortest, for the unit check
+PLAUSIBLE_FOLLOW_UP_MONTHS = (2.0, 240.0)
+
+
+def likely_time_unit(longest: float, unit: str) -> str | None:
+    """The unit a time column's values more likely are in, when its longest time read in ``unit`` is not a
+    plausible follow-up (:data:`PLAUSIBLE_FOLLOW_UP_MONTHS`: 2 months to 20 years) and another unit makes it
+    one; None when ``unit`` fits or nothing fits better. Days read as months give follow-ups of centuries;
+    months read as days, a few weeks."""
+    low, high = PLAUSIBLE_FOLLOW_UP_MONTHS
+    if not (longest > 0 and math.isfinite(longest)):
+        return None
+
+    def fits(u: str) -> bool:
+        return low <= longest * TIME_UNIT_FACTORS[u] <= high
+
+    if fits(unit):
+        return None
+    for candidate in ("days", "months", "weeks", "years"):
+        if candidate != unit and fits(candidate):
+            return candidate
+    return None
+
 
 _BRACKETS = re.compile(r"[\(\[\{](.*?)[\)\]\}]")
 
@@ -190,3 +250,278 @@ def ordered_levels(column: str, levels: Iterable[str]) -> list[str]:
     present = list(dict.fromkeys(str(v) for v in levels))
     known = [lv for lv in LEVEL_ORDER.get(column, ()) if lv in present]
     return known + sorted(lv for lv in present if lv not in known)
+
+
+# --- levels of categorical columns ---------------------------------------------------------------------
+
+def level_text(value) -> str | None:
+    """A cell as a category level, written as in the file: ``1.0`` -> ``"1"``, ``2.5`` -> ``"2.5"``, text
+    stripped; None for a missing value or empty text."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return "Yes" if value else "No"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        x = float(value)
+        if not math.isfinite(x):
+            return None if math.isnan(x) else str(x)
+        return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
+    text = str(value).strip()
+    return text or None
+
+
+def level_texts(series: pd.Series) -> pd.Series:
+    """:func:`level_text` of every cell (object Series of str, NaN where missing), computed per distinct value."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    texts = np.array([level_text(v) for v in uniques] + [None], dtype=object)
+    out = texts[codes]                              # code -1 (missing) takes the last entry
+    out[pd.isna(out)] = np.nan
+    return pd.Series(out, index=series.index, dtype=object)
+
+
+def find_level(wanted, levels: Iterable[str]) -> str | None:
+    """The level among ``levels`` that ``wanted`` names: the same text, else the same number (``1`` and
+    ``1.0``), else the same text ignoring case; None when none does."""
+    levels = [str(v) for v in levels]
+    text = level_text(wanted)
+    if text is None:
+        return None
+    if text in levels:
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is not None and math.isfinite(number):
+        for level in levels:
+            try:
+                if float(level) == number:
+                    return level
+            except ValueError:
+                continue
+    folded = [lv for lv in levels if lv.lower() == text.lower()]
+    return folded[0] if len(folded) == 1 else None
+
+
+# --- labels ------------------------------------------------------------------------------------------------
+
+#: short names of canonical columns for group labels and legends ("AST <= 56.5", "Child-Pugh = A")
+DISPLAY_NAMES: dict[str, str] = {
+    "ast": "AST", "alp": "ALP", "nlr": "NLR", "tb": "TB", "crp": "CRP", "ggt": "GGT", "pt": "PT",
+    "afp": "AFP", "pivka_ii": "PIVKA-II", "alt": "ALT", "plt": "PLT", "age": "Age", "albumin": "Albumin",
+    "tumor_size_mm": "Tumour size (mm)", "child_pugh": "Child-Pugh", "ehm": "EHM",
+    "metabolic_comorbidity": "Metabolic comorbidity", "treatment": "Treatment", "shunt": "Shunt",
+    "cnlc_stage": "CNLC stage", "sex": "Sex", "etiology": "Etiology", "patient_id": "Patient id",
+    "recist_best": "RECIST 1.1 best response", "mrecist_best": "mRECIST best response",
+    "os_months": "OS time", "pfs_months": "PFS time", "os_event": "Death", "pfs_event": "Progression or death",
+}
+#: longer labels of canonical categorical columns for tables (numeric ones: label and unit of NUMERIC_COLUMNS)
+TABLE_LABELS: dict[str, str] = {
+    "sex": "Sex", "etiology": "Etiology", "child_pugh": "Child-Pugh class", "cnlc_stage": "CNLC stage",
+    "shunt": "Arterioportal/arteriovenous shunt", "ehm": "Extrahepatic metastasis",
+    "metabolic_comorbidity": "Metabolic comorbidity", "treatment": "Treatment",
+}
+
+
+def tidy_name(column: str) -> str:
+    """A user column's name for display: ``wt_loss`` -> ``Wt loss`` (capital first letter, spaces)."""
+    text = str(column).replace("_", " ").strip()
+    return text[:1].upper() + text[1:] if text else str(column)
+
+
+def display_name(column: str) -> str:
+    """Short name of a column for group labels and legends: ``ast`` -> ``AST``; ``ae_fatigue`` ->
+    ``Fatigue``; a user column tidied (``wt_loss`` -> ``Wt loss``)."""
+    if column in DISPLAY_NAMES:
+        return DISPLAY_NAMES[column]
+    if is_ae_column(column):
+        return tidy_name(column[len(AE_PREFIX):])
+    return tidy_name(column)
+
+
+def label(column: str) -> str:
+    """Label of a column for tables, with its unit: ``AST (U/L)``, ``Child-Pugh class``; else as
+    :func:`display_name`."""
+    if column in NUMERIC_COLUMNS:
+        info = NUMERIC_COLUMNS[column]
+        return f"{info['label']} ({info['unit']})" if info.get("unit") else info["label"]
+    return TABLE_LABELS.get(column) or display_name(column)
+
+
+# --- endpoints: time/event pairs ------------------------------------------------------------------------
+
+#: endpoint abbreviations -> names; an endpoint named after one of these (its time column's stem) reads so
+ENDPOINT_NAMES = {
+    "os": "Overall survival", "pfs": "Progression-free survival", "dfs": "Disease-free survival",
+    "rfs": "Recurrence-free survival", "efs": "Event-free survival", "ttp": "Time to progression",
+    "ttr": "Time to recurrence", "css": "Cancer-specific survival", "dss": "Disease-specific survival",
+    "mfs": "Metastasis-free survival", "dmfs": "Distant metastasis-free survival", "tts": "Time to surgery",
+    "ttf": "Time to treatment failure", "ttnt": "Time to next treatment", "lrfs": "Local recurrence-free survival",
+}
+
+#: a header that ends in one of these words (or is one) looks like a survival time; the rest is its stem
+_TIME_WORDS = ("time", "months", "days", "weeks", "years", "futime", "fu_time", "follow_up", "followup",
+               "survival")
+#: ... like an event indicator (1 = event); "censor" columns are left out (they are often 1 = censored)
+_EVENT_WORDS = ("status", "event", "events", "fustat", "fu_stat", "death", "dead", "died", "recur", "recurrence",
+                "relapse", "progression", "progressed", "failure", "fail", "cens_event")
+#: stems that mean "follow-up" rather than an endpoint name: ``futime`` + ``fustat`` are one pair
+_NEUTRAL_STEMS = ("", "fu", "follow_up", "followup", "surv", "survival", "t", "obs")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A time-to-event endpoint of a cohort: its ``time`` column (months in the canonical frame) and ``event``
+    column (0/1). ``key`` names it in URLs and on the command line (``os``, ``pfs``, ``ttr``, ``time``), ``label``
+    in the app ("Overall survival"); ``unit`` is the unit the file's times were in before conversion to months."""
+
+    key: str
+    label: str
+    time: str
+    event: str
+    unit: str = "months"
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "label": self.label, "time": self.time, "event": self.event, "unit": self.unit}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Endpoint":
+        return cls(d["key"], d["label"], d["time"], d["event"], d.get("unit", "months"))
+
+
+def _split_word(name: str, words: tuple[str, ...]) -> str | None:
+    """The stem of ``name`` when it ends in one of ``words`` (``rfstime`` -> ``rfs``, ``ttr_days`` -> ``ttr``)."""
+    for word in sorted(words, key=len, reverse=True):
+        if name == word:
+            return ""
+        if name.endswith(word):
+            stem = name[: -len(word)].rstrip("_")
+            return "" if stem in _NEUTRAL_STEMS else stem
+    return None
+
+
+def time_stem(name: str) -> str | None:
+    """The stem of a time-like column name (``os_months`` -> ``os``, ``futime`` -> ``""``), else None."""
+    for tcol, ecol in ENDPOINTS.values():
+        if name == tcol:
+            return next(k for k, v in ENDPOINTS.items() if v[0] == name)
+    return _split_word(name, _TIME_WORDS)
+
+
+def event_stem(name: str) -> str | None:
+    """The stem of an event-like column name (``os_event`` -> ``os``, ``status`` -> ``""``), else None."""
+    for key, (_tcol, ecol) in ENDPOINTS.items():
+        if name == ecol:
+            return key
+    return _split_word(name, _EVENT_WORDS)
+
+
+def pair_endpoints(names: Iterable[str]) -> list[tuple[str, str]]:
+    """Time/event pairs among column names, in file order of the time column.
+
+    The canonical pairs (``os_months``/``os_event``, ``pfs_months``/``pfs_event``) first; then a time-like and an
+    event-like column with the same stem (``rfs_time``/``rfs_status``, ``futime``/``fustat``, ``time``/``status``);
+    then a time stem that begins the event column's name (``rtime``/``recur``, ``dtime``/``death``); then, if
+    exactly one time-like column and one plainly named event column (``status``, ``event``, ``death``) are left,
+    those two (``rfstime``/``status``). A time-like column without a partner (``diagtime``) stays a variable. Callers check
+    the values: a pair whose columns cannot be read as times and events is not used.
+    """
+    names = [str(n) for n in names]
+    # a canonical event column without its time column (``status`` read as os_event) pairs like ``status``
+    lone = {ecol for tcol, ecol in ENDPOINTS.values() if tcol not in names}
+    times = [(n, time_stem(n)) for n in names if time_stem(n) is not None]
+    events = [(n, "" if n in lone else event_stem(n)) for n in names
+              if event_stem(n) is not None and time_stem(n) is None]
+    pairs: list[tuple[str, str]] = []
+    used: set[str] = set()
+
+    def pair(rule) -> None:
+        for tname, tstem in times:
+            if tname in used:
+                continue
+            match = [e for e, estem in events if e not in used and rule(tstem, e, estem)]
+            rivals = [t for t, s in times if t not in used and any(rule(s, e, es) for e, es in events if e in match)]
+            if len(match) == 1 and rivals == [tname]:
+                pairs.append((tname, match[0]))
+                used.update((tname, match[0]))
+
+    pair(lambda tstem, _e, estem: tstem == estem)                              # rfs_time / rfs_status
+    pair(lambda tstem, e, estem: bool(tstem) and not estem and e.startswith(tstem))   # rtime / recur
+    left_t = [t for t, _s in times if t not in used]
+    left_e = [e for e, s in events if e not in used and s == ""]
+    if len(left_t) == 1 and len(left_e) == 1:                                  # rfstime / status
+        pairs.append((left_t[0], left_e[0]))
+    order = {n: i for i, n in enumerate(names)}
+    return sorted(pairs, key=lambda p: order[p[0]])
+
+
+def endpoint_for(time_col: str, event_col: str, unit: str = "months", label: str | None = None,
+                 taken: Iterable[str] = ()) -> Endpoint:
+    """The :class:`Endpoint` of a pair: key from the stems (``os``, ``rfs``) or the time column's name."""
+    stem = time_stem(time_col) or event_stem(event_col) or ""
+    key = stem or re.sub(r"_months$", "", time_col)
+    key, base, k = key, key, 1
+    taken = set(taken)
+    while key in taken:
+        k += 1
+        key = f"{base}{k}"
+    if not label:
+        label = ENDPOINT_NAMES.get(stem) or f"{time_col} / {event_col}"
+    return Endpoint(key, label, time_col, event_col, unit)
+
+
+# --- what a column can be used for -----------------------------------------------------------------------
+
+#: a categorical column with more levels than this is not offered for stratifying, grouping or as a Cox factor
+MAX_LEVELS = 12
+#: a numeric column with at most this many distinct values can also be used as categories (grade, ECOG)
+MAX_NUMERIC_LEVELS = 10
+#: the baseline table summarises categorical columns of up to this many levels (more: listed as skipped)
+MAX_TABLE_LEVELS = 20
+
+#: column kinds (analysis.validate.ColumnInfo.kind) that are never analysis variables
+NOT_VARIABLE_KINDS = ("id", "time", "event", "response", "ae")
+
+
+def column_kind(column: str, series: pd.Series | None = None) -> str:
+    """The kind of a canonical-frame column when no import report says it: id, time, event, response, ae,
+    numeric or categorical."""
+    if column == "patient_id":
+        return "id"
+    if column in TIME_COLUMNS:
+        return "time"
+    if column in EVENT_COLUMNS:
+        return "event"
+    if column in RESPONSE_COLUMNS:
+        return "response"
+    if is_ae_column(column):
+        return "ae"
+    if series is not None and pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return "numeric"
+    return "categorical"
+
+
+def column_uses(series: pd.Series, kind: str | None = None) -> frozenset[str]:
+    """What a variable column can be used for, from its values.
+
+    * ``"continuous"`` and ``"cut"``: numeric with at least two distinct values;
+    * ``"categorical"``: 2 to :data:`MAX_LEVELS` levels (text), or 2 to :data:`MAX_NUMERIC_LEVELS` distinct
+      values (numeric: grade 1/2/3, ECOG 0-4).
+
+    Stratifying a KM plot takes ``cut`` or ``categorical``; grouping a table ``categorical``; a Cox covariate any.
+    """
+    if kind in NOT_VARIABLE_KINDS:
+        return frozenset()
+    values = series.dropna()
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if numeric:
+        finite = values[np.isfinite(values.to_numpy(dtype=float))]
+        k = int(finite.nunique())
+        uses = {"continuous", "cut"} if k >= 2 else set()
+        if 2 <= k <= MAX_NUMERIC_LEVELS:
+            uses.add("categorical")
+        return frozenset(uses)
+    k = int(level_texts(values).nunique()) if len(values) else 0
+    return frozenset({"categorical"}) if 2 <= k <= MAX_LEVELS else frozenset()

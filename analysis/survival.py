@@ -33,9 +33,12 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from analysis.cutoffs import dichotomise, display_name, format_cutoff
+from analysis import schema
+from analysis.cutoffs import dichotomise, outside_range_note
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
+from analysis.schema import display_name
+from analysis.validate import describe_lines, file_lines
 
 CI_TYPES = ("log-log", "log", "plain")
 _TOL = math.sqrt(np.finfo(float).eps)
@@ -156,7 +159,7 @@ class KMResult:
 
 def _at_dict(a: dict) -> dict:
     return {"time": _num(a["time"]), "surv": _num(a["surv"]), "lo": _num(a["lo"]), "hi": _num(a["hi"]),
-            "at_risk": int(a["at_risk"])}
+            "at_risk": int(a["at_risk"]), "estimable": bool(a.get("estimable", True))}
 
 
 def _confint(surv: np.ndarray, se: np.ndarray, ci: str, conf_level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -217,7 +220,8 @@ def kaplan_meier(time: Any, event: Any, *, ci: str = "log-log", conf_level: floa
     ``at``: times for ``summary(fit, times = at)``-style values ``{time, surv, lo, hi, at_risk}``, ``at_risk``
     being the number with time >= t. Before the first observed time S = 1 (CI 1, 1). After the last
     observed time (where R's ``summary`` drops the time) S is reported only if the curve reached 0,
-    otherwise NaN; ``at_risk`` is 0.
+    otherwise it is not estimable: NaN with ``estimable`` False (shown as "—", never as "not reached");
+    ``at_risk`` is 0.
     """
     if ci not in CI_TYPES:
         raise AnalysisError(f"unknown confidence interval type; use one of {', '.join(CI_TYPES)}")
@@ -263,6 +267,7 @@ def km_from_counts(times: np.ndarray, n_risk: np.ndarray, n_event: np.ndarray, n
         if not math.isfinite(tt):
             raise AnalysisError("survival times requested must be finite numbers")
         at_risk = int(risk_after[np.searchsorted(times, tt, side="left")])
+        estimable = True
         if tt < times[0]:
             row = {"time": tt, "surv": 1.0, "lo": 1.0, "hi": 1.0}
         elif tt > times[-1]:
@@ -270,10 +275,12 @@ def km_from_counts(times: np.ndarray, n_risk: np.ndarray, n_event: np.ndarray, n
                 row = {"time": tt, "surv": 0.0, "lo": lo[-1], "hi": hi[-1]}
             else:
                 row = {"time": tt, "surv": math.nan, "lo": math.nan, "hi": math.nan}
+                estimable = False
         else:
             k = int(np.searchsorted(times, tt, side="right") - 1)
             row = {"time": tt, "surv": float(surv[k]), "lo": float(lo[k]), "hi": float(hi[k])}
         row["at_risk"] = at_risk
+        row["estimable"] = estimable
         at_rows.append(row)
 
     return KMResult(
@@ -282,6 +289,57 @@ def km_from_counts(times: np.ndarray, n_risk: np.ndarray, n_event: np.ndarray, n
         n_event=n_event.astype(int), n_censor=n_censor.astype(int), std_err=std_err, at=at_rows, ci=ci,
         conf_level=conf_level,
     )
+
+
+def km_quantile(times: np.ndarray, surv: np.ndarray, p: float, tol: float = _TOL) -> float:
+    """The time by which a share ``p`` of the patients had the event on a KM curve, as R's
+    ``quantile.survfit`` (``survival:::findq``): the first time where 1 - S reaches ``p``; where 1 - S equals
+    ``p`` (within ``tol``) on a flat stretch, the midpoint of that stretch (to the last time if it is the last).
+    NaN when the curve never gets there."""
+    x = np.concatenate(([0.0], np.asarray(times, dtype=float)))
+    y = np.concatenate(([0.0], 1.0 - np.asarray(surv, dtype=float)))
+    if not np.nanmax(y) >= p:
+        return math.nan
+    if p == 0:
+        return float(x[0])
+    xmax = x[-1]
+    keep = ~pd.Series(y).duplicated().to_numpy()
+    x, y = x[keep], y[keep]
+    n = y.size
+    i1 = int(np.searchsorted(y + tol, p, side="left"))
+    i2 = int(np.searchsorted(y - tol, p, side="left"))
+    q = (x[i1] + x[i2]) / 2 if i1 < n and i2 < n else math.nan
+    if abs(p - y[-1]) < tol and i1 < n:
+        q = (x[i1] + xmax) / 2
+    return float(q)
+
+
+@dataclass
+class FollowUp:
+    """Median follow-up and its interquartile range by the reverse Kaplan-Meier method."""
+
+    median: float
+    q1: float
+    q3: float
+    n: int
+    censored: int
+
+    def to_dict(self) -> dict:
+        return {"median": _num(self.median), "q1": _num(self.q1), "q3": _num(self.q3), "n": self.n,
+                "censored": self.censored, "method": "reverse Kaplan-Meier"}
+
+
+def reverse_km_followup(time: Any, event: Any) -> FollowUp:
+    """Median follow-up with its IQR by the reverse Kaplan-Meier method (Schemper & Smith, Control Clin
+    Trials 1996;17:343-6): the Kaplan-Meier estimate of the time to censoring, the events censoring it.
+
+    Equal to R ``quantile(survfit(Surv(time, 1 - event) ~ 1), c(0.25, 0.5, 0.75))`` (:func:`km_quantile`).
+    A quartile the curve does not reach is NaN.
+    """
+    t, e = _as_time_event(time, event)
+    km = kaplan_meier(t, 1.0 - e, ci="plain")
+    q1, median, q3 = (km_quantile(km.times, km.surv, p) for p in (0.25, 0.5, 0.75))
+    return FollowUp(median, q1, q3, int(t.size), int((e == 0).sum()))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -664,56 +722,34 @@ def _require_columns(df: pd.DataFrame, cols: Sequence[str]) -> None:
 
 
 def _time_event_columns(df: pd.DataFrame, time_col: str, event_col: str) -> tuple[pd.Series, pd.Series]:
-    """Numeric time/event columns with the problems a user can fix reported by column (and rows)."""
+    """Numeric time/event columns with the problems a user can fix reported by column and file line (the
+    frame's rows in file order, as :func:`analysis.io.load_cohort` gives them)."""
     t = to_numeric(df[time_col], errors="coerce")
     bad = t.isna() & df[time_col].notna()
     if bad.any():
-        raise AnalysisError(f"column '{time_col}' has non-numeric values (rows {_rows(df.index[bad])})")
+        raise AnalysisError(f"column '{time_col}' has non-numeric values ({_where(bad)})")
     if (t < 0).any():
-        raise AnalysisError(f"column '{time_col}' has negative times (rows {_rows(df.index[t < 0])})")
+        raise AnalysisError(f"column '{time_col}' has negative times ({_where(t < 0)})")
     if np.isinf(t).any():
-        raise AnalysisError(f"column '{time_col}' has infinite times (rows {_rows(df.index[np.isinf(t)])})")
+        raise AnalysisError(f"column '{time_col}' has infinite times ({_where(np.isinf(t))})")
     e = to_numeric(df[event_col], errors="coerce")
     bad = (e.isna() & df[event_col].notna()) | (e.notna() & ~e.isin([0, 1]))
     if bad.any():
-        raise AnalysisError(f"column '{event_col}' must be coded 0 (censored) / 1 (event) "
-                            f"(rows {_rows(df.index[bad])})")
+        raise AnalysisError(f"column '{event_col}' must be coded 0 (censored) / 1 (event) ({_where(bad)})")
     return t, e
 
 
-def _rows(index, limit: int = 10) -> str:
-    items = [str(i) for i in list(index)[:limit]]
-    more = len(index) - len(items)
-    return ", ".join(items) + (f" and {more} more" if more > 0 else "")
+def _where(mask: pd.Series) -> str:
+    """The file lines of the True rows of a frame column (never the values)."""
+    return describe_lines(file_lines(np.asarray(mask, dtype=bool)))
 
 
-def _schema():
-    try:
-        from analysis import schema
-    except ImportError:  # pragma: no cover - the schema module is part of the package
-        return None
-    return schema
-
-
-def ordered_levels(col: str, levels: Sequence) -> list:
-    """Display order of the levels of ``col`` (schema order for known columns, else sorted)."""
-    schema = _schema()
-    if schema is not None and hasattr(schema, "ordered_levels"):
-        return schema.ordered_levels(col, levels)
-    return sorted(dict.fromkeys(str(v) for v in levels))
-
-
-def reference_level(col: str, levels: Sequence) -> Any:
-    """Reference level of ``col`` (``analysis.schema.reference_level``; alphabetical first otherwise)."""
-    schema = _schema()
-    if schema is not None and hasattr(schema, "reference_level"):
-        return schema.reference_level(col, levels)
-    return sorted(str(v) for v in levels)[0]
+ordered_levels = schema.ordered_levels
+reference_level = schema.reference_level
 
 
 def is_ordered_column(col: str) -> bool:
-    schema = _schema()
-    return col in getattr(schema, "ORDERED_FACTORS", ("child_pugh", "cnlc_stage"))
+    return col in schema.ORDERED_FACTORS
 
 
 def km_by_group(df: pd.DataFrame, time_col: str, event_col: str, by: str | None = None,
@@ -762,12 +798,10 @@ def km_by_group(df: pd.DataFrame, time_col: str, event_col: str, by: str | None 
             distinct = vals.dropna().unique()
             if distinct.size > MAX_NUMERIC_LEVELS:
                 raise AnalysisError(f"column '{by}' is numeric with many values; give a cutoff to split it")
-            g = vals.map(lambda v: format_cutoff(v) if pd.notna(v) else np.nan)
-            present = [format_cutoff(v) for v in sorted(distinct)]
-            levels = present
+            g = schema.level_texts(vals)
+            levels = list(dict.fromkeys(schema.level_text(v) for v in sorted(distinct)))
         else:
-            g = col.where(col.isna(), col.astype(str).str.strip())
-            g = g.where(g != "", np.nan)
+            g = schema.level_texts(col)
             present = pd.unique(g[keep & g.notna()])
             levels = ordered_levels(by, present)
         labels = {lev: f"{display_name(by)} = {lev}" for lev in levels}
@@ -801,6 +835,8 @@ def km_by_group(df: pd.DataFrame, time_col: str, event_col: str, by: str | None 
             notes.append("hazard ratio given for two groups only")
         if by is not None and cutoff is None and is_ordered_column(by):
             trend = trend_test(tk, ek, gk, levels=levels)
+    elif by is not None and cutoff is not None:
+        notes.append(outside_range_note(by, cutoff, "high" if levels == ["high"] else "low", len(gk)))
     elif by is not None:
         notes.append(f"only one group of '{by}' has data: no log-rank test or hazard ratio")
 

@@ -6,8 +6,22 @@ a user can find the cell in a spreadsheet. Issues never quote cell values: patie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 MAX_LINES_LISTED = 10
+#: the file line of the first patient row (the header is line 1)
+FIRST_DATA_LINE = 2
+
+
+def file_lines(rows) -> list[int]:
+    """File line numbers (header = line 1, first patient = line 2) of rows given as a boolean mask over the
+    rows in file order, or as 0-based row positions. The one place where a row becomes a line: every message
+    about a cell names its file line, which is also the row number a spreadsheet shows."""
+    rows = np.asarray(rows)
+    positions = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64).ravel()
+    return (positions + FIRST_DATA_LINE).tolist()
 
 
 def describe_lines(lines: list[int]) -> str:
@@ -29,10 +43,14 @@ class Issue:
     message: str
     column: str | None = None
     lines: list[int] = field(default_factory=list)
+    details: dict[str, Any] | None = None     # structured facts behind the message (e.g. the time-unit check's)
 
     def to_dict(self) -> dict:
-        return {"severity": self.severity, "code": self.code, "column": self.column,
-                "lines": self.lines[:1000], "n_lines": len(self.lines), "message": self.message}
+        out = {"severity": self.severity, "code": self.code, "column": self.column,
+               "lines": self.lines[:1000], "n_lines": len(self.lines), "message": self.message}
+        if self.details:
+            out["details"] = dict(self.details)
+        return out
 
 
 @dataclass
@@ -53,9 +71,15 @@ class ColumnInfo:
 
 @dataclass
 class ValidationReport:
+    """What an import found: the columns and how each was read, the endpoints (time/event pairs, as
+    :class:`analysis.schema.Endpoint`), and the issues."""
+
     n_rows: int = 0
     columns: dict[str, ColumnInfo] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
+    endpoints: list = field(default_factory=list)
+    file_format: str = "csv"          # csv | workbook | spss (analysis.formats)
+    sheet: str | None = None          # the workbook sheet that was read
 
     @property
     def errors(self) -> list[Issue]:
@@ -69,17 +93,23 @@ class ValidationReport:
     def ok(self) -> bool:
         return not self.errors
 
-    def error(self, code: str, message: str, column: str | None = None, lines: list[int] | None = None) -> None:
-        self.issues.append(Issue("error", code, _with_lines(message, lines), column, list(lines or [])))
+    def error(self, code: str, message: str, column: str | None = None, lines: list[int] | None = None,
+              details: dict | None = None) -> None:
+        self.issues.append(Issue("error", code, _with_lines(message, lines), column, list(lines or []), details))
 
-    def warn(self, code: str, message: str, column: str | None = None, lines: list[int] | None = None) -> None:
-        self.issues.append(Issue("warning", code, _with_lines(message, lines), column, list(lines or [])))
+    def warn(self, code: str, message: str, column: str | None = None, lines: list[int] | None = None,
+             details: dict | None = None) -> None:
+        self.issues.append(Issue("warning", code, _with_lines(message, lines), column, list(lines or []), details))
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "n_rows": self.n_rows,
-                "columns": {k: v.to_dict() for k, v in self.columns.items()},
-                "errors": [i.to_dict() for i in self.errors],
-                "warnings": [i.to_dict() for i in self.warnings]}
+        out = {"ok": self.ok, "n_rows": self.n_rows, "format": self.file_format,
+               "columns": {k: v.to_dict() for k, v in self.columns.items()},
+               "endpoints": [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in self.endpoints],
+               "errors": [i.to_dict() for i in self.errors],
+               "warnings": [i.to_dict() for i in self.warnings]}
+        if self.sheet is not None:
+            out["sheet"] = self.sheet
+        return out
 
 
 def _with_lines(message: str, lines: list[int] | None) -> str:

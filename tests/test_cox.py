@@ -182,7 +182,8 @@ def test_concordance_matches_lifelines(rows):
 def test_parse_covariates():
     specs = parse_covariates(" age, ast:56.5 ,child_pugh", refs={"child_pugh": "B"})
     assert specs == [CovariateSpec("age"), CovariateSpec("ast", 56.5), CovariateSpec("child_pugh", None, "B")]
-    assert [s.label for s in specs] == ["age", "ast:56.5", "child_pugh"]
+    assert [s.label for s in specs] == ["age", "ast:56.5", "child_pugh=B"]
+    assert parse_covariates([s.label for s in specs]) == specs          # the text form reads back
     assert parse_covariates(["age", "nlr:1.77"])[1].cutoff == 1.77
     with pytest.raises(AnalysisError, match="ast:abc"):
         parse_covariates("ast:abc")

@@ -504,11 +504,9 @@ def test_no_events_and_too_few_values():
 # --- command line --------------------------------------------------------------------------------------
 
 def _run_cli(argv):
-    from analysis.cli import _Parser, json_safe
+    from analysis.cli import build_parser, json_safe
 
-    parser = _Parser(prog="python -m analysis")
-    cp.add_commands(parser.add_subparsers(dest="command", parser_class=_Parser))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     return json.loads(json.dumps(json_safe(args.handler(args)), allow_nan=False))
 
 

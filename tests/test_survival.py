@@ -343,7 +343,7 @@ def test_km_by_group_contract_and_r_values():
     out = res.to_dict()
     assert set(out) >= {"n", "events", "excluded", "groups", "logrank", "hr"}
     assert set(out["groups"][0]) == {"label", "n", "events", "median", "median_lo", "median_hi", "at"}
-    assert set(out["groups"][0]["at"][0]) == {"time", "surv", "lo", "hi", "at_risk"}
+    assert set(out["groups"][0]["at"][0]) == {"time", "surv", "lo", "hi", "at_risk", "estimable"}
     assert set(out["logrank"]) >= {"chisq", "df", "p"}
     assert set(out["hr"]) >= {"group", "reference", "hr", "lo", "hi", "p"}
     json.dumps(out, allow_nan=False)
@@ -415,7 +415,8 @@ def test_km_by_group_errors_name_the_column_and_hide_values():
     d.loc[7, "time"] = "SECRET-123"
     with pytest.raises(AnalysisError) as exc:
         km_by_group(d, "time", "status", by="sex")
-    assert "'time'" in str(exc.value) and "SECRET" not in str(exc.value) and "7" in str(exc.value)
+    # row 7 of the frame is line 9 of the file (header = line 1, first patient = line 2)
+    assert "'time'" in str(exc.value) and "SECRET" not in str(exc.value) and "line 9" in str(exc.value)
     d = _lung_hcc()
     d.loc[3, "status"] = 2
     with pytest.raises(AnalysisError, match="'status'"):
@@ -440,7 +441,7 @@ def test_format_cutoff_and_display_names():
     assert [format_cutoff(x) for x in (56.5, 1.77, 58, 58.0, 13.1, 0.1 + 0.2)] == \
         ["56.5", "1.77", "58", "58", "13.1", "0.30000000000000004"]
     assert display_name("pivka_ii") == "PIVKA-II" and display_name("tumor_size_mm") == "Tumour size (mm)"
-    assert display_name("my_marker") == "my_marker"
+    assert display_name("my_marker") == "My marker" and display_name("ae_nausea") == "Nausea"
     assert all(math.isfinite(v) for v in PAPER_CUTOFFS.values()) and PAPER_CUTOFFS["nlr"] == 1.77
 
 
