@@ -22,7 +22,7 @@ from analysis.cutoffs import group_labels, outside_range_note
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
 from analysis.survival import (CI_TYPES, GroupHR, KMGroup, LogRankResult, SortedSurvival, StratifiedKM,
-                               _time_event_columns, km_from_counts, timefix)
+                               _time_event_columns, km_from_counts, reverse_km_followup, timefix)
 
 
 class CutoffSplitter:
@@ -54,6 +54,7 @@ class CutoffSplitter:
         self.e_sorted = cox.event_sorted
         self.n = int(tt.size)
         self.events = int(ee.sum())
+        self.followup = reverse_km_followup(tt, ee)
 
     def split(self, cutoff: float, ci: str = "log-log", at: Sequence[float] | None = None,
               conf_level: float = 0.95) -> StratifiedKM:
@@ -86,7 +87,7 @@ class CutoffSplitter:
             notes.append(outside_range_note(self.marker, cut, groups[0].level, self.n))
         return StratifiedKM(n=self.n, events=self.events, excluded=self.excluded, groups=groups, logrank=logrank,
                             hr=hr, trend=None, ci=ci, conf_level=conf_level, by=self.marker,
-                            cutoff=cut, notes=notes)
+                            cutoff=cut, notes=notes, followup=self.followup)
 
     def _logrank(self, d1: np.ndarray, r1: np.ndarray, r0: np.ndarray) -> LogRankResult:
         """Two-group log-rank (R survdiff, rho = 0) from the tabulated counts."""

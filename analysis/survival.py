@@ -697,6 +697,7 @@ class StratifiedKM:
     by: str | None = None
     cutoff: float | None = None
     notes: list[str] = field(default_factory=list)
+    followup: FollowUp | None = None      # median follow-up (reverse KM) of the patients analysed
 
     def to_dict(self) -> dict:
         """The ``km`` JSON contract (no curve arrays; see :meth:`curves`)."""
@@ -708,6 +709,7 @@ class StratifiedKM:
             "trend": self.trend.to_dict() if self.trend else None,
             "ci": self.ci, "conf_level": self.conf_level, "by": self.by,
             "cutoff": self.cutoff, "notes": list(self.notes),
+            "followup": self.followup.to_dict() if self.followup else None,
         }
 
     def curves(self) -> list[dict]:
@@ -843,5 +845,5 @@ def km_by_group(df: pd.DataFrame, time_col: str, event_col: str, by: str | None 
     return StratifiedKM(
         n=int(keep.sum()), events=int(ek.sum()), excluded=excluded, groups=groups, logrank=logrank, hr=hr,
         trend=trend, ci=ci, conf_level=conf_level, by=by,
-        cutoff=float(cutoff) if cutoff is not None else None, notes=notes,
+        cutoff=float(cutoff) if cutoff is not None else None, notes=notes, followup=reverse_km_followup(tk, ek),
     )
