@@ -263,8 +263,8 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
         report.error("empty", "the file is empty")
         return None
     if _looks_binary(raw):
-        report.error("not_a_table", "this is not a table the importer reads (CSV/TSV text, Excel workbook or "
-                                    "SPSS .sav): it looks like a binary, archive or image file")
+        report.error("not_a_table", "this is not a text table (CSV/TSV), Excel workbook or SPSS .sav file: it "
+                                    "looks like a binary, archive or image file")
         return None
     encoding = detect_encoding(raw)
     head = raw[:65536].decode(encoding, errors="ignore")
