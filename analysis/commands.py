@@ -84,16 +84,13 @@ def _endpoint(result: LoadResult, args) -> tuple[str, str]:
 # --- handlers ------------------------------------------------------------------------------------------
 
 def cmd_validate(args):
-    from analysis.survival import reverse_km_followup
+    from analysis.survival import describe_endpoints
 
     result = load_cohort(args.file, time_unit=args.time_unit, endpoints=_requested_endpoint(args),
                          sheet=args.sheet)
     payload = result.report.to_dict()
     if result.ok:
-        for endpoint in payload["endpoints"]:
-            frame = result.data[[endpoint["time"], endpoint["event"]]].dropna()
-            endpoint["n"], endpoint["events"] = int(len(frame)), int(frame.iloc[:, 1].sum())
-            endpoint["followup"] = reverse_km_followup(frame.iloc[:, 0], frame.iloc[:, 1]).to_dict()
+        payload["endpoints"] = describe_endpoints(result.data, result.report.endpoints)
     if not payload["ok"]:
         payload["error"] = "; ".join(issue["message"] for issue in payload["errors"])
     return payload, (0 if payload["ok"] else 2)

@@ -36,10 +36,11 @@ def format_cutoff(x: float) -> str:
     return repr(x)
 
 
-def default_cutoff(col: str, values: pd.Series | np.ndarray | None = None) -> float:
-    """Starting cutoff for a column: the seed paper's (:data:`PAPER_CUTOFFS`) when it has one, otherwise
-    :func:`round_cutoff` near the median. Raises :class:`AnalysisError` when there is neither."""
-    if col in PAPER_CUTOFFS:
+def default_cutoff(col: str, values: pd.Series | np.ndarray | None = None, paper: bool = True) -> float:
+    """Starting cutoff for a column: the seed paper's (:data:`PAPER_CUTOFFS`) when it has one and ``paper``
+    defaults apply (:func:`analysis.schema.follows_paper`), otherwise :func:`round_cutoff` near the median.
+    Raises :class:`AnalysisError` when there is neither."""
+    if paper and col in PAPER_CUTOFFS:
         return float(PAPER_CUTOFFS[col])
     arr = np.asarray(to_numeric(pd.Series(values if values is not None else [], dtype=object),
                                 errors="coerce"), dtype=float)

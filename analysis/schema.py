@@ -525,3 +525,95 @@ def column_uses(series: pd.Series, kind: str | None = None) -> frozenset[str]:
         return frozenset(uses)
     k = int(level_texts(values).nunique()) if len(values) else 0
     return frozenset({"categorical"}) if 2 <= k <= MAX_LEVELS else frozenset()
+
+
+#: a numeric column with at most this many distinct values is shown as categories by default (one KM curve
+#: per value, a factor in Cox): grade 1/2/3, ECOG 0-3, 0/1 flags
+MAX_LEVELS_AS_CATEGORIES = 5
+
+
+#: columns only a liver cohort has; a file with at least PAPER_LIKE_MIN of them is a cohort like the seed paper's
+LIVER_COLUMNS = ("tb", "alt", "ast", "alp", "ggt", "afp", "pivka_ii", "child_pugh", "cnlc_stage", "etiology")
+PAPER_LIKE_MIN = 3
+
+
+def follows_paper(columns: Iterable[str]) -> bool:
+    """Whether the seed paper's defaults (its cutoffs, variable list and groupings) apply to a dataset with these
+    columns: a liver cohort (:data:`LIVER_COLUMNS`). A lung-cancer file's ``age`` is not cut at the paper's 58."""
+    return len(set(map(str, columns)) & set(LIVER_COLUMNS)) >= PAPER_LIKE_MIN
+
+
+def default_form(column: str, series: pd.Series, uses: frozenset[str] | None = None,
+                 paper: bool = False) -> str | None:
+    """How a variable is used unless the user chooses otherwise: ``"cut"`` (a numeric column the seed paper
+    cut, when ``paper`` defaults apply; the caller supplies the cutoff), ``"categorical"`` (text, or numeric with
+    at most :data:`MAX_LEVELS_AS_CATEGORIES` distinct values) or ``"continuous"`` (other numeric columns); None
+    when the column cannot be used (see :func:`column_uses`)."""
+    from analysis.cutoffs import PAPER_CUTOFFS
+
+    uses = column_uses(series) if uses is None else uses
+    if not uses:
+        return None
+    if "continuous" not in uses:
+        return "categorical"
+    if paper and column in PAPER_CUTOFFS:
+        return "cut"
+    values = series.dropna()
+    if "categorical" in uses and values.nunique() <= MAX_LEVELS_AS_CATEGORIES:
+        return "categorical"
+    return "continuous"
+
+
+def default_per(series: pd.Series) -> float:
+    """The unit step for a continuous covariate's HR: the power of ten at or below its interquartile range
+    (age -> per 10 years, platelets -> per 100, a ratio -> per 1), so the HR is readable; 1 when the IQR is 0."""
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return 1.0
+    q1, q3 = np.quantile(values, [0.25, 0.75])
+    spread = float(q3 - q1) or float(values.max() - values.min())
+    if not spread > 0:
+        return 1.0
+    return float(10.0 ** math.floor(math.log10(spread)))
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """What a column of a dataset is and can do, computed once when the dataset is stored: ``kind`` (the
+    import's: id, time, event, response, ae, numeric, categorical), ``uses`` (:func:`column_uses`), ``form``
+    (:func:`default_form`), ``levels`` (categories in display order, when categorical use is possible)."""
+
+    name: str
+    kind: str
+    uses: frozenset
+    form: str | None
+    levels: tuple = ()
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "uses": sorted(self.uses), "form": self.form,
+                "levels": list(self.levels)}
+
+
+def profile_columns(frame: pd.DataFrame, kinds: dict[str, str] | None = None,
+                    endpoints: Iterable[Endpoint] = ()) -> dict[str, ColumnProfile]:
+    """:class:`ColumnProfile` of every column of a canonical frame. ``kinds`` are the import report's column
+    kinds; the columns of ``endpoints`` are time/event columns whatever their names."""
+    kinds = dict(kinds or {})
+    for e in endpoints:
+        kinds[e.time], kinds[e.event] = "time", "event"
+    paper = follows_paper(frame.columns)
+    out = {}
+    for col in frame.columns:
+        series = frame[col]
+        kind = kinds.get(col) or column_kind(str(col), series)
+        uses = column_uses(series, kind)
+        levels: tuple = ()
+        if "categorical" in uses:
+            texts = level_texts(series).dropna()
+            if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+                levels = tuple(dict.fromkeys(level_text(v) for v in sorted(series.dropna().unique())))
+            else:
+                levels = tuple(ordered_levels(str(col), texts.unique()))
+        out[str(col)] = ColumnProfile(str(col), kind, uses, default_form(str(col), series, uses, paper), levels)
+    return out

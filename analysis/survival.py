@@ -847,3 +847,57 @@ def km_by_group(df: pd.DataFrame, time_col: str, event_col: str, by: str | None 
         trend=trend, ci=ci, conf_level=conf_level, by=by,
         cutoff=float(cutoff) if cutoff is not None else None, notes=notes, followup=reverse_km_followup(tk, ek),
     )
+
+
+def describe_endpoints(frame: pd.DataFrame, endpoints) -> list[dict]:
+    """For each endpoint (:class:`analysis.schema.Endpoint`) of a canonical frame: its fields, the patients with
+    a time and an event status, the events, and the median follow-up (:func:`reverse_km_followup`, months).
+    What the upload step shows before a dataset is used, and ``validate`` prints."""
+    out = []
+    for e in endpoints:
+        t, ev = frame[e.time], frame[e.event]
+        keep = (t.notna() & ev.notna()).to_numpy()
+        row = {**e.to_dict(), "n": int(keep.sum()), "events": int(ev[keep].sum()), "followup": None,
+               "longest": None}
+        if keep.any():
+            row["followup"] = reverse_km_followup(t[keep], ev[keep]).to_dict()
+            row["longest"] = float(t[keep].max())
+        out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# time grids from the data: the axis (and number-at-risk table) and the landmark times
+# ---------------------------------------------------------------------------------------------------------
+#: steps (months) a clinician reads a survival axis in
+AXIS_STEPS = (1.0, 2.0, 3.0, 6.0, 12.0, 24.0, 36.0, 60.0, 120.0, 240.0)
+#: at most this many intervals on the time axis
+MAX_AXIS_INTERVALS = 8
+#: landmark sets (months) in order of preference: the first that fits inside follow-up is the default
+#: (1-, 5- and 10-year; 1-, 3-, 5-year; ...; 1, 2, 3 months)
+LANDMARK_SETS = ((12.0, 60.0, 120.0), (12.0, 36.0, 60.0), (12.0, 24.0, 36.0), (6.0, 12.0, 24.0), (6.0, 12.0, 18.0),
+                 (3.0, 6.0, 12.0), (3.0, 6.0, 9.0), (1.0, 2.0, 3.0))
+#: the seed paper's landmark times of its endpoints (defaults for a cohort like the paper's)
+PAPER_LANDMARKS = {"pfs": (6.0, 12.0, 24.0), "os": (12.0, 24.0, 36.0)}
+
+
+def time_axis(longest: float) -> tuple[float, ...]:
+    """Ticks of a survival time axis (months) from 0 past the longest follow-up: the smallest step of
+    :data:`AXIS_STEPS` that needs at most :data:`MAX_AXIS_INTERVALS` intervals (a 46-month follow-up gets
+    0, 6, ..., 48). The number-at-risk table is given at these times."""
+    longest = float(longest) if longest and math.isfinite(longest) and longest > 0 else 1.0
+    step = next((s for s in AXIS_STEPS if math.ceil(longest / s) <= MAX_AXIS_INTERVALS), AXIS_STEPS[-1])
+    k = max(1, math.ceil(longest / step - 1e-9))
+    return tuple(step * i for i in range(k + 1))
+
+
+def default_landmarks(longest: float, preferred: Sequence[float] = ()) -> tuple[float, ...]:
+    """Landmark times (months) inside follow-up: ``preferred`` (e.g. the paper's 12/24/36) when all of them are
+    below the longest follow-up; otherwise the first of :data:`LANDMARK_SETS` that is (a 46-month follow-up
+    gets 12, 24, 36; a 30-month one 6, 12, 18); for a follow-up under 3 months, whole months below it. A rate
+    at a landmark beyond a group's last observed time is reported as not estimable."""
+    longest = float(longest) if longest and math.isfinite(longest) else 0.0
+    for times in ((tuple(preferred),) if preferred else ()) + LANDMARK_SETS:
+        if all(0 < t < longest for t in times):
+            return tuple(float(t) for t in times)
+    return tuple(t for t in (1.0, 2.0) if t < longest)

@@ -37,10 +37,11 @@ TARGET_RATIO_MIN_N, TARGET_RATIO = 100_000, 300.0
 
 
 def ticks() -> tuple[float, ...]:
-    """The survival page's axis ticks and landmark times (what it asks the engine for)."""
-    from services.survival_view import km_times
+    """The survival page's axis ticks and landmark times on the demo cohort's PFS (what it asks the engine for:
+    services.survival_view.km_times for a 46-month follow-up)."""
+    from analysis.survival import PAPER_LANDMARKS, time_axis
 
-    return km_times("pfs")
+    return tuple(sorted(set(time_axis(45.8)) | set(PAPER_LANDMARKS["pfs"])))
 
 
 def cutoffs_for(marker: np.ndarray, k: int = 9) -> list[float]:

@@ -57,6 +57,12 @@ def plot_text(text: Any) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def group_text(label: Any) -> str:
+    """A group label as the tables and figures print it: ``AST <= 56.5`` -> ``AST ≤ 56.5`` (the analysis layer's
+    labels keep ASCII for the JSON contract)."""
+    return str(label).replace(" <= ", " ≤ ").replace(" >= ", " ≥ ")
+
+
 def p_text(p: Any) -> str:
     """``p < 0.001`` / ``p = 0.042`` for running text."""
     if not _finite(p):

@@ -145,6 +145,11 @@ def table_notes(view) -> list[str]:
     cut = cutoff_note(view)
     if cut:
         notes.append(cut)
+    undefined = [v.label for v in view.variables
+                 if any(r.note for m in [view.model_of(v)] if m is not None for r in m.ph_test[:-1])]
+    if undefined:
+        notes.append("Proportional-hazards test not computable (singular: too few distinct event times) for "
+                     + ", ".join(undefined) + ".")
     notes += [n[:1].upper() + n[1:] + "." for n in view.notes]
     return notes
 

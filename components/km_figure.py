@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import plotly.graph_objects as go
 
-from components.clinical_tables import p_text, plot_text
+from components.clinical_tables import group_text, p_text, plot_text
 from components.style import DASHES, PALETTE
 
 MAX_POINTS = 1000   # per curve sent to the browser: two points per ~2 px column of the plot, every visible step
@@ -239,7 +239,7 @@ def curves_from_stratified(result, risk_times, landmark_times=()) -> list[CurveV
         km = g.km
         censored = km.n_censor > 0
         views.append(CurveView(
-            label=g.label, n=g.n, events=g.events, times=km.times, surv=km.surv, lo=km.lo, hi=km.hi,
+            label=group_text(g.label), n=g.n, events=g.events, times=km.times, surv=km.surv, lo=km.lo, hi=km.hi,
             censor_times=km.times[censored], censor_surv=km.surv[censored],
             median=_finite(g.median), median_lo=_finite(g.median_lo), median_hi=_finite(g.median_hi),
             at_risk=[int(km.at_time(t)["at_risk"]) for t in risk_times],

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import dcc, html
 
 NAV_ITEMS = (
     ("Data", "/"),
@@ -41,6 +41,18 @@ def dataset_badge(label: str, synthetic: bool) -> html.Div:
         parts.append(dbc.Badge("SYNTHETIC - not real patients", color="warning", text_color="dark",
                                className="ms-2", id="synthetic-badge"))
     return html.Div(parts, className="small")
+
+
+#: where the file format is described (pages/format.py)
+FORMAT_PATH = "/format"
+
+
+def absent_note(what: str, needs: str, anchor: str = "") -> dbc.Alert:
+    """What a page shows when the dataset lacks the columns it needs: a plain note naming them, with a link to
+    the file format -- absent optional data are not an error (no red alert, no empty axes)."""
+    return dbc.Alert([html.Strong(f"No {what} in this dataset. "), f"This page needs {needs}. ",
+                      dcc.Link("See the file format", href=FORMAT_PATH + (f"#{anchor}" if anchor else "")), "."],
+                     color="light", className="border small my-2 absent-note")
 
 
 def error_alert(message: str) -> dbc.Alert:

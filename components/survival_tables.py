@@ -7,29 +7,41 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
-from components.clinical_tables import p_text
+from components.clinical_tables import group_text, p_text
 from components.table_card import footnote_divs, table_card, table_card_update
 
 
-def _num(x, digits=1, pct=False):
+#: what a landmark cell shows when the estimate is beyond the group's last follow-up (footnoted)
+NOT_ESTIMABLE = "—"
+
+
+def _num(x, digits=1, pct=False, missing="NR"):
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "NR"
+        return missing
     return f"{100 * x:.{digits}f}" if pct else f"{x:.{digits}f}"
+
+
+def _landmark_cell(a: dict | None) -> str:
+    """Survival % (95% CI) at a landmark; — when not estimable (after the group's last follow-up)."""
+    if a is None or not a.get("estimable", True) or a["surv"] is None or not math.isfinite(a["surv"]):
+        return NOT_ESTIMABLE
+    return f"{_num(a['surv'], pct=True)} ({_num(a['lo'], pct=True, missing='–')}–{_num(a['hi'], pct=True, missing='–')})"
 
 
 def km_summary_frame(result, landmarks) -> pd.DataFrame:
     """The summary as text cells: group, n, events, median (95% CI), survival % (95% CI) at each landmark."""
     rows = []
     for g in result.groups:
-        row = {"Group": g.label, "n": g.n, "Events": g.events,
+        row = {"Group": group_text(g.label), "n": g.n, "Events": g.events,
                "Median, months (95% CI)": f"{_num(g.median)} ({_num(g.median_lo)}–{_num(g.median_hi)})"}
         for t in landmarks:
-            a = g.km.at_time(t)
-            row[f"{t:g} mo, % (95% CI)"] = ("–" if a is None or a["surv"] is None else
-                                            f"{_num(a['surv'], pct=True)} ({_num(a['lo'], pct=True)}–"
-                                            f"{_num(a['hi'], pct=True)})")
+            row[f"{t:g} mo, % (95% CI)"] = _landmark_cell(g.km.at_time(t))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _not_estimable(result, landmarks) -> bool:
+    return any(_landmark_cell(g.km.at_time(t)) == NOT_ESTIMABLE for g in result.groups for t in landmarks)
 
 
 def km_test_caption(result) -> str:
@@ -38,7 +50,7 @@ def km_test_caption(result) -> str:
     text = f"Log-rank χ² = {result.logrank.chisq:.2f}, df = {result.logrank.df}, {p_text(result.logrank.p)}"
     if result.hr is not None:
         r = result.hr.result
-        text += (f" · HR {result.hr.group} vs {result.hr.reference}: " +
+        text += (f" · {hr_label(result.hr)}: " +
                  (f"{r.hr:.2f} (95% CI {r.lo:.2f}–{r.hi:.2f}), Wald {p_text(r.p)}" if math.isfinite(r.hr)
                   else (r.note or "not estimable")))
     if result.trend is not None:
@@ -47,6 +59,32 @@ def km_test_caption(result) -> str:
 
 
 KM_SUMMARY_TITLE = "Kaplan–Meier estimates"
+
+
+def _comparison(group: str, reference: str) -> str:
+    """``AST > 56.5`` vs ``AST <= 56.5`` -> ``AST > 56.5 vs ≤ 56.5``; ``Sex = Female`` vs ``Sex = Male`` ->
+    ``Sex = Female vs Male`` (the shared words said once)."""
+    group, reference = group_text(group), group_text(reference)
+    g, r = group.split(" "), reference.split(" ")
+    k = 0
+    while k < min(len(g), len(r)) - 1 and g[k] == r[k]:
+        k += 1
+    return f"{group} vs {' '.join(r[k:])}" if k else f"{group} vs {reference}"
+
+
+def hr_label(hr) -> str:
+    """``HR ALP > 174.5 vs ≤ 174.5``: which group's hazard is compared with which (the reference)."""
+    return f"HR {_comparison(hr.group, hr.reference)}"
+
+
+def hr_text(result) -> str | None:
+    """The HR line of the KM statistics box: ``HR ALP > 174.5 vs ≤ 174.5: 2.41 (1.69–3.43)``; None without one."""
+    if result.hr is None:
+        return None
+    r = result.hr.result
+    if not math.isfinite(r.hr):
+        return f"{hr_label(result.hr)}: not estimable"
+    return f"{hr_label(result.hr)}: {r.hr:.2f} ({r.lo:.2f}–{r.hi:.2f})"
 
 
 def km_summary_parts(result, landmarks, title: str = KM_SUMMARY_TITLE) -> dict:
@@ -59,6 +97,13 @@ def km_summary_parts(result, landmarks, title: str = KM_SUMMARY_TITLE) -> dict:
                       size="sm", bordered=True, className="small mb-0", id="km-summary")
     notes = ["Medians and survival with 95% CIs from the Kaplan–Meier estimate (Greenwood variance); "
              "NR: not reached. Low group: value ≤ cutoff (the HR reference)."]
+    if _not_estimable(result, landmarks):
+        notes.append(f"{NOT_ESTIMABLE}: not estimable, the landmark is after the group's last follow-up.")
+    if result.followup is not None and result.followup.median is not None and math.isfinite(result.followup.median):
+        f = result.followup
+        notes.append(f"Median follow-up {_num(f.median)} months (IQR {_num(f.q1, missing='–')}–"
+                     f"{_num(f.q3, missing='–')}; reverse Kaplan–Meier).")
+    notes += [n[:1].upper() + n[1:] + "." for n in result.notes]
     if result.excluded:
         notes.append(f"{result.excluded} patients without a value for the grouping or the endpoint are left out.")
     body = [html.Div(caption, id="km-stats-caption", className="small mb-2"), table]

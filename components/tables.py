@@ -1,8 +1,63 @@
 """Table builders: validation report, variable list, and journal-style tables from analysis results."""
 from __future__ import annotations
 
+import math
+
 import dash_bootstrap_components as dbc
 from dash import html
+
+from analysis.schema import TIME_UNIT_FACTORS
+
+
+def _months(x) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:.1f}"
+
+
+def followup_text(followup: dict | None) -> str:
+    """``19.4 months (IQR 15.8–26.5)`` from a reverse-KM follow-up dict."""
+    if not followup or followup.get("median") is None:
+        return "not reached"
+    return f"{_months(followup['median'])} months (IQR {_months(followup.get('q1'))}–{_months(followup.get('q3'))})"
+
+
+def endpoints_view(summaries: list[dict]) -> html.Div:
+    """The dataset's endpoints: name, time and event columns, patients, events, median follow-up."""
+    if not summaries:
+        return html.Div("No time/event pair: the survival pages need one (name it when you upload the file).",
+                        className="small text-muted", id="endpoints-table")
+    rows = [html.Tr([html.Td(e["label"]), html.Td(html.Code(e["time"])), html.Td(html.Code(e["event"])),
+                     html.Td(e["unit"]), html.Td(e["n"]), html.Td(e["events"]), html.Td(followup_text(e["followup"]))])
+            for e in summaries]
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Endpoint", "Time", "Event", "Unit in the file", "Patients",
+                                                       "Events", "Median follow-up (reverse KM)")]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", striped=True, className="small", id="endpoints-table")
+
+
+def unit_check_view(issues: list[dict], summaries: list[dict], unit: str) -> dbc.Card:
+    """The time-unit check of the upload step: what the times mean as read (the median follow-up in the chosen
+    unit) and the unit they look like, with a button for each reading."""
+    by_time = {e["time"]: e for e in summaries}
+    lines, likely = [], []
+    for issue in issues:
+        d = issue.get("details") or {}
+        e = by_time.get(issue.get("column")) or next(iter(summaries), None)
+        f = e["followup"] if e else None
+        if f and f.get("median") is not None and d.get("unit") in TIME_UNIT_FACTORS:
+            factor = TIME_UNIT_FACTORS[d["unit"]]
+            as_read = f"a median follow-up of {f['median'] / factor:.1f} {d['unit']} ({_months(f['median'])} months)"
+        else:
+            as_read = "no median follow-up"
+        lines.append(html.Li([html.Code(issue.get("column") or ""), f": read as {d.get('unit', unit)}, {as_read}; "
+                              f"the values run from {d.get('min', 0):g} to {d.get('max', 0):g} and look like "
+                              f"{d.get('likely_unit', '?')}."]))
+        if d.get("likely_unit"):
+            likely.append(d["likely_unit"])
+    buttons = [dbc.Button(f"Read the times as {u}", id={"type": "unit-choice", "unit": u}, size="sm",
+                          color="primary", className="me-2") for u in dict.fromkeys(likely)]
+    buttons.append(dbc.Button(f"Keep {unit}", id={"type": "unit-choice", "unit": unit}, size="sm",
+                              color="secondary", outline=True))
+    return dbc.Card(dbc.CardBody([html.Ul(lines, className="small mb-2"), html.Div(buttons)]),
+                    className="mb-2 border-warning", id="unit-check")
 
 
 def validation_report_view(report: dict) -> html.Div:

@@ -1,25 +1,31 @@
 """Cox regression page: univariable screen and multivariable model side by side in the layout of the seed
 paper's Tables 3-4, the multivariable model's fit and proportional-hazards diagnostics, and a forest plot.
 
-View state lives in the URL: ``/cox?endpoint=os&rule=p05`` (``rule=manual&vars=ast,alp`` for a hand-picked
-model; ``cand=`` when the candidate list differs from the default; ``groups=0`` without the paper's groupings).
-Numeric candidates are split at the cutoff chosen on the Survival page (session store ``chosen-cutoffs``), else
-the paper's cutoff, else the median.
+Every usable column of the dataset is a candidate, each in the form the user chooses: continuous (HR per N
+units), cut at a cutoff, or categorical with a reference level. View state lives in the URL:
+``/cox?endpoint=os&rule=p05`` (``rule=manual&vars=ast,alp`` for a hand-picked model; ``cand=`` when the
+candidate list differs from the default; ``spec=age*10,ast:60,grade=2`` for forms that differ from the defaults;
+``groups=0`` without the paper's groupings). By default numeric columns the paper cut are split at the cutoff
+chosen on the Survival page (session store ``chosen-cutoffs``), else the paper's; other numeric columns are
+continuous.
 """
 from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
+from analysis.cox import CovariateSpec
 from analysis.errors import AnalysisError
 from components.cox_views import cox_model_table, cox_table, forest_figure
 from components.clinical_tables import plot_text
 from components.layout import controls_page, error_alert
 from components.table_card import figure_card, table_card
-from services.cohort_views import ENDPOINT_LABELS, covariate_options, cox_view, default_candidates, label_of
+from services.cohort_views import (FORMS, clean_forms, covariate_options, cox_variables, cox_view,
+                                   default_candidates, label_of)
 from services.store import DatasetMissing, get_dataset
+from services.survival_view import endpoint_of, endpoint_options
 
 dash.register_page(__name__, path="/cox", name="Cox", title="Cox regression - HAIC Cohort Analytics")
 
@@ -32,14 +38,20 @@ def _split(text: str | None) -> list[str] | None:
     return [t for t in (s.strip() for s in str(text).split(",")) if t]
 
 
-def layout(endpoint: str = "pfs", rule: str = "p05", vars: str | None = None, cand: str | None = None,  # noqa: A002
-           groups: str = "1", **_other):
-    endpoint = endpoint if endpoint in ENDPOINT_LABELS else "pfs"
+def parse_forms(text: str | None) -> dict[str, str]:
+    """``spec=age*10,ast:60,grade=2`` from the URL -> {column: text form} (unreadable items dropped)."""
+    return clean_forms({item.split(":")[0].split("=")[0].split("*")[0].strip(): item
+                        for item in (_split(text) or [])})
+
+
+def layout(endpoint: str | None = None, rule: str = "p05", vars: str | None = None,  # noqa: A002
+           cand: str | None = None, groups: str = "1", spec: str | None = None, **_other):
     rule = rule if rule in RULES else "p05"
     controls = dbc.Card(dbc.CardBody([
         dbc.Label("Endpoint", className="fw-semibold small mb-1"),
-        dbc.RadioItems(id="cox-endpoint", value=endpoint, inline=True,
-                       options=[{"label": v, "value": k} for k, v in ENDPOINT_LABELS.items()]),
+        # the dataset's endpoints are filled in by fill_candidates; the URL's is kept until then
+        dbc.RadioItems(id="cox-endpoint", value=endpoint, inline=True, options=[]),
+        dcc.Store(id="cox-initial-endpoint", data=endpoint),
         dbc.Label("Multivariable model", className="fw-semibold small mb-1 mt-3"),
         dbc.RadioItems(id="cox-rule", value=rule, options=[{"label": v, "value": k} for k, v in RULES.items()],
                        className="small"),
@@ -53,9 +65,15 @@ def layout(endpoint: str = "pfs", rule: str = "p05", vars: str | None = None, ca
         dcc.Dropdown(id="cox-cand", multi=True, value=None, options=[], placeholder="candidate variables"),
         dbc.Switch(id="cox-groups", value=groups != "0", className="mt-3 small",
                    label="Paper groupings: etiology viral vs non-viral, CNLC I–II vs III–IV"),
-        html.Div("Numeric variables are split at the cutoff chosen on the Survival page, else the paper's "
-                 "cutoff, else the median; the high group (value > cutoff) is compared with the low group.",
-                 className="small text-muted mt-3"),
+        html.Details([
+            html.Summary("How each variable enters the model", className="small fw-semibold"),
+            html.Div("Continuous: the HR per N units. Cut: the high group (value > cutoff) against the low group "
+                     "(the paper's cutoff or the Survival page's for its variables; a round value near the median "
+                     "otherwise). Categorical: each level against the reference level.",
+                     className="small text-muted my-1"),
+            html.Div(id="cox-form-rows"),
+        ], id="cox-forms-box", open=True, className="mt-3"),
+        dcc.Store(id="cox-forms", data=parse_forms(spec)),
         dcc.Store(id="cox-cand-url", data=_split(cand)),
         dcc.Store(id="cox-default-cand", data=None),
         dcc.Store(id="cox-selected", data=[]),
@@ -70,19 +88,108 @@ def layout(endpoint: str = "pfs", rule: str = "p05", vars: str | None = None, ca
 
 @callback(
     Output("cox-cand", "options"), Output("cox-cand", "value"), Output("cox-default-cand", "data"),
+    Output("cox-endpoint", "options"), Output("cox-endpoint", "value"),
     Input("dataset-id", "data"), State("cox-cand-url", "data"), State("cox-cand", "value"),
+    State("cox-endpoint", "value"), State("cox-initial-endpoint", "data"),
 )
-def fill_candidates(dataset_id, url_cand, current):
+def fill_candidates(dataset_id, url_cand, current, endpoint=None, initial_endpoint=None):
+    """The dataset's endpoints and candidate columns (every usable one by default; the URL's list if given)."""
     try:
         ds = get_dataset(dataset_id)
     except DatasetMissing:
-        return [], [], []
+        return [], [], [], [], no_update
     options = covariate_options(ds)
     usable = {o["value"] for o in options}
     default = default_candidates(ds)
     wanted = current if current else url_cand
     value = [c for c in (wanted or []) if c in usable] or default
-    return options, value, default
+    keys = [e.key for e in ds.endpoints]
+    chosen = next((k for k in (endpoint, initial_endpoint) if k in keys), keys[0] if keys else None)
+    return options, value, default, endpoint_options(ds), chosen
+
+
+# --- each candidate's form: continuous (per N units), cut (cutoff), categorical (reference) -----------------
+
+def _form_row(var, allowed, levels) -> dbc.Row:
+    """One candidate's controls; the three value inputs are all laid out, the form shows the one it uses."""
+    col = var.column
+    if var.grouping:
+        return dbc.Row([dbc.Col(html.Span(var.label, className="small"), width=5),
+                        dbc.Col(html.Span("the paper's grouping (switch it off to choose)",
+                                          className="small text-muted"), width=7)], className="g-1 mb-1")
+    spec = var.spec
+    return dbc.Row([
+        dbc.Col(html.Span(var.label, className="small"), width=5),
+        dbc.Col(dbc.Select(id={"type": "cox-form", "col": col}, value=var.form, size="sm",
+                           options=[{"label": FORMS[f], "value": f} for f in FORMS if f in allowed]), width=4),
+        dbc.Col([
+            dbc.Input(id={"type": "cox-per", "col": col}, type="number", min=0, step="any", size="sm",
+                      value=spec.per, debounce=True, title="HR per this many units",
+                      style={} if var.kind == "num" else {"display": "none"}),
+            dbc.Input(id={"type": "cox-cut", "col": col}, type="number", step="any", size="sm", debounce=True,
+                      value=var.cutoff, title="cutoff (high group: value > cutoff)",
+                      style={} if var.kind == "cut" else {"display": "none"}),
+            dbc.Select(id={"type": "cox-ref", "col": col}, size="sm", value=var.reference or (levels or [None])[0],
+                       options=[{"label": f"ref. {lv}", "value": lv} for lv in levels],
+                       style={} if var.kind == "cat" else {"display": "none"}),
+        ], width=3),
+    ], className="g-1 mb-1 align-items-center")
+
+
+@callback(Output("cox-form-rows", "children"),
+          Input("cox-cand", "value"), Input("dataset-id", "data"), Input("cox-groups", "value"),
+          Input("chosen-cutoffs", "data"), State("cox-forms", "data"))
+def render_form_rows(cand, dataset_id, groups, chosen, forms):
+    if not cand:
+        return None
+    try:
+        ds = get_dataset(dataset_id)
+        variables, _notes = cox_variables(ds, list(cand), chosen, bool(groups), forms)
+    except (DatasetMissing, AnalysisError):
+        return None
+    return [_form_row(v, ds.profiles[v.column].uses, list(ds.profiles[v.column].levels)) for v in variables]
+
+
+# the form decides which value input shows
+clientside_callback(
+    """function(form) {
+        const show = {}, hide = {display: "none"};
+        return [form === "continuous" ? show : hide, form === "cut" ? show : hide,
+                form === "categorical" ? show : hide];
+    }""",
+    Output({"type": "cox-per", "col": MATCH}, "style"), Output({"type": "cox-cut", "col": MATCH}, "style"),
+    Output({"type": "cox-ref", "col": MATCH}, "style"),
+    Input({"type": "cox-form", "col": MATCH}, "value"), prevent_initial_call=True,
+)
+
+
+@callback(Output("cox-forms", "data"),
+          Input({"type": "cox-form", "col": ALL}, "value"), Input({"type": "cox-per", "col": ALL}, "value"),
+          Input({"type": "cox-cut", "col": ALL}, "value"), Input({"type": "cox-ref", "col": ALL}, "value"),
+          State({"type": "cox-form", "col": ALL}, "id"), State("cox-cand", "value"), State("dataset-id", "data"),
+          State("cox-groups", "value"), State("chosen-cutoffs", "data"), State("cox-forms", "data"),
+          prevent_initial_call=True)
+def collect_forms(forms, pers, cuts, refs, ids, cand, dataset_id, groups, chosen, current):
+    """The forms the user chose that differ from each column's default ({column: text form}, kept in the URL)."""
+    try:
+        ds = get_dataset(dataset_id)
+        defaults, _notes = cox_variables(ds, list(cand or []), chosen, bool(groups), None)
+    except (DatasetMissing, AnalysisError):
+        return no_update
+    default_text = {v.column: v.text for v in defaults}
+    out = {k: v for k, v in (current or {}).items() if k not in default_text}
+    for form, per, cut, ref, ident in zip(forms, pers, cuts, refs, ids):
+        col = ident["col"]
+        try:
+            spec = (CovariateSpec(col, per=float(per)) if form == "continuous" and per else
+                    CovariateSpec(col, cutoff=float(cut)) if form == "cut" and cut is not None else
+                    CovariateSpec(col, reference=str(ref)) if form == "categorical" and ref is not None else None)
+        except (TypeError, ValueError):
+            spec = None
+        if spec is not None and spec.label != default_text.get(col) and (spec.per > 0):
+            out[col] = spec.label
+    out = clean_forms(out)
+    return out if out != (current or {}) else no_update
 
 
 @callback(Output("cox-vars", "options"), Input("cox-cand", "value"))
@@ -105,16 +212,18 @@ clientside_callback(
 
 # view state -> URL query string and the navbar link (assets/url_state.js)
 clientside_callback(
-    """function(endpoint, rule, vars, cand, groups, defaults, state) {
+    """function(endpoint, rule, vars, cand, groups, defaults, forms, state) {
         const same = cand && defaults && cand.length === defaults.length && cand.every((c, i) => c === defaults[i]);
+        const spec = Object.keys(forms || {}).filter(k => (cand || []).indexOf(k) >= 0).map(k => forms[k]);
         return window.haicView.update(state, {endpoint: endpoint, rule: rule,
                                               vars: rule === "manual" ? vars : null,
-                                              cand: (cand && !same) ? cand : null, groups: groups ? null : "0"});
+                                              cand: (cand && !same) ? cand : null, groups: groups ? null : "0",
+                                              spec: spec.length ? spec : null});
     }""",
     Output("view-state", "data", allow_duplicate=True),
     Input("cox-endpoint", "value"), Input("cox-rule", "value"), Input("cox-vars", "value"),
     Input("cox-cand", "value"), Input("cox-groups", "value"), Input("cox-default-cand", "data"),
-    State("view-state", "data"), prevent_initial_call="initial_duplicate",
+    Input("cox-forms", "data"), State("view-state", "data"), prevent_initial_call="initial_duplicate",
 )
 
 
@@ -123,24 +232,25 @@ clientside_callback(
     Output("cox-alert", "children"), Output("cox-selected", "data"),
     Input("cox-endpoint", "value"), Input("cox-rule", "value"), Input("cox-vars", "value"),
     Input("cox-cand", "value"), Input("cox-groups", "value"), Input("chosen-cutoffs", "data"),
-    Input("presentation", "value"), Input("dataset-id", "data"),
+    Input("cox-forms", "data"), Input("presentation", "value"), Input("dataset-id", "data"),
 )
-def update_cox(endpoint, rule, manual, cand, groups, chosen, presentation, dataset_id):
-    if cand is None:            # the candidate list is filled from the dataset first
+def update_cox(endpoint, rule, manual, cand, groups, chosen, forms, presentation, dataset_id):
+    if cand is None or endpoint is None:       # the candidates and endpoints are filled from the dataset first
         return no_update, no_update, no_update, no_update, no_update
     try:
         ds = get_dataset(dataset_id)
-        view = cox_view(ds, endpoint, list(cand), chosen, rule, manual or [], bool(groups))
+        view = cox_view(ds, endpoint, list(cand), chosen, rule, manual or [], bool(groups), forms=forms)
+        name = endpoint_of(ds, endpoint).label
     except (DatasetMissing, AnalysisError) as exc:
         return (html.Div(error_alert(str(exc)), id="cox-table"), html.Div(id="cox-multi-table"),
                 _empty_forest(str(exc)), None, no_update)
-    return render_cox(view, endpoint, bool(presentation))
+    return render_cox(view, name, bool(presentation))
 
 
-def render_cox(view, endpoint: str, presentation: bool):
+def render_cox(view, name: str, presentation: bool):
     """The page's outputs for a CoxView: paper-style table card, model card, forest figure, alert, selection."""
     font = "1.2rem" if presentation else "0.95rem"
-    name = ENDPOINT_LABELS[endpoint]
+    endpoint = view.endpoint
     table = cox_table(view)
     title = f"Univariable and multivariable Cox regression: {name.lower()}"
     main = table_card("cox-table", title, table.to_component("cox-table", font), table.to_frame(),

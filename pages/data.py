@@ -1,4 +1,5 @@
-"""Data page: the current dataset, upload with validation report and column mapping, preview, variables."""
+"""Data page: the current dataset, upload (CSV/TSV, Excel, SPSS) with validation report, the endpoints found
+with their median follow-up, the time-unit check, column mapping, preview, variables."""
 from __future__ import annotations
 
 import base64
@@ -9,10 +10,11 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from analysis import schema
+from analysis import formats, schema
 from analysis.io import Limits, load_cohort
-from components.layout import error_alert
-from components.tables import validation_report_view, variables_table
+from analysis.survival import describe_endpoints
+from components.layout import FORMAT_PATH, error_alert
+from components.tables import endpoints_view, unit_check_view, validation_report_view, variables_table
 from services.meta_views import discard_session_data
 from services.store import (DEMO_ID, DatasetMissing, delete_session_data, get_dataset, get_pending, put_dataset,
                             put_pending)
@@ -23,21 +25,23 @@ PREVIEW_ROWS = 200
 MAPPING_CHOICES = [{"label": "keep as user variable", "value": ""}] + [
     {"label": c, "value": c} for c in schema.CANONICAL_COLUMNS
 ]
+ACCEPT = ",".join(sorted(formats.EXTENSIONS))
 
 
 def layout(**_query):
+    limits = Limits.from_env()
     return html.Div([
         html.H2("Data", className="h4 mt-3"),
         dbc.Row([
             dbc.Col([
                 dcc.Upload(
                     id="upload",
-                    children=html.Div(["Drag and drop a cohort CSV here, or ", html.A("choose a file"),
-                                       html.Div(f"CSV (comma, semicolon or tab), up to "
-                                                f"{Limits.from_env().max_bytes // (1024 * 1024)} MB and "
-                                                f"{Limits.from_env().max_rows:,} rows; larger files are refused "
+                    children=html.Div(["Drag and drop a cohort file here, or ", html.A("choose a file"),
+                                       html.Div(f"CSV/TSV, Excel (.xlsx) or SPSS (.sav), up to "
+                                                f"{limits.max_bytes // (1024 * 1024)} MB and "
+                                                f"{limits.max_rows:,} rows; larger files are refused "
                                                 f"by the browser before upload", className="small text-muted")]),
-                    className="upload-box", multiple=False, max_size=Limits.from_env().max_bytes,
+                    className="upload-box", multiple=False, max_size=limits.max_bytes, accept=ACCEPT,
                 ),
                 dbc.Row([
                     dbc.Col(dbc.Label("Time unit where the header does not say", html_for="time-unit",
@@ -51,14 +55,20 @@ def layout(**_query):
                     dbc.Button("Remove my data", id="remove-data", size="sm", color="danger", outline=True,
                                className="mt-2"),
                 ]),
+                html.Div(dcc.Link("What a cohort file may hold: the file format", href=FORMAT_PATH),
+                         className="small mt-2"),
             ], md=5),
             dbc.Col([html.Div(id="upload-feedback")], md=7),
         ], className="g-3"),
         dcc.Store(id="pending-upload"),
+        # how the pending file is read: time unit, sheet, column mapping, endpoints named, unit confirmed
+        dcc.Store(id="upload-settings"),
         # fires the preview on page load: Dash does not run a callback for a new page when its only input is
         # an output of a callback that is prevented from its initial call (the upload handler)
         dcc.Store(id="data-page-init", data=True),
         html.Div(id="mapping-step", className="mt-3"),
+        html.H3("Endpoints", className="h6 mt-4"),
+        html.Div(id="dataset-endpoints"),
         html.H3("Preview", className="h6 mt-4"),
         html.Div(id="preview"),
         html.H3("Variables", className="h6 mt-4"),
@@ -74,25 +84,57 @@ def _decode_upload(contents: str) -> bytes:
         return b""
 
 
-def _mapping_form(report: dict) -> html.Div | None:
+def _mapping_form(report: dict, settings: dict, sheets: list[str]) -> html.Div | None:
+    """The upload's second step: the sheet of a workbook, a time/event pair to add, unknown columns to map."""
+    parts = []
+    if len(sheets) > 1:
+        parts.append(dbc.Row([
+            dbc.Col(dbc.Label("Sheet", html_for="upload-sheet", className="small mb-0"), width="auto"),
+            dbc.Col(dbc.Select(id={"type": "upload-sheet", "index": 0}, size="sm",
+                               value=report.get("sheet") or sheets[0],
+                               options=[{"label": s, "value": s} for s in sheets])),
+        ], className="g-2 mb-2 align-items-center"))
+    headers = [info["source"] for info in report.get("columns", {}).values()]
+    if headers:
+        choices = [{"label": h, "value": h} for h in headers]
+        parts += [
+            html.H3("Add a time/event pair (an endpoint)", className="h6 mt-2"),
+            html.P("Any survival time and its event column (1 = event, 0 = censored), under your own name, e.g. "
+                   "time to recurrence.", className="small text-muted mb-1"),
+            dbc.Row([
+                dbc.Col(dbc.Select(id={"type": "endpoint-time", "index": 0}, options=choices,
+                                   placeholder="time column", size="sm"), md=4),
+                dbc.Col(dbc.Select(id={"type": "endpoint-event", "index": 0}, options=choices,
+                                   placeholder="event column", size="sm"), md=4),
+                dbc.Col(dbc.Input(id={"type": "endpoint-name", "index": 0}, placeholder="name (optional)",
+                                  size="sm"), md=2),
+                dbc.Col(dbc.Button("Add", id={"type": "add-endpoint", "index": 0}, size="sm", color="primary"),
+                        md=2),
+            ], className="g-2"),
+        ]
     unknown = [(name, info) for name, info in report.get("columns", {}).items() if not info["recognised"]]
-    if not unknown:
-        return None
-    rows = [
-        dbc.Row([
-            dbc.Col(html.Code(info["source"]), md=4),
-            dbc.Col(dbc.Select(id={"type": "map-col", "source": info["source"]}, options=MAPPING_CHOICES,
-                               value="", size="sm"), md=5),
-        ], className="mb-1 g-2")
-        for name, info in unknown
-    ]
-    return dbc.Card(dbc.CardBody([
-        html.H3("Columns the importer did not recognise", className="h6"),
-        html.P("They are kept as user variables. Map any of them to a standard column if that is what they are.",
-               className="small text-muted"),
-        *rows,
-        dbc.Button("Apply mapping", id={"type": "apply-mapping", "index": 0}, size="sm", color="primary", className="mt-2"),
-    ]))
+    if unknown:
+        rows = [
+            dbc.Row([
+                dbc.Col(html.Code(info["source"]), md=4),
+                dbc.Col(dbc.Select(id={"type": "map-col", "source": info["source"]}, options=MAPPING_CHOICES,
+                                   value=(settings.get("mapping") or {}).get(info["source"], ""), size="sm"), md=5),
+            ], className="mb-1 g-2")
+            for _name, info in unknown
+        ]
+        parts += [
+            html.H3("Columns the importer did not recognise", className="h6 mt-3"),
+            html.P("They are kept as your own variables. Map any of them to a standard column if that is what "
+                   "they are.", className="small text-muted"),
+            *rows,
+            dbc.Button("Apply mapping", id={"type": "apply-mapping", "index": 0}, size="sm", color="primary",
+                       className="mt-2"),
+        ]
+    return dbc.Card(dbc.CardBody(parts)) if parts else None
+
+
+def _unit_issues(report: dict) -> list[dict]:
+    return [i for i in report.get("warnings", []) if i.get("code") == "time_unit"]
 
 
 @callback(
@@ -100,22 +142,33 @@ def _mapping_form(report: dict) -> html.Div | None:
     Output("upload-feedback", "children"),
     Output("pending-upload", "data"),
     Output("mapping-step", "children"),
+    Output("upload-settings", "data"),
     Input("upload", "contents"),
     Input("use-demo", "n_clicks"),
     Input("remove-data", "n_clicks"),
     Input({"type": "apply-mapping", "index": ALL}, "n_clicks"),
+    Input({"type": "add-endpoint", "index": ALL}, "n_clicks"),
+    Input({"type": "unit-choice", "unit": ALL}, "n_clicks"),
+    Input({"type": "upload-sheet", "index": ALL}, "value"),
     State("upload", "filename"),
     State("time-unit", "value"),
-    State("dataset-id", "data"),
     State("pending-upload", "data"),
+    State("upload-settings", "data"),
     State({"type": "map-col", "source": ALL}, "value"),
     State({"type": "map-col", "source": ALL}, "id"),
+    State({"type": "endpoint-time", "index": ALL}, "value"),
+    State({"type": "endpoint-event", "index": ALL}, "value"),
+    State({"type": "endpoint-name", "index": ALL}, "value"),
     prevent_initial_call=True,
 )
-def handle_upload(contents, _demo, _remove, _apply, filename, time_unit, current_id, pending, map_values, map_ids):
+def handle_upload(contents, _demo, _remove, _apply, _add, _unit, sheets_chosen, filename, time_unit, pending,
+                  settings, map_values, map_ids, ep_times, ep_events, ep_names):
+    """Read an upload (or re-read the pending one with new settings) and make it the active dataset, unless it
+    is refused or its time unit must be confirmed first; the previous dataset stays active otherwise."""
     trigger = ctx.triggered_id
     if trigger == "use-demo":
-        return DEMO_ID, dbc.Alert("Switched to the synthetic demo cohort.", color="info", className="py-2"), None, None
+        return (DEMO_ID, dbc.Alert("Switched to the synthetic demo cohort.", color="info", className="py-2"), None,
+                None, None)
     if trigger == "remove-data":
         # everything this browser session put on the server: cohorts (with derived results), pending uploads,
         # and the meta-analysis page's edited study table
@@ -123,42 +176,71 @@ def handle_upload(contents, _demo, _remove, _apply, filename, time_unit, current
         text = ("Your uploaded data were deleted from the server." if removed
                 else "No uploaded data of yours were on the server.")
         return DEMO_ID, dbc.Alert(text + " Showing the synthetic demo cohort.", color="info", className="py-2"), \
-            None, None
-    if isinstance(trigger, dict) and trigger.get("type") == "apply-mapping":
-        if not pending:
-            return no_update, error_alert("Upload the file again to change its mapping."), None, None
+            None, None, None
+    if trigger == "upload":
+        if not contents:
+            return (no_update,) * 5
+        raw, name = _decode_upload(contents), filename or "upload.csv"
+        pending = put_pending(raw, name)
+        settings = {"time_unit": time_unit, "mapping": {}, "endpoints": [], "sheet": None, "confirmed": False}
+    else:
+        if not pending or not settings:
+            return no_update, error_alert("Upload the file again to change how it is read."), None, None, None
         try:
             raw, name = get_pending(pending)
         except DatasetMissing as exc:
-            return no_update, error_alert(str(exc)), None, None
-        mapping = {i["source"]: v for i, v in zip(map_ids, map_values) if v}
-    else:
-        if not contents:
-            return no_update, no_update, no_update, no_update
-        raw, name = _decode_upload(contents), filename or "upload.csv"
-        mapping = {}
-        pending = put_pending(raw, name)
-    result = load_cohort(raw, time_unit=time_unit, mapping=mapping, limits=Limits.from_env())
+            return no_update, error_alert(str(exc)), None, None, None
+        settings = dict(settings)
+        kind = trigger.get("type") if isinstance(trigger, dict) else trigger
+        if kind == "apply-mapping":
+            settings["mapping"] = {i["source"]: v for i, v in zip(map_ids, map_values) if v}
+        elif kind == "add-endpoint":
+            ep_time, ep_event, ep_name = (v[0] if v else None for v in (ep_times, ep_events, ep_names))
+            if not ep_time or not ep_event:
+                return no_update, error_alert("Choose the time column and the event column of the endpoint."), \
+                    no_update, no_update, no_update
+            settings["endpoints"] = [*settings.get("endpoints", []),
+                                     {"time": ep_time, "event": ep_event, "label": (ep_name or "").strip() or None}]
+        elif kind == "unit-choice":
+            settings["time_unit"], settings["confirmed"] = trigger["unit"], True
+        elif kind == "upload-sheet":
+            settings["sheet"] = sheets_chosen[0] if sheets_chosen else None
+    result = load_cohort(raw, time_unit=settings["time_unit"], mapping=settings.get("mapping") or {},
+                         endpoints=settings.get("endpoints") or None, sheet=settings.get("sheet"),
+                         limits=Limits.from_env())
     report = result.report.to_dict()
+    sheets = formats.sheet_names(raw) if report.get("format") == formats.WORKBOOK else []
+    step = _mapping_form(report, settings, sheets)
     if not result.ok:
-        feedback = [dbc.Alert([html.Strong(f"{name} was not loaded. "),
-                               "The previous dataset is still active."], color="danger", className="py-2"),
+        feedback = [dbc.Alert([html.Strong(f"{name} was not loaded. "), "The previous dataset is still active."],
+                              color="danger", className="py-2"),
                     validation_report_view(report)]
-        return no_update, feedback, pending, _mapping_form(report)
+        return no_update, feedback, pending, step, settings
+    summaries = describe_endpoints(result.data, result.report.endpoints)
+    issues = _unit_issues(report)
+    if issues and not settings.get("confirmed"):
+        feedback = [dbc.Alert([html.Strong(f"{name} was not loaded yet: check the time unit. "),
+                               "The previous dataset is still active."], color="warning", className="py-2"),
+                    unit_check_view(issues, summaries, settings["time_unit"]),
+                    validation_report_view(report)]
+        return no_update, feedback, pending, step, settings
     ds = put_dataset(result, name)
-    feedback = [dbc.Alert([html.Strong(f"Loaded {name}: "), f"{ds.n} patients, {len(report['columns'])} columns."],
+    where = f" (sheet {report['sheet']})" if report.get("sheet") else ""
+    feedback = [dbc.Alert([html.Strong(f"Loaded {name}{where}: "),
+                           f"{ds.n} patients, {len(report['columns'])} columns, "
+                           f"{len(summaries)} endpoint{'s' if len(summaries) != 1 else ''}."],
                           color="success", className="py-2"),
                 validation_report_view(report)]
-    return ds.id, feedback, pending, _mapping_form(report)
+    return ds.id, feedback, pending, step, settings
 
 
-@callback(Output("preview", "children"), Output("variables", "children"), Input("dataset-id", "data"),
-          Input("data-page-init", "data"))
+@callback(Output("preview", "children"), Output("variables", "children"), Output("dataset-endpoints", "children"),
+          Input("dataset-id", "data"), Input("data-page-init", "data"))
 def show_dataset(dataset_id, _init=None):
     try:
         ds = get_dataset(dataset_id)
     except DatasetMissing as exc:
-        return error_alert(str(exc)), None
+        return error_alert(str(exc)), None, None
     head = ds.frame.head(PREVIEW_ROWS)
     grid = dag.AgGrid(
         id="preview-grid",
@@ -169,4 +251,5 @@ def show_dataset(dataset_id, _init=None):
         dashGridOptions={"animateRows": False},
     )
     note = html.Div(f"First {min(PREVIEW_ROWS, ds.n)} of {ds.n} rows.", className="small text-muted")
-    return [grid, note], variables_table(ds.report)
+    endpoints = endpoints_view(describe_endpoints(ds.frame, ds.endpoints))
+    return [grid, note], variables_table(ds.report), endpoints

@@ -17,11 +17,13 @@ from analysis.errors import AnalysisError
 from components.clinical_tables import (plot_text, response_by_group_table, response_crosstab_table,
                                         response_summary_table)
 from components.km_figure import curves_from_stratified, km_figure
-from components.layout import error_alert
+from components.layout import absent_note, error_alert
+from components.survival_tables import hr_label
 from components.table_card import figure_card, table_card
-from services.cohort_views import (CRITERION_NAMES, ENDPOINT_LABELS, LANDMARKS, RISK_TIMES, group_dropdown,
-                                   label_of, response_columns, response_cross, response_km, response_summary)
+from services.cohort_views import (CRITERION_NAMES, group_dropdown, label_of, response_columns, response_cross,
+                                   response_km, response_summary)
 from services.store import DatasetMissing, get_dataset
+from services.survival_view import endpoint_of, endpoint_options, landmarks, risk_times
 
 dash.register_page(__name__, path="/response", name="Response", title="Tumour response - HAIC Cohort Analytics")
 
@@ -47,10 +49,9 @@ def _initial_options(by: str | None) -> list[dict]:
     return [{"label": "None", "value": "none"}] + ([{"label": by, "value": by}] if by else [])
 
 
-def layout(by: str | None = None, criterion: str = "recist", endpoint: str = "os", landmark: str = "0",
+def layout(by: str | None = None, criterion: str = "recist", endpoint: str | None = None, landmark: str = "0",
            **_other):
     criterion = criterion if criterion in CRITERION_NAMES else "recist"
-    endpoint = endpoint if endpoint in ENDPOINT_LABELS else "os"
     landmark = landmark if landmark in LANDMARK_CHOICES else "0"
     controls = dbc.Card(dbc.CardBody([
         dbc.Label("Compare ORR and DCR by", html_for="response-by", className="fw-semibold small mb-1"),
@@ -62,8 +63,8 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str = "os
         dbc.RadioItems(id="response-criterion", value=criterion, inline=True,
                        options=[{"label": v, "value": k} for k, v in CRITERION_NAMES.items()], className="small"),
         dbc.Label("Endpoint", className="small mb-1 mt-2"),
-        dbc.RadioItems(id="response-endpoint", value=endpoint, inline=True, className="small",
-                       options=[{"label": v, "value": k} for k, v in ENDPOINT_LABELS.items()]),
+        dbc.RadioItems(id="response-endpoint", value=endpoint, inline=True, className="small", options=[]),
+        dcc.Store(id="response-initial-endpoint", data=endpoint),
         dbc.Label("Landmark", className="small mb-1 mt-2"),
         dbc.RadioItems(id="response-landmark", value=landmark, className="small",
                        options=[{"label": v, "value": k} for k, v in LANDMARK_CHOICES.items()]),
@@ -74,6 +75,8 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str = "os
             dbc.Col(controls, lg=3, md=4),
             dbc.Col([
                 html.Div(id="response-alert"),
+                html.Div(id="response-absent"),
+                html.Div([
                 dbc.Row([
                     dbc.Col(dcc.Loading(html.Div(id="response-table-slot"), delay_show=400), xxl=7, width=12),
                     dbc.Col(html.Div(id="response-crosstab-slot"), xxl=5, width=12),
@@ -83,15 +86,33 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str = "os
                 figure_card("response-km", "Survival by objective response", "response-km", go.Figure()),
                 html.Div(id="response-km-note", className="small mb-2"),
                 dbc.Alert(WHY_LANDMARK, color="light", className="small border", id="response-why"),
+                ], id="response-content"),
             ], lg=9, md=8),
         ], className="g-3"),
     ])
 
 
-@callback(Output("response-by", "options"), Output("response-by", "value"), Input("dataset-id", "data"),
-          State("response-by", "value"), State("response-by-url", "data"))
-def fill_groups(dataset_id, current, url_by):
-    return group_dropdown(dataset_id, current, url_by, "None")
+@callback(Output("response-by", "options"), Output("response-by", "value"), Output("response-endpoint", "options"),
+          Output("response-endpoint", "value"), Output("response-absent", "children"),
+          Output("response-content", "style"), Input("dataset-id", "data"),
+          State("response-by", "value"), State("response-by-url", "data"), State("response-endpoint", "value"),
+          State("response-initial-endpoint", "data"))
+def fill_groups(dataset_id, current, url_by, endpoint=None, initial_endpoint=None):
+    """Grouping columns and endpoints of the dataset; a note instead of the page when it has no responses."""
+    options, value = group_dropdown(dataset_id, current, url_by, "None")
+    try:
+        ds = get_dataset(dataset_id)
+    except DatasetMissing:
+        return options, value, [], no_update, None, {}
+    keys = [e.key for e in ds.endpoints]
+    # the paper shows survival by response for OS: its default where the dataset has OS
+    chosen = next((k for k in (endpoint, initial_endpoint, "os") if k in keys), keys[0] if keys else None)
+    if not response_columns(ds):
+        note = absent_note("tumour response data", "a best-response column by RECIST 1.1 or mRECIST "
+                           "(headers such as 'RECIST' or 'mRECIST best response'; codes CR, PR, SD, PD, NE)",
+                           "response")
+        return options, value, endpoint_options(ds), chosen, note, {"display": "none"}
+    return options, value, endpoint_options(ds), chosen, None, {}
 
 
 clientside_callback(
@@ -114,8 +135,8 @@ def update_tables(by, presentation, dataset_id):
     font = "1.2rem" if presentation else "0.95rem"
     try:
         ds = get_dataset(dataset_id)
-        if not response_columns(ds):
-            raise AnalysisError("this dataset has no response columns (recist_best, mrecist_best)")
+        if not response_columns(ds):          # fill_groups shows the note instead
+            return html.Div(id="response-table"), None, None, None
         summary = response_summary(ds)
         t = response_summary_table(summary)
         main = table_card("response-table", "Best overall response by RECIST 1.1 and mRECIST",
@@ -149,35 +170,41 @@ def update_tables(by, presentation, dataset_id):
     Input("presentation", "value"), Input("dataset-id", "data"),
 )
 def update_km(criterion, endpoint, landmark, presentation, dataset_id):
+    if endpoint is None:
+        return no_update, None, None
     try:
         months = float(landmark or 0)
         ds = get_dataset(dataset_id)
+        if not response_columns(ds):          # fill_groups shows the note instead
+            return no_update, None, None
         result = response_km(ds, criterion, endpoint, months)
+        figure = response_km_figure(ds, result, bool(presentation))
     except (DatasetMissing, AnalysisError, ValueError) as exc:
         return no_update, None, error_alert(str(exc))
-    return response_km_figure(result, bool(presentation)), response_km_note(result), None
+    return figure, response_km_note(result), None
 
 
-def response_km_figure(result, presentation: bool = False) -> go.Figure:
+def response_km_figure(ds, result, presentation: bool = False) -> go.Figure:
     """KM figure of a ``services.cohort_views.ResponseKM``: one curve per response class."""
     endpoint = result.endpoint
     km = result.km
-    curves = curves_from_stratified(km, RISK_TIMES[endpoint], LANDMARKS[endpoint])
+    times = risk_times(ds, endpoint)
+    curves = curves_from_stratified(km, times, landmarks(ds, endpoint))
     for curve, group in zip(curves, km.groups):
         curve.label = plot_text(group.level)
     hr_text = None
     if km.hr is not None and math.isfinite(km.hr.result.hr):
         r = km.hr.result
-        hr_text = f"HR {r.hr:.2f} ({r.lo:.2f}–{r.hi:.2f}), responders vs non-responders"
+        hr_text = f"{hr_label(km.hr)}: {r.hr:.2f} ({r.lo:.2f}–{r.hi:.2f})"
     name = CRITERION_NAMES[result.criterion]
-    title = f"{ENDPOINT_LABELS[endpoint]} by {name} objective response"
+    label = endpoint_of(ds, endpoint).label
+    title = f"{label} by {name} objective response"
     if result.landmark:
         title += f", {result.landmark:g}-month landmark"
-    fig = km_figure(curves, risk_times=RISK_TIMES[endpoint], title=title,
+    fig = km_figure(curves, risk_times=times, title=title,
                     x_title="Months from the landmark" if result.landmark else "Months",
-                    y_title=ENDPOINT_LABELS[endpoint], presentation=presentation,
-                    logrank_p=km.logrank.p if km.logrank else None, hr_text=hr_text,
-                    x_max=RISK_TIMES[endpoint][-1])
+                    y_title=label, presentation=presentation,
+                    logrank_p=km.logrank.p if km.logrank else None, hr_text=hr_text, x_max=times[-1])
     # the title above the legend (km_figure puts a horizontal legend just above the plot)
     fig.update_layout(title={"y": 0.985, "yanchor": "top", "yref": "container"},
                       margin={"t": 95 if presentation else 80})

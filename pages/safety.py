@@ -15,7 +15,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 from analysis.errors import AnalysisError
 from components.clinical_tables import (FONT_FAMILY, ae_clinical_table, ae_figure, ae_figure_top_options,
                                         ae_grid_props, parse_top)
-from components.layout import controls_page, error_alert
+from components.layout import absent_note, controls_page, error_alert
 from components.table_card import figure_card, table_card
 from services.cohort_views import adverse_events, group_dropdown, has_adverse_events, label_of
 from services.store import DatasetMissing, get_dataset
@@ -43,7 +43,7 @@ def layout(by: str | None = None, top: str = "20", **_other):
     return controls_page("Adverse events (CTCAE 5.0)", controls, [
         html.Div(id="ae-alert"),
         dcc.Loading(html.Div(id="ae-table-slot"), delay_show=400),
-        figure_card("ae-chart", "Adverse events by grade", "ae-chart", go.Figure()),
+        html.Div(figure_card("ae-chart", "Adverse events by grade", "ae-chart", go.Figure()), id="ae-chart-box"),
     ])
 
 
@@ -65,6 +65,7 @@ clientside_callback(
 
 @callback(
     Output("ae-table-slot", "children"), Output("ae-chart", "figure"), Output("ae-alert", "children"),
+    Output("ae-chart-box", "style"),
     Input("ae-by", "value"), Input("ae-top", "value"), Input("presentation", "value"),
     Input("dataset-id", "data"),
 )
@@ -73,12 +74,13 @@ def update_ae(by, top, presentation, dataset_id):
     try:
         ds = get_dataset(dataset_id)
         if not has_adverse_events(ds):
-            raise AnalysisError("this dataset has no adverse-event columns (columns named ae_<term> holding the "
-                                "worst CTCAE grade 0-5)")
+            note = absent_note("adverse-event data", "one column per adverse event named ae_<term> (e.g. "
+                               "ae_fatigue) holding each patient's worst CTCAE grade 0-5", "adverse-events")
+            return html.Div(note, id="ae-table"), no_update, None, {"display": "none"}
         table = adverse_events(ds, by)
     except (DatasetMissing, AnalysisError) as exc:
-        return html.Div(id="ae-table"), no_update, error_alert(str(exc))
-    return render_ae(table, top, bool(presentation)) + (None,)
+        return html.Div(id="ae-table"), no_update, error_alert(str(exc)), no_update
+    return render_ae(table, top, bool(presentation)) + (None, {})
 
 
 def ae_grid(table, presentation: bool = False) -> dag.AgGrid:

@@ -1,5 +1,6 @@
-"""Kaplan-Meier page: endpoint, stratifying variable, live cutoff, CI transform; single figure or the paper's
-Figure 3/4 as small multiples. View state lives in the URL (``/survival?endpoint=os&var=alp&cutoff=174.5``)."""
+"""Kaplan-Meier page: endpoint, stratifying variable, live cutoff, CI transform, landmarks; single figure or a
+grid of small multiples (the paper's Figure 3/4 for a cohort like the paper's). Endpoints and variables are the
+dataset's own. View state lives in the URL (``/survival?endpoint=os&var=alp&cutoff=174.5&at=12,24,36``)."""
 from __future__ import annotations
 
 import dash
@@ -13,9 +14,10 @@ from components.cutpoint_views import CUTOFF_SHAPE, reference_list, statistic_ch
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import error_alert
 from components.table_card import figure_card, graph_config, table_card, table_card_outputs
-from components.survival_tables import KM_SUMMARY_TITLE, km_summary_update
-from services.survival_view import (ENDPOINT_LABELS, GRID_VARIABLES, LANDMARKS, RISK_TIMES, cutoff_control_spec,
-                                    cutpoint_scan, is_cuttable, stratified_km, variable_options)
+from components.survival_tables import KM_SUMMARY_TITLE, hr_text, km_summary_update
+from services.survival_view import (cutoff_control_spec, cutpoint_scan, default_variable, endpoint_key, endpoint_of,
+                                    endpoint_options, grid_variables, is_cuttable, landmarks, risk_times,
+                                    stratified_km, variable_options)
 from services.store import DatasetMissing, get_dataset, issue_ticket, redeem_ticket
 
 dash.register_page(__name__, path="/survival", name="Survival", title="Survival - HAIC Cohort Analytics")
@@ -28,17 +30,27 @@ def _float_or_none(text):
         return None
 
 
-def layout(endpoint: str = "pfs", var: str = "ast", cutoff: str | None = None, ci: str = "log-log",
-           mode: str = "single", **_other):
-    endpoint = endpoint if endpoint in ENDPOINT_LABELS else "pfs"
+def parse_landmarks(text) -> list[float] | None:
+    """``"12, 24, 36"`` -> [12.0, 24.0, 36.0]; None when empty or unreadable (the defaults then)."""
+    if not text:
+        return None
+    out = [_float_or_none(t) for t in str(text).replace(";", ",").split(",") if t.strip()]
+    out = [t for t in out if t is not None and t > 0 and t == t and t != float("inf")]
+    return out or None
+
+
+def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | None = None, ci: str = "log-log",
+           mode: str = "single", at: str | None = None, **_other):
     ci = ci if ci in ("log-log", "log", "plain") else "log-log"
     controls = dbc.Card(dbc.CardBody([
         dbc.Label("Endpoint", className="fw-semibold small mb-1"),
-        dbc.RadioItems(id="km-endpoint", value=endpoint, inline=True,
-                       options=[{"label": v, "value": k} for k, v in ENDPOINT_LABELS.items()]),
+        # the dataset's endpoints are filled in by fill_variables; the URL's is kept until then
+        dbc.RadioItems(id="km-endpoint", value=endpoint, inline=True, options=[]),
+        dcc.Store(id="km-initial-endpoint", data=endpoint),
         html.Div([
             dbc.Label("Stratify by", html_for="km-var", className="fw-semibold small mb-1 mt-2"),
-            dcc.Dropdown(id="km-var", value=var or "none", clearable=False, options=[]),
+            # no value until the dataset's options arrive with it (a value without its option shows blank)
+            dcc.Dropdown(id="km-var", value=None, clearable=False, options=[]),
             # the URL's variable: the dropdown may drop a value that is not yet among its options
             dcc.Store(id="km-initial-var", data=var or "none"),
             html.Div([
@@ -47,18 +59,26 @@ def layout(endpoint: str = "pfs", var: str = "ast", cutoff: str | None = None, c
                 dcc.Slider(id="km-slider", min=0, max=1, value=None, updatemode="drag", marks=None,
                            allow_direct_input=False,
                            tooltip={"placement": "bottom", "always_visible": False}),
-                dbc.Input(id="km-cutoff", type="number", value=_float_or_none(cutoff), debounce=True, size="sm",
-                          step="any"),
+                dbc.InputGroup([
+                    dbc.Input(id="km-cutoff", type="number", value=_float_or_none(cutoff), debounce=True, size="sm",
+                              step="any"),
+                    dbc.Button("Reset", id="km-cutoff-reset", size="sm", color="secondary", outline=True,
+                               title="back to the default cutoff"),
+                ], size="sm"),
                 html.Div(id="km-cutoff-note", className="small text-muted mt-1"),
                 # the variable the cutoff box value belongs to (a URL cutoff is kept for its variable only)
                 dcc.Store(id="km-cutoff-var", data=var),
             ], id="km-cutoff-box"),
         ], id="km-single-controls"),
+        dbc.Label("Landmarks (months)", html_for="km-at", className="fw-semibold small mb-1 mt-3"),
+        dbc.Input(id="km-at", value=at or "", placeholder="default: round times inside follow-up", debounce=True,
+                  size="sm"),
         dbc.Label("95% CI transform", html_for="km-ci", className="fw-semibold small mb-1 mt-3"),
         dbc.Select(id="km-ci", value=ci, size="sm", options=[
             {"label": "log-log (default)", "value": "log-log"}, {"label": "log (R's default)", "value": "log"},
             {"label": "plain", "value": "plain"}]),
-        dbc.Switch(id="km-grid", label="Grid: the paper's Figure 3/4", value=mode == "grid", className="mt-3"),
+        dbc.Switch(id="km-grid", label="Grid of small multiples (the paper's Figure 3/4)", value=mode == "grid",
+                   className="mt-3"),
     ]), className="shadow-sm")
     worth = dbc.Card(dbc.CardBody([
         html.H3("How much is this cutoff worth?", className="h6"),
@@ -101,36 +121,41 @@ def layout(endpoint: str = "pfs", var: str = "ast", cutoff: str | None = None, c
     ])
 
 
-@callback(Output("km-var", "options"), Output("km-var", "value"), Input("dataset-id", "data"),
-          State("km-var", "value"), State("km-initial-var", "data"))
-def fill_variables(dataset_id, current, initial=None):
+@callback(Output("km-var", "options"), Output("km-var", "value"), Output("km-endpoint", "options"),
+          Output("km-endpoint", "value"), Input("dataset-id", "data"),
+          State("km-var", "value"), State("km-initial-var", "data"), State("km-endpoint", "value"),
+          State("km-initial-endpoint", "data"))
+def fill_variables(dataset_id, current, initial=None, endpoint=None, initial_endpoint=None):
+    """The dataset's endpoints and stratifying variables; the current choice kept if the dataset has it, else
+    the URL's, else the first endpoint and AST (or none)."""
     try:
         ds = get_dataset(dataset_id)
     except DatasetMissing:
-        return [], no_update
-    options = variable_options(ds)
-    values = {o["value"] for o in options}
-    for wanted in (current, initial, "ast", "none"):
-        if wanted in values:
-            return options, wanted
-    return options, "none"
+        return [], no_update, [], no_update
+    keys = {e.key for e in ds.endpoints}
+    chosen = next((k for k in (endpoint, initial_endpoint) if k in keys), endpoint_key(ds, None))
+    return variable_options(ds), default_variable(ds, (current, initial)), endpoint_options(ds), chosen
 
 
 @callback(
     Output("km-slider", "min"), Output("km-slider", "max"), Output("km-slider", "step"),
     Output("km-slider", "marks"), Output("km-cutoff", "value"), Output("km-cutoff-box", "style"),
     Output("km-cutoff-var", "data"),
-    Input("km-var", "value"), State("km-cutoff", "value"), State("km-cutoff-var", "data"),
-    State("dataset-id", "data"),
+    Input("km-var", "value"), Input("km-cutoff-reset", "n_clicks"), State("km-cutoff", "value"),
+    State("km-cutoff-var", "data"), State("dataset-id", "data"),
 )
-def set_cutoff_control(var, current_cutoff, cutoff_var, dataset_id):
+def set_cutoff_control(var, _reset, current_cutoff, cutoff_var, dataset_id):
+    """The slider of a numeric variable: its range, and the cutoff kept for the same variable (the URL's), else
+    its default; "Reset" goes back to the default."""
+    if var is None:
+        return no_update, no_update, no_update, no_update, no_update, no_update, no_update
     try:
         spec = cutoff_control_spec(get_dataset(dataset_id), var)
     except (DatasetMissing, AnalysisError):
         spec = None
     if spec is None:
         return 0, 1, None, None, None, {"display": "none"}, var
-    keep = var == cutoff_var and current_cutoff is not None
+    keep = var == cutoff_var and current_cutoff is not None and ctx.triggered_id != "km-cutoff-reset"
     value = current_cutoff if keep else spec.default
     return min(spec.low, value), max(spec.high, value), spec.step, spec.marks, value, {}, var
 
@@ -169,21 +194,22 @@ clientside_callback(
     Output("km-graph", "figure"), Output("km-alert", "children"), Output("km-cutoff-note", "children"),
     Output("cp-at-cutoff", "children"), Output("km-drawn", "data"),
     Input("km-endpoint", "value"), Input("km-var", "value"), Input("km-cutoff", "value"),
-    Input("km-ci", "value"), Input("presentation", "value"), Input("dataset-id", "data"),
+    Input("km-ci", "value"), Input("km-at", "value"), Input("presentation", "value"), Input("dataset-id", "data"),
 )
-def update_km(endpoint, var, cutoff, ci, presentation, dataset_id):
+def update_km(endpoint, var, cutoff, ci, at, presentation, dataset_id):
     """The KM figure for the cutoff in the number box (the slider writes it in the browser), and the naive p of
     that cutoff for the "how much is this cutoff worth" panel: the server call a cutoff move waits for.
 
     The KM estimates card follows in :func:`update_km_table`, requested once this figure is drawn and the
     browser is idle (``km-drawn`` -> ``km-card-for``, in the clientside callback below): the curves move first,
-    and the card always shows the cutoff the figure shows. Same-session A/Bs at n = 302 (rounds of 30 moves):
-    the card in its own callback chained on ``km-drawn``, against one callback for both, lowered the move's p50
-    in 9 of 10 rounds (median 10 ms); requesting it when idle instead of at once, in 4 of 5 rounds (median
-    10 ms): its request no longer competes with the figure's redraw for the two cores."""
+    and the card always shows the cutoff the figure shows (docs/performance.md has the measurements)."""
+    if var is None or endpoint is None:         # the dataset's choices have not arrived yet
+        return no_update, no_update, no_update, no_update, no_update
     at_cutoff = None
+    marks = parse_landmarks(at)
     try:
         ds = get_dataset(dataset_id)
+        endpoint = endpoint_of(ds, endpoint).key
         cuttable = is_cuttable(ds, var)
         if cuttable and cutoff is None:
             spec = cutoff_control_spec(ds, var)
@@ -191,16 +217,18 @@ def update_km(endpoint, var, cutoff, ci, presentation, dataset_id):
                 raise AnalysisError(f"column '{var}' has no numeric values to cut")
             cutoff = spec.default
         cut = cutoff if cuttable else None
-        result = stratified_km(ds, endpoint, var, cut, ci)
+        result = stratified_km(ds, endpoint, var, cut, ci, marks)
         if cuttable:
             at_cutoff = worth_at_cutoff(result.logrank.p if result.logrank else None,
                                         _is_optimum(ds, endpoint, var, cutoff))
+        figure = _figure(ds, result, endpoint, presentation, compact=False, marks=marks)
     except (DatasetMissing, AnalysisError) as exc:
         return no_update, error_alert(str(exc)), None, None, None
-    figure = _figure(result, endpoint, presentation, compact=False)
-    note = f"{result.excluded} patients without a value left out" if result.excluded else None
-    drawn = {"dataset_id": dataset_id, "endpoint": endpoint, "var": var, "cutoff": cut, "ci": ci}
-    return figure, None, note, at_cutoff, drawn
+    note = [f"{result.excluded} patients without a value left out"] if result.excluded else []
+    if cut is not None and result.notes:
+        note.append(result.notes[0])
+    drawn = {"dataset_id": dataset_id, "endpoint": endpoint, "var": var, "cutoff": cut, "ci": ci, "at": marks}
+    return figure, None, "; ".join(note) or None, at_cutoff, drawn
 
 
 @callback(*table_card_outputs("km-summary"), Output("km-table", "style"),
@@ -212,11 +240,12 @@ def update_km_table(drawn):
     if not drawn:
         return hidden
     try:
-        result = stratified_km(get_dataset(drawn["dataset_id"]), drawn["endpoint"], drawn["var"], drawn["cutoff"],
-                               drawn["ci"])
+        ds = get_dataset(drawn["dataset_id"])
+        result = stratified_km(ds, drawn["endpoint"], drawn["var"], drawn["cutoff"], drawn["ci"], drawn.get("at"))
+        marks = landmarks(ds, drawn["endpoint"], drawn.get("at"))
     except (DatasetMissing, AnalysisError):
         return hidden
-    return (*km_summary_update(result, LANDMARKS[drawn["endpoint"]]), {})
+    return (*km_summary_update(result, marks), {})
 
 
 def _is_optimum(ds, endpoint, var, cutoff) -> bool:
@@ -228,19 +257,16 @@ def _is_optimum(ds, endpoint, var, cutoff) -> bool:
         return False
 
 
-def _figure(result, endpoint, presentation, compact):
-    curves = curves_from_stratified(result, RISK_TIMES[endpoint], LANDMARKS[endpoint])
-    hr_text = None
-    if result.hr is not None and result.hr.result.hr == result.hr.result.hr:  # not NaN
-        r = result.hr.result
-        hr_text = f"HR {r.hr:.2f} ({r.lo:.2f}–{r.hi:.2f})"
-    return km_figure(curves, risk_times=RISK_TIMES[endpoint], x_title="Months",
-                     y_title=ENDPOINT_LABELS[endpoint], presentation=bool(presentation), compact=compact,
-                     logrank_p=result.logrank.p if result.logrank else None, hr_text=hr_text,
-                     x_max=RISK_TIMES[endpoint][-1])
+def _figure(ds, result, endpoint, presentation, compact, marks=None):
+    times = risk_times(ds, endpoint)
+    curves = curves_from_stratified(result, times, landmarks(ds, endpoint, marks))
+    return km_figure(curves, risk_times=times, x_title="Months", y_title=endpoint_of(ds, endpoint).label,
+                     presentation=bool(presentation), compact=compact,
+                     logrank_p=result.logrank.p if result.logrank else None, hr_text=hr_text(result),
+                     x_max=times[-1])
 
 
-# --- grid mode: the paper's Figure 3/4 as small multiples, each with its own cutoff ------------------------
+# --- grid mode: small multiples (the paper's Figure 3/4), each with its own cutoff ----------------------------
 
 @callback(
     Output("km-grid-view", "children"), Output("km-single-view", "style"), Output("km-single-controls", "style"),
@@ -254,9 +280,7 @@ def show_grid(grid, dataset_id, chosen):
     except DatasetMissing as exc:
         return error_alert(str(exc)), {"display": "none"}, {"display": "none"}
     panels = []
-    for var in GRID_VARIABLES:
-        if var not in ds.frame.columns:
-            continue
+    for var in grid_variables(ds):
         spec = cutoff_control_spec(ds, var)
         control = (dbc.InputGroup([dbc.InputGroupText("cutoff", className="small"),
                                    dbc.Input(id={"type": "grid-cutoff", "var": var}, type="number", step="any",
@@ -274,20 +298,21 @@ def show_grid(grid, dataset_id, chosen):
 @callback(
     Output({"type": "grid-graph", "var": MATCH}, "figure"),
     Input({"type": "grid-cutoff", "var": MATCH}, "value"),
-    Input("km-endpoint", "value"), Input("km-ci", "value"), Input("presentation", "value"),
+    Input("km-endpoint", "value"), Input("km-ci", "value"), Input("km-at", "value"), Input("presentation", "value"),
     State("dataset-id", "data"),
 )
-def update_grid_panel(cutoff, endpoint, ci, presentation, dataset_id):
+def update_grid_panel(cutoff, endpoint, ci, at, presentation, dataset_id):
     var = ctx.outputs_list["id"]["var"]
+    marks = parse_landmarks(at)
     try:
         ds = get_dataset(dataset_id)
         spec = cutoff_control_spec(ds, var)
         result = stratified_km(ds, endpoint, var, (cutoff if cutoff is not None else spec.default)
-                               if spec is not None else None, ci)
+                               if spec is not None else None, ci, marks)
+        return _figure(ds, result, endpoint, presentation, compact=True, marks=marks)
     except (DatasetMissing, AnalysisError) as exc:
         import plotly.graph_objects as go
         return go.Figure(layout={"annotations": [{"text": str(exc), "showarrow": False}], "height": 330})
-    return _figure(result, endpoint, presentation, compact=True)
 
 
 # --- how much is the cutoff worth (maximally selected log-rank statistic) ---------------------------------
@@ -327,7 +352,7 @@ def update_worth(endpoint, var, full_key, presentation, grid, dataset_id, cutoff
 # 80 -> 75 ms, p95 105 -> 91 ms; the card: see update_km).
 # It also runs when a new statistic chart arrives (drawn with its request's cutoff) and when grid mode toggles.
 clientside_callback(
-    """function(_atCutoff, _figure, grid, endpoint, v, cutoff, ci, state, chosen, drawn) {
+    """function(_atCutoff, _figure, grid, endpoint, v, cutoff, ci, state, chosen, drawn, at) {
         const dc = window.dash_clientside;
         const path = window.location.pathname;   // the survival page's, even if the browser has left it by then
         const later = window.haicAfterKm = window.haicAfterKm || {};
@@ -342,7 +367,7 @@ clientside_callback(
                 dc.set_props("km-card-for", {data: drawn || null});
             }
             const view = window.haicView.update(state, {endpoint: endpoint, var: v, cutoff: cutoff, ci: ci,
-                                                        mode: grid ? "grid" : null}, path);
+                                                        at: at || null, mode: grid ? "grid" : null}, path);
             if (view !== dc.no_update) { dc.set_props("view-state", {data: view}); }
             if (v && v !== "none" && cutoff !== null && cutoff !== undefined && (chosen || {})[v] !== cutoff) {
                 dc.set_props("chosen-cutoffs", {data: Object.assign({}, chosen || {}, {[v]: cutoff})});
@@ -368,7 +393,7 @@ clientside_callback(
     Output("cp-chart", "figure", allow_duplicate=True),
     Input("cp-at-cutoff", "children"), Input("cp-chart", "figure"), Input("km-grid", "value"),
     State("km-endpoint", "value"), State("km-var", "value"), State("km-cutoff", "value"), State("km-ci", "value"),
-    State("view-state", "data"), State("chosen-cutoffs", "data"), State("km-drawn", "data"),
+    State("view-state", "data"), State("chosen-cutoffs", "data"), State("km-drawn", "data"), State("km-at", "value"),
     prevent_initial_call=True,
 )
 

@@ -17,25 +17,23 @@ import pandas as pd
 
 from analysis import schema
 from analysis.adverse_events import ae_columns, ae_table
-from analysis.baseline import baseline_table, variable_label
-from analysis.cox import CovariateSpec, cox_fit, cox_univariable, select_by_pvalue
+from analysis.baseline import baseline_table
+from analysis.cox import CovariateSpec, cox_fit, cox_univariable, parse_covariate, select_by_pvalue
 from analysis.cutoffs import PAPER_CUTOFFS, default_cutoff, format_cutoff
 from analysis.errors import AnalysisError
 from analysis.response import landmark, objective_response, response_crosstab, response_table
 from analysis.survival import km_by_group
 from services.store import Dataset, DatasetMissing, get_dataset, memoised
-from services.survival_view import ENDPOINT_LABELS, LANDMARKS, RISK_TIMES
+from services.survival_view import endpoint_of, km_times
 
-__all__ = ["ENDPOINT_LABELS", "LANDMARKS", "RISK_TIMES", "format_cutoff"]   # re-exported for the pages
+__all__ = ["format_cutoff"]   # re-exported for the pages
 
 #: the seed paper's candidate variables for the univariable Cox screen (Tables 3 and 4), in its order
 PAPER_COX_VARIABLES = ("sex", "etiology", "age", "tb", "albumin", "alt", "ast", "alp", "ggt", "pt", "afp",
                        "pivka_ii", "crp", "nlr", "child_pugh", "tumor_size_mm", "cnlc_stage", "shunt", "ehm",
                        "metabolic_comorbidity", "treatment")
-#: a categorical column with more levels than this is not offered as a covariate or grouping column
-MAX_COVARIATE_LEVELS = 12
+#: a grouping column of a table (response, safety, baseline) has at most this many groups: one table column each
 MAX_GROUP_LEVELS = 8
-NOT_VARIABLES = {"patient_id", *schema.TIME_COLUMNS, *schema.EVENT_COLUMNS, *schema.RESPONSE_COLUMNS}
 
 #: the paper's groupings (Tables 3-4): etiology viral vs non-viral, CNLC IIA/IIB vs IIIA/IIIB
 VIRAL = {"HBV": "Viral", "HCV": "Viral", "Alcohol": "Non-viral", "Others": "Non-viral"}
@@ -55,54 +53,30 @@ CRITERION_NAMES = {"recist": "RECIST 1.1", "mrecist": "mRECIST"}
 # ---------------------------------------------------------------------------------------------------------
 # variable choices
 # ---------------------------------------------------------------------------------------------------------
-def _is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-
-
 def label_of(col: str) -> str:
     """Display label with unit: ``AST (U/L)``, ``Child-Pugh class``; user columns tidied."""
-    return variable_label(col)
+    return schema.label(col)
 
 
 def covariate_options(ds: Dataset) -> list[dict]:
-    """Columns usable as Cox covariates: numeric (split at a cutoff) or categorical with 2-12 levels.
-
-    Identifiers, times, events, responses (response is known only after treatment starts -- a covariate
-    measured at baseline is needed) and adverse events are left out.
-    """
-    out = []
-    for col in ds.frame.columns:
-        if col in NOT_VARIABLES or schema.is_ae_column(col) or str(col).endswith("_id"):
-            continue
-        s = ds.frame[col]
-        if _is_numeric(s):
-            ok = s.dropna().nunique() >= 2
-        else:
-            ok = 2 <= s.dropna().nunique() <= MAX_COVARIATE_LEVELS
-        if ok:
-            out.append({"label": label_of(col), "value": col})
-    return out
+    """Every column usable as a Cox covariate (continuous, cut or categorical): identifiers, endpoints, responses
+    (known only after treatment starts -- a covariate measured at baseline is needed) and adverse events are
+    not; nor is a text column with more than :data:`analysis.schema.MAX_LEVELS` levels."""
+    return [{"label": label_of(col), "value": col} for col, prof in ds.profiles.items() if prof.uses]
 
 
 def default_candidates(ds: Dataset) -> list[str]:
-    """The paper's candidate variables present in the dataset (its order); else every usable column."""
-    usable = {o["value"] for o in covariate_options(ds)}
-    paper = [c for c in PAPER_COX_VARIABLES if c in usable]
-    return paper or [o["value"] for o in covariate_options(ds)]
+    """Every usable column: for a cohort like the paper's, its candidate variables first (in its order)."""
+    usable = [o["value"] for o in covariate_options(ds)]
+    paper = [c for c in PAPER_COX_VARIABLES if c in usable] if ds.follows_paper else []
+    return paper + [c for c in usable if c not in paper]
 
 
 def group_options(ds: Dataset, exclude: tuple[str, ...] = ()) -> list[dict]:
-    """Columns that can split patients into groups: categorical with 2-8 levels (numeric with <= 5 values)."""
-    out = []
-    for col in ds.frame.columns:
-        if col in NOT_VARIABLES or col in exclude or schema.is_ae_column(col) or str(col).endswith("_id"):
-            continue
-        s = ds.frame[col].dropna()
-        k = s.nunique()
-        if (_is_numeric(ds.frame[col]) and 2 <= k <= 5) or (not _is_numeric(ds.frame[col])
-                                                              and 2 <= k <= MAX_GROUP_LEVELS):
-            out.append({"label": label_of(col), "value": col})
-    return out
+    """Columns that can split patients into the groups of a table: categorical use, 2 to
+    :data:`MAX_GROUP_LEVELS` levels."""
+    return [{"label": label_of(col), "value": col} for col, prof in ds.profiles.items()
+            if col not in exclude and "categorical" in prof.uses and 2 <= len(prof.levels) <= MAX_GROUP_LEVELS]
 
 
 def valid_choice(value: Any, options: list[dict]) -> Any:
@@ -124,13 +98,18 @@ def group_dropdown(dataset_id: str | None, current: Any, url_value: Any, none_la
 # ---------------------------------------------------------------------------------------------------------
 # Cox: covariates, cutoffs, models
 # ---------------------------------------------------------------------------------------------------------
+#: the forms a covariate can take on the Cox page (CovariateSpec.kind), as the page names them
+FORMS = {"continuous": "Continuous", "cut": "Cut at a cutoff", "categorical": "Categorical"}
+
+
 @dataclass(frozen=True)
 class CoxVariable:
     """One candidate covariate as the page shows it.
 
-    ``kind``: ``cut`` (numeric split at ``cutoff``; HR of > cutoff vs <= cutoff) or ``cat`` (one term per
-    non-reference level). ``spec`` is what ``analysis.cox`` fits; its column is a derived one for the paper's
-    groupings (etiology viral/non-viral, CNLC I-II/III-IV).
+    ``kind``: ``num`` (continuous: HR per ``per`` units), ``cut`` (numeric split at ``cutoff``; HR of > cutoff vs
+    <= cutoff) or ``cat`` (one term per non-reference level). ``spec`` is what ``analysis.cox`` fits; its column is
+    a derived one for the paper's groupings (etiology viral/non-viral, CNLC I-II/III-IV). ``text`` is the
+    covariate's text form (``age*10``, ``ast:56.5``, ``grade=1``): what the URL keeps of a user's choice.
     """
 
     column: str
@@ -147,17 +126,31 @@ class CoxVariable:
         return self.spec.column
 
     @property
+    def form(self) -> str:
+        return {"num": "continuous", "cut": "cut", "cat": "categorical"}[self.kind]
+
+    @property
+    def text(self) -> str:
+        return self.spec.label if self.grouping is None else self.column
+
+    @property
     def ph_key(self) -> str:
         """The term label ``analysis.cox.cox_zph`` gives this covariate (its name in ``ph_test``)."""
         if self.kind == "cut":
             return f"{self.spec.column} > {format_cutoff(self.cutoff)}"
+        if self.kind == "num" and self.spec.per != 1:
+            return f"{self.spec.column} (per {format_cutoff(self.spec.per)})"
         return self.spec.column
 
     def comparison(self, term: str) -> str:
-        """``> 56.5 vs ≤ 56.5``, ``B vs A``, ``Viral vs Non-viral`` for a model term of this covariate."""
+        """``> 56.5 vs ≤ 56.5``, ``per 10 years``, ``B vs A``, ``Viral vs Non-viral`` for a model term."""
         if self.kind == "cut":
             c = format_cutoff(self.cutoff)
             return f"> {c} vs ≤ {c}"
+        if self.kind == "num":
+            unit = schema.NUMERIC_COLUMNS.get(self.column, {}).get("unit") or "units"
+            step = format_cutoff(self.spec.per)
+            return f"per {step} {unit}" if self.spec.per != 1 or unit != "units" else "per unit"
         prefix = f"{self.spec.column}="
         level = term[len(prefix):] if term.startswith(prefix) else term
         return f"{level} vs {self.reference}"
@@ -173,53 +166,78 @@ def clean_cutoffs(chosen: Any) -> dict[str, float]:
     return out
 
 
-def _present_levels(series: pd.Series) -> list[str]:
-    s = series.dropna().astype(str).str.strip()
-    return sorted(set(s[s != ""]))
+def clean_forms(forms: Any, columns: list[str] | None = None) -> dict[str, str]:
+    """The user's covariate forms ({column: text form}, from the URL) that parse and name their column."""
+    out = {}
+    if isinstance(forms, dict):
+        for col, text in forms.items():
+            try:
+                spec = parse_covariate(str(text))
+            except AnalysisError:
+                continue
+            if spec.column == col and (columns is None or col in columns):
+                out[str(col)] = spec.label
+    return out
 
 
-def cox_variables(ds: Dataset, columns: list[str], chosen: Any = None,
-                  paper_groups: bool = True) -> tuple[list[CoxVariable], list[str]]:
+def _cut_default(ds: Dataset, col: str, finite: pd.Series, chosen: dict[str, float]) -> tuple[float, str]:
+    """The cutoff of a cut covariate and where it comes from: the Survival page's choice, the paper's, or the
+    round value near the median (between two values for a two-valued column)."""
+    if finite.nunique() == 2:
+        return float(default_cutoff(col, finite, paper=False)), "two values"
+    if col in chosen:
+        # the Survival page records its starting value too: call the paper's cutoff by its name
+        same = col in PAPER_CUTOFFS and chosen[col] == float(PAPER_CUTOFFS[col])
+        return chosen[col], "paper" if same else "Survival page"
+    if ds.follows_paper and col in PAPER_CUTOFFS:
+        return float(PAPER_CUTOFFS[col]), "paper"
+    return float(default_cutoff(col, finite, paper=False)), "median"
+
+
+def cox_variables(ds: Dataset, columns: list[str], chosen: Any = None, paper_groups: bool = True,
+                  forms: Any = None) -> tuple[list[CoxVariable], list[str]]:
     """The covariates for ``columns`` and notes about columns that cannot be used.
 
-    Numeric columns are split at the cutoff chosen on the Survival page (session store), else the paper's
-    cutoff (:data:`analysis.cutoffs.PAPER_CUTOFFS`), else the median (:func:`analysis.cutoffs.default_cutoff`);
-    a two-valued numeric column is split between its two values. Categorical columns use the reference level of
-    :func:`analysis.schema.reference_level`; with ``paper_groups`` etiology and CNLC stage are grouped as in the
-    paper when all their levels are canonical (otherwise their levels are used and a note says why).
+    Each column takes the user's form (``forms``: {column: text form such as ``age*10``, ``ast:56.5``,
+    ``grade=1``}) when it is one the column allows, else its default (:func:`analysis.schema.default_form`):
+    a numeric column the paper cut (in a cohort like the paper's) is cut at the Survival page's cutoff, else the
+    paper's; other numeric columns are continuous, the HR per a round number of units near their spread
+    (:func:`analysis.schema.default_per`); text columns and numeric ones with a few values are categorical with
+    the reference of :func:`analysis.schema.reference_level`. With ``paper_groups`` etiology and CNLC stage are
+    grouped as in the paper when all their levels are canonical (otherwise a note says why).
     """
     chosen = clean_cutoffs(chosen)
+    forms = clean_forms(forms)
     frame = ds.frame
     out: list[CoxVariable] = []
     notes: list[str] = []
     for col in columns:
-        if col not in frame.columns:
+        prof = ds.profiles.get(col)
+        if prof is None:
             notes.append(f"column '{col}' is not in this dataset")
             continue
-        s = frame[col]
+        if not prof.uses:
+            notes.append(f"column '{col}' cannot be a covariate (fewer than two values, or too many categories)")
+            continue
         label = label_of(col)
-        if _is_numeric(s):
+        spec = parse_covariate(forms[col]) if col in forms else None
+        form = spec.kind if spec is not None else prof.form
+        if form not in prof.uses:
+            form = prof.form
+            spec = None
+        s = frame[col]
+        if form in ("continuous", "cut"):
             finite = s[np.isfinite(s)]
-            if finite.nunique() < 2:
-                notes.append(f"column '{col}' has fewer than two distinct values")
+            if form == "continuous":
+                per = spec.per if spec is not None else schema.default_per(finite)
+                out.append(CoxVariable(col, label, "num", CovariateSpec(col, per=per)))
                 continue
-            if finite.nunique() == 2:
-                cutoff, source = float(finite.min()), "two values"
-            elif col in chosen:
-                # the Survival page records its starting value too: call the paper's cutoff by its name
-                same = col in PAPER_CUTOFFS and chosen[col] == float(PAPER_CUTOFFS[col])
-                cutoff, source = chosen[col], "paper" if same else "Survival page"
-            elif col in PAPER_CUTOFFS:
-                cutoff, source = float(PAPER_CUTOFFS[col]), "paper"
-            else:
-                cutoff, source = float(default_cutoff(col, finite)), "median"
+            cutoff, source = ((spec.cutoff, "chosen") if spec is not None
+                              else _cut_default(ds, col, finite, chosen))
             out.append(CoxVariable(col, label, "cut", CovariateSpec(col, cutoff=cutoff), cutoff, source))
             continue
-        levels = _present_levels(s)
-        if len(levels) < 2:
-            notes.append(f"column '{col}' has fewer than two levels")
-            continue
-        if paper_groups and col in GROUPINGS:
+        levels = list(prof.levels)
+        if paper_groups and col in GROUPINGS and spec is None:
             name, mapping, ref = GROUPINGS[col]
             if set(levels) <= set(mapping) and len({mapping[lv] for lv in levels}) == 2:
                 out.append(CoxVariable(col, label, "cat", CovariateSpec(name, reference=ref), reference=ref,
@@ -228,7 +246,9 @@ def cox_variables(ds: Dataset, columns: list[str], chosen: Any = None,
             if not set(levels) <= set(mapping):
                 notes.append(f"{label}: levels other than the canonical ones, so its levels are compared "
                              f"instead of the paper's grouping")
-        ref = schema.reference_level(col, levels)
+        wanted = spec.reference if spec is not None else None
+        ref = schema.find_level(wanted, levels) if wanted is not None else None
+        ref = ref or schema.reference_level(col, levels)
         out.append(CoxVariable(col, label, "cat", CovariateSpec(col, reference=ref), reference=ref))
     return out, notes
 
@@ -281,21 +301,17 @@ class CoxView:
 
 
 def cox_view(ds: Dataset, endpoint: str, columns: list[str], chosen: Any = None, rule: str = "p05",
-             manual: list[str] | None = None, paper_groups: bool = True, alpha: float = 0.05) -> CoxView:
+             manual: list[str] | None = None, paper_groups: bool = True, alpha: float = 0.05,
+             forms: Any = None) -> CoxView:
     """Univariable screen of ``columns`` and the multivariable model of the variables the rule selects.
 
     ``rule="p05"``: :func:`analysis.cox.select_by_pvalue` (univariable p < ``alpha`` enters; the paper's rule);
     ``rule="manual"``: the columns in ``manual``. A multivariable model that cannot be fitted (e.g. collinear
     covariates) is reported in ``multi_error``; the univariable table still stands.
     """
-    if endpoint not in schema.ENDPOINTS:
-        raise AnalysisError(f"unknown endpoint '{endpoint}'; use pfs or os")
-    time_col, event_col = schema.ENDPOINTS[endpoint]
-    missing = [c for c in (time_col, event_col) if c not in ds.frame.columns]
-    if missing:
-        raise AnalysisError(f"this dataset has no {ENDPOINT_LABELS[endpoint].lower()} columns "
-                            f"({', '.join(missing)})")
-    variables, notes = cox_variables(ds, columns, chosen, paper_groups)
+    e = endpoint_of(ds, endpoint)
+    endpoint, time_col, event_col = e.key, e.time, e.event
+    variables, notes = cox_variables(ds, columns, chosen, paper_groups, forms)
     if not variables:
         raise AnalysisError("choose at least one candidate variable")
     groupings = tuple(sorted({v.grouping for v in variables if v.grouping}))
@@ -352,9 +368,9 @@ class ResponseKM:
     n_dropped: int             # left out by the landmark (event or censored before it)
 
 
-def _response_km(frame: pd.DataFrame, criterion: str, endpoint: str, at_months: float, at: tuple) -> ResponseKM:
+def _response_km(frame: pd.DataFrame, criterion: str, endpoint: tuple, at_months: float, at: tuple) -> ResponseKM:
     column = CRITERIA[criterion]
-    time_col, event_col = schema.ENDPOINTS[endpoint]
+    key, time_col, event_col = endpoint
     resp = objective_response(frame, column)
     work = pd.DataFrame({time_col: frame[time_col], event_col: frame[event_col],
                          RESPONSE_COLUMN: resp.map(RESPONSE_LABELS)}, index=frame.index)
@@ -365,7 +381,7 @@ def _response_km(frame: pd.DataFrame, criterion: str, endpoint: str, at_months: 
     if work.empty:
         raise AnalysisError(f"no patient is still at risk at the {at_months:g}-month landmark")
     km = km_by_group(work, time_col, event_col, by=RESPONSE_COLUMN, at=at)
-    return ResponseKM(km, criterion, endpoint, float(at_months), n, n - int(len(work)))
+    return ResponseKM(km, criterion, key, float(at_months), n, n - int(len(work)))
 
 
 def response_km(ds: Dataset, criterion: str, endpoint: str, landmark_months: float) -> ResponseKM:
@@ -378,14 +394,9 @@ def response_km(ds: Dataset, criterion: str, endpoint: str, landmark_months: flo
         raise AnalysisError("unknown response criterion; use recist or mrecist")
     if CRITERIA[criterion] not in ds.frame.columns:
         raise AnalysisError(f"this dataset has no {CRITERION_NAMES[criterion]} column ({CRITERIA[criterion]})")
-    if endpoint not in schema.ENDPOINTS:
-        raise AnalysisError(f"unknown endpoint '{endpoint}'; use pfs or os")
-    missing = [c for c in schema.ENDPOINTS[endpoint] if c not in ds.frame.columns]
-    if missing:
-        raise AnalysisError(f"this dataset has no {ENDPOINT_LABELS[endpoint].lower()} columns "
-                            f"({', '.join(missing)})")
-    at = tuple(sorted(set(RISK_TIMES[endpoint]) | set(LANDMARKS[endpoint])))
-    return memoised(_response_km, ds, criterion, endpoint, float(landmark_months), at)
+    e = endpoint_of(ds, endpoint)
+    return memoised(_response_km, ds, criterion, (e.key, e.time, e.event), float(landmark_months),
+                    km_times(ds, e.key))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -401,5 +412,7 @@ def adverse_events(ds: Dataset, by: str | None = None):
 
 
 def baseline(ds: Dataset, by: str | None = None):
-    """Memoised :func:`analysis.baseline.baseline_table`."""
-    return memoised(baseline_table, ds, by=by)
+    """Memoised :func:`analysis.baseline.baseline_table`: every column, those that are no baseline variable
+    (identifiers, endpoints, responses, adverse events -- by the dataset's own roles) listed as skipped."""
+    roles = tuple(sorted((col, p.kind) for col, p in ds.profiles.items() if p.kind in schema.NOT_VARIABLE_KINDS))
+    return memoised(baseline_table, ds, by=by, roles=roles)

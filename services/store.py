@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator
 import pandas as pd
 from flask_caching import Cache
 
+from analysis import schema
 from analysis.io import LoadResult, load_cohort
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +67,16 @@ class Dataset:
         self._frame = frame
         self.n = int(len(frame))
         self.numeric_columns = frozenset(c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]))
+        self._describe(frame)
+
+    def _describe(self, frame: pd.DataFrame) -> None:
+        """What the pages ask of a dataset without reading its frame: its endpoints, each column's profile
+        (analysis.schema.ColumnProfile), whether the paper's defaults apply, each endpoint's longest time."""
+        self.endpoints = dataset_endpoints(frame, self.report)
+        kinds = {k: v.get("kind") for k, v in self.report.get("columns", {}).items()}
+        self.profiles = schema.profile_columns(frame, kinds, self.endpoints)
+        self.follows_paper = schema.follows_paper(frame.columns)
+        self.longest = {e.key: float(frame[e.time].max()) for e in self.endpoints}    # follow-up span (months)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -86,6 +97,8 @@ class Dataset:
             state.update(_frame=frame, n=int(len(frame)), numeric_columns=frozenset(
                 c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])))
         self.__dict__.update(state)
+        if "profiles" not in state:   # pickled before datasets had endpoints and column profiles
+            self._describe(self.frame)
 
     def __repr__(self) -> str:
         return f"Dataset(id={self.id!r}, name={self.name!r}, n={self.n}, content_hash={self.content_hash!r})"
@@ -94,6 +107,15 @@ class Dataset:
     def label(self) -> str:
         kind = "SYNTHETIC demo cohort" if self.synthetic else self.name
         return f"{kind} (n={self.n})"
+
+
+def dataset_endpoints(frame: pd.DataFrame, report: dict) -> list[schema.Endpoint]:
+    """The endpoints of a stored dataset: those its import found, else the canonical pairs it has."""
+    found = [schema.Endpoint.from_dict(e) for e in report.get("endpoints", [])]
+    if found or report.get("endpoints") is not None:
+        return [e for e in found if e.time in frame.columns and e.event in frame.columns]
+    return [schema.Endpoint(key, schema.ENDPOINT_NAMES[key], t, e) for key, (t, e) in schema.ENDPOINTS.items()
+            if t in frame.columns and e in frame.columns]
 
 
 def _frame_key(dataset_id: str) -> str:

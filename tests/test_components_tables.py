@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from dash import dcc, html
 
+from analysis import schema
 from analysis.adverse_events import ae_table
 from analysis.baseline import baseline_table
 from analysis.cox import CovariateSpec, cox_fit, cox_univariable
@@ -392,12 +393,20 @@ def test_cox_table_rows_match_models_and_flag_ph_violations():
     multi = {t.term: t for t in view.multivariable.terms}
     assert out.iloc[0, 5] == cv.fmt_hr(multi["xx=Yes"].hr) + "†"
     zz = view.variables[1]
-    assert zz.kind == "cut" and zz.cutoff_source == "median"
+    # a numeric user column is continuous by default: the HR per a round number of units near its spread
+    assert zz.kind == "num" and zz.spec.per == schema.default_per(frame["zz"]) == 1.0
     zz_uni = view.model_of(zz).terms[0]
-    cut = format_cutoff(zz.cutoff)
-    assert out.iloc[1, 1] == f"> {cut} vs ≤ {cut}"
+    assert out.iloc[1, 1] == "per unit"
     assert out.iloc[1, 2] == cv.fmt_hr(zz_uni.hr)                     # no flag
     assert out.iloc[1, 4] == ct.fmt_p(zz_uni.p)
+    # cut at a cutoff the user chose (the URL's form), or per 10 units
+    ds = Dataset("c", "c.csv", frame, frame_hash(frame))
+    (cut_zz,), _ = views.cox_variables(ds, ["zz"], {}, True, forms={"zz": "zz:0.25"})
+    assert (cut_zz.kind, cut_zz.cutoff, cut_zz.cutoff_source) == ("cut", 0.25, "chosen")
+    assert cut_zz.comparison("zz > 0.25") == "> 0.25 vs ≤ 0.25"
+    (per_zz,), _ = views.cox_variables(ds, ["zz"], {}, True, forms={"zz": "zz*10"})
+    assert per_zz.spec.per == 10 and per_zz.comparison("zz (per 10)") == "per 10 units"
+    assert per_zz.ph_key == "zz (per 10)"
     comp = table.to_component("cox-table")
     flags = [s for s in _walk(comp) if getattr(s, "className", "") == "ph-flag"]
     ph_p = [r.p for r in view.model_of(view.variables[0]).ph_test if r.term == "xx"][0]
@@ -483,7 +492,10 @@ def test_cox_variables_cutoff_sources_and_fallbacks(dataset):
     by = {v.column: v for v in variables}
     assert by["etiology"].spec.column == "etiology" and by["etiology"].reference == "HBV"   # levels, not groups
     assert any("canonical" in n for n in notes)
-    assert (by["score"].cutoff, by["score"].cutoff_source) == (0.0, "two values")
+    # a numeric column with two values is categorical by default, its levels written as in the file
+    assert by["score"].kind == "cat" and by["score"].reference == "0"
+    (cut,), _ = views.cox_variables(ds, ["score"], {}, forms={"score": "score:1.5"})
+    assert (cut.cutoff, cut.cutoff_source) == (1.5, "chosen")
     assert views.clean_cutoffs({"a": 1, "b": float("nan"), "c": True, "d": "3"}) == {"a": 1.0}
 
 

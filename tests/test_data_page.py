@@ -31,10 +31,12 @@ GOOD = "id;OS (days);death;AST\n1;300;yes;40,5\n2;600;no;80\n3;90;yes;120\n"
 BAD = "id,OS (days),death\n1,-5,yes\n"
 
 
-def call(prop, contents=None, current="demo", pending=None):
+def call(prop, contents=None, current="demo", pending=None, settings=None):
     from pages.data import handle_upload
 
-    return trigger(prop, handle_upload, contents, None, None, [], "good.csv", "months", current, pending, [], [])
+    outputs = trigger(prop, handle_upload, contents, None, None, [], [], [], [], "good.csv", "months", pending,
+                      settings, [], [], [], [], [])
+    return outputs[:4]
 
 
 def test_upload_refusal_and_remove_my_data(server):

@@ -237,9 +237,10 @@ def test_upload_callback_survives_malformed_files_and_keeps_the_previous_dataset
     assert resp.status_code == 200, resp.status_code          # never a server error
     response = resp.get_json()["response"]
     feedback = str(response["upload-feedback"])
-    if "dataset-id" not in response:                          # refused: the page says so and why
+    if "dataset-id" not in response:                          # refused, or held: the page says so and why
         assert "was not loaded" in feedback and "previous dataset is still active" in feedback
-        assert "'children': 'error'" in feedback                # at least one error badge with its message
+        # at least one error badge with its message, or the time-unit check with a button per reading
+        assert "'children': 'error'" in feedback or ("check the time unit" in feedback and "unit-choice" in feedback)
         current = previous
     else:
         current = response["dataset-id"]["data"]

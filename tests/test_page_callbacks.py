@@ -16,7 +16,7 @@ from analysis.io import load_cohort
 from analysis.response import response_table
 from services import cohort_views as views
 from services import store
-from tests.test_components_tables import find, make_cohort, texts_of
+from tests.test_components_tables import _walk, find, make_cohort, texts_of
 
 
 @pytest.fixture(scope="module")
@@ -55,21 +55,25 @@ def _is_alert(component) -> bool:
 # ---------------------------------------------------------------------------------------------------------
 # /cox
 # ---------------------------------------------------------------------------------------------------------
-def test_cox_candidates_default_to_the_papers_and_url_is_filtered(pages, synthetic):
-    options, value, default = pages["cox"].fill_candidates(synthetic, None, None)
+def test_cox_candidates_default_to_every_usable_column_papers_first_and_url_is_filtered(pages, ctx):
+    frame = make_cohort()
+    frame["my_score"] = (frame.index % 7).astype(float)                       # a variable of the user's own
+    synthetic = store.put_dataset(load_cohort(frame), "own.csv").id
+    options, value, default, endpoints, endpoint = pages["cox"].fill_candidates(synthetic, None, None)
     ds = store.get_dataset(synthetic)
-    assert default == [c for c in views.PAPER_COX_VARIABLES if c in ds.frame.columns]
-    assert value == default
-    assert {o["value"] for o in options} >= set(default)
+    paper = [c for c in views.PAPER_COX_VARIABLES if c in ds.frame.columns]
+    assert default[:len(paper)] == paper and default[len(paper):] == ["my_score"]   # the paper's first, then the rest
+    assert value == default and [o["value"] for o in options] == sorted(default, key=list(ds.profiles).index)
     assert not {"patient_id", "os_months", "recist_best", "ae_fever"} & {o["value"] for o in options}
-    _o, value, _d = pages["cox"].fill_candidates(synthetic, ["ast", "no_such", "nlr"], None)
-    assert value == ["ast", "nlr"]
+    assert [e["value"] for e in endpoints] == [e.key for e in ds.endpoints] and endpoint == ds.endpoints[0].key
+    _o, value, _d, _e, endpoint = pages["cox"].fill_candidates(synthetic, ["ast", "no_such", "nlr"], None, None, "os")
+    assert value == ["ast", "nlr"] and endpoint == "os"
 
 
 def test_cox_callback_tables_match_the_models(pages, synthetic):
     cand = ["sex", "etiology", "ast", "nlr", "child_pugh", "ehm", "treatment"]
     table_card, model_card, forest, alert, selected = pages["cox"].update_cox(
-        "os", "p05", [], cand, True, {}, False, synthetic)
+        "os", "p05", [], cand, True, {}, None, False, synthetic)
     assert alert is None
     view = views.cox_view(store.get_dataset(synthetic), "os", cand, {}, "p05", [], True)
     assert selected == [v.column for v in view.selected] and selected
@@ -89,42 +93,43 @@ def test_cox_callback_tables_match_the_models(pages, synthetic):
 
 def test_cox_endpoint_and_chosen_cutoff_change_the_table(pages, synthetic):
     cand = ["ast", "child_pugh"]
-    pfs = pages["cox"].update_cox("pfs", "p05", [], cand, True, {}, False, synthetic)
-    os_ = pages["cox"].update_cox("os", "p05", [], cand, True, {}, False, synthetic)
+    pfs = pages["cox"].update_cox("pfs", "p05", [], cand, True, {}, None, False, synthetic)
+    os_ = pages["cox"].update_cox("os", "p05", [], cand, True, {}, None, False, synthetic)
     assert texts_of(find(pfs[0], "cox-table")) != texts_of(find(os_[0], "cox-table"))
     assert "progression-free survival" in " ".join(texts_of(pfs[0]))
-    cut = pages["cox"].update_cox("os", "p05", [], cand, True, {"ast": 80}, False, synthetic)
+    cut = pages["cox"].update_cox("os", "p05", [], cand, True, {"ast": 80}, None, False, synthetic)
     text = " ".join(texts_of(cut[0]))
     assert "> 80 vs ≤ 80" in text and "AST 80 (Survival page)" in text
     assert "> 56.5 vs ≤ 56.5" in " ".join(texts_of(os_[0]))
 
 
 def test_cox_manual_rule_and_empty_selection(pages, synthetic):
-    out = pages["cox"].update_cox("os", "manual", ["nlr"], ["ast", "nlr", "ehm"], True, {}, False, synthetic)
+    out = pages["cox"].update_cox("os", "manual", ["nlr"], ["ast", "nlr", "ehm"], True, {}, None, False, synthetic)
     multi_text = texts_of(find(out[1], "cox-multi-table"))
     assert "NLR" in multi_text and "AST (U/L)" not in multi_text
     assert len(out[2].data[1].x) == 1
-    none = pages["cox"].update_cox("os", "manual", [], ["ast", "nlr"], True, {}, False, synthetic)
+    none = pages["cox"].update_cox("os", "manual", [], ["ast", "nlr"], True, {}, None, False, synthetic)
     assert "tick the variables" in _alert_text(none[1])
     assert find(none[1], "cox-multi-table") is not None           # the smoke test's element exists anyway
 
 
 def test_cox_errors_become_alerts_not_tracebacks(pages, synthetic, ctx):
-    out = pages["cox"].update_cox("os", "p05", [], ["ast"], True, {}, False, "expired-id")
+    out = pages["cox"].update_cox("os", "p05", [], ["ast"], True, {}, None, False, "expired-id")
     assert find(out[0], "cox-table") is not None
     assert "no longer on the server" in _alert_text(out[0])
     assert isinstance(out[2], go.Figure)
+    # a URL's endpoint the dataset does not have: its own endpoint is shown, and named
     frame = make_cohort().drop(columns=["os_months", "os_event"])
     ds = store.put_dataset(load_cohort(frame), "no_os.csv")
-    out = pages["cox"].update_cox("os", "p05", [], ["ast"], True, {}, False, ds.id)
-    assert "overall survival columns" in _alert_text(out[0])
+    out = pages["cox"].update_cox("os", "p05", [], ["ast"], True, {}, None, False, ds.id)
+    assert "progression-free survival" in _alert_text(out[0]) and out[3] is None
     # a constant column cannot be fitted: the table says so and the rest stands
     frame = make_cohort().assign(const="x")
     ds = store.put_dataset(load_cohort(frame), "const.csv")
-    out = pages["cox"].update_cox("os", "p05", [], ["const", "ast"], True, {}, False, ds.id)
+    out = pages["cox"].update_cox("os", "p05", [], ["const", "ast"], True, {}, None, False, ds.id)
     text = " ".join(texts_of(out[0]))
-    assert "fewer than two levels" in text and "AST (U/L)" in text
-    assert pages["cox"].update_cox("os", "p05", [], None, True, {}, False, synthetic) == (no_update,) * 5
+    assert "'const' cannot be a covariate" in text and "AST (U/L)" in text
+    assert pages["cox"].update_cox("os", "p05", [], None, True, {}, None, False, synthetic) == (no_update,) * 5
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -144,19 +149,24 @@ def test_response_tables_and_by_group(pages, synthetic):
     grouped = response_table(store.get_dataset(synthetic).frame, by="treatment")
     for g in grouped.groups:
         assert f"{g.level} (n = {g.n})" in by_text
-    options, value = pages["response"].fill_groups(synthetic, None, "treatment")
+    options, value, endpoints, endpoint, note, style = pages["response"].fill_groups(synthetic, None, "treatment")
     assert value == "treatment" and {"label": "None", "value": "none"} in options
+    assert endpoint == "os" and note is None and style == {}            # OS where the dataset has it
     assert pages["response"].fill_groups(synthetic, None, "bogus")[1] == "none"
 
 
-def test_response_without_response_columns_is_an_alert(pages, ctx):
+def test_response_without_response_columns_is_a_note_not_an_error(pages, ctx):
     frame = make_cohort().drop(columns=["recist_best", "mrecist_best"])
     ds = store.put_dataset(load_cohort(frame), "noresp.csv")
     main, cross, by_card, alert = pages["response"].update_tables("none", False, ds.id)
-    assert _is_alert(alert) and "no response columns" in _alert_text(alert)
-    assert find(main, "response-table") is not None
+    assert alert is None and cross is None and find(main, "response-table") is not None
     fig, note, alert = pages["response"].update_km("recist", "os", "0", False, ds.id)
-    assert fig is no_update and "RECIST 1.1 column" in _alert_text(alert)
+    assert fig is no_update and alert is None
+    *_rest, note, style = pages["response"].fill_groups(ds.id, None, None)
+    text = _alert_text(note)
+    assert note.color == "light" and "No tumour response data" in text and "RECIST" in text
+    assert any(getattr(c, "href", None) == "/format#response" for c in _walk(note))
+    assert style == {"display": "none"}                                  # no empty tables or axes
 
 
 def test_response_landmark_removes_early_events_and_restarts_time(pages, synthetic):
@@ -181,12 +191,12 @@ def test_response_landmark_removes_early_events_and_restarts_time(pages, synthet
 # /safety
 # ---------------------------------------------------------------------------------------------------------
 def test_safety_by_group_adds_group_columns_and_tests(pages, synthetic):
-    card, fig, alert = pages["safety"].update_ae("none", "20", False, synthetic)
-    assert alert is None
+    card, fig, alert, style = pages["safety"].update_ae("none", "20", False, synthetic)
+    assert alert is None and style == {}
     grid = find(card, "ae-table")
     plain = [c.get("headerName") for c in grid.columnDefs]
     assert plain[0] == "Adverse event" and "p" not in plain
-    card2, fig2, _ = pages["safety"].update_ae("treatment", "all", False, synthetic)
+    card2, fig2, _, _s = pages["safety"].update_ae("treatment", "all", False, synthetic)
     grid2 = find(card2, "ae-table")
     heads = [c["headerName"] for c in grid2.columnDefs]
     result = ae_table(store.get_dataset(synthetic).frame, by="treatment")
@@ -200,12 +210,13 @@ def test_safety_by_group_adds_group_columns_and_tests(pages, synthetic):
     assert "Fisher's exact test" in " ".join(texts_of(card2))
 
 
-def test_safety_without_ae_columns_is_an_alert(pages, ctx):
+def test_safety_without_ae_columns_is_a_note_not_an_error(pages, ctx):
     frame = make_cohort().drop(columns=[c for c in make_cohort().columns if c.startswith("ae_")])
     ds = store.put_dataset(load_cohort(frame), "noae.csv")
-    card, fig, alert = pages["safety"].update_ae("none", "20", False, ds.id)
-    assert _is_alert(alert) and "no adverse-event columns" in _alert_text(alert)
-    assert find(card, "ae-table") is not None and fig is no_update
+    card, fig, alert, style = pages["safety"].update_ae("none", "20", False, ds.id)
+    assert alert is None and fig is no_update and style == {"display": "none"}   # no red alert, no empty axes
+    assert find(card, "ae-table") is not None and "No adverse-event data" in _alert_text(card)
+    assert "ae_<term>" in _alert_text(card)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -236,11 +247,12 @@ def test_baseline_missing_dataset_is_an_alert(pages, ctx):
 
 def test_demo_cohort_pages_render(pages, ctx):
     """The shipped SYNTHETIC demo cohort goes through every page without an alert."""
-    out = pages["cox"].update_cox("pfs", "p05", [], views.PAPER_COX_VARIABLES, True, {}, False, "demo")
+    out = pages["cox"].update_cox("pfs", "p05", [], views.PAPER_COX_VARIABLES, True, {}, None, False, "demo")
     assert out[3] is None and find(out[0], "cox-table") is not None
     assert pages["response"].update_tables("treatment", False, "demo")[3] is None
     assert pages["response"].update_km("mrecist", "pfs", "3", False, "demo")[2] is None
     assert pages["safety"].update_ae("treatment", "10", False, "demo")[2] is None
+    assert pages["safety"].update_ae("treatment", "10", False, "demo")[3] == {}
     assert pages["baseline"].update_baseline("treatment", "both", False, "demo")[1] is None
     present = [c for c in views.PAPER_COX_VARIABLES if c in store.get_dataset("demo").frame.columns]
     assert len(find(out[0], "cox-table").children[1].children) >= len(present)
@@ -254,10 +266,11 @@ def test_survival_km_works_where_the_cutoff_scan_cannot(pages, ctx):
     frame = pd.DataFrame({"os_months": [3.0, 5.0, 8.0, 12.0, 20.0, 24.0], "os_event": [0] * 6,
                           "ast": [20.0, 35.0, 50.0, 60.0, 80.0, 110.0]})
     ds = store.put_dataset(load_cohort(frame), "noevents.csv")
-    figure, alert, _note, at_cutoff, drawn = survival.update_km("os", "ast", 55.0, "log-log", False, ds.id)
+    figure, alert, _note, at_cutoff, drawn = survival.update_km("os", "ast", 55.0, "log-log", None, False, ds.id)
     assert alert is None and isinstance(figure, go.Figure)
-    assert drawn == {"dataset_id": ds.id, "endpoint": "os", "var": "ast", "cutoff": 55.0, "ci": "log-log"}
-    assert {t.name.split("  ")[0] for t in figure.data if t.name} == {"AST &lt;= 55", "AST &gt; 55"}  # plot text
+    assert drawn == {"dataset_id": ds.id, "endpoint": "os", "var": "ast", "cutoff": 55.0, "ci": "log-log",
+                     "at": None}
+    assert {t.name.split("  ")[0] for t in figure.data if t.name} == {"AST ≤ 55", "AST &gt; 55"}  # plot text
     assert "optimistic" not in str(at_cutoff)
     with pytest.raises(Exception):
         survival.cutpoint_scan(ds, "os", "ast")                  # the panel's own callback shows its message
@@ -269,22 +282,24 @@ def test_survival_km_card_follows_what_the_figure_drew(pages, ctx):
     from analysis.survival import km_by_group
     from components.export import to_safe_csv
     from components.survival_tables import km_summary_frame
-    from services.survival_view import LANDMARKS, km_times
+    from services.survival_view import km_times, landmarks
 
     survival = importlib.import_module("pages.survival")
-    figure, alert, _note, _at, drawn = survival.update_km("pfs", "ast", 60.0, "log-log", False, "demo")
+    figure, alert, _note, _at, drawn = survival.update_km("pfs", "ast", 60.0, "log-log", None, False, "demo")
     assert alert is None and drawn["cutoff"] == 60.0
     body, _notes, store_data, tsv, html_text, style = survival.update_km_table(drawn)
     assert style == {} and "AST > 60" in " ".join(texts_of(body)) and "AST &gt; 60" in html_text
     # the exported numbers are lifelines-path KM estimates at that cutoff (not the fast splitter's own table)
-    frame = store.get_dataset("demo").frame
-    reference = km_by_group(frame, "pfs_months", "pfs_event", by="ast", cutoff=60.0, ci="log-log",
-                            at=km_times("pfs"))
-    assert store_data["csv"] == to_safe_csv(km_summary_frame(reference, LANDMARKS["pfs"]))
+    demo = store.get_dataset("demo")
+    assert landmarks(demo, "pfs") == (6.0, 12.0, 24.0)                     # the paper's, inside follow-up
+    reference = km_by_group(demo.frame, "pfs_months", "pfs_event", by="ast", cutoff=60.0, ci="log-log",
+                            at=km_times(demo, "pfs"))
+    assert store_data["csv"] == to_safe_csv(km_summary_frame(reference, landmarks(demo, "pfs")))
     assert tsv.splitlines()[0].startswith("Group")
     # a figure that could not be drawn hides the card (update_km's alert says why); a vanished dataset too
     assert survival.update_km_table(None)[5] == {"display": "none"}
     gone = dict(drawn, dataset_id="no-such-dataset")
     assert survival.update_km_table(gone) == (*[no_update] * 5, {"display": "none"})
-    _fig, alert, _n, _a, drawn_none = survival.update_km("pfs", "ast", 60.0, "log-log", False, "no-such-dataset")
+    _fig, alert, _n, _a, drawn_none = survival.update_km("pfs", "ast", 60.0, "log-log", None, False,
+                                                         "no-such-dataset")
     assert _is_alert(alert) and drawn_none is None
