@@ -64,12 +64,20 @@ def _pairs(items: list[str] | None, what: str) -> list[tuple[str, str]]:
     return out
 
 
-def _requested_endpoint(args) -> list[tuple[str, str]] | None:
-    """The ``--time``/``--event`` pair of a command, or None when it names none."""
+def _requested_endpoint(args) -> list[dict] | None:
+    """The ``--time``/``--event`` pair of a command, or None when it names none. ``--event COL=VALUE`` reads an
+    event column of another coding: VALUE is the event, every other value censored (``status=2`` for a 0/1/2
+    status, as R's ``Surv(time, status == 2)``)."""
     time, event = getattr(args, "time", None), getattr(args, "event", None)
     if (time is None) != (event is None):
         raise AnalysisError("--time and --event go together: give both or neither")
-    return [(time, event)] if time is not None else None
+    if time is None:
+        return None
+    column, sep, value = event.partition("=")
+    if sep and not (column.strip() and value.strip()):
+        raise AnalysisError("--event must be a column, or COL=VALUE for the value that means an event")
+    return [{"time": time, "event": column.strip() if sep else event,
+             "event_value": value.strip() if sep else None}]
 
 
 def _load(args) -> LoadResult:
@@ -78,7 +86,7 @@ def _load(args) -> LoadResult:
 
 
 def _endpoint(result: LoadResult, args) -> tuple[str, str]:
-    return resolve_column(result, args.time), resolve_column(result, args.event)
+    return resolve_column(result, args.time), resolve_column(result, args.event.partition("=")[0].strip())
 
 
 # --- handlers ------------------------------------------------------------------------------------------
@@ -195,7 +203,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             required = endpoint == "required"
             p.add_argument("--time", required=required, help="survival time column (header or name)")
             p.add_argument("--event", required=required,
-                           help="event column (1 = event, 0 = censored; also yes/no, dead/alive, 1/2 as R's Surv)")
+                           help="event column (1 = event, 0 = censored; also yes/no, dead/alive, 1/2 as R's Surv), "
+                                "or COL=VALUE: VALUE is the event, other values censored (status=2)")
         p.set_defaults(handler=handler)
         return p
 

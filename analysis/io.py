@@ -633,9 +633,17 @@ def _resolve_headers(headers: list[str], overrides: dict[str, str], report: Vali
     return names, units
 
 
-#: what a caller may give as an endpoint: (time column, event column) or {"time", "event", "label"}; a column
-#: by its header in the file or its canonical name
-EndpointRequest = "tuple[str, str] | dict"
+@dataclass
+class _Pair:
+    """A time/event pair to read: column positions, whether bad values block (``strict``: pairs the caller
+    names and the canonical ones) or leave the columns as variables (pairs found by name only), the
+    caller's name for it, and the event column's value that means "event" when its coding is not 0/1."""
+
+    time: int
+    event: int
+    strict: bool
+    label: str | None = None
+    event_value: str | None = None
 
 
 def load_cohort(source: str | Path | bytes | pd.DataFrame, *, time_unit: str | None = None,
@@ -648,9 +656,13 @@ def load_cohort(source: str | Path | bytes | pd.DataFrame, *, time_unit: str | N
     become category levels), recognised by their content (:mod:`analysis.formats`). ``time_unit`` declares the
     unit of the time columns for the whole file (``months``, ``days``, ``weeks``, ``years``) where a header does
     not say; ``mapping`` maps file headers to canonical names for headers the importer did not recognise (the
-    dashboard's column-mapping step); ``endpoints`` names time/event pairs of the file (header or canonical
-    name), checked as times and event indicators (errors block), beside those the importer finds by name
-    (:func:`analysis.schema.pair_endpoints`); ``limits`` bounds untrusted uploads.
+    dashboard's column-mapping step); ``limits`` bounds untrusted uploads.
+
+    ``endpoints`` names time/event pairs of the file, beside those the importer finds by name
+    (:func:`analysis.schema.pair_endpoints`): each ``(time, event)`` or ``{"time", "event", "label",
+    "event_value"}``, a column by its header or canonical name; they are checked as times and event indicators
+    (errors block). ``event_value`` reads an event column of another coding: that value is the event, any other
+    value censored (R's ``Surv(time, status == 2)`` for a 0/1/2 status).
     """
     report = ValidationReport()
     if isinstance(source, pd.DataFrame):
@@ -668,37 +680,41 @@ def load_cohort(source: str | Path | bytes | pd.DataFrame, *, time_unit: str | N
         return LoadResult(None, report)
     headers = [str(c) for c in table.columns]
     names, units = _resolve_headers(headers, mapping or {}, report)
+    names = _check_guesses(headers, names, table.cols, mapping or {}, report)
     plan = _plan_endpoints(headers, names, endpoints or [], report)
     if plan is None:
         return LoadResult(None, report)
     names, units = _time_names(names, units, plan)
     # a pair found by name only is used when both its columns read as time and event; else they stay variables
-    for pair, (t, e, strict, _label) in list(plan.items()):
-        if strict:
+    for pair in list(plan):
+        if pair.strict:
             continue
         scratch = ValidationReport()
+        t, e = pair.time, pair.event
         for pos, role in ((t, "time"), (e, "event")):
             _clean_column(table.cols[pos], headers[pos], names[pos], role, units[pos] or time_unit, {}, scratch)
         if scratch.errors:
-            del plan[pair]
+            plan.remove(pair)
             bad = next(i.column for i in scratch.errors)
             report.warn("endpoint_unreadable", f"columns {headers[t]!r} and {headers[e]!r} look like a time/event "
                                                f"pair, but {bad!r} cannot be read as "
                                                f"{'times' if bad == names[t] else 'an event indicator'}; they are "
                                                f"kept as variables (recode the event as 1 = event, 0 = censored, "
-                                               f"or name the pair on the Data page or with --time/--event)", bad)
-    roles = {pos: role for t, e, _s, _l in plan.values() for pos, role in ((t, "time"), (e, "event"))}
+                                               f"or name the pair and its event value on the Data page or with "
+                                               f"--time/--event)", bad)
+    roles = {pos: (role, pair) for pair in plan for pos, role in ((pair.time, "time"), (pair.event, "event"))}
     report.n_rows = int(table.n_rows)
     out: dict[str, pd.Series] = {}
     for position, (header, name, unit) in enumerate(zip(headers, names, units)):
         col, table.cols[position] = table.cols[position], None       # each column is freed once cleaned
-        report.columns[name] = _clean_column(col, header, name, roles.get(position), unit or time_unit, out,
-                                             report)
+        role, pair = roles.get(position, (None, None))
+        report.columns[name] = _clean_column(col, header, name, role, unit or time_unit, out, report,
+                                             event_value=pair.event_value if pair else None)
     found: list[Endpoint] = []
-    for t, e, _strict, label in plan.values():
-        info = report.columns[names[t]]
-        found.append(schema.endpoint_for(names[t], names[e], info.unit or "months", label,
-                                         taken=[x.key for x in found]))
+    for pair in plan:
+        info = report.columns[names[pair.time]]
+        found.append(schema.endpoint_for(names[pair.time], names[pair.event], info.unit or "months", pair.label,
+                                         taken=[x.key for x in found], event_value=pair.event_value))
     report.endpoints = found
     frame = _frame(out)
     _check_cohort(frame, report)
@@ -719,20 +735,17 @@ def _find_header(wanted: str, headers: list[str], names: list[str]) -> int | Non
 
 
 def _plan_endpoints(headers: list[str], names: list[str], requested: list,
-                    report: ValidationReport) -> dict[int, tuple[int, int, bool, str | None]] | None:
-    """The time/event pairs to read: ``{pair number: (time position, event position, strict, label)}``.
-
-    Pairs the caller names and the canonical pairs are strict (a bad value is a blocking error); pairs found
-    by name only (``time``/``status``) are tried and, if their values do not read as times and events, left
-    as variables with a warning. Returns None (with an error in ``report``) when a named column is missing.
-    """
-    plan: dict[int, tuple[int, int, bool, str | None]] = {}
+                    report: ValidationReport) -> list[_Pair] | None:
+    """The time/event pairs to read (see :class:`_Pair`): those the caller names, then those found by name.
+    Returns None (with an error in ``report``) when a named column is missing."""
+    plan: list[_Pair] = []
     taken: set[int] = set()
     for item in requested:
         if isinstance(item, dict):
             tname, ename, label = item.get("time"), item.get("event"), item.get("label")
+            event_value = item.get("event_value")
         else:
-            (tname, ename), label = item, None
+            (tname, ename), label, event_value = item, None, None
         positions = []
         for what, wanted in (("time", tname), ("event", ename)):
             pos = _find_header(str(wanted), headers, names) if wanted else None
@@ -747,24 +760,25 @@ def _plan_endpoints(headers: list[str], names: list[str], requested: list,
             return None
         if t in taken or e in taken:
             continue                                  # the same pair named twice
-        plan[len(plan)] = (t, e, True, label)
+        value = schema.level_text(event_value) if event_value is not None else None
+        plan.append(_Pair(t, e, True, label or None, value))
         taken.update((t, e))
     free = [n if i not in taken else None for i, n in enumerate(names)]
     for tname, ename in schema.pair_endpoints([n for n in free if n is not None]):
         t, e = free.index(tname), free.index(ename)
-        strict = tname in schema.TIME_COLUMNS and ename in schema.EVENT_COLUMNS
-        plan[len(plan)] = (t, e, strict, None)
+        plan.append(_Pair(t, e, tname in schema.TIME_COLUMNS and ename in schema.EVENT_COLUMNS))
         taken.update((t, e))
     return plan
 
 
-def _time_names(names: list[str], units: list[str | None], plan: dict) -> tuple[list[str], list[str | None]]:
+def _time_names(names: list[str], units: list[str | None], plan: list[_Pair]) -> tuple[list[str], list[str | None]]:
     """Names and declared units after the endpoint time columns: one named with a unit other than months
     (``ttr_days``) is renamed ``ttr_months`` (its values are converted to months) when that name is free, and
     the unit word is its declared unit unless a header bracket said otherwise. (A ``_months`` name declares
     nothing: the file's time-unit setting still applies to it, as to ``os_months``.)"""
     names, units = list(names), list(units)
-    for t, _e, _strict, _label in plan.values():
+    for pair in plan:
+        t = pair.time
         slug = names[t]
         for suffix, word in (("_days", "days"), ("_weeks", "weeks"), ("_years", "years")):
             if slug.endswith(suffix) and len(slug) > len(suffix):
@@ -774,6 +788,38 @@ def _time_names(names: list[str], units: list[str | None], plan: dict) -> tuple[
                 units[t] = units[t] or word
                 break
     return names, units
+
+
+#: canonical columns read through a coding that turns unknown values into missing ones; an alias that names
+#: one of them is a guess the values must confirm (analysis.schema.ALIASES: "stage", "status", "child", ...)
+_CODED = {**{c: "event codes" for c in schema.EVENT_COLUMNS}, "sex": "male/female",
+          "child_pugh": "Child-Pugh classes", "cnlc_stage": "CNLC stages",
+          **{c: "yes/no codes" for c in schema.BINARY_FACTORS},
+          **{c: "response codes" for c in schema.RESPONSE_COLUMNS}}
+
+
+def _check_guesses(headers: list[str], names: list[str], cols: list, mapping: dict[str, str],
+                   report: ValidationReport) -> list[str]:
+    """Names after checking each alias guess against the values: a header the importer read as a coded
+    canonical column only by an alias (``Stage`` as CNLC stage, ``status`` as the OS event) whose present values
+    are mostly not that column's codes (a BCLC stage A-D, a 0/1/2 status) keeps its own name and its values, as
+    a variable of the user's, with a warning -- a guess never turns a user's data into missing values."""
+    names = list(names)
+    for i, (header, name) in enumerate(zip(headers, names)):
+        slug = schema.normalise_header(header)[0]
+        if name not in _CODED or slug == name or mapping.get(header) or slug in names:
+            continue
+        scratch = ValidationReport()
+        c = cols[i].by_value()
+        role = "event" if name in schema.EVENT_COLUMNS else None
+        _clean_column(c, header, name, role, None, out := {}, scratch)
+        present = c.count(~_missing_mask(c.values))
+        read = int(out[name].notna().sum()) if name in out else 0
+        if scratch.errors or (present and read < present / 2):
+            names[i] = slug
+            report.warn("alias_not_applied", f"column {header!r} was not read as {name} ({_CODED[name]}): most of "
+                                             f"its values are not; it is kept as your own variable {slug!r}", slug)
+    return names
 
 
 def _frame(out: dict[str, pd.Series]) -> pd.DataFrame:
@@ -806,10 +852,11 @@ def _clean_id(c: _Column) -> tuple[pd.Series, int]:
 
 
 def _clean_column(c: _Column, header: str, name: str, role: str | None, unit: str | None, out: dict,
-                  report: ValidationReport) -> ColumnInfo:
+                  report: ValidationReport, event_value: str | None = None) -> ColumnInfo:
     """Clean one column into ``out[name]`` and say how it was read. ``role`` is ``"time"``/``"event"`` for the
     columns of an endpoint (a lone canonical time or event column is read as one too); ``unit`` is the declared
-    unit of a time column (None: months)."""
+    unit of a time column (None: months); ``event_value`` the value of an event column that means "event"
+    (every other present value: censored)."""
     recognised = (name in schema.CANONICAL_COLUMNS or schema.is_ae_column(name) or role is not None)
     if role is None:
         role = "time" if name in schema.TIME_COLUMNS else "event" if name in schema.EVENT_COLUMNS else None
@@ -837,6 +884,17 @@ def _clean_column(c: _Column, header: str, name: str, role: str | None, unit: st
                                         f"out of analyses of that endpoint", name, c.lines(missing))
         return ColumnInfo(name, header, "time", True, c.count(missing), declared or "months")
 
+    if role == "event" and event_value is not None:
+        missing = _missing_mask(col)
+        is_event = schema.level_texts(col) == event_value
+        out[name] = c.cells(pd.Series(np.where(missing, np.nan, is_event.astype(float)), index=col.index))
+        if not c.any(is_event & ~missing):
+            report.warn("event_value_absent", f"event column {label}: no patient has the event value given", name)
+        if c.any(missing):
+            report.warn("event_missing", f"event column {label} is missing for some patients; they are left "
+                                         f"out of analyses of that endpoint", name, c.lines(missing))
+        return ColumnInfo(name, header, "event", True, c.count(missing))
+
     if role == "event":
         mapped, missing, unmapped = _map_codes(col, EVENT_CODES)
         key = _norm(col)
@@ -848,7 +906,9 @@ def _clean_column(c: _Column, header: str, name: str, role: str | None, unit: st
                                            f"(1 = censored, 2 = event)", name)
         if c.any(unmapped):
             report.error("event_unmapped", f"event column {label} has values that are not an event code "
-                                           f"(use 1/0, yes/no, dead/alive, progressed/censored)",
+                                           f"(use 1/0, yes/no, dead/alive, progressed/censored; for another "
+                                           f"coding give the value that means the event: --event "
+                                           f"{header}=VALUE, or the event value on the Data page)",
                          name, c.lines(unmapped))
         out[name] = c.cells(to_numeric(mapped, errors="coerce").astype("Int64").astype(float))
         if c.any(missing):

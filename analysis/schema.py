@@ -382,13 +382,17 @@ class Endpoint:
     time: str
     event: str
     unit: str = "months"
+    event_value: str | None = None    # the file's event coding when not 0/1: this value is the event
 
     def to_dict(self) -> dict:
-        return {"key": self.key, "label": self.label, "time": self.time, "event": self.event, "unit": self.unit}
+        out = {"key": self.key, "label": self.label, "time": self.time, "event": self.event, "unit": self.unit}
+        if self.event_value is not None:
+            out["event_value"] = self.event_value
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "Endpoint":
-        return cls(d["key"], d["label"], d["time"], d["event"], d.get("unit", "months"))
+        return cls(d["key"], d["label"], d["time"], d["event"], d.get("unit", "months"), d.get("event_value"))
 
 
 def _split_word(name: str, words: tuple[str, ...]) -> str | None:
@@ -458,7 +462,7 @@ def pair_endpoints(names: Iterable[str]) -> list[tuple[str, str]]:
 
 
 def endpoint_for(time_col: str, event_col: str, unit: str = "months", label: str | None = None,
-                 taken: Iterable[str] = ()) -> Endpoint:
+                 taken: Iterable[str] = (), event_value: str | None = None) -> Endpoint:
     """The :class:`Endpoint` of a pair: key from the stems (``os``, ``rfs``) or the time column's name."""
     stem = time_stem(time_col) or event_stem(event_col) or ""
     key = stem or re.sub(r"_months$", "", time_col)
@@ -469,7 +473,7 @@ def endpoint_for(time_col: str, event_col: str, unit: str = "months", label: str
         key = f"{base}{k}"
     if not label:
         label = ENDPOINT_NAMES.get(stem) or f"{time_col} / {event_col}"
-    return Endpoint(key, label, time_col, event_col, unit)
+    return Endpoint(key, label, time_col, event_col, unit, event_value)
 
 
 # --- what a column can be used for -----------------------------------------------------------------------

@@ -103,9 +103,12 @@ def _mapping_form(report: dict, settings: dict, sheets: list[str]) -> html.Div |
                    "time to recurrence.", className="small text-muted mb-1"),
             dbc.Row([
                 dbc.Col(dbc.Select(id={"type": "endpoint-time", "index": 0}, options=choices,
-                                   placeholder="time column", size="sm"), md=4),
+                                   placeholder="time column", size="sm"), md=3),
                 dbc.Col(dbc.Select(id={"type": "endpoint-event", "index": 0}, options=choices,
-                                   placeholder="event column", size="sm"), md=4),
+                                   placeholder="event column", size="sm"), md=3),
+                dbc.Col(dbc.Input(id={"type": "endpoint-value", "index": 0}, size="sm",
+                                  placeholder="event value if not 1", title="the value of the event column that "
+                                  "means the event (e.g. 2 for a 0/1/2 status); other values are censored"), md=2),
                 dbc.Col(dbc.Input(id={"type": "endpoint-name", "index": 0}, placeholder="name (optional)",
                                   size="sm"), md=2),
                 dbc.Col(dbc.Button("Add", id={"type": "add-endpoint", "index": 0}, size="sm", color="primary"),
@@ -159,10 +162,11 @@ def _unit_issues(report: dict) -> list[dict]:
     State({"type": "endpoint-time", "index": ALL}, "value"),
     State({"type": "endpoint-event", "index": ALL}, "value"),
     State({"type": "endpoint-name", "index": ALL}, "value"),
+    State({"type": "endpoint-value", "index": ALL}, "value"),
     prevent_initial_call=True,
 )
 def handle_upload(contents, _demo, _remove, _apply, _add, _unit, sheets_chosen, filename, time_unit, pending,
-                  settings, map_values, map_ids, ep_times, ep_events, ep_names):
+                  settings, map_values, map_ids, ep_times, ep_events, ep_names, ep_values=()):
     """Read an upload (or re-read the pending one with new settings) and make it the active dataset, unless it
     is refused or its time unit must be confirmed first; the previous dataset stays active otherwise."""
     trigger = ctx.triggered_id
@@ -195,12 +199,14 @@ def handle_upload(contents, _demo, _remove, _apply, _add, _unit, sheets_chosen, 
         if kind == "apply-mapping":
             settings["mapping"] = {i["source"]: v for i, v in zip(map_ids, map_values) if v}
         elif kind == "add-endpoint":
-            ep_time, ep_event, ep_name = (v[0] if v else None for v in (ep_times, ep_events, ep_names))
+            ep_time, ep_event, ep_name, ep_value = (v[0] if v else None
+                                                    for v in (ep_times, ep_events, ep_names, ep_values))
             if not ep_time or not ep_event:
                 return no_update, error_alert("Choose the time column and the event column of the endpoint."), \
                     no_update, no_update, no_update
             settings["endpoints"] = [*settings.get("endpoints", []),
-                                     {"time": ep_time, "event": ep_event, "label": (ep_name or "").strip() or None}]
+                                     {"time": ep_time, "event": ep_event, "label": (ep_name or "").strip() or None,
+                                      "event_value": (str(ep_value).strip() or None) if ep_value else None}]
         elif kind == "unit-choice":
             settings["time_unit"], settings["confirmed"] = trigger["unit"], True
         elif kind == "upload-sheet":

@@ -35,7 +35,7 @@ def call(prop, contents=None, current="demo", pending=None, settings=None):
     from pages.data import handle_upload
 
     outputs = trigger(prop, handle_upload, contents, None, None, [], [], [], [], "good.csv", "months", pending,
-                      settings, [], [], [], [], [])
+                      settings, [], [], [], [], [], [])
     return outputs[:4]
 
 
