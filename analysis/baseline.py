@@ -392,8 +392,9 @@ def _variable_type(df: pd.DataFrame, col: str) -> str:
         return "categorical"
     if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
         return "categorical"
-    values = s.dropna().unique()
-    if len(values) and set(np.asarray(values, dtype=float).tolist()) <= {0.0, 1.0}:
+    # a user's numeric column with a few values (a 0/1 flag, grade 1-3, ECOG 0-4) is a set of categories, as
+    # everywhere in the app (analysis.schema.default_form); gtsummary's rule is the same with 10 values
+    if 0 < s.dropna().nunique() <= schema.MAX_LEVELS_AS_CATEGORIES:
         return "categorical"
     return "numeric"
 
@@ -484,8 +485,9 @@ def baseline_table(df: pd.DataFrame, by: str | None = None, variables: Sequence[
     variable is listed in ``skipped`` with the reason: its role (``roles``: column -> kind from the import
     report, ``id``/``time``/``event``/``response``/``ae``; canonical columns are known by name), the grouping
     column, no values, or more than :data:`analysis.schema.MAX_TABLE_LEVELS` categories.
-    ``types`` may force a variable to ``"numeric"`` or ``"categorical"``; otherwise numeric columns are numeric
-    except 0/1 columns, which are shown as categories.
+    ``types`` may force a variable to ``"numeric"`` or ``"categorical"``; otherwise the known numeric columns are
+    numeric, and other numeric columns too unless they hold at most
+    :data:`analysis.schema.MAX_LEVELS_AS_CATEGORIES` distinct values (a flag, a grade), shown as categories.
     """
     if not isinstance(df, pd.DataFrame):
         raise AnalysisError("baseline_table needs a table of patients")

@@ -463,16 +463,24 @@ def pair_endpoints(names: Iterable[str]) -> list[tuple[str, str]]:
 
 def endpoint_for(time_col: str, event_col: str, unit: str = "months", label: str | None = None,
                  taken: Iterable[str] = (), event_value: str | None = None) -> Endpoint:
-    """The :class:`Endpoint` of a pair: key from the stems (``os``, ``rfs``) or the time column's name."""
-    stem = time_stem(time_col) or event_stem(event_col) or ""
-    key = stem or re.sub(r"_months$", "", time_col)
-    key, base, k = key, key, 1
-    taken = set(taken)
+    """The :class:`Endpoint` of a pair. Its key is the endpoint's abbreviation when the time column's stem is
+    one (``rfstime`` -> ``rfs``) or the event column is a canonical one (``death`` read as os_event -> ``os``),
+    else the time column's stem (``ttr_days`` -> ``ttr``) or name (``rtime``, ``futime``)."""
+    tstem, estem = time_stem(time_col) or "", event_stem(event_col) or ""
+    if tstem in ENDPOINT_NAMES:
+        key = tstem
+    elif estem in ENDPOINTS:
+        key = estem
+    elif len(tstem) > 1:
+        key = tstem
+    else:
+        key = re.sub(r"_months$", "", time_col)
+    base, k, taken = key, 1, set(taken)
     while key in taken:
         k += 1
         key = f"{base}{k}"
     if not label:
-        label = ENDPOINT_NAMES.get(stem) or f"{time_col} / {event_col}"
+        label = ENDPOINT_NAMES.get(base) or f"{time_col} / {event_col}"
     return Endpoint(key, label, time_col, event_col, unit, event_value)
 
 

@@ -43,8 +43,12 @@ def unit_check_view(issues: list[dict], summaries: list[dict], unit: str) -> dbc
         e = by_time.get(issue.get("column")) or next(iter(summaries), None)
         f = e["followup"] if e else None
         if f and f.get("median") is not None and d.get("unit") in TIME_UNIT_FACTORS:
-            factor = TIME_UNIT_FACTORS[d["unit"]]
-            as_read = f"a median follow-up of {f['median'] / factor:.1f} {d['unit']} ({_months(f['median'])} months)"
+            months = f["median"]
+            in_unit = f"{months / TIME_UNIT_FACTORS[d['unit']]:.1f} {d['unit']}"
+            years = f", {months / 12:.0f} years" if months >= 24 else ""
+            as_read = (f"a median follow-up of {in_unit}" +
+                       (f" ({_months(months)} months{years})" if d["unit"] != "months" else
+                        (f" ({years[2:]})" if years else "")))
         else:
             as_read = "no median follow-up"
         lines.append(html.Li([html.Code(issue.get("column") or ""), f": read as {d.get('unit', unit)}, {as_read}; "

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from analysis.cox import CovariateSpec
+from analysis.cutoffs import default_cutoff
 from analysis.errors import AnalysisError
 from components.cox_views import cox_model_table, cox_table, forest_figure
 from components.clinical_tables import plot_text
@@ -110,30 +111,37 @@ def fill_candidates(dataset_id, url_cand, current, endpoint=None, initial_endpoi
 
 # --- each candidate's form: continuous (per N units), cut (cutoff), categorical (reference) -----------------
 
-def _form_row(var, allowed, levels) -> dbc.Row:
-    """One candidate's controls; the three value inputs are all laid out, the form shows the one it uses."""
+FORM_NAMES = {"continuous": "Continuous", "cut": "Cut", "categorical": "Categorical"}
+
+
+def _form_row(var, allowed, levels, cut_default) -> html.Div:
+    """One candidate's controls: its name, then the form and the value the form uses (all three value inputs
+    are laid out; the form shows the one it needs)."""
     col = var.column
+    name = html.Div(var.label, className="small fw-semibold text-truncate")
     if var.grouping:
-        return dbc.Row([dbc.Col(html.Span(var.label, className="small"), width=5),
-                        dbc.Col(html.Span("the paper's grouping (switch it off to choose)",
-                                          className="small text-muted"), width=7)], className="g-1 mb-1")
+        return html.Div([name, html.Div("the paper's grouping (switch it off above to choose)",
+                                        className="small text-muted")], className="mb-2")
     spec = var.spec
-    return dbc.Row([
-        dbc.Col(html.Span(var.label, className="small"), width=5),
+    return html.Div([name, dbc.Row([
         dbc.Col(dbc.Select(id={"type": "cox-form", "col": col}, value=var.form, size="sm",
-                           options=[{"label": FORMS[f], "value": f} for f in FORMS if f in allowed]), width=4),
+                           options=[{"label": FORM_NAMES[f], "value": f} for f in FORMS if f in allowed]), width=6),
         dbc.Col([
-            dbc.Input(id={"type": "cox-per", "col": col}, type="number", min=0, step="any", size="sm",
-                      value=spec.per, debounce=True, title="HR per this many units",
-                      style={} if var.kind == "num" else {"display": "none"}),
-            dbc.Input(id={"type": "cox-cut", "col": col}, type="number", step="any", size="sm", debounce=True,
-                      value=var.cutoff, title="cutoff (high group: value > cutoff)",
-                      style={} if var.kind == "cut" else {"display": "none"}),
+            dbc.InputGroup([dbc.InputGroupText("per", className="small"),
+                            dbc.Input(id={"type": "cox-per", "col": col}, type="number", min=0, step="any",
+                                      value=spec.per, debounce=True)],
+                           size="sm", id={"type": "cox-per-box", "col": col},
+                           style={} if var.kind == "num" else {"display": "none"}),
+            dbc.InputGroup([dbc.InputGroupText(">", className="small"),
+                            dbc.Input(id={"type": "cox-cut", "col": col}, type="number", step="any", debounce=True,
+                                      value=var.cutoff if var.cutoff is not None else cut_default)],
+                           size="sm", id={"type": "cox-cut-box", "col": col},
+                           style={} if var.kind == "cut" else {"display": "none"}),
             dbc.Select(id={"type": "cox-ref", "col": col}, size="sm", value=var.reference or (levels or [None])[0],
                        options=[{"label": f"ref. {lv}", "value": lv} for lv in levels],
                        style={} if var.kind == "cat" else {"display": "none"}),
-        ], width=3),
-    ], className="g-1 mb-1 align-items-center")
+        ], width=6),
+    ], className="g-1")], className="mb-2")
 
 
 @callback(Output("cox-form-rows", "children"),
@@ -147,7 +155,12 @@ def render_form_rows(cand, dataset_id, groups, chosen, forms):
         variables, _notes = cox_variables(ds, list(cand), chosen, bool(groups), forms)
     except (DatasetMissing, AnalysisError):
         return None
-    return [_form_row(v, ds.profiles[v.column].uses, list(ds.profiles[v.column].levels)) for v in variables]
+    rows = []
+    for v in variables:
+        prof = ds.profiles[v.column]
+        cut = default_cutoff(v.column, ds.frame[v.column], paper=ds.follows_paper) if "cut" in prof.uses else None
+        rows.append(_form_row(v, prof.uses, list(prof.levels), cut))
+    return rows
 
 
 # the form decides which value input shows
@@ -157,7 +170,7 @@ clientside_callback(
         return [form === "continuous" ? show : hide, form === "cut" ? show : hide,
                 form === "categorical" ? show : hide];
     }""",
-    Output({"type": "cox-per", "col": MATCH}, "style"), Output({"type": "cox-cut", "col": MATCH}, "style"),
+    Output({"type": "cox-per-box", "col": MATCH}, "style"), Output({"type": "cox-cut-box", "col": MATCH}, "style"),
     Output({"type": "cox-ref", "col": MATCH}, "style"),
     Input({"type": "cox-form", "col": MATCH}, "value"), prevent_initial_call=True,
 )

@@ -100,15 +100,15 @@ def _mapping_form(report: dict, settings: dict, sheets: list[str]) -> html.Div |
         parts += [
             html.H3("Add a time/event pair (an endpoint)", className="h6 mt-2"),
             html.P("Any survival time and its event column (1 = event, 0 = censored), under your own name, e.g. "
-                   "time to recurrence.", className="small text-muted mb-1"),
+                   "time to recurrence. For an event column of another coding, give the value that means the event "
+                   "(e.g. 2 for a 0/1/2 status); every other value is censored.", className="small text-muted mb-1"),
             dbc.Row([
                 dbc.Col(dbc.Select(id={"type": "endpoint-time", "index": 0}, options=choices,
                                    placeholder="time column", size="sm"), md=3),
                 dbc.Col(dbc.Select(id={"type": "endpoint-event", "index": 0}, options=choices,
                                    placeholder="event column", size="sm"), md=3),
                 dbc.Col(dbc.Input(id={"type": "endpoint-value", "index": 0}, size="sm",
-                                  placeholder="event value if not 1", title="the value of the event column that "
-                                  "means the event (e.g. 2 for a 0/1/2 status); other values are censored"), md=2),
+                                  placeholder="event value if not 1"), md=2),
                 dbc.Col(dbc.Input(id={"type": "endpoint-name", "index": 0}, placeholder="name (optional)",
                                   size="sm"), md=2),
                 dbc.Col(dbc.Button("Add", id={"type": "add-endpoint", "index": 0}, size="sm", color="primary"),

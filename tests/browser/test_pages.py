@@ -129,7 +129,7 @@ def test_km_table_exports_follow_the_cutoff(live_server, browser):
     capture_downloads(browser)
     click(browser, "#km-table button.btn-outline-secondary")          # the card's CSV button
     _head, text = first_download(browser)
-    assert "ALP > 120" in text and "ALP <= 120" in text and "174.5" not in text
+    assert "ALP > 120" in text and "ALP ≤ 120" in text and "174.5" not in text
     assert console_errors(browser) == []
 
 
