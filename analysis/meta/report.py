@@ -9,7 +9,9 @@ tau^2 on the log scale, I^2 in percent). Rules:
 * subgroup analysis pools each subgroup separately (random effects with its own tau^2 unless method FE) and tests
   differences with Cochran's Q of the subgroup estimates (``q_between``);
 * meta-regression uses the analysis' estimator (REML by default; FE gives a fixed-effects meta-regression) on one
-  moderator: a numeric column, or a two-level text column coded 0 (the alphabetically first level) / 1.
+  moderator: a numeric column, or a two-level text column coded 0 (the alphabetically first level) / 1;
+* Egger's test (and trim-and-fill, which needs the same regression to choose its side) is null with a note when
+  the studies' standard errors are (nearly) all equal -- undefined, as R refuses it.
 """
 from __future__ import annotations
 
@@ -178,11 +180,22 @@ def run_meta(source, outcome: str | None = None, *, measure: str = "RR", method:
     analysis = meta_analysis(effects, method, hk, hk_adhoc, mh, pi, level)
     analysis.settings["derive"] = [d for d in DERIVATIONS if d in _want(derive)]  # which derivations were on
     notes: list[str] = []
+    if effects.k == 1:
+        notes.append("one study: nothing is pooled (the 'pooled' estimates are that study's own)")
+    if mh and analysis.mh is not None and not np.isfinite(analysis.mh.log_est):
+        arms = [name for name, key in (("experimental", "ai"), ("control", "ci"))
+                if float(np.sum(effects.counts[key])) == 0]
+        notes.append(f"the Mantel-Haenszel estimate is undefined: no events in the {' or '.join(arms)} arm of "
+                     f"any study (metafor rma.mh gives NA); the inverse-variance fixed effect uses the "
+                     f"continuity-corrected counts")
     egger = tf = None
     if effects.k >= 3:
-        egger = egger_test(effects.yi, effects.vi, egger_model, method, hk or hk_adhoc, level)
         try:
-            tf = trim_and_fill(effects.yi, effects.vi, method, level=level)
+            egger = egger_test(effects.yi, effects.vi, egger_model, method, hk or hk_adhoc, level)
+        except AnalysisError as exc:
+            notes.append(str(exc))
+        try:
+            tf = trim_and_fill(effects.yi, effects.vi, method, level=level, hk=hk or hk_adhoc, hk_adhoc=hk_adhoc)
         except AnalysisError as exc:
             notes.append(f"trim-and-fill not available: {exc}")
     else:
@@ -223,7 +236,7 @@ def run_meta(source, outcome: str | None = None, *, measure: str = "RR", method:
             corr = None
         published = {"source": PUBLISHED_POOLED["source"], **PUBLISHED_POOLED.get(outcome, {})}
         published["label"] = OUTCOMES[outcome]["label"]
-    if analysis.settings.get("hk") and tf is not None:
-        notes.append("trim-and-fill refits use a z-based CI (as metafor trimfill)")
+    if analysis.settings.get("hk") and tf is not None and tf.k0 > 0:
+        notes.append("trim-and-fill refits with imputed studies use a z-based CI (as metafor trimfill)")
     return MetaReport(outcome, analysis, egger, tf, l1o, cum, sg, mr, funnel, corr, published, notes,
                       list(table.warnings))
