@@ -54,13 +54,16 @@ OUTCOMES = {
 }
 
 #: Pooled results published by Lu D et al., Int J Surg 2025;111:3494 (doi 10.1097/JS9.0000000000002326),
-#: random-effects (the paper used random effects when I2 >= 50%, which all four reach; R package meta).
+#: random-effects (the paper used random effects when I2 >= 50%, which all four reach; R package meta); ``tsa``:
+#: its trial sequential analyses (Fig. 6; TSA software 0.9.5.10 beta, random effects, 16 and 15 trials).
 PUBLISHED_POOLED = {
     "source": "Lu D et al. Int J Surg 2025;111:3494 (doi 10.1097/JS9.0000000000002326)",
     "os": {"measure": "HR", "est": 0.52, "lo": 0.48, "hi": 0.58, "i2": 51.0, "k": 17},
     "pfs": {"measure": "HR", "est": 0.54, "lo": 0.46, "hi": 0.63, "i2": 65.0, "k": 14},
-    "orr": {"measure": "RR", "est": 2.20, "lo": 1.77, "hi": 2.72, "i2": 65.0, "k": 16},
-    "dcr": {"measure": "RR", "est": 1.21, "lo": 1.14, "hi": 1.29, "i2": 55.0, "k": 15},
+    "orr": {"measure": "RR", "est": 2.20, "lo": 1.77, "hi": 2.72, "i2": 65.0, "k": 16,
+            "tsa": {"rrr": 0.30, "alpha": 0.05, "beta": 0.20, "model": "random", "ris": 2633, "k": 16}},
+    "dcr": {"measure": "RR", "est": 1.21, "lo": 1.14, "hi": 1.29, "i2": 55.0, "k": 15,
+            "tsa": {"rrr": 0.15, "alpha": 0.05, "beta": 0.20, "model": "random", "ris": 1469, "k": 15}},
     "ae": {"measure": None, "rate_haic_pct": 7.20, "rate_ctrl_pct": 4.58, "k": None,
            "note": "incidence of grade >= 3 adverse events per arm as published; no pooled ratio given"},
     "correlation_orr_os": {"method": "spearman", "rho": -0.54, "p": 0.031},
