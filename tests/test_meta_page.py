@@ -533,3 +533,16 @@ def test_tsa_controls(page, as_user):
     assert find(root, "meta-tsa-panel").style == {}
     default = page.layout(outcome="orr")
     assert find(default, "meta-tsa-rrr").value == 30 and find(default, "meta-tsa-panel").style == {"display": "none"}
+
+
+def test_readme_says_how_many_studies_each_outcome_pools():
+    """Before, the README said the page 'pools the 17 published studies'; it pools those that report the outcome."""
+    from analysis.meta import run_meta
+
+    k = {o: run_meta(META17, o).k for o in ("os", "pfs", "orr", "dcr", "ae")}
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    said = (f"{k['os']} for OS, {k['pfs']} PFS, {k['orr']} ORR, {k['dcr']} DCR, {k['ae']} grade ≥3 AEs")
+    assert said in readme and "pools the 17 published studies" not in readme
+    assert (f"{k['os']} OS, {k['pfs']} PFS, {k['orr']} ORR, {k['dcr']} DCR, {k['ae']} grade ≥3 AEs"
+            in readme.split("| `/meta` |")[1].split("\n")[0])
+    assert "--tsa --rrr" in readme
