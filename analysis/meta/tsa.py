@@ -50,6 +50,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from analysis.errors import AnalysisError
+from analysis.meta.pooling import _num
 
 ZERO_ADJ = 0.5
 LOOK_MIN = 0.01          # RTSA's time_tf: a look must add more than 1 % of the RIS
@@ -393,13 +394,6 @@ def _pool(a, n1, c, n2, weights: str) -> _Pool:
 # ---------------------------------------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------------------------------------
-
-def _num(x) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
 
 @dataclass
 class TSALook:

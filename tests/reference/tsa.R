@@ -109,43 +109,32 @@ run <- function(set, rrr, model = "random", weights = "MH", futility = FALSE, al
   )
 }
 
-cases <- list(
+# each data set as random effects (without and with futility), fixed Mantel-Haenszel and fixed inverse variance
+four <- function(set, rrr) {
+  runs <- list(run(set, rrr), run(set, rrr, futility = TRUE), run(set, rrr, model = "fixed"),
+               run(set, rrr, model = "fixed", weights = "IV"))
+  setNames(runs, paste0(set, c("", "_futility", "_fixed_mh", "_fixed_iv")))
+}
+
+cases <- c(
   # the paper's settings (Lu et al. 2025, Figure 6): ORR RRR 30 %, DCR RRR 15 %, alpha 5 %, power 80 %
-  meta17_orr = run("meta17_orr", 0.30),
-  meta17_orr_futility = run("meta17_orr", 0.30, futility = TRUE),
-  meta17_orr_fixed_mh = run("meta17_orr", 0.30, model = "fixed"),
-  meta17_orr_fixed_iv = run("meta17_orr", 0.30, model = "fixed", weights = "IV"),
-  meta17_dcr = run("meta17_dcr", 0.15),
-  meta17_dcr_futility = run("meta17_dcr", 0.15, futility = TRUE),
-  meta17_dcr_fixed_mh = run("meta17_dcr", 0.15, model = "fixed"),
-  meta17_dcr_fixed_iv = run("meta17_dcr", 0.15, model = "fixed", weights = "IV"),
+  four("meta17_orr", 0.30),
+  four("meta17_dcr", 0.15),
   # BCG vaccine: 13 trials, large heterogeneity, information far beyond the RIS
-  bcg = run("bcg", 0.20),
-  bcg_futility = run("bcg", 0.20, futility = TRUE),
-  bcg_fixed_mh = run("bcg", 0.20, model = "fixed"),
-  bcg_fixed_iv = run("bcg", 0.20, model = "fixed", weights = "IV"),
-  # diuretics and pre-eclampsia: one double-zero trial, zero cells
-  collins = run("collins", 0.20),
-  collins_futility = run("collins", 0.20, futility = TRUE),
-  collins_fixed_mh = run("collins", 0.30, model = "fixed"),
-  collins_fixed_iv = run("collins", 0.30, model = "fixed", weights = "IV", alpha = 0.01, beta = 0.10),
-  collins_pc = run("collins", 0.25, pC = 0.20, futility = TRUE),
+  four("bcg", 0.20),
+  # diuretics and pre-eclampsia: one double-zero trial, zero cells; other alpha/beta; a given control risk
+  four("collins", 0.20),
+  list(collins_rrr30_alpha01_beta10 = run("collins", 0.30, model = "fixed", weights = "IV", alpha = 0.01,
+                                          beta = 0.10),
+       collins_pc = run("collins", 0.25, pC = 0.20, futility = TRUE)),
   # intravenous magnesium in myocardial infarction (Egger 2001): a zero cell, a mega-trial
-  egger = run("egger", 0.25),
-  egger_futility = run("egger", 0.25, futility = TRUE),
-  egger_fixed_mh = run("egger", 0.25, model = "fixed"),
-  egger_fixed_iv = run("egger", 0.25, model = "fixed", weights = "IV"),
+  four("egger", 0.25),
   # catheter infections (Niel-Weise 2007): tau^2 = 0 (random falls back to fixed), double zero, zero cells
-  nielweise = run("nielweise", 0.30),
-  nielweise_futility = run("nielweise", 0.30, futility = TRUE),
-  nielweise_fixed_iv = run("nielweise", 0.30, model = "fixed", weights = "IV"),
+  four("nielweise", 0.30),
   # Lee 2004 and Li 2007: boundaries crossed
-  lee = run("lee", 0.20),
-  lee_futility = run("lee", 0.20, futility = TRUE),
-  lee_fixed_mh = run("lee", 0.20, model = "fixed"),
-  li = run("li", 0.20),
-  li_futility = run("li", 0.15, futility = TRUE, beta = 0.10),
-  li_fixed_iv = run("li", 0.20, model = "fixed", weights = "IV")
+  four("lee", 0.20),
+  four("li", 0.20),
+  list(li_rrr15_beta10_futility = run("li", 0.15, futility = TRUE, beta = 0.10))
 )
 
 out <- list(
