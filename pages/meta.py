@@ -256,8 +256,8 @@ def _graph_config(name: str) -> dict:
             "toImageButtonOptions": {"format": "png", "filename": name, "scale": 3}}
 
 
-def _empty_figure() -> dict:
-    return {"layout": {"height": 420, "xaxis": {"visible": False}, "yaxis": {"visible": False},
+def _empty_figure(height: int = 420) -> dict:
+    return {"layout": {"height": height, "xaxis": {"visible": False}, "yaxis": {"visible": False},
                        "template": "plotly_white"}}
 
 
@@ -510,7 +510,7 @@ def update_tsa(tab, outcome, method, hk, mh, measure, derive_se, derive_pct, sub
                          exclude)
         view = tsa_view(data, params, settings)
     except AnalysisError as exc:
-        return shown, _empty_figure(), error_alert(str(exc)), None, None
+        return shown, _empty_figure(40), error_alert(str(exc)), None, None
     model = ("Model: fixed effect (" + ("Mantel-Haenszel" if params.mh else "inverse variance") + ")"
              if params.method == "FE" else "Model: random effects (DerSimonian-Laird; RIS adjusted by the diversity "
              "D²), Mantel-Haenszel where τ² = 0")
@@ -518,7 +518,7 @@ def update_tsa(tab, outcome, method, hk, mh, measure, derive_se, derive_pct, sub
               "them (docs/meta-analysis.md).")
     paper = _tsa_paper_table(view.paper)
     if view.result is None:
-        return shown, _empty_figure(), _muted(view.message or ""), paper, model
+        return shown, _empty_figure(40), _muted(view.message or ""), paper, model
     r = view.result
     figure = tsa_figure(r, view.spec, presentation=bool(presentation))
     frame = tsa_summary_frame(r, view.spec)
