@@ -11,9 +11,11 @@ weights). Rows are numbered from the top (y = 0, -1, -2, ...). Clickable rows ca
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from components.clinical_tables import plot_text
@@ -29,6 +31,7 @@ PI_COLOUR = PALETTE[1]
 ROW_PX = 22
 TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 DAGGER = "†"
+NOT_POOLED = "Not pooled (one study)"
 
 HIDDEN_AXIS = {"showticklabels": False, "showgrid": False, "zeroline": False, "showline": False, "ticks": ""}
 
@@ -36,6 +39,8 @@ HIDDEN_AXIS = {"showticklabels": False, "showgrid": False, "zeroline": False, "s
 LEFT = (0.0, 0.40)
 PLOT = (0.415, 0.675)
 RIGHT = (0.69, 1.0)
+PRESENTATION_SCALE = 1.3   # presentation mode: text and rows of the forest and funnel plots this much larger
+FOOTNOTE_CHARS = 150       # characters per footnote line (10.5 px text on the forest plot's ~900 px at 1,280 px)
 
 
 @dataclass
@@ -122,6 +127,18 @@ def fmt_tau2(x) -> str:
     if x == 0:
         return "0"
     return "< 0.001" if x < 0.001 else f"{x:.3f}"
+
+
+def per_study_display(frame: pd.DataFrame, short: str) -> pd.DataFrame:
+    """The per-study table as a journal prints it: one number format per column -- the ratio and its CI limits
+    with two decimals (``fmt_ratio``), weights with one; blanks where a study has no value."""
+    out = frame.copy().astype(object)
+    for col in out.columns:
+        if col in (short, "95% CI lower", "95% CI upper"):
+            out[col] = [fmt_ratio(v) if _ok(v) else "" for v in frame[col]]
+        elif str(col).startswith("Weight"):
+            out[col] = [fmt_num(v, 1) if _ok(v) else "" for v in frame[col]]
+    return out.where(out.notna(), "")
 
 
 def _arm_text(spec: EffectSpec, events: str, n: str) -> str:
@@ -216,8 +233,12 @@ def _style(text: str, style: str) -> tuple[str, str]:
 def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[Column], *, x_title: str,
                   favours: tuple[str, str] | None, title: str | None, footnotes: list[str],
                   ref_span: tuple[int, int] | None, center: float | None = None,
-                  values: list[float] | None = None, width: int = 1100) -> go.Figure:
-    """Lay ``lines`` out top to bottom: text columns left and right, marks on a log axis in the middle."""
+                  values: list[float] | None = None, width: int = 1100, presentation: bool = False) -> go.Figure:
+    """Lay ``lines`` out top to bottom: text columns left and right, marks on a log axis in the middle.
+    ``presentation``: every text and row PRESENTATION_SCALE times larger (the navbar's presentation mode)."""
+    f = PRESENTATION_SCALE if presentation else 1.0
+    # footnotes wrapped to the width a ~900 px figure holds (fewer characters in presentation mode)
+    footnotes = [line for note in footnotes for line in textwrap.wrap(note, int(FOOTNOTE_CHARS / f)) or [""]]
     fig = go.Figure()
     n = len(lines)
     ys = [-float(i) for i in range(n)]
@@ -235,7 +256,7 @@ def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[C
             position = {"left": "top right", "center": "top center", "right": "top left"}[col.align]
             fig.add_trace(go.Scatter(x=[col.x], y=[header_y - 0.2], mode="text", text=[f"<b>{col.header}</b>"],
                                      textposition=position, xaxis=axis, yaxis="y", hoverinfo="skip",
-                                     textfont={"color": INK, "size": 12, "family": FONT}, showlegend=False,
+                                     textfont={"color": INK, "size": 12 * f, "family": FONT}, showlegend=False,
                                      cliponaxis=False, name=f"{side}-header-{j}"))
             xs, yv, texts, colors, sizes = [], [], [], [], []
             for y, ln in zip(ys, lines):
@@ -243,7 +264,7 @@ def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[C
                 if j < len(cells) and cells[j]:
                     text, colour = _style(cells[j], ln.style if not (j > 0 and ln.style == "bold") else "normal")
                     xs.append(col.x); yv.append(y); texts.append(text); colors.append(colour)
-                    sizes.append(11 if ln.style in ("note", "greyitalic") else 12)
+                    sizes.append((11 if ln.style in ("note", "greyitalic") else 12) * f)
             fig.add_trace(_text_trace(axis, xs, yv, texts, colors, sizes, col.align, f"{side}-col-{j}"))
 
     # a rule under the header row, as in print
@@ -292,7 +313,7 @@ def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[C
                                  hoverinfo="skip", showlegend=False, name="ghost-ci"))
     fig.add_trace(go.Scatter(x=sq["x"], y=sq["y"], mode="markers", name="squares", showlegend=False,
                              customdata=sq["row"], hovertext=sq["hover"], hoverinfo="text",
-                             marker={"symbol": "square", "size": sq["size"], "color": sq["color"],
+                             marker={"symbol": "square", "size": [v * f for v in sq["size"]], "color": sq["color"],
                                      "line": {"width": 0}}))
     if ghost["x"]:
         fig.add_trace(go.Scatter(x=ghost["x"], y=ghost["y"], mode="markers", name="ghost-squares",
@@ -336,16 +357,16 @@ def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[C
 
     ticks = _ticks(xmin, xmax)
     header_lines = max([c.header.count("<br>") + 1 for c in left_cols + right_cols] or [1])
-    height = int(ROW_PX * (n + 1.5 + 0.75 * header_lines) + 70 + 16 * len(footnotes) + (30 if title else 0))
+    height = int(f * (ROW_PX * (n + 1.5 + 0.75 * header_lines) + 70 + 16 * len(footnotes) + (30 if title else 0)))
     fig.update_layout(
-        template="plotly_white", font={"family": FONT, "size": 12, "color": INK}, width=None, height=height,
-        margin={"l": 12, "r": 12, "t": 40 if title else 12, "b": 78 + 16 * len(footnotes)},
-        title={"text": title, "x": 0.005, "xanchor": "left", "font": {"size": 15}} if title else None,
+        template="plotly_white", font={"family": FONT, "size": 12 * f, "color": INK}, width=None, height=height,
+        margin={"l": 12, "r": 12, "t": (40 if title else 12) * f, "b": (78 + 16 * len(footnotes)) * f},
+        title={"text": title, "x": 0.005, "xanchor": "left", "font": {"size": 15 * f}} if title else None,
         showlegend=False, hovermode="closest", plot_bgcolor="white", paper_bgcolor="white",
         xaxis={"type": "log", "domain": list(PLOT), "range": [math.log10(xmin), math.log10(xmax)],
                "tickvals": ticks, "ticktext": [_tick_text(t) for t in ticks], "showgrid": False,
                "zeroline": False, "showline": True, "linecolor": INK, "ticks": "outside", "ticklen": 4,
-               "title": {"text": x_title, "font": {"size": 12}, "standoff": 4}, "fixedrange": True},
+               "title": {"text": x_title, "font": {"size": 12 * f}, "standoff": 4}, "fixedrange": True},
         # text columns: axes kept "visible" (plotly gives invisible axes no click handling) but undecorated
         xaxis2={"domain": list(LEFT), "range": [0, 1], "fixedrange": True, **HIDDEN_AXIS},
         xaxis3={"domain": list(RIGHT), "range": [0, 1], "fixedrange": True, **HIDDEN_AXIS},
@@ -355,13 +376,13 @@ def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[C
     )
     if favours:
         for text, anchor in ((f"← {favours[0]}", "right"), (f"{favours[1]} →", "left")):
-            fig.add_annotation(xref="x", yref="paper", x=0, y=0, yshift=-48, xanchor=anchor, yanchor="top",
+            fig.add_annotation(xref="x", yref="paper", x=0, y=0, yshift=-48 * f, xanchor=anchor, yanchor="top",
                                xshift=-6 if anchor == "right" else 6, text=text, showarrow=False,
-                               font={"size": 11.5, "color": INK})
+                               font={"size": 11.5 * f, "color": INK})
     for i, note in enumerate(footnotes):
-        fig.add_annotation(xref="paper", yref="paper", x=0, y=0, yshift=-70 - 16 * i, xanchor="left",
+        fig.add_annotation(xref="paper", yref="paper", x=0, y=0, yshift=(-70 - 16 * i) * f, xanchor="left",
                            yanchor="top", text=note, showarrow=False, align="left",
-                           font={"size": 10.5, "color": "#555555"})
+                           font={"size": 10.5 * f, "color": "#555555"})
     return fig
 
 
@@ -397,13 +418,15 @@ def _study_line(r: ForestStudy, spec: EffectSpec, weight_key: str, wmax: float, 
 
 
 def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: str | None = None,
-                  hk: bool = False, group_label: str | None = None) -> go.Figure:
+                  hk: bool = False, group_label: str | None = None, presentation: bool = False) -> go.Figure:
     """The forest plot of ``report`` (a :class:`analysis.meta.MetaReport`, or None when no study can be pooled)
     listing every study of ``rows``: pooled ones with a square (area ~ weight) and CI, the others greyed with
     the reason; a diamond for the fixed and the random-effects estimate, the prediction interval as a bar,
-    heterogeneity and the test for the overall effect; subgroup blocks when the report has subgroups."""
+    heterogeneity and the test for the overall effect; subgroup blocks when the report has subgroups. With one
+    study nothing is pooled: the study and "Not pooled (one study)", no diamond, no weights."""
     analysis = None if report is None else report.analysis
-    show_random = analysis is not None and analysis.random is not None
+    single = analysis is not None and analysis.k == 1
+    show_random = analysis is not None and analysis.random is not None and not single
     weight_key = "weight_random" if show_random else "weight_fixed"
     pooled = [r for r in rows if r.status == "pooled"]
     wmax = max([getattr(r, weight_key) for r in pooled if _ok(getattr(r, weight_key))] or [1.0])
@@ -451,7 +474,12 @@ def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: s
 
     footnotes = []
     center = None
-    if analysis is not None:
+    if single:
+        ref_end = len(lines) - 1
+        lines.append(Line(left=[NOT_POOLED], style="bold", kind="not-pooled"))
+        footnotes.append("Square: the study's estimate; line: its 95% CI. With one study nothing is pooled: no "
+                         "pooled estimate, heterogeneity or prediction interval.")
+    elif analysis is not None:
         fx = analysis.fixed_reported
         add_pooled(fx, _model_label(fx, False), FIXED_FILL, "diamond-fixed")
         rnd = analysis.random
@@ -502,15 +530,16 @@ def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: s
         left_cols += [Column(f"{spec.exp_header}<br>{unit}", 0.72, "center"),
                       Column(f"{spec.ctrl_header}<br>{unit}", 0.91, "center")]
     right_cols = [Column(f"{spec.short} (95% CI)", 0.03, "left")]
-    if show_random:
-        right_cols += [Column("Weight %<br>fixed", 0.74, "center"), Column("Weight %<br>random", 0.92, "center")]
-    else:
-        right_cols += [Column("Weight %", 0.85, "center")]
+    if show_random:   # one "Weight (%)" over the two columns: two full headers overlap at 1,280 px
+        right_cols += [Column("fixed", 0.70, "center"), Column("random", 0.90, "center"),
+                       Column("Weight (%)<br> ", 0.80, "center")]
+    elif not single:
+        right_cols += [Column("Weight (%)", 0.85, "center")]
     ref_span = (first_study, ref_end) if lines else None
     return render_forest(lines, left_cols, right_cols, x_title=f"{spec.name} (log scale)",
                          favours=(spec.favours_left, spec.favours_right),
                          title=plot_text(title) if title else None, footnotes=footnotes, ref_span=ref_span,
-                         center=center)
+                         center=center, presentation=presentation)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -560,11 +589,13 @@ def cumulative_figure(report, spec: EffectSpec) -> go.Figure:
 CONTOUR_SHADES = {0.10: "#9e9e9e", 0.05: "#c6c6c6", 0.01: "#e8e8e8"}
 
 
-def funnel_figure(report, spec: EffectSpec) -> go.Figure:
+def funnel_figure(report, spec: EffectSpec, presentation: bool = False) -> go.Figure:
     """Contour-enhanced funnel plot (Peters et al., J Clin Epidemiol 2008;61:991): study estimates against
     their standard error (reversed axis), shaded where a study would be significant at p < 0.10, < 0.05 and
     < 0.01 (around a ratio of 1), the pseudo 95% limits around the pooled estimate, and studies imputed by
-    trim-and-fill (open circles). Egger's test and trim-and-fill in the title."""
+    trim-and-fill (open circles). Egger's test and trim-and-fill in the title. ``presentation``: larger text
+    and points."""
+    scale = PRESENTATION_SCALE if presentation else 1.0
     f = report.funnel
     fig = go.Figure()
     tf = report.trimfill
@@ -612,25 +643,25 @@ def funnel_figure(report, spec: EffectSpec) -> go.Figure:
     fig.add_trace(go.Scatter(x=[p["est"] for p in f.points], y=[p["se"] for p in f.points], mode="markers",
                              name="studies", text=[plot_text(p["study"]) for p in f.points],
                              hovertemplate="%{text}<br>" + spec.short + " %{x:.2f}, SE %{y:.3f}<extra></extra>",
-                             marker={"size": 9, "color": INK, "line": {"color": "white", "width": 1}}))
+                             marker={"size": 9 * scale, "color": INK, "line": {"color": "white", "width": 1}}))
     if tf is not None and tf.filled:
         fig.add_trace(go.Scatter(x=[math.exp(s["log_est"]) for s in tf.filled], y=[s["se"] for s in tf.filled],
                                  mode="markers", name="imputed (trim-and-fill)",
-                                 marker={"size": 9, "symbol": "circle-open", "color": PALETTE[1],
+                                 marker={"size": 9 * scale, "symbol": "circle-open", "color": PALETTE[1],
                                          "line": {"width": 2}}, hoverinfo="skip"))
     ticks = _ticks(xmin, xmax)
     fig.update_layout(
-        template="plotly_white", font={"family": FONT, "size": 12, "color": INK}, height=460,
-        margin={"l": 60, "r": 20, "t": 80, "b": 50},
-        title={"text": f"Funnel plot: {spec.outcome}<br><span style='font-size:12px'>{funnel_caption(report)}"
-                       f"</span>", "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+        template="plotly_white", font={"family": FONT, "size": 12 * scale, "color": INK}, height=int(460 * scale),
+        margin={"l": 60 * scale, "r": 20, "t": 80 * scale, "b": 50 * scale},
+        title={"text": f"Funnel plot: {spec.outcome}<br><span style='font-size:{12 * scale:g}px'>"
+                       f"{funnel_caption(report)}</span>", "x": 0.01, "xanchor": "left", "font": {"size": 15 * scale}},
         xaxis={"type": "log", "range": [math.log10(xmin), math.log10(xmax)], "tickvals": ticks,
                "ticktext": [_tick_text(t) for t in ticks], "title": f"{spec.name} (log scale)",
                "showgrid": False, "zeroline": False, "showline": True, "linecolor": INK},
         yaxis={"range": [se_top, 0], "title": "Standard error of the log ratio", "showgrid": False,
                "zeroline": False, "showline": True, "linecolor": INK},
         legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top",
-                "font": {"size": 11}, "title": {"text": "Significance contours", "font": {"size": 11}}},
+                "font": {"size": 11 * scale}, "title": {"text": "Significance contours", "font": {"size": 11 * scale}}},
         plot_bgcolor="white", uirevision="funnel",
     )
     return fig
@@ -643,8 +674,10 @@ def funnel_caption(report) -> str:
     if e is not None:
         parts.append(f"Egger's test: intercept {fmt_num(e.bias)} (SE {fmt_num(e.bias_se)}), "
                      f"{'t' if e.df is not None else 'z'} = {fmt_num(e.stat)}, {fmt_p(e.p)}")
-    else:
+    elif report.k < 3:
         parts.append(f"Egger's test needs ≥ 3 studies (k = {report.k})")
+    else:
+        parts.append("Egger's test undefined (the studies' standard errors are all the same)")
     t = report.trimfill
     if t is not None:
         est = t.estimate

@@ -35,6 +35,7 @@ from analysis.meta import (
     run_meta,
 )
 from analysis.meta.report import MetaReport
+from analysis.meta.tsa import TSAResult, TSASettings, tsa_for_effects
 from analysis.numeric import is_number
 from analysis.validate import ValidationReport
 from components.export import to_safe_csv
@@ -53,7 +54,7 @@ MAX_STUDIES = 500
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_CELL_CHARS = 300
 METHODS = ("REML", "DL", "PM", "FE")
-VIEW_VERSION = 1   # part of the result key: bump when MetaView/ForestStudy change shape (old pickles unusable)
+VIEW_VERSION = 2   # part of the result key: bump when MetaView/ForestStudy change shape (old pickles unusable)
 PROVENANCE_COLUMNS = ("study_id", "first_author", "year", "field", "value", "confidence", "source_url", "quote")
 
 OUTCOME_CHOICES = {"os": "OS", "pfs": "PFS", "orr": "ORR", "dcr": "DCR", "ae": "Grade ≥3 AEs"}
@@ -427,9 +428,8 @@ def build_view(data: StudyData, params: MetaParams) -> MetaView:
     messages: list[str] = []
     report = None
     row_of: dict[str, int] = {}
-    sub_table = None
-    if keep:
-        sub_table = load_study_file(data.frame.iloc[keep].reset_index(drop=True), provenance=data.provenance)
+    sub_table = _pool_table(data, params)
+    if sub_table is not None:
         row_of = dict(zip(sub_table.studies, keep))
         attempts = [(params.subgroup, params.moderator)]
         if params.subgroup and params.moderator:
@@ -518,24 +518,105 @@ def _correlation_points(table: StudyTable, derive) -> list[dict]:
     return out
 
 
-def meta_view(data: StudyData, params: MetaParams) -> MetaView:
-    """:class:`MetaView` for the table and parameters, memoised on (content hash, parameters) in the shared
-    cache. Results of the shipped table are shared; a session's own table's results are keyed by session and
-    deleted by :func:`discard_session_data`. AnalysisError is not cached."""
+def _memoised(data: StudyData, kind: str, params, build):
+    """``build()`` memoised on (table content hash, ``params``) in the shared cache. Results of the shipped
+    table are shared; a session's own table's results are keyed by session and deleted by
+    :func:`discard_session_data`. AnalysisError is not cached."""
     scope = "shipped" if data.shipped else current_owner()
     raw = f"{VIEW_VERSION}|{scope}|{data.content_hash}|{params!r}"
-    key = "meta:view:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+    key = f"meta:{kind}:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
     hit = cache.get(key)
     if hit is not None:
         return hit
-    view = build_view(data, params)
+    value = build()
     ttl = dataset_ttl()
     if not data.shipped:
         if cache.get(_table_key()) is None:   # discarded (or expired) while this ran: do not store its results
-            return view
+            return value
         _index_add(_results_key(), [key], timeout=ttl, refresh=True)
-    cache.set(key, view, timeout=ttl)
-    return view
+    cache.set(key, value, timeout=ttl)
+    return value
+
+
+def meta_view(data: StudyData, params: MetaParams) -> MetaView:
+    """:class:`MetaView` for the table and parameters, memoised (:func:`_memoised`)."""
+    return _memoised(data, "view", params, lambda: build_view(data, params))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# trial sequential analysis
+# ---------------------------------------------------------------------------------------------------------
+
+#: The relative risk reductions of Lu et al. 2025 (Fig. 6); other outcomes and files start at 20 %.
+PAPER_RRR = {"orr": 0.30, "dcr": 0.15}
+DEFAULT_RRR = 0.20
+
+
+def default_rrr(outcome: str | None) -> float:
+    return PAPER_RRR.get(outcome or "", DEFAULT_RRR)
+
+
+@dataclass
+class TSAView:
+    """What the TSA panel shows: the analysis of the current outcome (or why there is none) and, for the 17-study
+    layout, ORR and DCR with the paper's settings beside the paper's RIS."""
+
+    result: TSAResult | None
+    message: str | None
+    spec: EffectSpec
+    paper: list[dict] = field(default_factory=list)
+
+
+def _pool_table(data: StudyData, params: MetaParams) -> StudyTable | None:
+    keep = [i for i in range(data.n) if i not in set(params.exclude)]
+    if not keep:
+        return None
+    return load_study_file(data.frame.iloc[keep].reset_index(drop=True), provenance=data.provenance)
+
+
+def build_tsa_view(data: StudyData, params: MetaParams, settings: TSASettings) -> TSAView:
+    """TSA of the studies in the pool (the user's exclusions apply) with the page's model (FE: fixed, MH with
+    the Mantel-Haenszel switch; else random effects by DerSimonian-Laird)."""
+    full = study_table(data)
+    spec = effect_spec(full, params.outcome, params.measure)
+    derive = params.run_kwargs(spec.counts)["derive"]
+    table = _pool_table(data, params)
+    result, message = None, None
+    if table is None:
+        message = "every study is left out of the pool"
+    elif not spec.counts:
+        message = ("A trial sequential analysis needs event counts per arm (a risk ratio): choose ORR, DCR or "
+                   "grade ≥3 AEs, or upload a count file. Hazard ratios are not supported here.")
+    elif params.measure != "RR":
+        message = "The trial sequential analysis is for the risk ratio: choose 'Risk ratio' (left)."
+    else:
+        try:
+            effects = outcome_effects(table, params.outcome, "RR", derive)
+            result = tsa_for_effects(effects, settings, params.method, params.mh)
+        except AnalysisError as exc:
+            message = str(exc)
+    paper = []
+    if table is not None and table.kind == "outcomes":
+        for outcome, rrr in PAPER_RRR.items():
+            published = PUBLISHED_POOLED.get(outcome, {}).get("tsa")
+            if outcome not in table.outcomes or not published:
+                continue
+            row = {"outcome": OUTCOME_CHOICES[outcome], "rrr": rrr, "paper_ris": published["ris"],
+                   "paper_k": published["k"], "k": 0, "n": None, "ris": None, "pc": None, "d2": None, "note": None}
+            try:
+                eff = outcome_effects(table, outcome, "RR", derive)
+                r = tsa_for_effects(eff, TSASettings(rrr=rrr, alpha=published["alpha"], beta=published["beta"]),
+                                    "DL", False)
+                row.update(k=eff.k, n=r.n_total, ris=r.ris, pc=r.pc, d2=r.d2)
+            except AnalysisError as exc:
+                row["note"] = str(exc)
+            paper.append(row)
+    return TSAView(result, message, spec, paper)
+
+
+def tsa_view(data: StudyData, params: MetaParams, settings: TSASettings) -> TSAView:
+    """:class:`TSAView`, memoised (:func:`_memoised`)."""
+    return _memoised(data, "tsa", (params, settings), lambda: build_tsa_view(data, params, settings))
 
 
 def study_frame(view: MetaView) -> pd.DataFrame:
@@ -611,6 +692,27 @@ def _tooltip(prov: dict | None, edit: dict | None, value: str, has_provenance: b
     return "  ||  ".join(parts) if parts else None
 
 
+_FIXED_JS = ("(params.value === '' || params.value == null || isNaN(Number(params.value))) ? params.value : "
+             "Number(params.value).toFixed({places})")
+
+
+def number_places(values) -> int | None:
+    """Decimal places to show a column of number cells with one format: the most any cell has; None when a cell
+    is not a plain decimal number (text, '<0.001', an exponent) or no cell has decimals."""
+    places = 0
+    seen = False
+    for v in values:
+        text = str(v).strip()
+        if text == "":
+            continue
+        if not is_number(text) or "e" in text.lower():
+            return None
+        seen = True
+        if "." in text:
+            places = max(places, len(text.split(".", 1)[1]))
+    return places if seen and places else None
+
+
 def grid_rows(data: StudyData, exclude: set[int]) -> tuple[list[dict], list[dict]]:
     """rowData and columnDefs of the editable grid: an 'in pool' checkbox, the row number, every column of the
     table (editable), provenance tooltips; edited cells and low-confidence cells are tinted."""
@@ -654,6 +756,9 @@ def grid_rows(data: StudyData, exclude: set[int]) -> tuple[list[dict], list[dict
                   "style": {"backgroundColor": "#fff3bf", "fontWeight": "600"}},
                  {"condition": f"params.data.__low_{c} === true", "style": {"backgroundColor": "#fde8d8"}},
              ]}}
+        places = number_places(data.frame[c]) if c not in ("study_id", "year") else None
+        if places:   # one number format per column (0.60 and 0.384 -> 0.600 and 0.384); the editor keeps the text
+            d["valueFormatter"] = {"function": _FIXED_JS.format(places=places)}
         if c in label_cols:
             d["pinned"] = "left"
             d["width"] = 120

@@ -166,7 +166,7 @@ def test_forest_fixed_effect_only(data):
     assert f"Heterogeneity: Q = {h.q:.2f}, df = 8 (p < 0.001); I² = {h.i2:.0f}%" in all_text(fig)
     assert "τ²" not in all_text(fig)                          # no between-study variance in a fixed-effect model
     headers = [t.text[0] for t in fig.data if "header" in (t.name or "")]
-    assert "<b>Weight %</b>" in headers and not any("random" in h for h in headers)
+    assert "<b>Weight (%)</b>" in headers and not any("random" in h for h in headers)
 
 
 def test_forest_counts_show_events_per_arm_and_mantel_haenszel(data):

@@ -425,3 +425,124 @@ def test_session_table_expires_when_idle_and_is_kept_while_used(page, as_user, m
         assert not mv.current_data().shipped
     time.sleep(3.5)                                           # idle longer than the TTL: gone
     assert mv.current_data().shipped
+
+
+# ------------------------------------------------------------------------------------------------ issue 15
+
+def test_one_study_is_shown_not_pooled(page, as_user):
+    """Grade >= 3 AEs (k = 1): the study and "not pooled (one study)" -- no diamonds, no prediction interval
+    (before: fixed and random diamonds and a "95% prediction interval 1.04-1.28")."""
+    as_user("ines")
+    fig, summary, _alert, _note, _style = results(page, outcome="ae")
+    names = {t.name for t in fig.data}
+    assert not names & {"diamond-fixed", "diamond-random", "prediction-interval"}
+    assert len(squares(fig).x) == 1
+    texts = " ".join(str(x) for t in fig.data if t.mode == "text" for x in t.text)
+    assert "Not pooled (one study)" in texts and "Heterogeneity" not in texts and "Weight" not in texts
+    text = text_of(summary)
+    assert "not pooled (one study)" in text and "Zuo M 2024: RR 1.15 (1.04–1.28)" in text
+    assert "prediction interval 1.04" not in text and "fixed effect 1.15" not in text
+
+
+def test_presentation_mode_enlarges_the_forest_and_funnel_text(page, as_user):
+    as_user("ines")
+    args = [DEFAULTS[k] for k in ("outcome", "method", "hk", "mh", "measure", "derive_se", "derive_pct", "subgroup",
+                                  "moderator", "exclude")]
+    normal = page.update_results(*args, None, False)[0]
+    big = page.update_results(*args, None, True)[0]
+    assert big.layout.font.size >= 1.25 * normal.layout.font.size and big.layout.height > normal.layout.height
+    cells = [max(t.textfont.size) for t in big.data if t.mode == "text" and isinstance(t.textfont.size, tuple)
+             and t.textfont.size]
+    assert cells and min(cells) >= 15
+    _d, view = page.compute_view(*args)
+    funnel = page.tab_content("funnel", view, False)[0].figure
+    funnel_big = page.tab_content("funnel", view, True)[0].figure
+    assert funnel_big.layout.font.size >= 1.25 * funnel.layout.font.size
+    assert funnel_big.layout.title.font.size > funnel.layout.title.font.size
+
+
+def test_weight_headers_share_one_label_and_numbers_have_one_format_per_column(page, as_user):
+    as_user("ines")
+    fig = results(page)[0]
+    headers = [t.text[0] for t in fig.data if (t.name or "").startswith("right-header")]
+    assert "<b>Weight (%)<br> </b>" in headers and "<b>fixed</b>" in headers and "<b>random</b>" in headers
+    assert not any("Weight %<br>" in h for h in headers)
+    _d, view = page.compute_view(*[DEFAULTS[k] for k in ("outcome", "method", "hk", "mh", "measure", "derive_se",
+                                                         "derive_pct", "subgroup", "moderator", "exclude")])
+    table = page.tab_content("table", view)
+    body = text_of(table)
+    assert "0.60 (" not in body and " 0.38 " in f" {body} " and " 0.60 " in f" {body} "
+    assert " 0.384 " not in f" {body} " and " 0.6 " not in f" {body} "
+    # the data grid: os_hr cells 0.60 and 0.384 are shown with three decimals each (the text is kept)
+    rows, defs = mv.grid_rows(mv.current_data(), set())
+    fmt = next(d for d in defs if d["field"] == "os_hr")["valueFormatter"]["function"]
+    assert "toFixed(3)" in fmt and rows[0]["os_hr"] == "0.60"
+    assert "valueFormatter" not in next(d for d in defs if d["field"] == "year")
+
+
+def tsa(page, tab="tsa", rrr=30, alpha="0.05", beta="0.2", futility=True, presentation=False, **kw):
+    args = {**DEFAULTS, **kw}
+    return page.update_tsa(tab, args["outcome"], args["method"], args["hk"], args["mh"], args["measure"],
+                           args["derive_se"], args["derive_pct"], args["subgroup"], args["moderator"],
+                           args["exclude"], None, rrr, alpha, beta, futility, presentation)
+
+
+def test_tsa_panel_for_orr_with_the_papers_settings(page, as_user):
+    from analysis.meta import run_meta
+    from analysis.meta.tsa import TSASettings
+
+    as_user("jon")
+    style, fig, summary, paper, model = tsa(page, outcome="orr", method="DL")
+    assert style == {}
+    engine = run_meta(META17, "orr", method="DL", tsa=TSASettings(rrr=0.30, futility=True)).tsa
+    curve = next(t for t in fig.data if t.name == "Cumulative z-curve")
+    assert list(curve.y[1:]) == pytest.approx([lk.z for lk in engine.looks if lk.study], rel=1e-12)
+    assert list(curve.x[1:]) == [lk.n_cum for lk in engine.looks if lk.study]
+    names = {t.name for t in fig.data}
+    assert f"RIS = {engine.ris:,} patients" in names and "Conventional boundary (±1.96)" in names
+    assert any(n.startswith("Monitoring boundary") for n in names)
+    assert any(n.startswith("Futility region") for n in names)
+    text = text_of(summary)
+    assert engine.conclusion in text and f"{engine.ris:,} patients" in text and "81.5%" in text
+    ptext = text_of(paper)
+    assert "2,633 (16 studies)" in ptext and "1,469 (15 studies)" in ptext and "Why ours differs" in ptext
+    assert f"{engine.ris:,}" in ptext and "5 studies, 591 patients" in ptext
+    assert "random effects (DerSimonian-Laird" in text_of(model)
+    # hidden on other tabs; a hazard ratio outcome says why there is no TSA
+    assert tsa(page, tab="funnel")[0] == {"display": "none"}
+    assert "needs event counts" in text_of(tsa(page, outcome="os")[2])
+    # FE with Mantel-Haenszel: the fixed-effect model and its RIS
+    fixed = run_meta(META17, "orr", method="FE", mh=True, tsa=TSASettings(rrr=0.30)).tsa
+    _s, _f, summary_fe, _p, model_fe = tsa(page, outcome="orr", method="FE", mh=True, futility=False)
+    assert f"{fixed.ris:,} patients" in text_of(summary_fe) and "Mantel-Haenszel" in text_of(model_fe)
+
+
+def test_tsa_controls(page, as_user):
+    as_user("jon")
+    assert page.tsa_default_rrr("orr") == 30 and page.tsa_default_rrr("dcr") == 15
+    assert page.tsa_default_rrr("ae") == 20
+    assert "relative risk reduction" in text_of(tsa(page, outcome="orr", rrr=None)[2])
+    assert "between 1 and 99" in text_of(tsa(page, outcome="orr", rrr=120)[2])
+    big = tsa(page, outcome="dcr", rrr=15, alpha="0.01", beta="0.1", presentation=True)
+    small = tsa(page, outcome="dcr", rrr=15, alpha="0.01", beta="0.1")
+    assert big[1].layout.font.size > small[1].layout.font.size
+    assert "α 1% (two-sided), power 90%" in small[1].layout.title.text
+    root = page.layout(outcome="dcr", tab="tsa", rrr="12", alpha="0.01", beta="0.1", fut="0")
+    assert find(root, "meta-tsa-rrr").value == 12 and find(root, "meta-tsa-alpha").value == "0.01"
+    assert find(root, "meta-tsa-beta").value == "0.1" and find(root, "meta-tsa-futility").value is False
+    assert find(root, "meta-tsa-panel").style == {}
+    default = page.layout(outcome="orr")
+    assert find(default, "meta-tsa-rrr").value == 30 and find(default, "meta-tsa-panel").style == {"display": "none"}
+
+
+def test_readme_says_how_many_studies_each_outcome_pools():
+    """Before, the README said the page 'pools the 17 published studies'; it pools those that report the outcome."""
+    from analysis.meta import run_meta
+
+    k = {o: run_meta(META17, o).k for o in ("os", "pfs", "orr", "dcr", "ae")}
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    said = (f"{k['os']} for OS, {k['pfs']} PFS, {k['orr']} ORR, {k['dcr']} DCR, {k['ae']} grade ≥3 AEs")
+    assert said in readme and "pools the 17 published studies" not in readme
+    assert (f"{k['os']} OS, {k['pfs']} PFS, {k['orr']} ORR, {k['dcr']} DCR, {k['ae']} grade ≥3 AEs"
+            in readme.split("| `/meta` |")[1].split("\n")[0])
+    assert "--tsa --rrr" in readme

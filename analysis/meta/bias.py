@@ -5,10 +5,13 @@
   ratio on its standard error with weights 1/se^2 (equivalently, the standardised effect on precision), t-test
   of the standard-error coefficient (= Egger's intercept) on k - 2 df. ``model="rma"`` is metafor's default
   ``regtest()``: a meta-regression on the standard error with the analysis' tau^2 estimator and a z-test (t when
-  Hartung-Knapp). Both need k >= 3.
+  Hartung-Knapp). Both need k >= 3, and standard errors that differ: where they are all (nearly) equal the
+  regression has no slope and the test is undefined (metafor refuses: "model matrix no longer of full rank",
+  by R's ``lm()`` criterion; ``rma`` also needs X'X's eigenvalues above 1e-7).
 * Trim-and-fill (Duval & Tweedie, Biometrics 2000;56:455) with the L0 (default) or R0 estimator, the side
   chosen as metafor ``trimfill`` does (the side opposite to the sign of the Egger-type slope from a
-  meta-regression on the standard error), refits with the analysis' estimator and a z-based CI.
+  meta-regression on the standard error), refits with the analysis' estimator and a z-based CI; when nothing is
+  imputed (k0 = 0) the analysis' own fit is returned unchanged, Hartung-Knapp CI included (as metafor).
 * Funnel plot data: studies (estimate, standard error), pseudo 95% limits around the pooled estimate and
   contour lines of two-sided significance around the null (Peters et al., J Clin Epidemiol 2008;61:991).
 * Spearman rank correlation with the t approximation of its p-value (scipy ``spearmanr``; R
@@ -23,8 +26,15 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
+import warnings
+
 from analysis.errors import AnalysisError
-from analysis.meta.pooling import PooledEstimate, _as_dict, _exp, _fit_any, _num, check_method, meta_regression
+from analysis.meta.pooling import (
+    PooledEstimate, _as_dict, _exp, _fit_any, _num, check_method, full_rank, meta_regression,
+)
+
+EQUAL_SE = ("Egger's test is undefined: the studies' standard errors are (nearly) all the same, so a regression "
+            "on the standard error has no slope (R/metafor: model matrix not of full rank)")
 
 
 @dataclass
@@ -56,24 +66,32 @@ def egger_test(yi, vi, model: str = "lm", method: str = "REML", hk: bool = False
     if k < 3:
         raise AnalysisError("Egger's test needs at least 3 studies")
     sei = np.sqrt(vi)
+    if model not in ("lm", "rma"):
+        raise AnalysisError('Egger model must be "lm" or "rma"')
+    if not full_rank(np.column_stack([np.ones(k), sei])):
+        raise AnalysisError(EQUAL_SE)
     if model == "lm":
         import statsmodels.api as sm  # imported here: statsmodels costs ~1 s at start-up of every command
 
         X = sm.add_constant(sei, has_constant="add")
-        fit = sm.WLS(yi, X, weights=1.0 / vi).fit()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # the rank is checked above; statsmodels' warnings are not ours
+            fit = sm.WLS(yi, X, weights=1.0 / vi).fit()
         df = float(fit.df_resid)
         crit = float(stats.t.ppf(0.5 + level / 2, df))
         b0, se0 = float(fit.params[0]), float(fit.bse[0])
         return EggerResult("lm", k, float(fit.params[1]), float(fit.bse[1]), float(fit.tvalues[1]), df,
                            float(fit.pvalues[1]), _exp(b0), _exp(b0 - crit * se0), _exp(b0 + crit * se0))
     if model == "rma":
-        reg = meta_regression(yi, vi, sei, method=method, hk=hk, level=level, moderator="sei")
+        try:
+            reg = meta_regression(yi, vi, sei, method=method, hk=hk, level=level, moderator="sei")
+        except AnalysisError:
+            raise AnalysisError(EQUAL_SE) from None
         crit = float(stats.norm.ppf(0.5 + level / 2)) if reg.slope_df is None else float(
             stats.t.ppf(0.5 + level / 2, reg.slope_df))
         b0, se0 = reg.intercept, reg.intercept_se
         return EggerResult("rma", k, reg.slope, reg.slope_se, reg.slope_stat, reg.slope_df, reg.slope_p,
                            _exp(b0), _exp(b0 - crit * se0), _exp(b0 + crit * se0))
-    raise AnalysisError('Egger model must be "lm" or "rma"')
 
 
 @dataclass
@@ -103,8 +121,11 @@ def _fit_beta(yi, vi, method) -> float:
 
 
 def trim_and_fill(yi, vi, method: str = "REML", side: str | None = None, estimator: str = "L0",
-                  level: float = 0.95, maxiter: int = 100) -> TrimFillResult:
-    """Duval-Tweedie trim-and-fill as metafor ``trimfill.rma.uni`` (see module docstring). Needs k >= 3."""
+                  level: float = 0.95, maxiter: int = 100, hk: bool = False,
+                  hk_adhoc: bool = False) -> TrimFillResult:
+    """Duval-Tweedie trim-and-fill as metafor ``trimfill.rma.uni`` (see module docstring). Needs k >= 3.
+    ``hk``/``hk_adhoc`` are the analysis' Hartung-Knapp settings: kept when nothing is imputed (metafor returns
+    the model unchanged), not used by the refit with imputed studies (z-based, as metafor)."""
     method = check_method(method)
     estimator = estimator.upper()
     if estimator not in ("L0", "R0"):
@@ -115,7 +136,11 @@ def trim_and_fill(yi, vi, method: str = "REML", side: str | None = None, estimat
     if k < 3:
         raise AnalysisError("trim-and-fill needs at least 3 studies")
     if side is None:
-        reg = meta_regression(yi, vi, np.sqrt(vi), method=method, moderator="sei")
+        try:
+            reg = meta_regression(yi, vi, np.sqrt(vi), method=method, moderator="sei")
+        except AnalysisError:
+            raise AnalysisError("the side to fill cannot be chosen: the studies' standard errors are (nearly) all "
+                                "the same (R/metafor cannot fit the regression on the standard error either)") from None
         side = "right" if reg.slope < 0 else "left"
     elif side not in ("left", "right"):
         raise AnalysisError('trim-and-fill side must be "left" or "right"')
@@ -159,9 +184,10 @@ def trim_and_fill(yi, vi, method: str = "REML", side: str | None = None, estimat
         filled = [{"log_est": float(f), "se": float(math.sqrt(v))} for f, v in zip(fill, fill_v)]
         y_all = np.concatenate([yi, fill])
         v_all = np.concatenate([vi, fill_v])
+        est = _fit_any(y_all, v_all, method, level=level)
     else:
         y_all, v_all = yi, vi
-    est = _fit_any(y_all, v_all, method, level=level)
+        est = _fit_any(yi, vi, method, hk, hk_adhoc, level=level)
     return TrimFillResult(k0, se_k0, side, estimator, len(y_all), est, filled)
 
 

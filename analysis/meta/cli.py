@@ -5,20 +5,47 @@ The JSON is :meth:`analysis.meta.report.MetaReport.to_dict` (public contract; ex
 from __future__ import annotations
 
 import argparse
+import warnings
 
+import numpy as np
+
+from analysis.errors import AnalysisError
 from analysis.meta.dataset import DERIVATIONS, OUTCOMES
 from analysis.meta.pooling import METHODS, PI_TYPES
+from analysis.meta.tsa import TSASettings
+
+TSA_FLAGS = ("rrr", "pc")
 
 
 def cmd_meta(args) -> dict:
     from analysis.meta.report import run_meta
 
-    report = run_meta(
-        args.file, args.outcome, measure=args.measure, method=args.method, hk=args.hk, hk_adhoc=args.hk_adhoc,
-        mh=args.mh, pi=args.pi, derive=derive_setting(args), subgroup=args.subgroup, moderator=args.moderator,
-        egger_model=args.egger,
-    )
-    return report.to_dict()
+    # numerical libraries' warnings never reach stderr (the contract: one line, and only on an error); what
+    # they would say is in the JSON's notes (undefined tests, estimates that do not exist)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        report = run_meta(
+            args.file, args.outcome, measure=args.measure, method=args.method, hk=args.hk,
+            hk_adhoc=args.hk_adhoc, mh=args.mh, pi=args.pi, derive=derive_setting(args), subgroup=args.subgroup,
+            moderator=args.moderator, egger_model=args.egger, tsa=tsa_setting(args),
+        )
+        return report.to_dict()
+
+
+def tsa_setting(args) -> TSASettings | None:
+    """The TSA request from ``--tsa --rrr R [--alpha A] [--beta B] [--pc P] [--futility]``."""
+    given = [f"--{name}" for name in TSA_FLAGS if getattr(args, name) is not None]
+    given += [f"--{name}" for name in ("alpha", "beta") if getattr(args, name) is not None]
+    if args.futility:
+        given.append("--futility")
+    if not args.tsa:
+        if given:
+            raise AnalysisError(f"{', '.join(given)} apply only to a trial sequential analysis: add --tsa")
+        return None
+    if args.rrr is None:
+        raise AnalysisError("--tsa needs --rrr, the relative risk reduction to detect (e.g. --rrr 0.30)")
+    return TSASettings(rrr=args.rrr, alpha=0.05 if args.alpha is None else args.alpha,
+                       beta=0.20 if args.beta is None else args.beta, pc=args.pc, futility=bool(args.futility))
 
 
 def derive_setting(args) -> bool | tuple[str, ...]:
@@ -67,4 +94,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="meta-regression on this column (numeric, or text with two levels)")
     p.add_argument("--egger", choices=("lm", "rma"), default="lm",
                    help="Egger's test: lm (classical, default) or rma (metafor regtest default)")
+    t = p.add_argument_group("trial sequential analysis (event counts, risk ratio; conventions of RTSA / the TSA "
+                             "program: O'Brien-Fleming alpha spending, RIS adjusted by diversity D^2)")
+    t.add_argument("--tsa", action="store_true",
+                   help="add a trial sequential analysis ('tsa' in the JSON); the model follows --method: FE "
+                        "fixed effect (Mantel-Haenszel with --mh, else inverse variance), otherwise random "
+                        "effects (DerSimonian-Laird)")
+    t.add_argument("--rrr", type=float, metavar="R", help="relative risk reduction to detect, e.g. 0.30")
+    t.add_argument("--alpha", type=float, metavar="A", help="two-sided type I error (default 0.05)")
+    t.add_argument("--beta", type=float, metavar="B", help="type II error, power = 1 - B (default 0.20)")
+    t.add_argument("--pc", type=float, metavar="P",
+                   help="control-arm event risk (default: pooled over the studies' control arms)")
+    t.add_argument("--futility", action="store_true", help="add non-binding beta-spending futility boundaries")
     p.set_defaults(handler=cmd_meta)

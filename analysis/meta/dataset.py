@@ -54,13 +54,16 @@ OUTCOMES = {
 }
 
 #: Pooled results published by Lu D et al., Int J Surg 2025;111:3494 (doi 10.1097/JS9.0000000000002326),
-#: random-effects (the paper used random effects when I2 >= 50%, which all four reach; R package meta).
+#: random-effects (the paper used random effects when I2 >= 50%, which all four reach; R package meta); ``tsa``:
+#: its trial sequential analyses (Fig. 6; TSA software 0.9.5.10 beta, random effects, 16 and 15 trials).
 PUBLISHED_POOLED = {
     "source": "Lu D et al. Int J Surg 2025;111:3494 (doi 10.1097/JS9.0000000000002326)",
     "os": {"measure": "HR", "est": 0.52, "lo": 0.48, "hi": 0.58, "i2": 51.0, "k": 17},
     "pfs": {"measure": "HR", "est": 0.54, "lo": 0.46, "hi": 0.63, "i2": 65.0, "k": 14},
-    "orr": {"measure": "RR", "est": 2.20, "lo": 1.77, "hi": 2.72, "i2": 65.0, "k": 16},
-    "dcr": {"measure": "RR", "est": 1.21, "lo": 1.14, "hi": 1.29, "i2": 55.0, "k": 15},
+    "orr": {"measure": "RR", "est": 2.20, "lo": 1.77, "hi": 2.72, "i2": 65.0, "k": 16,
+            "tsa": {"rrr": 0.30, "alpha": 0.05, "beta": 0.20, "model": "random", "ris": 2633, "k": 16}},
+    "dcr": {"measure": "RR", "est": 1.21, "lo": 1.14, "hi": 1.29, "i2": 55.0, "k": 15,
+            "tsa": {"rrr": 0.15, "alpha": 0.05, "beta": 0.20, "model": "random", "ris": 1469, "k": 15}},
     "ae": {"measure": None, "rate_haic_pct": 7.20, "rate_ctrl_pct": 4.58, "k": None,
            "note": "incidence of grade >= 3 adverse events per arm as published; no pooled ratio given"},
     "correlation_orr_os": {"method": "spearman", "rho": -0.54, "p": 0.031},
@@ -84,6 +87,7 @@ class StudyTable:
     provenance: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
     source: str | None = None
+    duplicate_of: dict[int, int] = field(default_factory=dict)   # data row -> the earlier row it repeats exactly
 
     @property
     def outcomes(self) -> list[str]:
@@ -198,8 +202,27 @@ def _labels(frame: pd.DataFrame, kind: str, warnings: list[str]) -> list[str]:
     for s in labels:
         seen[s] = seen.get(s, 0) + 1
         out.append(s if seen[s] == 1 else f"{s} ({seen[s]})")
-    if len(set(labels)) < len(labels):
-        warnings.append("duplicate study labels were numbered")
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(labels):
+        groups.setdefault(s, []).append(i)
+    repeated = [rows for rows in groups.values() if len(rows) > 1]
+    if repeated:
+        where = "; ".join(_rows(rows) for rows in repeated[:5]) + ("; ..." if len(repeated) > 5 else "")
+        warnings.append(f"the same study label is used more than once ({where}): the second copy is labelled "
+                        f"'<label> (2)', the third '<label> (3)', ...")
+    return out
+
+
+def _exact_duplicates(frame: pd.DataFrame) -> dict[int, int]:
+    """Data rows whose every cell equals an earlier row's (the same study entered twice): row -> first row."""
+    first: dict[tuple, int] = {}
+    out = {}
+    for i, row in enumerate(frame.itertuples(index=False, name=None)):
+        key = tuple("" if _is_na(v) else str(v).strip() for v in row)
+        if key in first:
+            out[i] = first[key]
+        else:
+            first[key] = i
     return out
 
 
@@ -232,6 +255,12 @@ def load_study_file(source, provenance="auto") -> StudyTable:
     if len(frame) == 0:
         raise AnalysisError("the study file has no rows")
     studies = _labels(frame, kind, warnings)
+    dups = _exact_duplicates(frame)
+    if dups:
+        pairs = "; ".join(f"data row {i + 1} = data row {j + 1}" for i, j in list(dups.items())[:5])
+        warnings.append(f"{len(dups)} row{'s repeat' if len(dups) > 1 else ' repeats'} an earlier row exactly ({pairs}"
+                        f"{'; ...' if len(dups) > 5 else ''}): each study is pooled once, the copies are listed "
+                        f"as not pooled")
     prov = None
     if kind == "outcomes":
         if isinstance(provenance, pd.DataFrame):
@@ -250,7 +279,7 @@ def load_study_file(source, provenance="auto") -> StudyTable:
             frame["design_class"] = [
                 "" if _is_na(d) else ("RCT" if str(d).upper().startswith("RCT") else "non-randomised")
                 for d in frame["design"]]
-    return StudyTable(frame, kind, studies, prov, warnings, name)
+    return StudyTable(frame, kind, studies, prov, warnings, name, dups)
 
 
 def _percent_cells(prov: pd.DataFrame | None) -> set[tuple[str, str]]:
@@ -315,6 +344,9 @@ def _ratio_effects(table: StudyTable, est_c, lo_c, hi_c, p_c, measure, want, lev
     y_ci, v_ci = log_ratio_from_ci(np.where(full, est, 1.0), np.where(full, lo, 0.5),
                                    np.where(full, hi, 2.0), level)
     for i, s in enumerate(table.studies):
+        if i in table.duplicate_of:
+            excluded.append(Excluded(s, _copy_reason(table, i)))
+            continue
         if full[i]:
             rows.append(i); yi.append(y_ci[i]); vi.append(v_ci[i]); derived.append(False); how.append(None)
             continue
@@ -345,7 +377,11 @@ def _ratio_effects(table: StudyTable, est_c, lo_c, hi_c, p_c, measure, want, lev
             f"; 'p<{pval:g}' used as p = {pval:g}, an upper bound (SE conservative)" if kind == "upper bound"
             else f"; p = {pval:g}"))
     return EffectData([table.studies[i] for i in rows], np.array(yi), np.array(vi), measure, None, derived, how,
-                      excluded, _covariates(table, rows))
+                      excluded, _covariates(table, rows), rows)
+
+
+def _copy_reason(table: StudyTable, i: int) -> str:
+    return f"exact copy of data row {table.duplicate_of[i] + 1} (every cell identical): pooled once"
 
 
 def _count_effects(table: StudyTable, ev_e, n_e, ev_c, n_c, pct_e, pct_c, measure, want,
@@ -374,9 +410,13 @@ def _count_effects(table: StudyTable, ev_e, n_e, ev_c, n_c, pct_e, pct_c, measur
         if len(bad):
             raise AnalysisError(f"column '{ce}' exceeds '{cn}' in {_rows(bad)}")
     rows, A, N1, C, N2, derived, how, excluded = [], [], [], [], [], [], [], []
+    zero = {"studies": [], "ai": [], "n1i": [], "ci": [], "n2i": [], "positions": []}
     for i, s in enumerate(table.studies):
         ai, ci_ = a[i], c_[i]
         notes = []
+        if i in table.duplicate_of:
+            excluded.append(Excluded(s, _copy_reason(table, i)))
+            continue
         if np.isnan(n1[i]) or np.isnan(n2[i]):
             excluded.append(Excluded(s, "number of patients per arm not reported"))
             continue
@@ -403,13 +443,18 @@ def _count_effects(table: StudyTable, ev_e, n_e, ev_c, n_c, pct_e, pct_c, measur
         if double_zero([ai], [n1[i]], [ci_], [n2[i]])[0]:
             reason = ("no events in either arm" if ai == 0 else "every patient had the event in both arms")
             excluded.append(Excluded(s, reason + " (no information on the ratio)"))
+            for key, val in (("studies", s), ("ai", ai), ("n1i", n1[i]), ("ci", ci_), ("n2i", n2[i]),
+                             ("positions", i)):
+                zero[key].append(val)
             continue
         rows.append(i); A.append(ai); N1.append(n1[i]); C.append(ci_); N2.append(n2[i])
         derived.append(bool(notes)); how.append("; ".join(notes) if notes else None)
     A, N1, C, N2 = (np.array(x, dtype=float) for x in (A, N1, C, N2))
     yi, vi = log_ratio_from_counts(A, N1, C, N2, measure) if len(A) else (np.array([]), np.array([]))
+    zero["year"] = list(_covariates(table, zero["positions"]).get("year", [np.nan] * len(zero["positions"])))
     return EffectData([table.studies[i] for i in rows], yi, vi, measure,
-                      {"ai": A, "n1i": N1, "ci": C, "n2i": N2}, derived, how, excluded, _covariates(table, rows))
+                      {"ai": A, "n1i": N1, "ci": C, "n2i": N2}, derived, how, excluded, _covariates(table, rows),
+                      rows, zero)
 
 
 def outcome_effects(table: StudyTable, outcome: str | None = None, measure: str = "RR",

@@ -53,6 +53,9 @@ class EffectData:
     ``ai, n1i, ci, n2i`` (events / patients in the experimental and control arm) used by Mantel-Haenszel.
     ``derived[i]`` is True when study i rests on a derivation (``derivation[i]`` says which).
     ``covariates`` is a DataFrame aligned with the studies (extra columns such as year, subgroup variables).
+    ``positions[i]`` is the 0-based data row of study i in its file. ``zero_total`` (count data) holds the studies
+    left out because no patient (or every patient) had the event in both arms -- ``studies, ai, n1i, ci, n2i,
+    positions, year`` -- which a trial sequential analysis needs to follow RTSA's conventions.
     """
 
     studies: list[str]
@@ -64,6 +67,8 @@ class EffectData:
     derivation: list[str | None] = field(default_factory=list)
     excluded: list[Excluded] = field(default_factory=list)
     covariates: pd.DataFrame | None = None
+    positions: list[int] = field(default_factory=list)
+    zero_total: dict | None = None
 
     def __post_init__(self) -> None:
         self.yi = np.asarray(self.yi, dtype=float)
@@ -75,6 +80,8 @@ class EffectData:
             self.derived = [False] * k
         if not self.derivation:
             self.derivation = [None] * k
+        if not self.positions:
+            self.positions = list(range(k))
         if self.covariates is None:
             self.covariates = pd.DataFrame(index=range(k))
         else:
@@ -103,6 +110,8 @@ class EffectData:
             derivation=[self.derivation[i] for i in idx],
             excluded=list(self.excluded),
             covariates=self.covariates.iloc[idx].reset_index(drop=True),
+            positions=[self.positions[i] for i in idx],
+            zero_total=self.zero_total,
         )
 
     def to_dict(self, level: float = 0.95) -> dict:

@@ -11,9 +11,10 @@ All estimators follow metafor 3.8 (Viechtbauer W. J Stat Softw 2010;36(3)) and a
 * Hartung-Knapp(-Sidik-Jonkman): variance multiplied by ``q = sum w*(y - mu)^2 / (k - p)`` with a t-test on
   ``k - p`` df (metafor ``test="knha"``, no truncation of q). The ad hoc variant ``hk_adhoc`` uses ``max(1, q)``
   (Knapp & Hartung 2003; meta ``adhoc.hakn.ci="se"``; metafor ``test="adhoc"``);
-* heterogeneity: Cochran's Q on ``k - p`` df, ``I2 = max(0, (Q - df) / Q)`` and ``H2 = Q / df`` (Higgins &
-  Thompson 2002, as the meta package and RevMan print them), plus metafor's tau^2-based
-  ``I2 = tau2 / (tau2 + vt)``, ``vt = (k - p) / tr(P)`` (identical to the Q-based one for DL);
+* heterogeneity: Cochran's Q on ``k - p`` df, ``I2 = max(0, (Q - df) / Q)`` (Higgins & Thompson 2002, as the
+  meta package and RevMan print it) and ``H2 = Q / df`` unfloored (meta prints H = max(1, sqrt(Q/df))), plus
+  metafor's tau^2-based ``I2 = tau2 / (tau2 + vt)``, ``vt = (k - p) / tr(P)`` (identical to the Q-based one for
+  DL);
 * prediction interval ``mu +/- crit * sqrt(se^2 + tau2)``:
   ``pi="metafor"`` (default; metafor ``predict.rma``): crit = z, or t on ``k - 1`` df with the HK-scaled se when
   ``hk``; ``pi="meta"``: t on ``k - 1`` df with the classic se (meta >= 8.0, Veroniki et al. 2019; metafor
@@ -47,7 +48,42 @@ def _num(x) -> float | None:
 
 
 def _exp(x) -> float:
-    return math.exp(x) if x is not None and math.isfinite(x) else math.nan
+    """exp of a log-scale value; inf where it overflows (a regression's limit estimate can be huge), NaN for
+    None/NaN."""
+    if x is None or math.isnan(x):
+        return math.nan
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+EVTOL = 1e-7   # metafor rma.uni control evtol: a model matrix with an eigenvalue of X'X at or below it is refused
+QRTOL = 1e-7   # R lm()'s QR tolerance (LINPACK dqrdc2): a column this close to the span of the earlier ones is dropped
+
+
+def full_rank(X) -> bool:
+    """Whether ``X`` (k x p, unweighted) has full column rank by R's ``lm()`` criterion: every column keeps
+    more than 1e-7 of its norm after removing its projection on the columns before it (what metafor's
+    ``regtest`` checks before fitting)."""
+    X = np.asarray(X, dtype=float)
+    q = []
+    for j in range(X.shape[1]):
+        v = X[:, j].copy()
+        norm = float(np.linalg.norm(v))
+        for u in q:
+            v -= (u @ v) * u
+        rest = float(np.linalg.norm(v))
+        if norm == 0 or rest <= QRTOL * norm:
+            return False
+        q.append(v / rest)
+    return True
+
+
+def well_conditioned(X) -> bool:
+    """metafor ``rma.uni``'s check of a model matrix: every eigenvalue of X'X above 1e-7."""
+    X = np.asarray(X, dtype=float)
+    return bool(np.all(np.linalg.eigvalsh(X.T @ X) > EVTOL))
 
 
 def _as_dict(obj) -> dict:
@@ -727,6 +763,9 @@ def meta_regression(yi, vi, x, method: str = "REML", hk: bool = False, level: fl
     if np.all(x == x[0]):
         raise AnalysisError(f"moderator '{moderator}' has the same value in every pooled study")
     X = np.column_stack([np.ones(k), x])
+    if not well_conditioned(X):
+        raise AnalysisError(f"moderator '{moderator}' is nearly the same in every pooled study: the regression "
+                            f"cannot separate it from the intercept (metafor: model matrix not of full rank)")
     p = 2
     tau2 = estimate_tau2(yi, vi, method, X)
     beta, vb, w = _wls(yi, vi, X, tau2)

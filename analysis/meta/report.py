@@ -9,7 +9,11 @@ tau^2 on the log scale, I^2 in percent). Rules:
 * subgroup analysis pools each subgroup separately (random effects with its own tau^2 unless method FE) and tests
   differences with Cochran's Q of the subgroup estimates (``q_between``);
 * meta-regression uses the analysis' estimator (REML by default; FE gives a fixed-effects meta-regression) on one
-  moderator: a numeric column, or a two-level text column coded 0 (the alphabetically first level) / 1.
+  moderator: a numeric column, or a two-level text column coded 0 (the alphabetically first level) / 1;
+* Egger's test (and trim-and-fill, which needs the same regression to choose its side) is null with a note when
+  the studies' standard errors are (nearly) all equal -- undefined, as R refuses it;
+* a trial sequential analysis (``tsa``, count data, risk ratio) follows RTSA's conventions
+  (:mod:`analysis.meta.tsa`).
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ from analysis.meta.pooling import (
     PI_TYPES, MetaAnalysisResult, MetaRegressionResult, RefitRow, SubgroupResult, _num, check_method,
     cumulative, leave_one_out, meta_analysis, meta_regression, subgroup_analysis,
 )
+from analysis.meta.tsa import TSAResult, TSASettings, tsa_for_effects
 
 
 @dataclass
@@ -51,6 +56,7 @@ class MetaReport:
     published: dict | None
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    tsa: TSAResult | None = None
 
     @property
     def k(self) -> int:
@@ -97,6 +103,7 @@ class MetaReport:
             "settings": dict(a.settings),
             "notes": list(self.notes),
             "warnings": list(self.warnings),
+            "tsa": None if self.tsa is None else self.tsa.to_dict(),
         }
         if self.subgroups is not None:
             sg = self.subgroups.to_dict()
@@ -149,7 +156,7 @@ def _moderator(effects: EffectData, name: str) -> tuple[str, np.ndarray, str]:
 def run_meta(source, outcome: str | None = None, *, measure: str = "RR", method: str = "REML", hk: bool = False,
              hk_adhoc: bool = False, mh: bool = False, pi: str = "metafor", derive: bool | Iterable[str] = True,
              subgroup: str | None = None, moderator: str | None = None, egger_model: str = "lm",
-             level: float = 0.95) -> MetaReport:
+             level: float = 0.95, tsa: TSASettings | None = None) -> MetaReport:
     """Full meta-analysis of ``source`` (a :class:`StudyTable`, a CSV path or a DataFrame).
 
     ``outcome`` os|pfs|orr|dcr|ae for the 17-study layout (default os); ``measure`` RR|OR for counts;
@@ -157,7 +164,8 @@ def run_meta(source, outcome: str | None = None, *, measure: str = "RR", method:
     max(1, q); ``mh`` Mantel-Haenszel fixed effect (counts); ``pi`` metafor|meta|hts prediction interval;
     ``derive`` True (default: both derivations on, each derived study flagged ``derived``), False (reported
     numbers only) or the subset of ``("se_from_p", "count_from_pct")`` to use; ``subgroup`` / ``moderator``
-    column names; ``egger_model`` "lm" (classical) or "rma".
+    column names; ``egger_model`` "lm" (classical) or "rma"; ``tsa`` the settings of a trial sequential
+    analysis (count data, risk ratio; :func:`analysis.meta.tsa.tsa_for_effects`).
     """
     method = check_method(method)
     if pi not in PI_TYPES:
@@ -178,11 +186,22 @@ def run_meta(source, outcome: str | None = None, *, measure: str = "RR", method:
     analysis = meta_analysis(effects, method, hk, hk_adhoc, mh, pi, level)
     analysis.settings["derive"] = [d for d in DERIVATIONS if d in _want(derive)]  # which derivations were on
     notes: list[str] = []
+    if effects.k == 1:
+        notes.append("one study: nothing is pooled (the 'pooled' estimates are that study's own)")
+    if mh and analysis.mh is not None and not np.isfinite(analysis.mh.log_est):
+        arms = [name for name, key in (("experimental", "ai"), ("control", "ci"))
+                if float(np.sum(effects.counts[key])) == 0]
+        notes.append(f"the Mantel-Haenszel estimate is undefined: no events in the {' or '.join(arms)} arm of "
+                     f"any study (metafor rma.mh gives NA); the inverse-variance fixed effect uses the "
+                     f"continuity-corrected counts")
     egger = tf = None
     if effects.k >= 3:
-        egger = egger_test(effects.yi, effects.vi, egger_model, method, hk or hk_adhoc, level)
         try:
-            tf = trim_and_fill(effects.yi, effects.vi, method, level=level)
+            egger = egger_test(effects.yi, effects.vi, egger_model, method, hk or hk_adhoc, level)
+        except AnalysisError as exc:
+            notes.append(str(exc))
+        try:
+            tf = trim_and_fill(effects.yi, effects.vi, method, level=level, hk=hk or hk_adhoc, hk_adhoc=hk_adhoc)
         except AnalysisError as exc:
             notes.append(f"trim-and-fill not available: {exc}")
     else:
@@ -223,7 +242,10 @@ def run_meta(source, outcome: str | None = None, *, measure: str = "RR", method:
             corr = None
         published = {"source": PUBLISHED_POOLED["source"], **PUBLISHED_POOLED.get(outcome, {})}
         published["label"] = OUTCOMES[outcome]["label"]
-    if analysis.settings.get("hk") and tf is not None:
-        notes.append("trim-and-fill refits use a z-based CI (as metafor trimfill)")
+    if analysis.settings.get("hk") and tf is not None and tf.k0 > 0:
+        notes.append("trim-and-fill refits with imputed studies use a z-based CI (as metafor trimfill)")
+    tsa_result = None
+    if tsa is not None:
+        tsa_result = tsa_for_effects(effects, tsa, method, mh)
     return MetaReport(outcome, analysis, egger, tf, l1o, cum, sg, mr, funnel, corr, published, notes,
-                      list(table.warnings))
+                      list(table.warnings), tsa_result)

@@ -5,6 +5,7 @@ view. The browser session (cookie) is shared by the tests; those that change the
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
@@ -17,6 +18,7 @@ from tests.browser.conftest import console_errors, screenshot, wait_for, wait_te
 pytestmark = pytest.mark.browser
 
 POOL = "#meta-pool-size"
+ROOT_DIR = Path(__file__).resolve().parents[2]
 
 
 def open_meta(browser, base, query=""):
@@ -248,3 +250,123 @@ def test_uploaded_markup_is_shown_as_text_and_exports_work(live_server, browser,
     screenshot(browser, "meta-markup-upload")
     assert console_errors(browser) == []
     restore(browser)
+
+
+# ------------------------------------------------------------------------------------------------ issue 15
+
+def tsa_js(browser, expr: str):
+    return browser.execute_script(
+        "const gd = document.querySelector('#meta-tsa-graph .js-plotly-plot'); " + expr)
+
+
+def show(browser, css: str) -> None:
+    """Scroll so that the element starts at the top of the window (for the screenshot)."""
+    browser.execute_script("const el = document.querySelector(arguments[0]); window.scrollTo({left: 0, top: "
+                           "el.getBoundingClientRect().top + window.scrollY - 10, behavior: 'instant'});", css)
+    time.sleep(0.4)
+
+
+def open_tsa(browser, base, query):
+    open_meta(browser, base, query)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#meta-tsa-graph .main-svg"), 30, "no TSA plot")
+    return wait_text(browser, "#meta-tsa-conclusion", lambda t: "patients" in t, 30)
+
+
+def test_tsa_panel_draws_the_papers_figure_6_and_follows_its_controls(live_server, browser):
+    conclusion = open_tsa(browser, live_server, "?outcome=orr&method=DL&mh=1&tab=tsa")
+    assert "591 of the required 5,358 patients" in conclusion
+    assert browser.find_element(By.CSS_SELECTOR, "#meta-tsa-rrr").get_attribute("value") == "30"
+    names = tsa_js(browser, "return gd._fullData.map(t => t.name);")
+    assert "RIS = 5,358 patients" in names and "Conventional boundary (±1.96)" in names
+    assert any(n.startswith("Futility region") for n in names) and any(n.startswith("Monitoring") for n in names)
+    z = tsa_js(browser, "return gd._fullData.find(t => t.name === 'Cumulative z-curve').y;")
+    assert len(z) == 6 and z[0] == 0 and 2.9 < z[-1] < 3.0
+    paper = browser.find_element(By.CSS_SELECTOR, "#meta-tsa-paper").text
+    assert "2,633 (16 studies)" in paper and "1,469 (15 studies)" in paper and "Why ours differs" in paper
+    show(browser, "#meta-tsa-panel")
+    screenshot(browser, "meta-tsa-orr")
+    # a smaller effect to detect needs more patients; futility off removes the futility region; the URL keeps it
+    rrr = browser.find_element(By.CSS_SELECTOR, "#meta-tsa-rrr")
+    rrr.send_keys(Keys.CONTROL, "a")
+    rrr.send_keys("20", Keys.ENTER)
+    wait_text(browser, "#meta-tsa-conclusion", lambda t: "5,358" not in t and "required" in t)
+    real_click(browser, browser.find_element(By.CSS_SELECTOR, "label[for='meta-tsa-futility']"))
+    wait_for(browser, lambda d: not any(n.startswith("Futility") for n in tsa_js(
+        d, "return gd._fullData.map(t => t.name);")), 10, "futility region still drawn")
+    wait_for(browser, lambda d: "rrr=20" in d.current_url and "fut=0" in d.current_url, 5, "URL")
+    assert console_errors(browser) == []
+
+
+def test_tsa_panel_on_a_count_file_that_crosses_its_boundary(live_server, browser):
+    """dat.lee2004 (16 trials, RRR 20 %): the random-effects z-curve crosses the lower monitoring boundary at
+    the 16th trial (RTSA: stop_time 16, 'll')."""
+    path = str(ROOT_DIR / "tests" / "reference" / "data" / "tsa_lee.csv")
+    open_meta(browser, live_server)
+    browser.find_element(By.CSS_SELECTOR, "#meta-upload input[type=file]").send_keys(path)
+    wait_text(browser, "#meta-data-feedback", lambda t: "Loaded tsa_lee.csv: 16 studies" in t)
+    try:
+        conclusion = open_tsa(browser, live_server, "?method=DL&tab=tsa&rrr=20&fut=0")
+        assert "crosses the lower monitoring boundary (RR < 1) at Wang:" in conclusion
+        assert "1,826 of the required 3,136 patients" in conclusion
+        upper = tsa_js(browser, "return gd._fullData.filter(t => t.name.startsWith('Monitoring'))[0].y;")
+        assert len(upper) >= 5 and min(upper) < 2.2
+        show(browser, "#meta-tsa-panel")
+        screenshot(browser, "meta-tsa-lee-crossing")
+        assert console_errors(browser) == []
+    finally:
+        restore(browser)
+
+
+def test_one_study_headers_at_1280_px_and_presentation_mode(live_server, browser):
+    browser.set_window_size(1280, 1100)
+    try:
+        open_meta(browser, live_server, "?outcome=ae")
+        wait_text(browser, "#meta-our-estimate", lambda t: t == "not pooled (one study)")
+        names = forest_js(browser, "return gd._fullData.map(t => t.name);")
+        assert "diamond-random" not in names and "prediction-interval" not in names
+        assert "Not pooled (one study)" in forest_texts(browser)
+        show(browser, "#meta-summary")
+        screenshot(browser, "meta-one-study")
+        # no two forest headers overlap at 1,280 px (the two weight headers did)
+        open_meta(browser, live_server, "?outcome=os")
+        headers = forest_js(browser, """
+            const out = [];
+            gd.querySelectorAll('.trace').forEach(tr => {
+                const name = (tr.__data__ && tr.__data__[0] && tr.__data__[0].trace.name) || '';
+                if (!/header/.test(name)) { return; }
+                tr.querySelectorAll('text').forEach(t => {
+                    const lines = t.querySelectorAll('tspan.line');
+                    (lines.length ? Array.from(lines) : [t]).forEach(l => {
+                        const txt = l.textContent.trim();
+                        if (!txt) { return; }
+                        const r = l.getBoundingClientRect();
+                        out.push([txt, r.left, r.right, r.top, r.bottom]);
+                    });
+                });
+            });
+            return out;""")
+        assert {"fixed", "random", "Weight (%)"} <= {b[0] for b in headers}
+        for i, a in enumerate(headers):
+            for b in headers[i + 1:]:
+                same_line = min(a[4], b[4]) - max(a[3], b[3]) > 2
+                assert not (same_line and min(a[2], b[2]) - max(a[1], b[1]) > 0), (a, b)
+        show(browser, "#meta-forest")
+        screenshot(browser, "meta-forest-1280")
+        # presentation mode: larger forest and funnel text
+        small = forest_js(browser, "return gd._fullLayout.font.size;")
+        real_click(browser, browser.find_element(By.CSS_SELECTOR, "label[for='presentation']"))
+        wait_for(browser, lambda d: forest_js(d, "return gd._fullLayout.font.size;") > small, 10,
+                 "forest text did not grow")
+        funnel = wait_for(browser, lambda d: d.execute_script(
+            "const g = document.querySelector('#meta-funnel .js-plotly-plot'); return g && g._fullLayout.font.size;"),
+            20, "no funnel")
+        assert funnel > 13
+        show(browser, "#meta-forest")
+        screenshot(browser, "meta-presentation")
+        show(browser, "#meta-funnel")
+        screenshot(browser, "meta-presentation-funnel")
+    finally:
+        if browser.find_elements(By.CSS_SELECTOR, "#presentation:checked"):
+            real_click(browser, browser.find_element(By.CSS_SELECTOR, "label[for='presentation']"))
+        browser.set_window_size(1500, 1100)
+    assert console_errors(browser) == []
