@@ -23,7 +23,7 @@ from components.cox_views import cox_model_table, cox_table, forest_figure
 from components.clinical_tables import plot_text
 from components.layout import controls_page, error_alert
 from components.table_card import figure_card, table_card
-from services.cohort_views import (FORMS, clean_forms, covariate_options, cox_variables, cox_view,
+from services.cohort_views import (FORMS, GROUPINGS, clean_forms, covariate_options, cox_variables, cox_view,
                                    default_candidates, label_of)
 from services.store import DatasetMissing, get_dataset
 from services.survival_view import endpoint_of, endpoint_options
@@ -64,7 +64,7 @@ def layout(endpoint: str | None = None, rule: str = "p05", vars: str | None = No
         dbc.Label("Candidate variables (univariable screen)", html_for="cox-cand",
                   className="fw-semibold small mb-1 mt-3"),
         dcc.Dropdown(id="cox-cand", multi=True, value=None, options=[], placeholder="candidate variables"),
-        dbc.Switch(id="cox-groups", value=groups != "0", className="mt-3 small",
+        dbc.Switch(id="cox-groups", value=groups != "0", className="mt-3 small", style={"display": "none"},
                    label="Paper groupings: etiology viral vs non-viral, CNLC I–II vs III–IV"),
         html.Details([
             html.Summary("How each variable enters the model", className="small fw-semibold"),
@@ -89,16 +89,17 @@ def layout(endpoint: str | None = None, rule: str = "p05", vars: str | None = No
 
 @callback(
     Output("cox-cand", "options"), Output("cox-cand", "value"), Output("cox-default-cand", "data"),
-    Output("cox-endpoint", "options"), Output("cox-endpoint", "value"),
+    Output("cox-endpoint", "options"), Output("cox-endpoint", "value"), Output("cox-groups", "style"),
     Input("dataset-id", "data"), State("cox-cand-url", "data"), State("cox-cand", "value"),
     State("cox-endpoint", "value"), State("cox-initial-endpoint", "data"),
 )
 def fill_candidates(dataset_id, url_cand, current, endpoint=None, initial_endpoint=None):
-    """The dataset's endpoints and candidate columns (every usable one by default; the URL's list if given)."""
+    """The dataset's endpoints and candidate columns (every usable one by default; the URL's list if given); the
+    paper-groupings switch only where the dataset has a column it groups."""
     try:
         ds = get_dataset(dataset_id)
     except DatasetMissing:
-        return [], [], [], [], no_update
+        return [], [], [], [], no_update, {"display": "none"}
     options = covariate_options(ds)
     usable = {o["value"] for o in options}
     default = default_candidates(ds)
@@ -106,7 +107,8 @@ def fill_candidates(dataset_id, url_cand, current, endpoint=None, initial_endpoi
     value = [c for c in (wanted or []) if c in usable] or default
     keys = [e.key for e in ds.endpoints]
     chosen = next((k for k in (endpoint, initial_endpoint) if k in keys), keys[0] if keys else None)
-    return options, value, default, endpoint_options(ds), chosen
+    groups_style = {} if any(c in ds.profiles for c in GROUPINGS) else {"display": "none"}
+    return options, value, default, endpoint_options(ds), chosen, groups_style
 
 
 # --- each candidate's form: continuous (per N units), cut (cutoff), categorical (reference) -----------------

@@ -57,6 +57,7 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str | Non
         dbc.Label("Compare ORR and DCR by", html_for="response-by", className="fw-semibold small mb-1"),
         dcc.Dropdown(id="response-by", value=by or "none", clearable=False, options=_initial_options(by)),
         dcc.Store(id="response-by-url", data=by),
+        html.Div([
         html.Hr(),
         html.Div("Survival by objective response", className="fw-semibold small mb-2"),
         dbc.Label("Response criterion", className="small mb-1"),
@@ -68,6 +69,7 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str | Non
         dbc.Label("Landmark", className="small mb-1 mt-2"),
         dbc.RadioItems(id="response-landmark", value=landmark, className="small",
                        options=[{"label": v, "value": k} for k, v in LANDMARK_CHOICES.items()]),
+        ], id="response-km-controls"),
     ]), className="shadow-sm")
     return html.Div([
         html.H2("Tumour response", className="h4 mt-3"),
@@ -94,7 +96,7 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str | Non
 
 @callback(Output("response-by", "options"), Output("response-by", "value"), Output("response-endpoint", "options"),
           Output("response-endpoint", "value"), Output("response-absent", "children"),
-          Output("response-content", "style"), Input("dataset-id", "data"),
+          Output("response-content", "style"), Output("response-km-controls", "style"), Input("dataset-id", "data"),
           State("response-by", "value"), State("response-by-url", "data"), State("response-endpoint", "value"),
           State("response-initial-endpoint", "data"))
 def fill_groups(dataset_id, current, url_by, endpoint=None, initial_endpoint=None):
@@ -103,7 +105,7 @@ def fill_groups(dataset_id, current, url_by, endpoint=None, initial_endpoint=Non
     try:
         ds = get_dataset(dataset_id)
     except DatasetMissing:
-        return options, value, [], no_update, None, {}
+        return options, value, [], no_update, None, {}, {}
     keys = [e.key for e in ds.endpoints]
     # the paper shows survival by response for OS: its default where the dataset has OS
     chosen = next((k for k in (endpoint, initial_endpoint, "os") if k in keys), keys[0] if keys else None)
@@ -111,8 +113,8 @@ def fill_groups(dataset_id, current, url_by, endpoint=None, initial_endpoint=Non
         note = absent_note("tumour response data", "a best-response column by RECIST 1.1 or mRECIST "
                            "(headers such as 'RECIST' or 'mRECIST best response'; codes CR, PR, SD, PD, NE)",
                            "response")
-        return options, value, endpoint_options(ds), chosen, note, {"display": "none"}
-    return options, value, endpoint_options(ds), chosen, None, {}
+        return options, value, endpoint_options(ds), chosen, note, {"display": "none"}, {"display": "none"}
+    return options, value, endpoint_options(ds), chosen, None, {}, {}
 
 
 clientside_callback(

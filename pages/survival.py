@@ -286,8 +286,10 @@ def show_grid(grid, dataset_id, chosen):
                                    dbc.Input(id={"type": "grid-cutoff", "var": var}, type="number", step="any",
                                              value=(chosen or {}).get(var, spec.default), debounce=True,
                                              size="sm")], size="sm")
-                   if spec is not None else
-                   dcc.Input(id={"type": "grid-cutoff", "var": var}, type="hidden", value=None))
+                   if spec is not None else   # a categorical panel: the same height, one curve per level
+                   html.Div([dcc.Input(id={"type": "grid-cutoff", "var": var}, type="hidden", value=None),
+                             dbc.InputGroup([dbc.InputGroupText("one curve per level", className="small")],
+                                            size="sm")]))
         panels.append(dbc.Col(dbc.Card(dbc.CardBody([
             control,
             dcc.Graph(id={"type": "grid-graph", "var": var}, config=graph_config(f"km-{var}")),

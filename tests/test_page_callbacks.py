@@ -59,14 +59,16 @@ def test_cox_candidates_default_to_every_usable_column_papers_first_and_url_is_f
     frame = make_cohort()
     frame["my_score"] = (frame.index % 7).astype(float)                       # a variable of the user's own
     synthetic = store.put_dataset(load_cohort(frame), "own.csv").id
-    options, value, default, endpoints, endpoint = pages["cox"].fill_candidates(synthetic, None, None)
+    options, value, default, endpoints, endpoint, groups = pages["cox"].fill_candidates(synthetic, None, None)
     ds = store.get_dataset(synthetic)
     paper = [c for c in views.PAPER_COX_VARIABLES if c in ds.frame.columns]
     assert default[:len(paper)] == paper and default[len(paper):] == ["my_score"]   # the paper's first, then the rest
     assert value == default and [o["value"] for o in options] == sorted(default, key=list(ds.profiles).index)
     assert not {"patient_id", "os_months", "recist_best", "ae_fever"} & {o["value"] for o in options}
     assert [e["value"] for e in endpoints] == [e.key for e in ds.endpoints] and endpoint == ds.endpoints[0].key
-    _o, value, _d, _e, endpoint = pages["cox"].fill_candidates(synthetic, ["ast", "no_such", "nlr"], None, None, "os")
+    assert groups == {}                                          # etiology / CNLC stage: the paper's groupings
+    _o, value, _d, _e, endpoint, _g = pages["cox"].fill_candidates(synthetic, ["ast", "no_such", "nlr"], None, None,
+                                                                   "os")
     assert value == ["ast", "nlr"] and endpoint == "os"
 
 
@@ -149,7 +151,7 @@ def test_response_tables_and_by_group(pages, synthetic):
     grouped = response_table(store.get_dataset(synthetic).frame, by="treatment")
     for g in grouped.groups:
         assert f"{g.level} (n = {g.n})" in by_text
-    options, value, endpoints, endpoint, note, style = pages["response"].fill_groups(synthetic, None, "treatment")
+    options, value, endpoints, endpoint, note, style, _km = pages["response"].fill_groups(synthetic, None, "treatment")
     assert value == "treatment" and {"label": "None", "value": "none"} in options
     assert endpoint == "os" and note is None and style == {}            # OS where the dataset has it
     assert pages["response"].fill_groups(synthetic, None, "bogus")[1] == "none"
@@ -162,11 +164,11 @@ def test_response_without_response_columns_is_a_note_not_an_error(pages, ctx):
     assert alert is None and cross is None and find(main, "response-table") is not None
     fig, note, alert = pages["response"].update_km("recist", "os", "0", False, ds.id)
     assert fig is no_update and alert is None
-    *_rest, note, style = pages["response"].fill_groups(ds.id, None, None)
+    *_rest, note, style, km_controls = pages["response"].fill_groups(ds.id, None, None)
     text = _alert_text(note)
     assert note.color == "light" and "No tumour response data" in text and "RECIST" in text
     assert any(getattr(c, "href", None) == "/format#response" for c in _walk(note))
-    assert style == {"display": "none"}                                  # no empty tables or axes
+    assert style == km_controls == {"display": "none"}                   # no empty tables, axes or controls
 
 
 def test_response_landmark_removes_early_events_and_restarts_time(pages, synthetic):
