@@ -515,8 +515,23 @@ def column_kind(column: str, series: pd.Series | None = None) -> str:
     return "categorical"
 
 
-def column_uses(series: pd.Series, kind: str | None = None) -> frozenset[str]:
-    """What a variable column can be used for, from its values.
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def distinct_levels(series: pd.Series) -> list[str]:
+    """The distinct present values of a column as level texts (:func:`level_text`), numbers in numeric order,
+    text in first-seen order; one hash pass over the cells (``pd.factorize``), the rest per distinct value."""
+    _codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if _is_numeric(series):
+        values = np.asarray(uniques, dtype=float)
+        uniques = np.sort(values[np.isfinite(values)])
+    return list(dict.fromkeys(t for t in (level_text(v) for v in uniques) if t is not None))
+
+
+def column_uses(series: pd.Series, kind: str | None = None, levels: list[str] | None = None) -> frozenset[str]:
+    """What a variable column can be used for, from its values (``levels``: its :func:`distinct_levels`, when
+    already known).
 
     * ``"continuous"`` and ``"cut"``: numeric with at least two distinct values;
     * ``"categorical"``: 2 to :data:`MAX_LEVELS` levels (text), or 2 to :data:`MAX_NUMERIC_LEVELS` distinct
@@ -526,16 +541,12 @@ def column_uses(series: pd.Series, kind: str | None = None) -> frozenset[str]:
     """
     if kind in NOT_VARIABLE_KINDS:
         return frozenset()
-    values = series.dropna()
-    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-    if numeric:
-        finite = values[np.isfinite(values.to_numpy(dtype=float))]
-        k = int(finite.nunique())
+    k = len(distinct_levels(series) if levels is None else levels)
+    if _is_numeric(series):
         uses = {"continuous", "cut"} if k >= 2 else set()
         if 2 <= k <= MAX_NUMERIC_LEVELS:
             uses.add("categorical")
         return frozenset(uses)
-    k = int(level_texts(values).nunique()) if len(values) else 0
     return frozenset({"categorical"}) if 2 <= k <= MAX_LEVELS else frozenset()
 
 
@@ -556,22 +567,22 @@ def follows_paper(columns: Iterable[str]) -> bool:
 
 
 def default_form(column: str, series: pd.Series, uses: frozenset[str] | None = None,
-                 paper: bool = False) -> str | None:
+                 paper: bool = False, levels: list[str] | None = None) -> str | None:
     """How a variable is used unless the user chooses otherwise: ``"cut"`` (a numeric column the seed paper
     cut, when ``paper`` defaults apply; the caller supplies the cutoff), ``"categorical"`` (text, or numeric with
     at most :data:`MAX_LEVELS_AS_CATEGORIES` distinct values) or ``"continuous"`` (other numeric columns); None
     when the column cannot be used (see :func:`column_uses`)."""
     from analysis.cutoffs import PAPER_CUTOFFS
 
-    uses = column_uses(series) if uses is None else uses
+    levels = distinct_levels(series) if levels is None else levels
+    uses = column_uses(series, levels=levels) if uses is None else uses
     if not uses:
         return None
     if "continuous" not in uses:
         return "categorical"
     if paper and column in PAPER_CUTOFFS:
         return "cut"
-    values = series.dropna()
-    if "categorical" in uses and values.nunique() <= MAX_LEVELS_AS_CATEGORIES:
+    if "categorical" in uses and len(levels) <= MAX_LEVELS_AS_CATEGORIES:
         return "categorical"
     return "continuous"
 
@@ -619,13 +630,13 @@ def profile_columns(frame: pd.DataFrame, kinds: dict[str, str] | None = None,
     for col in frame.columns:
         series = frame[col]
         kind = kinds.get(col) or column_kind(str(col), series)
-        uses = column_uses(series, kind)
-        levels: tuple = ()
-        if "categorical" in uses:
-            texts = level_texts(series).dropna()
-            if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-                levels = tuple(dict.fromkeys(level_text(v) for v in sorted(series.dropna().unique())))
-            else:
-                levels = tuple(ordered_levels(str(col), texts.unique()))
-        out[str(col)] = ColumnProfile(str(col), kind, uses, default_form(str(col), series, uses, paper), levels)
+        if kind in NOT_VARIABLE_KINDS:
+            out[str(col)] = ColumnProfile(str(col), kind, frozenset(), None)
+            continue
+        levels = distinct_levels(series)
+        uses = column_uses(series, kind, levels)
+        if "categorical" in uses and not _is_numeric(series):
+            levels = ordered_levels(str(col), levels)
+        shown = tuple(levels) if "categorical" in uses else ()
+        out[str(col)] = ColumnProfile(str(col), kind, uses, default_form(str(col), series, uses, paper, levels), shown)
     return out
