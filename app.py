@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+from urllib.parse import parse_qs
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, set_props
+from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update, set_props
 
 from analysis.io import Limits
 from components.layout import NAV_ITEMS, dataset_badge, nav_id, navbar
@@ -77,7 +78,7 @@ app.layout = html.Div(
 app.clientside_callback(
     ClientsideFunction("haic", "navHrefs"),
     [Output(nav_id(path), "href") for _label, path in NAV_ITEMS],
-    Input("view-state", "data"),
+    Input("view-state", "data"), Input("dataset-id", "data"),
     *[State(nav_id(path), "id") for _label, path in NAV_ITEMS],
 )
 
@@ -104,13 +105,34 @@ def set_up_before_serving() -> None:
         server.preprocess_request()
 
 
-@app.callback(Output("dataset-banner", "children"), Input("dataset-id", "data"))
-def show_dataset(dataset_id):
+@app.callback(Output("dataset-banner", "children"), Input("dataset-id", "data"), State("url", "search"))
+def show_dataset(dataset_id, search=None):
     try:
         ds = get_dataset(dataset_id)
     except DatasetMissing as exc:
         return dbc.Alert(str(exc), color="warning", className="py-2")
-    return dataset_badge(ds.label, ds.synthetic)
+    wanted = parse_qs((search or "").lstrip("?")).get("ds", [None])[0]
+    note = None
+    if wanted and wanted != ds.id:
+        note = ("This link was made on another dataset, which is not open in this browser session (it belongs to "
+                "another session, or it expired or was removed): the numbers below are those of the dataset named "
+                "here, not the link's.")
+    return dataset_badge(ds.label, ds.synthetic, note)
+
+
+@app.callback(Output("dataset-id", "data", allow_duplicate=True), Input("url", "search"), State("dataset-id", "data"),
+              prevent_initial_call="initial_duplicate")
+def open_linked_dataset(search, current):
+    """A view URL names its dataset (``ds=<id>``, written by assets/url_state.js): opened in another tab of the
+    same browser session, it switches to that dataset -- if this session owns it and it is still on the server
+    (otherwise the banner says the numbers are not the link's)."""
+    wanted = parse_qs((search or "").lstrip("?")).get("ds", [None])[0]
+    if not wanted or wanted == current:
+        return no_update
+    try:
+        return get_dataset(wanted).id
+    except DatasetMissing:
+        return no_update
 
 
 set_up_before_serving()

@@ -802,8 +802,9 @@ def _check_guesses(headers: list[str], names: list[str], cols: list, mapping: di
                    report: ValidationReport) -> list[str]:
     """Names after checking each alias guess against the values: a header the importer read as a coded
     canonical column only by an alias (``Stage`` as CNLC stage, ``status`` as the OS event) whose present values
-    are mostly not that column's codes (a BCLC stage A-D, a 0/1/2 status) keeps its own name and its values, as
-    a variable of the user's, with a warning -- a guess never turns a user's data into missing values."""
+    are mostly not that column's codes (a BCLC stage A-D), or an event column coded in other numbers (a 0/1/2
+    status), keeps its own name and its values, as a variable of the user's, with a warning -- a guess never
+    turns a user's data into missing values."""
     names = list(names)
     for i, (header, name) in enumerate(zip(headers, names)):
         slug = schema.normalise_header(header)[0]
@@ -813,9 +814,15 @@ def _check_guesses(headers: list[str], names: list[str], cols: list, mapping: di
         c = cols[i].by_value()
         role = "event" if name in schema.EVENT_COLUMNS else None
         _clean_column(c, header, name, role, None, out := {}, scratch)
-        present = c.count(~_missing_mask(c.values))
-        read = int(out[name].notna().sum()) if name in out else 0
-        if scratch.errors or (present and read < present / 2):
+        cells = c.cells(c.values)
+        given = ~_missing_mask(cells).to_numpy()
+        result = out[name].to_numpy() if name in out else np.full(len(cells), np.nan, dtype=object)
+        present, read = int(given.sum()), int((given & pd.notna(result)).sum())
+        # another numeric coding (a 0/1/2 status) contradicts the guess; a stray word ('maybe') is a typo in a
+        # column that is what its name says, and is reported as such
+        unread = pd.unique(cells[given & pd.isna(result)])
+        numeric_code = bool(scratch.errors) and len(unread) > 0 and all(is_number(str(v)) for v in unread)
+        if numeric_code or (present and read < present / 2):
             names[i] = slug
             report.warn("alias_not_applied", f"column {header!r} was not read as {name} ({_CODED[name]}): most of "
                                              f"its values are not; it is kept as your own variable {slug!r}", slug)

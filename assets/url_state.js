@@ -32,10 +32,21 @@
     pending = null;
   }
 
+  // the dataset a view shows goes into its URL (ds=<id>) unless it is the demo, so that a copied link says
+  // which dataset it is and reopens it in another tab of the same browser session (the app checks the owner)
+  function datasetId() {
+    try {
+      return JSON.parse(window.sessionStorage.getItem("dataset-id") || "null");
+    } catch (e) {
+      return null;
+    }
+  }
+
   // path: the page the state belongs to (default: the current one); a write deferred past a navigation passes
   // the path it was made on, so that it lands under that page and never rewrites another page's address
   function update(state, params, path) {
-    const s = query(params);
+    const ds = datasetId();
+    const s = query(Object.assign({}, params, ds && ds !== "demo" ? {ds: ds} : {}));
     path = path || window.location.pathname;
     if (path === window.location.pathname) {
       pending = {path: path, target: path + (s ? "?" + s : "")};
@@ -53,12 +64,16 @@
   window.haicView = { update: update, query: query };
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     haic: {
-      navHrefs: function (state) {
+      navHrefs: function (state, dataset) {
         // the remaining arguments are the nav link ids: "nav-data" is "/", "nav-cox" is "/cox"
-        const ids = Array.prototype.slice.call(arguments, 1);
+        const ids = Array.prototype.slice.call(arguments, 2);
+        const ds = dataset;
         return ids.map(function (id) {
           const p = id === "nav-data" ? "/" : "/" + id.slice(4);
-          const q = (state || {})[p];
+          // a page's last view, on the dataset open now (its stored ds may be an earlier dataset's)
+          const params = new URLSearchParams((state || {})[p] || "");
+          if (p !== "/" && ds && ds !== "demo") { params.set("ds", ds); } else { params.delete("ds"); }
+          const q = params.toString();
           const href = q ? p + "?" + q : p;
           // only the link whose view changed is updated (a cutoff move re-rendered all seven before)
           const link = document.getElementById(id);

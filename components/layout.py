@@ -34,13 +34,17 @@ def navbar() -> dbc.Navbar:
     )
 
 
-def dataset_badge(label: str, synthetic: bool) -> html.Div:
-    """The line that says which dataset every page is showing; synthetic data are always labelled."""
+def dataset_badge(label: str, synthetic: bool, note: str | None = None) -> html.Div:
+    """The bar that says which dataset every page is showing, unmistakably: the synthetic demo in amber, a
+    user's own file in blue; ``note`` says why a link's dataset is not the one shown."""
     parts = [html.Span("Dataset: ", className="text-muted"), html.Strong(label, id="dataset-label")]
     if synthetic:
         parts.append(dbc.Badge("SYNTHETIC - not real patients", color="warning", text_color="dark",
                                className="ms-2", id="synthetic-badge"))
-    return html.Div(parts, className="small")
+    bar = html.Div(parts, className="small dataset-bar " + ("dataset-demo" if synthetic else "dataset-own"))
+    if not note:
+        return bar
+    return html.Div([bar, dbc.Alert(note, color="warning", className="py-1 px-2 my-1 small", id="dataset-note")])
 
 
 #: where the file format is described (pages/format.py)
