@@ -410,6 +410,18 @@ def test_xlsx_first_sheet_is_read_without_sheet():
     assert "'rfstime'" in out["error"]
 
 
+def test_xlsx_unknown_sheet_names_the_sheets():
+    out = cli("validate", str(OWN / XLSX["file"]), "--sheet", "data", ok=False)
+    assert [e["code"] for e in out["errors"]] == ["not_a_table"]
+    assert f"sheets: {XLSX['first_sheet']}, {XLSX['sheet']}" in out["error"]
+
+
+@pytest.mark.xfail(strict=True, reason="a workbook whose --sheet does not exist is reported as format 'csv'")
+def test_xlsx_unknown_sheet_report_says_workbook():
+    out = cli("validate", str(OWN / XLSX["file"]), "--sheet", "data", ok=False)
+    assert out["format"] == "workbook"
+
+
 def _sav_args(what: str, args: list[str]) -> list[str]:
     """The CSV command for the SPSS file: the same, with the value labels where the command names a level."""
     labels = SAV["labels"]
