@@ -246,12 +246,15 @@ def _build_design(df: pd.DataFrame, time_col: str, event_col: str, specs: list[C
                 raise AnalysisError(f"column '{col}' has a single level among the {n} complete cases")
             if len(present) > MAX_LEVELS:
                 raise AnalysisError(f"column '{col}' has more than {MAX_LEVELS} levels; is it an identifier?")
-            levels = ordered_levels(col, present)
-            ref = schema.find_level(spec.reference, levels) if spec.reference is not None else \
+            if pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col]):
+                levels = sorted(present, key=float)              # grade 1, 2, ..., 10 in numeric order
+            else:
+                levels = ordered_levels(col, present)
+            ref = schema.find_level(spec.reference, levels, col) if spec.reference is not None else \
                 reference_level(col, levels)
             if ref is None:
                 raise AnalysisError(f"the reference level given for column '{col}' does not occur among "
-                                    f"its complete cases")
+                                    f"its complete cases (its levels: {', '.join(levels)})")
             idx = []
             arr = v.to_numpy(dtype=object)
             for lev in levels:

@@ -306,7 +306,10 @@ def p_lausen94(statistic: float, n: int, minprop: float = 0.1, maxprop: float = 
 
     ``p = 2 (1 - Phi(b)) + sum_i phi'(b, t_i)`` with ``t_i = sqrt(1 - m_i (N - m_{i+1}) / ((N - m_i)
     m_{i+1}))`` over consecutive candidate low-group sizes ``m`` (default: every size between the quantiles),
-    and each term ``exp(-b^2/2) / pi (t - (b^2/4 - 1) t^3 / 6)``. Clipped to 1.
+    and each term ``exp(-b^2/2) / pi (t - (b^2/4 - 1) t^3 / 6)``. Clipped to 1, and never below
+    ``2 (1 - Phi(b))``: the p-value of the maximum over cutpoints is at least that of one cutpoint, and far in
+    the tail (b above ~15) the series' terms turn negative and maxstat returns a negative "p" (e.g. -4e-86), not
+    a probability.
     """
     b = float(statistic)
     if not math.isfinite(b):
@@ -320,8 +323,8 @@ def p_lausen94(statistic: float, n: int, minprop: float = 0.1, maxprop: float = 
         m1, m2 = m[:-1], m[1:]
         t = np.sqrt(1 - m1 * (n - m2) / ((n - m1) * m2))
         d = float(np.sum(1 / math.pi * math.exp(-b * b / 2) * (t - (b * b / 4 - 1) * t ** 3 / 6)))
-    p = 2 * stats.norm.sf(b) + d
-    return float(min(max(p, 0.0), 1.0))
+    single = 2 * stats.norm.sf(b)
+    return float(min(max(single + d, single), 1.0))
 
 
 # --- input checking ------------------------------------------------------------------------------------

@@ -252,13 +252,13 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
         return None
     fmt = formats.sniff_format(raw)
     if fmt != formats.CSV:
+        report.file_format = fmt
         try:
             raw, report.sheet = formats.to_csv(raw, fmt, sheet, limits.max_rows if limits else None,
                                                limits.max_columns if limits else None)
         except formats.FormatError as exc:
             report.error("not_a_table", str(exc))
             return None
-        report.file_format = fmt
     if not raw or raw.isspace():
         report.error("empty", "the file is empty")
         return None

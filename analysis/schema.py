@@ -102,6 +102,9 @@ ETIOLOGY_CODES = {"hbv": "HBV", "hepatitis b": "HBV", "hcv": "HCV", "hepatitis c
 RESPONSE_WORDS = {"cr": "CR", "complete response": "CR", "pr": "PR", "partial response": "PR",
                   "sd": "SD", "stable disease": "SD", "pd": "PD", "progressive disease": "PD",
                   "progression": "PD", "ne": "NE", "not evaluable": "NE", "ue": "NE", "inevaluable": "NE"}
+#: the codings by canonical column, for reading a level the way the file wrote it (``--ref sex=f``)
+CODINGS = {"sex": SEX_CODES, "etiology": ETIOLOGY_CODES, **{c: BINARY_CODES for c in BINARY_FACTORS},
+           **{c: RESPONSE_WORDS for c in RESPONSE_COLUMNS}}
 
 # --- header aliases ------------------------------------------------------------------------------------
 
@@ -281,15 +284,19 @@ def level_texts(series: pd.Series) -> pd.Series:
     return pd.Series(out, index=series.index, dtype=object)
 
 
-def find_level(wanted, levels: Iterable[str]) -> str | None:
-    """The level among ``levels`` that ``wanted`` names: the same text, else the same number (``1`` and
-    ``1.0``), else the same text ignoring case; None when none does."""
+def find_level(wanted, levels: Iterable[str], column: str | None = None) -> str | None:
+    """The level among ``levels`` that ``wanted`` names: the same text, else the file's own code of a recoded
+    canonical column (``f`` for ``Female`` in ``sex``), else the same number (``1`` and ``1.0``), else the same
+    text ignoring case; None when none does."""
     levels = [str(v) for v in levels]
     text = level_text(wanted)
     if text is None:
         return None
     if text in levels:
         return text
+    coded = CODINGS.get(column or "", {}).get(text.lower())
+    if coded is not None and str(coded) in levels:
+        return str(coded)
     try:
         number = float(text)
     except ValueError:

@@ -563,3 +563,14 @@ def test_python_dash_m_analysis_cutpoint():
     assert bad.returncode == 2
     assert "'karnofsky' is not in the file" in json.loads(bad.stdout)["error"]
     assert "Traceback" not in bad.stderr
+
+
+def test_lau94_is_a_probability_far_in_the_tail():
+    """Far in the tail the Lau94 series turns negative (maxstat: -4.4e-86 for rotterdam's nodes); the p of the
+    maximum is never below that of a single cutpoint, 2 (1 - Phi(b))."""
+    from scipy import stats
+
+    for b in (5.0, 12.0, 20.0, 30.0):
+        p = cp.p_lausen94(b, 2982, 0.1, 0.9)
+        assert 2 * stats.norm.sf(b) <= p <= 1 and p > 0
+    assert cp.p_lausen94(2.0, 300) == pytest.approx(min(1.0, cp.p_lausen94(2.0, 300)))

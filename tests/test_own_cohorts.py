@@ -295,9 +295,6 @@ def test_cox_ref_and_per_options_are_the_inline_forms():
     assert_cox_matches(out, case)
 
 
-@pytest.mark.xfail(strict=True, reason="a reference level written as in the file (flchain's sex F/M, pbc's f/m) is "
-                                       "refused: the app recodes sex to Female/Male and --ref/COL=LEVEL only "
-                                       "accepts the recoded names")
 @pytest.mark.parametrize("dataset,level", [("flchain", "F"), ("pbc", "f")])
 def test_cox_reference_as_written_in_the_file(dataset, level):
     ep = VALIDATE[dataset]["endpoints"][0]
@@ -305,13 +302,9 @@ def test_cox_reference_as_written_in_the_file(dataset, level):
     assert [t["term"] for t in out["terms"]] == ["age (per 10)", "sex=Male"]
 
 
-_ORDER_BUG = ("categorical Cox terms of a numeric column are ordered as text (flc_grp=10 before flc_grp=2); R, the "
-              "km groups and the baseline table order them as numbers")
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=_ORDER_BUG))
-                                  if c["name"] == "flchain" else c for c in REF["cox"]], ids=_ids(REF["cox"]))
+@pytest.mark.parametrize("case", REF["cox"], ids=_ids(REF["cox"]))
 def test_cox_terms_in_r_order(case):
+    """Terms in R's order: a numeric column's levels as numbers (flc_grp=2 before flc_grp=10)."""
     out = cli(*cox_args(case))
     columns = names(case["dataset"])
     assert [t["term"] for t in out["terms"]] == [_term_name(t, columns) for t in case["terms"]]
@@ -416,7 +409,6 @@ def test_xlsx_unknown_sheet_names_the_sheets():
     assert f"sheets: {XLSX['first_sheet']}, {XLSX['sheet']}" in out["error"]
 
 
-@pytest.mark.xfail(strict=True, reason="a workbook whose --sheet does not exist is reported as format 'csv'")
 def test_xlsx_unknown_sheet_report_says_workbook():
     out = cli("validate", str(OWN / XLSX["file"]), "--sheet", "data", ok=False)
     assert out["format"] == "workbook"
