@@ -590,7 +590,8 @@ def _child_pugh_levels(series: pd.Series) -> pd.Series:
     from_score = pd.Series(np.select([score.between(5, 6), score.between(7, 9), score.between(10, 15)],
                                      ["A", "B", "C"], default=""), index=series.index, dtype=object)
     from_score = from_score.where(from_score != "")
-    return letter.fillna(from_score)
+    # the letter, else the class of the score (no fillna: on object data it downcasts, an error in pandas 3)
+    return pd.Series(np.where(letter.notna(), letter, from_score), index=series.index, dtype=object)
 
 
 def _cnlc(series: pd.Series) -> pd.Series:
