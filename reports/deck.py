@@ -19,13 +19,11 @@ from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
 from pptx.oxml.ns import qn
 from pptx.util import Emu, Inches, Pt
 
-from analysis import schema
-from analysis.cutoffs import format_cutoff
 from reports import app_version
 from reports import figures as F
 from reports.layout import layout_table, paginate
 from reports.tables import (abbreviations, followup_text, km_estimates_table, meta_pooled_table,
-                            survival_summary_table, table_items)
+                            survival_summary_table, table_items, view_title)
 
 SLIDE_W, SLIDE_H = 13.333, 7.5
 MARGIN = 0.45
@@ -276,18 +274,6 @@ def _notes_height(notes: list[str], width: float) -> float:
 def footer_text(results) -> str:
     tag = "SYNTHETIC DATA — not real patients" if results.synthetic else "Confidential: patient data"
     return f"{results.name} (n = {results.n})   ·   {tag}   ·   {results.generated.isoformat()}"
-
-
-def view_title(results) -> str:
-    ep = results.view_endpoint.endpoint
-    if results.view_by is None:
-        return f"{ep.label}: all patients"
-    base = results.view_by.removesuffix("_grouped")
-    name = schema.display_name(base)
-    if results.view_cutoff is None:
-        return f"{ep.label} by {name}"
-    unit = schema.NUMERIC_COLUMNS.get(base, {}).get("unit", "")
-    return f"{ep.label} by {name} (cutoff {format_cutoff(results.view_cutoff)}{(' ' + unit) if unit else ''})"
 
 
 def _grid_shape(n: int) -> tuple[int, int]:

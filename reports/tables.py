@@ -103,6 +103,19 @@ def km_estimates_table(result, landmarks) -> ClinicalTable:
                          nowrap_first=True)
 
 
+def view_title(results) -> str:
+    """``Progression-free survival by AST (cutoff 56.5 U/L)``: the view's endpoint and stratification."""
+    ep = results.view_endpoint.endpoint
+    if results.view_by is None:
+        return f"{ep.label}: all patients"
+    base = results.view_by.removesuffix("_grouped")
+    name = schema.display_name(base)
+    if results.view_cutoff is None:
+        return f"{ep.label} by {name}"
+    unit = schema.NUMERIC_COLUMNS.get(base, {}).get("unit", "")
+    return f"{ep.label} by {name} (cutoff {format_cutoff(results.view_cutoff)}{(' ' + unit) if unit else ''})"
+
+
 def followup_text(fu) -> str:
     if fu is None or not math.isfinite(fu.median):
         return "median follow-up not estimable (the reverse Kaplan–Meier curve does not reach 50%)"
