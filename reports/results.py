@@ -294,7 +294,8 @@ class ReportResults:
     ae: Any = None
     baseline: Any = None
     meta: Any = None                          # services.meta_views.MetaView of the spec's outcome
-    meta_pooled: dict = field(default_factory=dict)   # outcome -> MetaView (pooled results table)
+    meta_pooled: dict = field(default_factory=dict)   # outcome -> PooledMeta (the pooled results table)
+    cutpoint: Any = None                      # analysis.cutpoint.CutpointResult when the cutoff is the optimum
     groupings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     generated: dt.date = field(default_factory=dt.date.today)
@@ -426,11 +427,17 @@ def compute(cohort: Cohort, spec: ReportSpec, *, meta_data=None, today: dt.date 
     view = km_by_group(frame, first.endpoint.time, first.endpoint.event, by=view_by, cutoff=view_cutoff,
                        ci=spec.ci, at=tuple(sorted(set(first.risk_times) | set(first.landmarks))))
 
+    cutpoint = None
+    if spec.cutoff_source == "optimal" and view_by is not None and view_cutoff is not None:
+        from analysis.cutpoint import optimal_cutpoint
+
+        cutpoint = optimal_cutpoint(frame, first.endpoint.time, first.endpoint.event, view_by, permutations=0,
+                                    bootstrap=0, split=False)
     original = cohort.frame
     results = ReportResults(spec=spec, name=spec.dataset_name or cohort.name, synthetic=spec.synthetic or
                             cohort.synthetic, n=int(len(frame)), frame=frame, columns=[], endpoints=per_endpoint,
                             view=view, view_by=view_by, view_cutoff=view_cutoff, groupings=groupings, notes=notes,
-                            generated=today or dt.date.today())
+                            generated=today or dt.date.today(), cutpoint=cutpoint)
     if any(c in original.columns for c in schema.RESPONSE_COLUMNS):
         results.response = response_table(frame, by=frame_column(cohort, frame, spec.response_by))
     if ae_columns(original):
@@ -452,23 +459,38 @@ def frame_column(cohort: Cohort, frame: pd.DataFrame, name: str | None) -> str |
     return name if name in frame.columns else cohort.resolve(name)
 
 
+@dataclass
+class PooledMeta:
+    """The pooled analysis of one meta-analysis outcome: its effect labels and ``analysis.meta`` result."""
+
+    outcome: str | None
+    effect: Any                   # components.forest.EffectSpec (outcome name, measure)
+    analysis: Any                 # analysis.meta.MetaAnalysisResult, None when no study can be pooled
+
+
 def _meta(spec: ReportSpec, data, notes: list[str]):
-    """The meta-analysis of the spec's outcome and the pooled results of every outcome (``services.meta_views``'
-    public functions: the numbers come from ``analysis.meta``)."""
-    from services.meta_views import build_view, normalise_params, shipped_data, study_table
+    """The meta-analysis view of the spec's outcome (``services.meta_views.build_view``, what the meta page shows:
+    the forest plot) and the pooled analysis of every outcome (``analysis.meta.meta_analysis`` with the page's
+    parameters)."""
+    from analysis.meta import meta_analysis, outcome_effects
+    from services.meta_views import build_view, effect_spec, normalise_params, shipped_data, study_table
 
     data = data if data is not None else shipped_data()
     table = study_table(data)
-    pooled = {}
     outcomes = list(table.outcomes) if table.kind == "outcomes" else [None]
+    pooled = {}
     for outcome in outcomes:
         params = normalise_params(table, outcome=outcome, method=spec.meta.method, hk=spec.meta.hk)
-        view = build_view(data, params)
-        if view.report is None:
-            notes.append(f"meta-analysis of {outcome}: " + "; ".join(view.messages))
-        pooled[outcome] = view
+        effect = effect_spec(table, params.outcome, params.measure)
+        kw = params.run_kwargs(effect.counts)
+        effects = outcome_effects(table, params.outcome, kw["measure"], kw["derive"])
+        analysis = meta_analysis(effects, kw["method"], kw["hk"], mh=kw["mh"]) if effects.k else None
+        if analysis is None:
+            notes.append(f"meta-analysis of {effect.outcome.lower()}: no study can be pooled")
+        pooled[outcome] = PooledMeta(outcome, effect, analysis)
     chosen = spec.meta.outcome if spec.meta.outcome in pooled else outcomes[0]
-    return pooled[chosen], pooled
+    view = build_view(data, normalise_params(table, outcome=chosen, method=spec.meta.method, hk=spec.meta.hk))
+    return view, pooled
 
 
 def analysed_columns(results: ReportResults) -> list[str]:

@@ -190,20 +190,20 @@ def meta_pooled_table(results) -> ClinicalTable:
     """Pooled results of every outcome: k, model, pooled ratio (95% CI), p, I², τ², prediction interval."""
     columns = ["Outcome", "Studies", "Model", "Pooled (95% CI)", "p", "I², %", "τ²", "95% PI"]
     rows = []
-    for outcome, view in results.meta_pooled.items():
-        title = view.spec.outcome
-        if view.report is None:
+    for pooled in results.meta_pooled.values():
+        title = pooled.effect.outcome
+        if pooled.analysis is None:
             rows.append(Row([Cell(title), Cell("0"), Cell("–"), Cell("not poolable"), Cell(""), Cell(""), Cell(""),
                              Cell("")]))
             continue
-        a = view.report.analysis
+        a = pooled.analysis
         ests = [a.fixed_reported] + ([a.random] if a.random is not None and a.k > 1 else [])
         for k, est in enumerate(ests):
             model = ("Random effects, " + est.method + (" + HK" if est.hk else "")) if est.model == "random" else \
                 ("Fixed effect, " + ("Mantel–Haenszel" if est.method == "MH" else "inverse variance"))
             pi = (f"{fmt_hr(est.pi_lo)}–{fmt_hr(est.pi_hi)}" if est.pi_lo is not None and est.pi_hi is not None
                   and math.isfinite(est.pi_lo) and math.isfinite(est.pi_hi) else "")
-            rows.append(Row([Cell(f"{title} ({view.spec.short})" if k == 0 else ""), Cell(str(a.k) if k == 0 else ""),
+            rows.append(Row([Cell(f"{title} ({pooled.effect.short})" if k == 0 else ""), Cell(str(a.k) if k == 0 else ""),
                              Cell(model), Cell(f"{fmt_hr(est.est)} ({fmt_hr_ci(est.lo, est.hi)})"), Cell(fmt_p(est.p)),
                              Cell(f"{a.heterogeneity.i2:.1f}" if k == 0 else ""),
                              Cell(f"{a.heterogeneity.tau2:.4f}" if est.model == "random" else ""), Cell(pi)]))
