@@ -33,3 +33,25 @@ def app_version() -> str:
         except (OSError, subprocess.SubprocessError):
             commit = ""
     return f"{__version__} ({commit})" if commit else __version__
+
+
+#: the deliverables: deck (.pptx), docx (manuscript tables), r (the R bundle, .zip)
+KINDS = ("deck", "docx", "r")
+
+
+def build(results, kind: str, progress=None) -> bytes:
+    """The bytes of one deliverable of ``results`` (:func:`reports.results.compute`); ``progress(done, total)``
+    while a deck's figures render."""
+    if kind == "deck":
+        from reports.deck import build_deck
+
+        return build_deck(results, progress=progress)
+    if kind == "docx":
+        from reports.manuscript import build_manuscript
+
+        return build_manuscript(results)
+    if kind == "r":
+        from reports.rscript import build_bundle
+
+        return build_bundle(results)
+    raise ValueError(f"unknown deliverable {kind!r}")

@@ -15,13 +15,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis import schema
 from analysis.adverse_events import ae_columns, ae_table
 from analysis.baseline import baseline_table
 from analysis.cox import CovariateSpec, cox_fit, cox_univariable, select_by_pvalue
-from analysis.cutoffs import PAPER_CUTOFFS, default_cutoff, format_cutoff
+from analysis.cutoffs import PAPER_CUTOFFS, default_cutoff, format_cutoff, round_cutoff
 from analysis.errors import AnalysisError
 from analysis.response import response_table
 from analysis.schema import Endpoint
@@ -209,7 +210,12 @@ def default_covariates(cohort: Cohort, frame: pd.DataFrame, endpoints: list[Endp
         series = frame[col]
         numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
         if numeric and series.dropna().nunique() > MAX_CATEGORY_VALUES:
-            out.append(CovariateSpec(col, cutoff=float(default_cutoff(col, series.to_numpy(dtype=float)))))
+            values = series.to_numpy(dtype=float)
+            cut = float(default_cutoff(col, values))
+            finite = values[np.isfinite(values)]
+            if not (finite.min() <= cut < finite.max()):       # the paper's cutoff outside this cohort's values
+                cut = float(round_cutoff(finite))
+            out.append(CovariateSpec(col, cutoff=cut))
         elif "categorical" in uses:
             out.append(CovariateSpec(col, categorical=True))
     return out
@@ -419,6 +425,14 @@ def compute(cohort: Cohort, spec: ReportSpec, *, meta_data=None, today: dt.date 
     first = per_endpoint[0]
     view_by = frame_column(cohort, frame, spec.by) if spec.by else None
     view_cutoff = spec.cutoff
+    cutpoint = None
+    if spec.cutoff_source == "optimal" and view_by is not None:
+        from analysis.cutpoint import optimal_cutpoint
+
+        cutpoint = optimal_cutpoint(frame, first.endpoint.time, first.endpoint.event, view_by, permutations=0,
+                                    bootstrap=0, split=False)
+        if view_cutoff is None:
+            view_cutoff = float(cutpoint.cutpoint)
     if view_by is not None and view_cutoff is None:
         series = frame[view_by]
         if pd.api.types.is_numeric_dtype(series) and series.dropna().nunique() > 10:
@@ -427,12 +441,6 @@ def compute(cohort: Cohort, spec: ReportSpec, *, meta_data=None, today: dt.date 
     view = km_by_group(frame, first.endpoint.time, first.endpoint.event, by=view_by, cutoff=view_cutoff,
                        ci=spec.ci, at=tuple(sorted(set(first.risk_times) | set(first.landmarks))))
 
-    cutpoint = None
-    if spec.cutoff_source == "optimal" and view_by is not None and view_cutoff is not None:
-        from analysis.cutpoint import optimal_cutpoint
-
-        cutpoint = optimal_cutpoint(frame, first.endpoint.time, first.endpoint.event, view_by, permutations=0,
-                                    bootstrap=0, split=False)
     original = cohort.frame
     results = ReportResults(spec=spec, name=spec.dataset_name or cohort.name, synthetic=spec.synthetic or
                             cohort.synthetic, n=int(len(frame)), frame=frame, columns=[], endpoints=per_endpoint,
