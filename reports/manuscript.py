@@ -81,7 +81,7 @@ def _cell(cell, text: str, *, bold=False, italic=False, align="left", mark="", f
     paragraph._p.get_or_add_pPr().append(mark_rpr)
     for k, line in enumerate(str(text).split("\n")):
         if k:
-            paragraph.add_run().add_break()
+            _run(paragraph, "", TABLE_PT, bold=bold).add_break()
         if line:
             _run(paragraph, line, TABLE_PT, bold=bold, italic=italic)
     for sup in (mark, flag):
