@@ -173,9 +173,15 @@ def _orientation(doc, landscape: bool) -> float:
 
 
 def _table_block(doc, number: str, title: str, table) -> None:
+    """Caption, table and notes; a wide table gets a landscape page, and a short table after one stays there
+    (rather than a portrait page of its own)."""
     portrait = (Cm(A4[0]) - 2 * Cm(MARGIN_CM)) / 914400
-    natural = sum(layout_table(table, TABLE_PT, portrait, padding=0.12).natural)
-    width = _orientation(doc, natural > portrait * 1.25 and len(table.columns) > 6)
+    landscape = (Cm(A4[1]) - 2 * Cm(MARGIN_CM)) / 914400
+    narrow = sum(layout_table(table, TABLE_PT, portrait, padding=0.12).row_lines)
+    wide = sum(layout_table(table, TABLE_PT, landscape, padding=0.12).row_lines)
+    needs_landscape = narrow > 1.2 * wide
+    in_landscape = doc.sections[-1].orientation == WD_ORIENT.LANDSCAPE
+    width = _orientation(doc, needs_landscape or (in_landscape and len(table.rows) <= 20))
     _caption(doc, number, title)
     add_table(doc, table, width)
     notes = list(table.footnotes)

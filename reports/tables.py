@@ -206,7 +206,8 @@ def meta_pooled_table(results) -> ClinicalTable:
             rows.append(Row([Cell(f"{title} ({pooled.effect.short})" if k == 0 else ""), Cell(str(a.k) if k == 0 else ""),
                              Cell(model), Cell(f"{fmt_hr(est.est)} ({fmt_hr_ci(est.lo, est.hi)})"), Cell(fmt_p(est.p)),
                              Cell(f"{a.heterogeneity.i2:.1f}" if k == 0 else ""),
-                             Cell(f"{a.heterogeneity.tau2:.4f}" if est.model == "random" else ""), Cell(pi)]))
+                             Cell(f"{a.heterogeneity.tau2:.4f}" if est.model == "random" else ""), Cell(pi)],
+                            kind="data" if k == 0 else "level"))      # an outcome's two rows are one block
     spec = results.spec.meta
     knha = ', test = "knha"' if spec.hk else ""
     notes = [f"Inverse-variance pooling of log ratios; random effects by {spec.method} (R metafor::rma(method = "
