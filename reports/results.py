@@ -28,6 +28,7 @@ from analysis.response import response_table
 from analysis.schema import Endpoint
 from analysis.survival import km_by_group, reverse_km_followup
 from reports.spec import ReportSpec, grouped_name
+from services.cohort_views import CoxView, CoxVariable
 
 #: nice steps (months) for number-at-risk and landmark times
 _STEPS = (1.0, 2.0, 3.0, 6.0, 12.0, 24.0, 36.0, 60.0, 120.0)
@@ -85,72 +86,26 @@ class Cohort:
 # Cox: the covariates as the tables name them (the protocol of components.cox_views)
 # ---------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class CoxCovariate:
-    """One covariate of the Cox tables: what ``components.cox_views`` reads of a covariate (label, kind,
-    cutoff and its source, reference level, the term name of the PH test, the comparison a term makes)."""
-
-    column: str
-    label: str
-    kind: str                       # "cut", "cat" or "num"
-    spec: CovariateSpec
-    cutoff: float | None = None
-    cutoff_source: str | None = None
-    reference: str | None = None
-
-    @property
-    def model_column(self) -> str:
-        return self.spec.column
+class CoxCovariate(CoxVariable):
+    """A covariate of the Cox tables (the Cox page's :class:`services.cohort_views.CoxVariable`, which
+    ``components.cox_views`` reads) in the three forms of :class:`analysis.cox.CovariateSpec`: ``kind`` ``cut``,
+    ``cat`` or ``num`` (continuous, the HR per ``spec.per`` units)."""
 
     @property
     def ph_key(self) -> str:
         """The term label ``analysis.cox.cox_zph`` gives this covariate."""
-        if self.kind == "cut":
-            return f"{self.column} > {format_cutoff(self.cutoff)}"
         if self.kind == "num" and self.spec.per != 1:
             return f"{self.column} (per {format_cutoff(self.spec.per)})"
-        return self.column
+        return super().ph_key
 
     def comparison(self, term: str) -> str:
         """``> 56.5 vs ≤ 56.5``, ``B vs A``, ``per 10 years`` for a model term of this covariate."""
-        if self.kind == "cut":
-            c = format_cutoff(self.cutoff)
-            return f"> {c} vs ≤ {c}"
-        if self.kind == "num":
-            unit = schema.NUMERIC_COLUMNS.get(self.column, {}).get("unit") or ""
-            if self.spec.per == 1:
-                return f"per 1 {unit}" if unit else "per unit"
-            return f"per {format_cutoff(self.spec.per)} {unit or 'units'}"
-        prefix = f"{self.column}="
-        level = term[len(prefix):] if term.startswith(prefix) else term
-        return f"{level} vs {self.reference}"
-
-
-@dataclass
-class CoxSummary:
-    """Univariable screen and multivariable model of one endpoint, in the shape ``components.cox_views``'s
-    ``cox_table``, ``cox_model_table`` and ``forest_figure`` read."""
-
-    endpoint: Endpoint
-    variables: list[CoxCovariate]
-    univariable: Any                        # analysis.cox.UnivariableResult
-    selected: list[CoxCovariate]
-    rule: str                               # "p05" (the paper's rule at alpha 0.05), "p" or "manual"
-    alpha: float = 0.05
-    multivariable: Any = None               # analysis.cox.CoxResult
-    multi_error: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def model_of(self, var: CoxCovariate):
-        for m in self.univariable.models:
-            if m.covariates and m.covariates[0] == var.spec:
-                return m
-        return None
-
-    def error_of(self, var: CoxCovariate) -> str | None:
-        for e in self.univariable.errors:
-            if e.get("covariate") == var.spec.label:
-                return e.get("error")
-        return None
+        if self.kind != "num":
+            return super().comparison(term)
+        unit = schema.NUMERIC_COLUMNS.get(self.column, {}).get("unit") or ""
+        if self.spec.per == 1:
+            return f"per 1 {unit}" if unit else "per unit"
+        return f"per {format_cutoff(self.spec.per)} {unit or 'units'}"
 
 
 def cutoff_source(column: str, cutoff: float, values) -> str:
@@ -221,8 +176,9 @@ def default_covariates(cohort: Cohort, frame: pd.DataFrame, endpoints: list[Endp
     return out
 
 
-def _cox_summary(frame: pd.DataFrame, endpoint: Endpoint, specs: list[CovariateSpec], spec: ReportSpec
-                 ) -> CoxSummary:
+def _cox_summary(frame: pd.DataFrame, endpoint: Endpoint, specs: list[CovariateSpec], spec: ReportSpec):
+    """Univariable screen, selection rule and multivariable model of one endpoint as the Cox page's
+    :class:`services.cohort_views.CoxView` (what ``components.cox_views`` reads), with the rule's ``alpha``."""
     variables = [cox_covariate(frame, endpoint, s) for s in specs]
     uni = cox_univariable(frame, endpoint.time, endpoint.event, specs)
     if spec.selection == "manual":
@@ -233,7 +189,8 @@ def _cox_summary(frame: pd.DataFrame, endpoint: Endpoint, specs: list[CovariateS
         chosen = select_by_pvalue(uni, spec.alpha)
         selected = [v for v in variables if v.spec in chosen]
         rule = "p05" if spec.alpha == 0.05 else "p"
-    summary = CoxSummary(endpoint, variables, uni, selected, rule, spec.alpha)
+    summary = CoxView(endpoint.key, variables, uni, selected, rule)
+    summary.alpha = spec.alpha
     if not selected:
         summary.multi_error = (f"no covariate has a univariable p < {spec.alpha:g}, so there is no multivariable "
                                f"model" if rule != "manual" else "no covariate was chosen for the multivariable model")
@@ -279,7 +236,7 @@ class EndpointResults:
     overall: Any                 # StratifiedKM of all patients (medians and landmark rates)
     landmarks: tuple[float, ...]
     risk_times: tuple[float, ...]
-    cox: CoxSummary | None
+    cox: Any                     # services.cohort_views.CoxView (with .alpha), None without covariates
     cox_error: str | None
     panels: list[Panel]
 

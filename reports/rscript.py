@@ -591,18 +591,18 @@ def r_script(results) -> str:
                     f"maxprop = {rnum(results.cutpoint.maxprop)})")
         body.append("res$maxstat <- list(cutpoint = unname(ms$estimate), statistic = unname(ms$statistic), "
                     "p_lau94 = ms$p.value)\n")
-    if results.response is not None:
-        body.append("## Tumour response: ORR (CR + PR) and DCR (CR + PR + SD) with exact Clopper-Pearson 95% CIs")
-        body.append(_response_code(results) + "\n")
-    if results.ae is not None:
-        body.append("## Adverse events: worst CTCAE grade per patient and term")
-        body.append(_ae_code(results) + "\n")
-    if results.baseline is not None:
-        body.append("## Baseline characteristics: mean, SD, median and quartiles (type 7); counts; the app's tests")
-        body.append(_baseline_code(results) + "\n")
-    if results.meta is not None:
-        body.append("## Meta-analysis of the published studies (log ratios and their standard errors per study)")
-        body.append(_meta_code(results) + "\n")
+    sections = (
+        (results.response, "Tumour response: ORR (CR + PR) and DCR (CR + PR + SD) with exact Clopper-Pearson 95% CIs",
+         _response_code),
+        (results.ae, "Adverse events: worst CTCAE grade per patient and term", _ae_code),
+        (results.baseline, "Baseline characteristics: mean, SD, median and quartiles (type 7); counts; the app's tests",
+         _baseline_code),
+        (results.meta, "Meta-analysis of the published studies (log ratios and their standard errors per study)",
+         _meta_code),
+    )
+    for part, title, code in sections:
+        if part is not None:
+            body.append(f"## {title}\n{code(results)}\n")
     body.append(POSTLUDE)
     return "\n".join(head + body)
 
