@@ -257,7 +257,7 @@ def test_survival_km_works_where_the_cutoff_scan_cannot(pages, ctx):
     figure, alert, _note, at_cutoff, drawn = survival.update_km("os", "ast", 55.0, "log-log", False, ds.id)
     assert alert is None and isinstance(figure, go.Figure)
     assert drawn == {"dataset_id": ds.id, "endpoint": "os", "var": "ast", "cutoff": 55.0, "ci": "log-log"}
-    assert {t.name.split("  ")[0] for t in figure.data if t.name} == {"AST &lt;= 55", "AST &gt; 55"}  # plot text
+    assert {t.name.split("  ")[0] for t in figure.data if t.name} == {"AST ≤ 55", "AST &gt; 55"}  # plot text, ≤
     assert "optimistic" not in str(at_cutoff)
     with pytest.raises(Exception):
         survival.cutpoint_scan(ds, "os", "ast")                  # the panel's own callback shows its message
