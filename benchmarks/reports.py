@@ -66,7 +66,7 @@ def measure(repeats: int, log) -> list[dict]:
             row = {"view": view_name, "kind": kind, "n": cohort.frame.shape[0], "repeats": repeats,
                    "end_to_end_s": statistics.median(total), "end_to_end_max_s": max(total),
                    "results_s": statistics.median(compute_s), "file_only_s": statistics.median(files),
-                   "bytes": size, "target_s": TARGETS[kind]}
+                   "bytes": size, "target_s": TARGETS[kind], "end_to_end_all_s": total}
             row["met"] = row["end_to_end_s"] <= TARGETS[kind]
             rows.append(row)
             log(f"  {view_name:8s} {kind:5s} end to end {row['end_to_end_s']:.2f} s (results "
@@ -101,17 +101,20 @@ def markdown(res: dict) -> str:
              f"Code: commit {res['code']['commit']}" + (f" (modified: {', '.join(res['code']['modified'])})"
                                                        if res['code']['modified'] else " (app files unmodified)") + ".",
              f"Reading the CSV (load_cohort): {res['load_s']:.2f} s (not in the times below).", "",
-             "| view | deliverable | end to end s (median) | max s | of which results s | file only s | size KB | "
-             "target | met |", "|---|---|---:|---:|---:|---:|---:|---|---|"]
+             "| view | deliverable | end to end s (median) | first s | max s | of which results s | file only s | "
+             "size KB | target | met |", "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in res["rows"]:
-        lines.append(f"| {r['view']} | {NAMES[r['kind']]} | {r['end_to_end_s']:.2f} | {r['end_to_end_max_s']:.2f} | "
+        lines.append(f"| {r['view']} | {NAMES[r['kind']]} | {r['end_to_end_s']:.2f} | {r['end_to_end_all_s'][0]:.2f} | "
+                     f"{r['end_to_end_max_s']:.2f} | "
                      f"{r['results_s']:.2f} | {r['file_only_s']:.2f} | {r['bytes'] / 1024:.0f} | <= "
                      f"{r['target_s']:g} s | {'yes' if r['met'] else '**no**'} |")
     if res.get("cli"):
         lines += ["", "Command line, fresh interpreter (imports included), paper view: " + "; ".join(
             f"{NAMES[c['kind']]} {c['seconds']:.1f} s" + ("" if c["ok"] else " (failed)") for c in res["cli"]) + "."]
-    lines += ["", "End to end = every analysis of the view (reports.results.compute) + writing the file; the deck "
-              "includes starting Chromium and rendering every figure with kaleido (two tabs). File only = the file "
+    lines += ["", "First = the first repeat of the row: the first deliverable of a kind in a process also imports what "
+              "it needs (analysis.meta, python-docx, python-pptx, kaleido).",
+              "", "End to end = every analysis of the view (reports.results.compute) + writing the file; the deck "
+              "includes starting Chromium and rendering every figure with kaleido (one tab). File only = the file "
               "from results computed before (services.reports memoises a view's results with the dataset)."]
     return "\n".join(lines) + "\n"
 
