@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 from typing import Any, Callable
 
@@ -48,6 +49,7 @@ KINDS = {
 FILE_STEMS = {"deck": "tumour-board", "docx": "manuscript-tables", "r": "reproduce-in-R"}
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger(__name__)
 
 
 def view_spec(ds: Dataset, view: dict | None) -> ReportSpec:
@@ -132,4 +134,8 @@ def report_job(ticket: str | None, kind: str, view: dict | None, set_progress: C
         name, data = build_report(ds, view, kind, progress, meta_data)
     except (DatasetMissing, AnalysisError, RenderError) as exc:
         return None, str(exc)
+    except Exception as exc:                # never a traceback on the page; the log gets the type name only
+        log.error("report %s failed: %s", kind, type(exc).__name__)
+        return None, (f"the {kind} could not be made (internal error {type(exc).__name__}); please report this "
+                      f"with the view used")
     return download(name, data, kind), None

@@ -417,8 +417,24 @@ def test_service_builds_from_a_stored_dataset_and_the_job_reports_progress_and_p
         assert report_job("no-such-ticket", "r", view)[1].startswith("this job's access")
         out, err = report_job(store.issue_ticket("demo"), "r", {"km": {"by": "nope"}})
         assert out is None and "'nope' is not in the data" in err
+        out, err = report_job(store.issue_ticket("demo"), "pdf", view)
+        assert out is None and "unknown deliverable" in err
         # the page cannot relabel a dataset: name and SYNTHETIC flag come from the dataset
         from services.reports import view_spec
 
         spec = view_spec(ds, {"dataset": {"name": "real.csv", "synthetic": False}})
         assert spec.synthetic and spec.dataset_name == ds.name
+
+
+def test_job_turns_an_unexpected_failure_into_a_message_without_values(cache_app, monkeypatch, caplog):
+    from services import reports as service
+    from services import store
+
+    def broken(*_args, **_kwargs):
+        raise ValueError("patient SYNTH-0001 has 12.3")
+
+    monkeypatch.setattr(service, "build_report", broken)
+    with cache_app.test_request_context():
+        out, err = service.report_job(store.issue_ticket("demo"), "deck", {})
+    assert out is None and "internal error ValueError" in err and "SYNTH" not in err
+    assert "SYNTH" not in caplog.text and "12.3" not in caplog.text
