@@ -33,13 +33,28 @@ WARN = RGBColor(0xB0, 0x00, 0x20)
 ALIGN = {"left": WD_ALIGN_PARAGRAPH.LEFT, "center": WD_ALIGN_PARAGRAPH.CENTER, "right": WD_ALIGN_PARAGRAPH.RIGHT}
 
 
+#: the elements that follow the borders in a tblPr / tcPr (WordprocessingML's sequence; Word rejects a file whose
+#: properties are out of order)
+_AFTER_BORDERS = {
+    "w:tblBorders": ("w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook", "w:tblCaption", "w:tblDescription"),
+    "w:tcBorders": ("w:shd", "w:noWrap", "w:tcMar", "w:textDirection", "w:tcFitText", "w:vAlign", "w:hideMark"),
+}
+
+
 def _border(parent, tag: str, sides: dict[str, float]) -> None:
-    """Borders (``sides``: side -> width in points, 0 = none) on a tblPr / tcPr element."""
+    """Borders (``sides``: side -> width in points, 0 = none) on a tblPr / tcPr element, in schema order."""
     box = parent.find(qn(tag))
     if box is None:
         box = OxmlElement(tag)
-        parent.append(box)
-    for side, width in sides.items():
+        later = [child for child in parent if child.tag in {qn(t) for t in _AFTER_BORDERS[tag]}]
+        if later:
+            later[0].addprevious(box)
+        else:
+            parent.append(box)
+    for side in ("top", "left", "bottom", "right", "insideH", "insideV"):     # the sides' own order
+        if side not in sides:
+            continue
+        width = sides[side]
         el = box.find(qn(f"w:{side}"))
         if el is None:
             el = OxmlElement(f"w:{side}")
