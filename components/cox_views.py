@@ -139,8 +139,10 @@ def table_notes(view) -> list[str]:
         notes.append(f"Multivariable: {multi.n} patients with complete data, {multi.events} events, "
                      f"{multi.excluded} left out for missing values; concordance (Harrell's C) "
                      f"{multi.concordance:.3f}.")
-    rule = ("variables with univariable p < 0.05 entered the multivariable model (the paper's rule)"
-            if view.rule == "p05" else "variables of the multivariable model chosen by hand")
+    alpha = getattr(view, "alpha", 0.05)
+    rule = ("variables of the multivariable model chosen by hand" if view.rule == "manual" else
+            f"variables with univariable p < {alpha:g} entered the multivariable model"
+            + (" (the paper's rule)" if alpha == 0.05 else ""))
     notes.append(f"Cox proportional-hazards regression, Efron ties, Wald 95% CI and p; {rule}.")
     cut = cutoff_note(view)
     if cut:

@@ -64,8 +64,9 @@ def _fmt_median(c: CurveView) -> str:
 def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = "", x_title: str = "Months",
               y_title: str = "Survival probability", logrank_p: float | None = None,
               hr_text: str | None = None, presentation: bool = False, show_ci: bool = True,
-              x_max: float | None = None, compact: bool = False) -> go.Figure:
-    """The KM figure. ``compact`` is the small-multiple variant (no risk table, short legend).
+              x_max: float | None = None, compact: bool = False, height: float | None = None) -> go.Figure:
+    """The KM figure. ``compact`` is the small-multiple variant (no risk table, short legend); ``height`` (px)
+    replaces the default height (a slide's picture is rendered at the size its fonts need).
 
     Built as a plain figure dictionary and wrapped once (no property validation, no subplot machinery): on
     the slider's hot path this is most of the server's work per update.
@@ -74,7 +75,7 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
     line_width = (3.5 if presentation else 2.0) * (0.8 if compact else 1.0)
     font = int((18 if presentation else 13) * (0.85 if compact else 1.0))
     x_end = x_max or max([float(c.times[-1]) for c in curves if len(c.times)] + [1.0])
-    height = (330 if compact else 560) * (1.15 if presentation else 1.0)
+    height = height or (330 if compact else 560) * (1.15 if presentation else 1.0)
     top_margin = 40 if title else 15
     bottom_margin = 45 if compact else 10
     # the plot area's height: the figure's less its margins and the one-row legend above it (~3 font sizes)
@@ -88,7 +89,7 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
         color, dash = PALETTE[i % len(PALETTE)], DASHES[i % len(DASHES)]
         t, s, lo, hi = thin_step(np.r_[0.0, c.times], np.r_[1.0, c.surv], np.r_[1.0, c.lo], np.r_[1.0, c.hi])
         lo, hi = np.where(np.isnan(lo), s, lo), np.where(np.isnan(hi), s, hi)  # R's NA limits (S = 0 or 1)
-        label = plot_text(c.label)   # labels come from data: shown as text, never read as plotly HTML
+        label = plot_text(group_text(c.label))   # labels come from data: shown as text, never read as HTML
         group = {"legendgroup": label, "showlegend": False, "hoverinfo": "skip", "type": "scatter"}
         if show_ci:   # the band as one closed polygon: the upper limit forwards, the lower limit back
             traces.append({**group, **_band(t, hi, lo), "mode": "lines", "line": {"width": 0, "shape": "hv"},
@@ -112,13 +113,14 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
     for i, c in enumerate(curves):
         text = f"<span style='color:{PALETTE[i % len(PALETTE)]}'>■</span> median {_fmt_median(c)}"
         if c.landmarks and not compact:
-            text += "<br>   " + " · ".join(f"{t:g} mo {100 * s:.1f}%" for t, s, _lo, _hi in c.landmarks
+            text += "<br>\u00a0\u00a0\u00a0" + " · ".join(f"{t:g} mo {100 * s:.1f}%" for t, s, _lo, _hi in c.landmarks
                                             if s is not None and np.isfinite(s))
         lines.append(text)
     annotations = [{"xref": "x domain", "yref": "y domain", "x": 0.99, "y": 0.99, "xanchor": "right",
                     "yanchor": "top", "align": "left", "showarrow": False, "text": "<br>".join(lines),
                     "font": {"size": font - (1 if not presentation else 0)},
-                    "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#888", "borderwidth": 1}]
+                    "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#888", "borderwidth": 1,
+                    "borderpad": 4}]
     x_range = [-0.03 * x_end, x_end * 1.03]  # room for the first and last numbers at risk
     axis = {"showline": True, "linecolor": "#444", "ticks": "outside", "zeroline": False}
     layout = {
@@ -190,7 +192,7 @@ def _risk_table_names(curves: list[CurveView], font: int, y: float) -> list[dict
     blank = "\u00a0"
     return [{**common, "xanchor": "left", "align": "left", "text": f"{blank}<br>Number at risk"},
             {**common, "xanchor": "right", "align": "right", "xshift": -8,
-             "text": "<br>".join([blank, blank] + [plot_text(c.label) for c in curves])}]
+             "text": "<br>".join([blank, blank] + [plot_text(group_text(c.label)) for c in curves])}]
 
 
 def thin_marks(times, values, max_marks: int = MAX_TICKS):

@@ -164,3 +164,18 @@ def test_a_cutoff_change_is_the_figure_request_then_the_card_request_on_the_real
     card = client.post("/_dash-update-component", json=server.km_table_request(deps, drawn)).get_json()["response"]
     assert card["km-table"]["style"] == {}
     assert "AST > 60" in json.dumps(card, ensure_ascii=False)
+
+
+def test_report_benchmark_table_flags_missed_targets():
+    from benchmarks import reports
+
+    row = {"view": "paper", "kind": "deck", "n": 302, "repeats": 2, "end_to_end_s": 12.0, "end_to_end_max_s": 13.0,
+           "results_s": 0.5, "file_only_s": 11.5, "bytes": 2048, "target_s": 10.0, "met": False,
+           "end_to_end_all_s": [13.0, 11.0]}
+    res = {"date": "2026-01-01T00:00:00+00:00", "machine": run.machine_info(), "code": {"commit": "abc", "modified": []},
+           "versions": {"python-pptx": "1", "python-docx": "1", "kaleido": "1"}, "rows": [row], "load_s": 0.1,
+           "cli": [{"kind": "r", "seconds": 2.0, "ok": True}], "loadavg_end": [1.0, 1.0, 1.0],
+           "calibration_sort_1m_ms_end": 50.0}
+    md = reports.markdown(res)
+    assert "| paper | deck (.pptx) | 12.00 | 13.00 | 13.00 | 0.50 | 11.50 | 2 | <= 10 s | **no** |" in md
+    assert "R bundle (.zip) 2.0 s" in md
