@@ -167,3 +167,22 @@ def upload_csv(n: int, columns: int = 30, seed: int = SEED) -> Path:
         upload_frame(n, columns, seed).to_csv(tmp, index=False, lineterminator="\n")
         tmp.replace(path)
     return path
+
+
+def upload_export(n: int, kind: str, columns: int = 30, seed: int = SEED) -> Path:
+    """Path of a cached Excel workbook (``kind="xlsx"``, openpyxl) or SPSS file (``"sav"``, pyreadstat) of
+    :func:`upload_frame`: what a clinician exports from a spreadsheet or from SPSS (written on first use)."""
+    path = cache_dir() / f"cohort_{n}x{columns}_{seed}_{base_fingerprint()}.{kind}"
+    if not path.exists():
+        frame = upload_frame(n, columns, seed)
+        tmp = path.with_name(f"tmp{os.getpid()}_{path.name}")
+        if kind == "xlsx":
+            frame.to_excel(tmp, index=False, engine="openpyxl")
+        elif kind == "sav":
+            import pyreadstat
+
+            pyreadstat.write_sav(frame, str(tmp))
+        else:
+            raise ValueError(f"unknown export kind {kind!r}")
+        tmp.replace(path)
+    return path
