@@ -35,7 +35,7 @@ from typing import Any, Callable
 from analysis.errors import AnalysisError
 from reports import build
 from reports.figures import RenderError
-from reports.results import Cohort, compute
+from reports.results import compute
 from reports.spec import ReportSpec
 from services.store import Dataset, DatasetMissing, memoised, redeem_ticket
 
@@ -59,13 +59,12 @@ def view_spec(ds: Dataset, view: dict | None) -> ReportSpec:
     return ReportSpec.from_dict(view)
 
 
-def _results(frame, endpoints_json: str, kinds_json: str, mapping_json: str, name: str, synthetic: bool,
-             spec_json: str):
+def _results(frame, dataset_json: str, spec_json: str):
     """:func:`reports.results.compute` from plain, hashable arguments (what ``memoised`` keys on)."""
-    report = {"endpoints": json.loads(endpoints_json),
-              "columns": {k: {"kind": v} for k, v in json.loads(kinds_json).items()}}
-    cohort = Cohort.from_report(frame, report, name, json.loads(mapping_json), synthetic)
-    return compute(cohort, ReportSpec.from_json(spec_json))
+    info = json.loads(dataset_json)
+    ds = Dataset(info["id"], info["name"], frame, info["content_hash"], synthetic=info["synthetic"],
+                 report=info["report"], mapping=info["mapping"])
+    return compute(ds, ReportSpec.from_json(spec_json))
 
 
 def report_results(ds: Dataset, view: dict | None, meta_data=None):
@@ -73,14 +72,11 @@ def report_results(ds: Dataset, view: dict | None, meta_data=None):
     the view. ``meta_data``: the session's own meta-analysis table (``services.meta_views.current_data()``) when it
     is not the shipped one; those results are not memoised."""
     spec = view_spec(ds, view)
-    report = ds.report or {}
-    args = (json.dumps(report.get("endpoints", []), sort_keys=True),
-            json.dumps({k: v.get("kind") for k, v in report.get("columns", {}).items()}, sort_keys=True),
-            json.dumps(ds.mapping or {}, sort_keys=True), spec.dataset_name, spec.synthetic, spec.to_json())
     if meta_data is not None and not getattr(meta_data, "shipped", False) and spec.meta is not None:
-        cohort = Cohort.from_report(ds.frame, report, spec.dataset_name, ds.mapping, spec.synthetic)
-        return compute(cohort, spec, meta_data=meta_data)
-    return memoised(_results, ds, *args)
+        return compute(ds, spec, meta_data=meta_data)
+    info = json.dumps({"id": ds.id, "name": ds.name, "content_hash": ds.content_hash, "synthetic": ds.synthetic,
+                       "report": ds.report or {}, "mapping": ds.mapping or {}}, sort_keys=True, default=str)
+    return memoised(_results, ds, info, spec.to_json())
 
 
 def filename(ds: Dataset, kind: str, results) -> str:

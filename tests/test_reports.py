@@ -29,7 +29,7 @@ from analysis.survival import km_by_group, reverse_km_followup
 from components.clinical_tables import ClinicalTable, Row
 from components.clinical_tables import group_text
 from reports.layout import blocks, layout_table, page_height, paginate
-from reports.results import Cohort, compute
+from reports.results import compute, dataset_from_load
 from reports.rscript import app_numbers, compare, r_script
 from reports.spec import ReportSpec
 from reports.tables import km_estimates_table, meta_pooled_table, survival_summary_table, table_items
@@ -48,7 +48,7 @@ def _paper_spec() -> ReportSpec:
 
 @pytest.fixture(scope="module")
 def demo():
-    return Cohort.from_load(load_cohort(DEMO), "demo_cohort.csv", synthetic=True)
+    return dataset_from_load(load_cohort(DEMO), "demo_cohort.csv", synthetic=True)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +68,11 @@ def test_spec_round_trips_through_json():
     spec = _paper_spec()
     again = ReportSpec.from_dict(json.loads(spec.to_json()))
     assert again == spec
-    assert [c.label for c in spec.covariates][:3] == ["sex", "etiology_grouped=Non-viral", "age:58"]
-    assert spec.covariates[2] == CovariateSpec("age", cutoff=58.0)
+    assert list(spec.covariates[:3]) == ["sex", "etiology", "age"]         # the Cox page's default forms
+    odd = ReportSpec.from_dict({"cox": {"covariates": ["age*1", "ast:60", "grade=1", "alb*10", "sex"]}})
+    assert odd.cox_items == [("age", "age"), ("ast", "ast:60"), ("grade", "grade=1"), ("alb", "alb*10"),
+                             ("sex", None)]
+    assert ReportSpec.from_dict(json.loads(odd.to_json())) == odd
     assert spec.meta.outcome == "os" and spec.ci == "log-log" and spec.landmarks == (6.0, 12.0, 24.0, 36.0)
 
 
@@ -106,10 +109,10 @@ def test_results_are_the_analysis_results_of_the_view(demo, paper):
     frame = paper.frame
     assert set(frame["etiology_grouped"].dropna()) == {"Viral", "Non-viral"}
     assert (frame.loc[df["cnlc_stage"].isin(["IIIA", "IIIB"]), "cnlc_stage_grouped"] == "III–IV").all()
-    specs = list(paper.spec.covariates)
+    os_cox = paper.endpoints[1].cox
+    specs = [v.spec for v in os_cox.variables]
     uni = cox_univariable(frame, "os_months", "os_event", specs)
     chosen = select_by_pvalue(uni, 0.05)
-    os_cox = paper.endpoints[1].cox
     assert [v.spec for v in os_cox.selected] == chosen
     multi = cox_fit(frame, "os_months", "os_event", chosen)
     assert [t.hr for t in os_cox.multivariable.terms] == [t.hr for t in multi.terms]
@@ -120,16 +123,41 @@ def test_results_are_the_analysis_results_of_the_view(demo, paper):
 
 def test_default_view_of_a_public_dataset_uses_its_own_columns():
     loaded = load_cohort(DATA / "veteran.csv", time_unit="days")
-    res = compute(Cohort.from_load(loaded, "veteran.csv"), ReportSpec.from_dict({"km": {"by": "celltype"}}))
+    ds = dataset_from_load(loaded, "veteran.csv")
+    res = compute(ds, ReportSpec.from_dict({"km": {"by": "celltype"}}))
     cov = res.endpoints[0].cox
     columns = {v.column for v in cov.variables}
     assert {"trt", "celltype", "karno", "age", "prior", "diagtime"} <= columns
+    # the Cox page's defaults: no paper cutoffs for a lung cohort; karnofsky continuous per 10, treatment 1/2 a factor
     karno = next(v for v in cov.variables if v.column == "karno")
-    values = loaded.data["karno"]
-    assert karno.kind == "cut" and values.min() <= karno.cutoff < values.max()
+    assert karno.kind == "num" and karno.spec.per == 10
+    assert next(v for v in cov.variables if v.column == "trt").kind == "cat"
     assert [g.label for g in res.view.groups] == [f"Celltype = {lv}" for lv in
                                                   ("adeno", "large", "smallcell", "squamous")]
     assert res.response is None and res.ae is None and res.baseline is not None
+
+
+@pytest.mark.parametrize("path,unit", [(DEMO, None), (DATA / "veteran.csv", "days"), (DATA / "gbsg.csv", "days")])
+def test_default_cox_view_is_the_cox_pages_default(cache_app, path, unit):
+    """One owner for the Cox defaults: the deliverables' default candidates, forms, groupings and tables are the
+    Cox page's (``services.cohort_views``), on the demo and on files of other diseases."""
+    from components.cox_views import cox_table
+    from services.cohort_views import cox_view, default_candidates
+
+    ds = dataset_from_load(load_cohort(path, time_unit=unit), path.name)
+    res = compute(ds, ReportSpec())
+    with cache_app.test_request_context():
+        for ep in res.endpoints:
+            page = cox_view(ds, ep.endpoint.key, default_candidates(ds))
+            assert [v.text for v in ep.cox.variables] == [v.text for v in page.variables]
+            assert [v.column for v in ep.cox.selected] == [v.column for v in page.selected]
+            ours, theirs = cox_table(ep.cox), cox_table(page)
+            assert [[c.text for c in r.cells] for r in ours.rows] == [[c.text for c in r.cells] for r in theirs.rows]
+            assert ours.footnotes == theirs.footnotes
+    if path == DEMO:                          # the paper's cutoffs and groupings, as on the page
+        texts = [v.text for v in res.endpoints[0].cox.variables]
+        assert {"ast:56.5", "age:58", "etiology", "cnlc_stage"} <= set(texts)
+        assert set(res.groupings) == {"etiology", "cnlc_stage"} or set(res.groupings) <= {"etiology", "cnlc_stage"}
 
 
 def test_unknown_columns_and_endpoints_are_clear_errors(demo):
@@ -289,7 +317,7 @@ def test_manuscript_methods_and_results_name_the_methods_and_numbers(manuscript,
     text = "\n".join(p.text for p in manuscript.paragraphs)
     for phrase in ('survfit(conf.type = "log-log")', "survdiff", 'coxph(ties = "efron")', "cox.zph", "binom.test",
                    "quantile(survfit(Surv(time, 1 - event) ~ 1))", "p < 0.05", "AST 56.5 U/L", "metafor::rma",
-                   "Etiology (grouped) Non-viral", "SYNTHETIC DATA"):
+                   "Etiology Non-viral", "SYNTHETIC DATA"):
         assert phrase in text, phrase
     df = demo.frame
     fu = reverse_km_followup(df["pfs_months"], df["pfs_event"])
@@ -338,13 +366,13 @@ def test_r_script_spells_out_per_n_reference_and_manual_selection():
     loaded = load_cohort(DATA / "lung.csv", time_unit="days")
     spec = ReportSpec.from_dict({"cox": {"covariates": ["age*10", "ecog=1", "sex"], "selection": "manual",
                                          "manual": ["age*10", "sex"]}, "km": {"by": "sex"}})
-    res = compute(Cohort.from_load(loaded, "lung.csv"), spec)
+    res = compute(dataset_from_load(loaded, "lung.csv"), spec)
     script = r_script(res)
     assert 'covariate("age (per 10)", "num", d[["age"]] / 10)' in script
     assert 'factor(as.character(d[["ecog"]]), levels = c("1", "0", "2+"))' in script
-    assert 'manual = c("age*10", "sex")' in script
+    assert 'manual = c("age*10", "sex=Male")' in script
     app = app_numbers(res)
-    assert app["cox"]["os"]["selected"] == ["age*10", "sex"]
+    assert app["cox"]["os"]["selected"] == ["age*10", "sex=Male"]
     assert [t["term"] for t in app["cox"]["os"]["multivariable"]["terms"]] == ["age (per 10)", "sex=Female"]
 
 
@@ -379,7 +407,7 @@ def test_cli_writes_the_manuscript_and_the_bundle(tmp_path):
              "sex", "--covariates", "age*10,sex,ph_karno:80", "--landmarks", "6,12", "-o", str(out))
     assert p.returncode == 0, p.stderr
     app = json.loads(zipfile.ZipFile(out).read("app_results.json"))
-    assert list(app["cox"]["os"]["univariable"]) == ["age*10", "sex", "ph_karno:80"]
+    assert list(app["cox"]["os"]["univariable"]) == ["age*10", "sex=Male", "ph_karno:80"]
     assert [a["time"] for a in app["km"]["view"]["groups"][0]["at"]][:3] == [0.0, 6.0, 12.0]
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from analysis.io import load_cohort
-from reports.results import Cohort, compute
+from reports.results import compute, dataset_from_load
 from reports.rscript import build_bundle, compare
 from reports.spec import ReportSpec
 
@@ -69,7 +69,7 @@ def bundle(path: Path, unit: str | None, view: dict) -> tuple[bytes, dict]:
     spec = ReportSpec.from_dict(view)
     loaded = load_cohort(path, time_unit=unit, endpoints=[(e.time, e.event) for e in spec.endpoints] or None)
     assert loaded.ok, loaded.report.errors
-    results = compute(Cohort.from_load(loaded, path.name), spec)
+    results = compute(dataset_from_load(loaded, path.name), spec)
     return build_bundle(results), {"results": results}
 
 
