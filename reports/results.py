@@ -214,18 +214,30 @@ def _cox(ds: Dataset, endpoint: Endpoint, spec: ReportSpec, columns: list[str], 
                     spec.alpha, forms, cached=False)
 
 
-def compute(ds: Dataset, spec: ReportSpec, *, meta_data=None, today: dt.date | None = None) -> ReportResults:
-    """Every number of the view ``spec`` on the dataset ``ds`` (see the module docstring). Problems with a part (a
-    multivariable model that cannot be fitted, a panel without two groups) become notes and empty parts; a view
-    that cannot be read (an unknown column, an endpoint that is not one) raises :class:`AnalysisError`."""
+def compute(ds: Dataset | None, spec: ReportSpec, *, meta_data=None, today: dt.date | None = None) -> ReportResults:
+    """Every number of the view ``spec`` on the dataset ``ds`` (see the module docstring); ``ds`` may be None for
+    a view of the meta-analysis alone (``cohort: false``), whose ``meta_data`` is the study table
+    (``services.meta_views.StudyData``; default: the shipped 17 studies). Problems with a part (a multivariable
+    model that cannot be fitted, a panel without two groups) become notes and empty parts; a view that cannot be
+    read (an unknown column, an endpoint that is not one) raises :class:`AnalysisError`."""
+    if ds is None and spec.cohort:
+        raise AnalysisError("a view of a cohort needs its dataset")
     notes: list[str] = []
-    results = ReportResults(spec=spec, name=spec.dataset_name or ds.name, synthetic=spec.synthetic or ds.synthetic,
-                            n=int(ds.n), frame=ds.frame, columns=[], endpoints=[], view=None, view_by=None,
-                            view_cutoff=None, notes=notes, generated=today or dt.date.today())
+    results = ReportResults(spec=spec, name=spec.dataset_name or (ds.name if ds is not None else ""),
+                            synthetic=spec.synthetic or bool(ds is not None and ds.synthetic),
+                            n=int(ds.n) if ds is not None else 0,
+                            frame=ds.frame if ds is not None else pd.DataFrame(), columns=[], endpoints=[],
+                            view=None, view_by=None, view_cutoff=None, notes=notes,
+                            generated=today or dt.date.today())
     if spec.cohort:
         _cohort(results, ds, spec, notes)
     if spec.meta is not None:
-        results.meta, results.meta_pooled = _meta(spec, meta_data, notes)
+        from services.meta_views import shipped_data
+
+        data = meta_data if meta_data is not None else shipped_data()
+        results.meta, results.meta_pooled = _meta(spec, data, notes)
+        if not spec.cohort:                       # the deliverable's "dataset" is the study table
+            results.name, results.n = spec.dataset_name or data.name, data.n
     results.columns = analysed_columns(results) if results.has_cohort else []
     return results
 
@@ -318,10 +330,9 @@ def _meta(spec: ReportSpec, data, notes: list[str]):
     """The meta page's view of the spec's outcome (``services.meta_views.build_view`` with the page's parameters:
     the forest plot) and the pooled analysis of every outcome with the same parameters (what the page shows when
     that outcome is chosen)."""
-    from services.meta_views import build_view, normalise_params, shipped_data, study_table
+    from services.meta_views import build_view, normalise_params, study_table
 
     m = spec.meta
-    data = data if data is not None else shipped_data()
     table = study_table(data)
     outcomes = list(table.outcomes) if table.kind == "outcomes" else [None]
 

@@ -286,6 +286,31 @@ def test_deck_numbers_equal_the_analysis(deck, demo):
     assert cells[1] == f"{resp.orr.n} ({resp.orr.pct:.1f}%)" and cells[2] == f"{resp.orr.lo:.1f}–{resp.orr.hi:.1f}"
 
 
+def test_the_meta_pages_deck_is_the_meta_analysis_alone():
+    if not CHROMIUM:
+        pytest.skip("the deck's figures need Debian's chromium")
+    from reports.deck import build_deck
+
+    res = compute(None, ReportSpec.from_dict({"cohort": False, "meta": {"outcome": "pfs", "exclude": [0]}}),
+                  today=TODAY)
+    prs = Presentation(io.BytesIO(build_deck(res)))
+    titles = [s.shapes.title.text for s in prs.slides]
+    assert titles[0].startswith("Meta-analysis: HAIC") and titles[-1] == "Methods and reproducibility"
+    assert "Meta-analysis: Progression-free survival (HAIC + systemic therapy vs systemic therapy alone)" in titles
+    assert not [t for t in titles if "Kaplan" in t or "Cox" in t or "Baseline" in t]
+    first = "\n".join(sh.text_frame.text for sh in prs.slides[0].shapes if sh.has_text_frame)
+    assert "17 studies in the study table; 1 left out by the user" in first and "not patients" in first
+    assert "SYNTHETIC" not in first and "patient data" not in first
+    forest = prs.slides[titles.index("Meta-analysis: Progression-free survival (HAIC + systemic therapy vs systemic "
+                                     "therapy alone)")]
+    assert sum(sh.shape_type == 13 for sh in forest.shapes) == 1
+    notes = " ".join(sh.text_frame.text for sh in forest.shapes if sh.has_text_frame)
+    assert "left out by you" in notes
+    pooled = [[c.text for c in r.cells] for _k, _s, sh in _tables(prs) for r in sh.table.rows]
+    pfs = res.meta_pooled["pfs"].analysis
+    assert any(r[0] == "Progression-free survival (HR)" and r[1] == str(pfs.k) for r in pooled)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the manuscript
 # ---------------------------------------------------------------------------------------------------------
@@ -426,7 +451,7 @@ def test_cli_errors_are_one_json_line_without_traceback(tmp_path, args, message)
 
 def test_service_builds_from_a_stored_dataset_and_the_job_reports_progress_and_problems(cache_app):
     from services import store
-    from services.reports import build_report, report_job
+    from services.reports import build_report, report_job, start_job
 
     view = json.loads(PAPER_VIEW.read_text(encoding="utf-8"))
     with cache_app.test_request_context():
@@ -436,17 +461,21 @@ def test_service_builds_from_a_stored_dataset_and_the_job_reports_progress_and_p
         assert name.startswith("SYNTHETIC-demo-manuscript-tables-") and name.endswith(".docx")
         assert steps[0] == (1, 2) and steps[-1] == (2, 2) and len(Document(io.BytesIO(data)).tables) == 8
         got = []
-        out, err = report_job(store.issue_ticket("demo"), "r", view, got.append)
+        job = start_job("demo", "r", view)
+        out, err = report_job(job, got.append)
         assert err is None and out["filename"].endswith(".zip") and out["base64"] is True
         import base64
 
         z = zipfile.ZipFile(io.BytesIO(base64.b64decode(out["content"])))
         assert "reproduce.R" in z.namelist() and got[-1][0] == got[-1][1]
-        assert report_job("no-such-ticket", "r", view)[1].startswith("this job's access")
-        out, err = report_job(store.issue_ticket("demo"), "r", {"km": {"by": "nope"}})
+        assert report_job(job)[1].startswith("this job's access")                  # a ticket is single-use
+        assert report_job({"ticket": "no-such-ticket", "kind": "r", "view": view})[1].startswith("this job's access")
+        out, err = report_job(start_job("demo", "r", {"km": {"by": "nope"}}))
         assert out is None and "'nope' is not in the data" in err
-        out, err = report_job(store.issue_ticket("demo"), "pdf", view)
-        assert out is None and "unknown deliverable" in err
+        with pytest.raises(AnalysisError, match="unknown deliverable"):
+            start_job("demo", "pdf", view)
+        with pytest.raises(store.DatasetMissing):                   # another session's (or no) dataset
+            start_job("someone-elses-id", "r", view)
         # the page cannot relabel a dataset: name and SYNTHETIC flag come from the dataset
         from services.reports import view_spec
 
@@ -454,15 +483,53 @@ def test_service_builds_from_a_stored_dataset_and_the_job_reports_progress_and_p
         assert spec.synthetic and spec.dataset_name == ds.name
 
 
+def test_the_meta_pages_bundle_has_its_view_and_the_sessions_own_study_table(cache_app):
+    """The meta page's deliverable: the meta-analysis alone, with the page's parameters (studies left out, the
+    count measure, the model), on the session's edited study table -- which the job (no browser session) gets
+    through its ticket."""
+    import base64
+
+    from flask import session
+
+    from services import meta_views
+    from services.reports import report_job, start_job
+
+    view = {"cohort": False, "meta": {"outcome": "orr", "method": "DL", "hk": True, "measure": "OR",
+                                      "exclude": [2, 5], "subgroup": "platinum"}}
+    with cache_app.test_request_context():
+        session["owner"] = "meta-tester"
+        edited = meta_views.apply_edit(0, "orr_haic", "30", "test")
+        job = start_job(None, "r", view)
+        params = meta_views.normalise_params(meta_views.study_table(edited), outcome="orr", method="DL", hk=True,
+                                             measure="OR", exclude=(2, 5))
+        page = meta_views.build_view(edited, params).report.analysis
+        docx = start_job(None, "docx", view)
+        meta_views.discard_session_data()
+    out, err = report_job(job)                                   # outside the request, as a background job runs
+    assert err is None and out["filename"].startswith("meta-analysis-meta17-reproduce-in-R-")
+    z = zipfile.ZipFile(io.BytesIO(base64.b64decode(out["content"])))
+    assert "data.csv" not in z.namelist() and {"reproduce.R", "meta_orr.csv", "app_results.json"} <= set(z.namelist())
+    app = json.loads(z.read("app_results.json"))
+    assert set(app) == {"meta"}
+    assert app["meta"]["orr"]["random"]["est"] == page.random.est and app["meta"]["orr"]["k"] == page.k
+    studies = pd.read_csv(z.open("meta_orr.csv"))
+    assert list(studies["study"]) == [s.study for s in page.studies]          # the two left out are not there
+    script = z.read("reproduce.R").decode()
+    assert 'method = "DL", test = "knha"' in script and "library(survival)" not in script
+    assert ReportSpec.from_json(z.read("view.json").decode()).meta.exclude == (2, 5)
+    out, err = report_job(docx)
+    assert out is None and "manuscript tables are a cohort's" in err
+
+
 def test_job_turns_an_unexpected_failure_into_a_message_without_values(cache_app, monkeypatch, caplog):
     from services import reports as service
-    from services import store
 
     def broken(*_args, **_kwargs):
         raise ValueError("patient SYNTH-0001 has 12.3")
 
     monkeypatch.setattr(service, "build_report", broken)
     with cache_app.test_request_context():
-        out, err = service.report_job(store.issue_ticket("demo"), "deck", {})
+        job = service.start_job("demo", "deck", {})
+    out, err = service.report_job(job)
     assert out is None and "internal error ValueError" in err and "SYNTH" not in err
     assert "SYNTH" not in caplog.text and "12.3" not in caplog.text
