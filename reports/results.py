@@ -187,10 +187,14 @@ def _resolve_cov(ds: Dataset, c: CovariateSpec) -> CovariateSpec:
     return replace(c, column=resolve_column(ds, c.column))
 
 
-def _panels(frame, endpoint: Endpoint, covariates: list[CovariateSpec], spec: ReportSpec, at, notes) -> list[Panel]:
+def _panels(ds: Dataset, frame, endpoint: Endpoint, covariates: list[CovariateSpec], spec: ReportSpec, at,
+            notes) -> list[Panel]:
+    """KM panels: a cut covariate split at its cutoff; a categorical one (or a column the Survival page shows one
+    curve per level of) by its levels; a continuous one has no panel (a note says how to get one)."""
     panels = []
     for cov in covariates:
-        if cov.kind == "continuous" and pd.api.types.is_numeric_dtype(frame[cov.column]):
+        continuous = cov.kind == "continuous" and pd.api.types.is_numeric_dtype(frame[cov.column])
+        if continuous and (cov.per != 1 or cov.column not in ds.profiles or is_cuttable(ds, cov.column)):
             notes.append(f"{schema.display_name(cov.column)} is a continuous covariate: no KM panel (give a cutoff, "
                          f"e.g. '{cov.column}:X', to draw one)")
             continue
@@ -278,7 +282,7 @@ def _cohort(results: ReportResults, ds: Dataset, spec: ReportSpec, notes: list[s
     frame = with_groupings(frame, tuple(sorted(model_groupings)))
     groupings.update({col: GROUPINGS[col][1] for col in sorted(model_groupings)})
     for endpoint, both, marks, risk, at, overall, cox, cox_error, panel_covs in per_endpoint:
-        panels = _panels(frame, endpoint, panel_covs, spec, at, notes)
+        panels = _panels(work, frame, endpoint, panel_covs, spec, at, notes)
         results.endpoints.append(EndpointResults(
             endpoint, len(both), int(both[endpoint.event].sum()),
             reverse_km_followup(both[endpoint.time].to_numpy(dtype=float), both[endpoint.event].to_numpy(dtype=float)),

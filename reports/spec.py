@@ -57,7 +57,7 @@ from analysis.meta import DERIVATIONS
 from analysis.survival import CI_TYPES
 from services.cohort_views import grouped_name
 
-__all__ = ["ReportSpec", "EndpointSpec", "MetaSpec", "grouped_name", "covariate_item"]
+__all__ = ["ReportSpec", "EndpointSpec", "MetaSpec", "grouped_name", "covariate_item", "candidate_text"]
 
 SELECTION_RULES = ("p", "manual")
 META_OUTCOMES = ("os", "pfs", "orr", "dcr", "ae")
@@ -74,8 +74,9 @@ def covariate_item(item: str) -> tuple[str, str | None]:
     return spec.column, spec.label
 
 
-def _item_text(column: str, form: str | None) -> str:
-    """The spec's text of a candidate: its column, or its form (continuous per unit written ``col*1``)."""
+def candidate_text(column: str, form: str | None) -> str:
+    """The spec's text of a Cox candidate (:func:`covariate_item` reads it back): its column (the page's default
+    form), or its form as the Cox page's ``cox-forms`` store writes it (continuous per unit written ``col*1``)."""
     if form is None:
         return column
     return form if form != column else f"{column}*1"
@@ -313,7 +314,7 @@ def _candidates(value, what: str) -> tuple[str, ...]:
     for item in items:
         if item:
             column, form = covariate_item(item)
-            out.append(_item_text(column, form))
+            out.append(candidate_text(column, form))
             columns.append(column)
     dup = sorted({c for c in columns if columns.count(c) > 1})
     if dup:

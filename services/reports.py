@@ -63,6 +63,25 @@ def endpoints_first(ds: Dataset, key: str | None) -> list[dict]:
     return [{"time": e.time, "event": e.event, "label": e.label} for e in eps]
 
 
+def default_view(ds: Dataset, endpoint: str | None = None) -> dict:
+    """The pages' defaults as a view: every endpoint (``endpoint``, else the first, leading: the KM figure's) and
+    the Survival page's default stratification (its default cutoff follows in :func:`reports.results.compute`);
+    the Cox candidates, forms and groupings default to the Cox page's. A page replaces the parts it shows."""
+    from services.survival_view import default_variable, endpoint_key
+
+    var = default_variable(ds)
+    return {"endpoints": endpoints_first(ds, endpoint_key(ds, endpoint)),
+            "km": {"by": None if var == "none" else var}}
+
+
+def grouped_view(ds: Dataset, table: str, by: str | None, endpoint: str | None = None) -> dict:
+    """:func:`default_view` with the ``table`` (``response``, ``ae`` or ``baseline``) compared by a page's
+    "compare by" choice (``"none"``: not compared)."""
+    view = default_view(ds, endpoint)
+    view["group_by"] = {table: None if not by or by == "none" else by}
+    return view
+
+
 def _results(frame, dataset_json: str, spec_json: str):
     """:func:`reports.results.compute` from plain, hashable arguments (what ``memoised`` keys on)."""
     info = json.loads(dataset_json)
