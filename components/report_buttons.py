@@ -46,14 +46,14 @@ def report_buttons(page: str, kinds: Sequence[str] = KINDS, what: str = "this vi
     """The button group of ``page`` for the deliverables ``kinds``; ``what`` names what the files hold."""
     ids = report_ids(page)
     buttons = [dbc.Button(LABELS[k], id=ids[k], size="sm", color="primary", outline=True, title=TITLES[k],
-                          className="report-button") for k in kinds]
+                          className="report-button text-nowrap") for k in kinds]
     return html.Div([
         html.Div(f"Take {what} to the tumour board", className="small fw-semibold mb-1"),
-        dbc.ButtonGroup(buttons, size="sm", className="flex-wrap report-buttons"),
-        html.Div([
+        html.Div(buttons, className="d-flex flex-wrap gap-1 report-buttons"),
+        html.Div(html.Div([    # the inner box is the flex one: Bootstrap's d-flex would override display: none
             dbc.Progress(id=ids["progress"], value=0, max=1, className="flex-grow-1 me-2", style={"height": "6px"}),
             dbc.Button("Cancel", id=ids["cancel"], size="sm", color="secondary", outline=True, disabled=True),
-        ], id=ids["status"], className="d-flex align-items-center mt-1", style=HIDDEN),
+        ], className="d-flex align-items-center mt-1"), id=ids["status"], style=HIDDEN),
         html.Div(id=ids["alert"]),
         dcc.Download(id=ids["download"]),
         dcc.Store(id=ids["job"]),

@@ -69,6 +69,7 @@ def layout(endpoint: str | None = None, rule: str = "p05", vars: str | None = No
         dcc.Dropdown(id="cox-cand", multi=True, value=None, options=[], placeholder="candidate variables"),
         dbc.Switch(id="cox-groups", value=groups != "0", className="mt-3 small", style={"display": "none"},
                    label="Paper groupings: etiology viral vs non-viral, CNLC I–II vs III–IV"),
+        report_buttons("cox", what="these Cox tables"),
         html.Details([
             html.Summary("How each variable enters the model", className="small fw-semibold"),
             html.Div("Continuous: the HR per N units. Cut: the high group (value > cutoff) against the low group "
@@ -77,7 +78,6 @@ def layout(endpoint: str | None = None, rule: str = "p05", vars: str | None = No
                      className="small text-muted my-1"),
             html.Div(id="cox-form-rows"),
         ], id="cox-forms-box", open=True, className="mt-3"),
-        report_buttons("cox", what="these Cox tables"),
         dcc.Store(id="cox-forms", data=parse_forms(spec)),
         dcc.Store(id="cox-cand-url", data=_split(cand)),
         dcc.Store(id="cox-default-cand", data=None),

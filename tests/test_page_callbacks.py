@@ -242,6 +242,16 @@ def test_baseline_overall_and_by_group(pages, synthetic):
     assert "Welch two-sample t-test" in " ".join(texts_of(card))
 
 
+def test_baseline_footnote_counts_columns_with_a_role_and_names_the_rest_by_label(pages, ctx):
+    frame = make_cohort().assign(free_text_note=[f"note {i}" for i in range(len(make_cohort()))])
+    ds = store.put_dataset(load_cohort(frame), "notes.csv")
+    card, _alert = pages["baseline"].update_baseline("treatment", "both", False, ds.id)
+    note = next(t for t in texts_of(card) if t.startswith("Not shown:"))
+    assert "identifier (1 column)" in note and "best response" in note and "columns)" in note
+    assert "Free text note (" in note and "Treatment (" in note              # labels, not column names
+    assert not any(raw in note for raw in ("recist_best", "patient_id", "free_text_note", "ae_"))
+
+
 def test_baseline_missing_dataset_is_an_alert(pages, ctx):
     card, alert = pages["baseline"].update_baseline("none", "both", False, "gone")
     assert _is_alert(alert) and find(card, "baseline-table") is not None
