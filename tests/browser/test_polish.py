@@ -75,6 +75,12 @@ def test_km_statistics_boxes_of_the_grid_stay_inside_their_borders(live_server, 
     assert len(boxes) == 9
     assert any("HR AST > 56.5 vs ≤ 56.5" in b["text"] for b in boxes)
     assert min(min(b[s] for s in ("left", "right", "top", "bottom")) for b in boxes) >= 2.0, boxes
+    # plotly's mode bar sits above each panel's statistics box, not over its first line (the log-rank p)
+    gaps = browser.execute_script("""
+        return Array.from(document.querySelectorAll('#km-grid-view .js-plotly-plot')).map(g => {
+          const bar = g.querySelector('.modebar'), box = g.querySelector('g.annotation rect.bg');
+          return bar && box ? box.getBoundingClientRect().top - bar.getBoundingClientRect().bottom : null; });""")
+    assert len(gaps) == 9 and all(g is not None and g >= 0 for g in gaps), gaps
 
 
 FONT_SIZES = """
