@@ -42,11 +42,11 @@ def _views() -> dict:
 def measure(repeats: int, log) -> list[dict]:
     from analysis.io import load_cohort
     from reports import build
-    from reports.results import Cohort, compute
+    from reports.results import compute, dataset_from_load
     from reports.spec import ReportSpec
 
     t0 = time.perf_counter()
-    cohort = Cohort.from_load(load_cohort(DEMO), DEMO.name, synthetic=True)
+    cohort = dataset_from_load(load_cohort(DEMO), DEMO.name, synthetic=True)
     load_s = time.perf_counter() - t0
     rows = []
     for view_name, view in _views().items():

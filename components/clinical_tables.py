@@ -384,10 +384,30 @@ def baseline_view_table(result, numeric: str = "both") -> ClinicalTable:
         for r in result.rows:
             if r.get("note") and r["p"] is not None:
                 notes.append(f"{r['label']}: {r['note']}.")
-    if result.skipped:
-        notes.append("Not shown: " + "; ".join(f"{s['variable']} ({s['reason']})" for s in result.skipped) + ".")
+    note = skipped_note(result.skipped)
+    if note:
+        notes.append(note)
     return ClinicalTable(columns, rows, footnotes=notes,
                          align=["left"] + ["center"] * (len(columns) - 1))
+
+
+def skipped_note(skipped: list[dict]) -> str | None:
+    """Table 1's "Not shown" footnote: the columns with a role in the file (identifier, endpoints, responses,
+    adverse events) counted by role, the others named by their labels with the reason."""
+    from analysis.baseline import NOT_BASELINE
+    from analysis.schema import label
+
+    roles = {reason: kind for kind, reason in NOT_BASELINE.items()}
+    counted: dict[str, int] = {}
+    listed: dict[str, list[str]] = {}
+    for s in skipped:
+        if s["reason"] in roles:
+            counted[s["reason"]] = counted.get(s["reason"], 0) + 1
+        else:
+            listed.setdefault(s["reason"], []).append(label(str(s["variable"])))
+    parts = [f"{reason} ({n} column{'s' if n != 1 else ''})" for reason, n in counted.items()]
+    parts += [f"{', '.join(cols)} ({reason})" for reason, cols in listed.items()]
+    return ("Not shown: " + "; ".join(parts) + ".") if parts else None
 
 
 def _p_cell(row: dict, marks: TestMarks) -> Cell:

@@ -76,7 +76,9 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
     font = int((18 if presentation else 13) * (0.85 if compact else 1.0))
     x_end = x_max or max([float(c.times[-1]) for c in curves if len(c.times)] + [1.0])
     height = height or (330 if compact else 560) * (1.15 if presentation else 1.0)
-    top_margin = 40 if title else 15
+    # a small multiple on the page has no title: room above its plot for plotly's mode bar, which would cover the
+    # statistics box's first line (the log-rank p)
+    top_margin = 40 if title else (32 if compact else 15)
     bottom_margin = 45 if compact else 10
     # the plot area's height: the figure's less its margins and the one-row legend above it (~3 font sizes)
     area_px = height - top_margin - bottom_margin - (0 if compact else 3 * font)

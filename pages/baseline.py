@@ -13,8 +13,10 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html
 from analysis.errors import AnalysisError
 from components.clinical_tables import baseline_view_table
 from components.layout import controls_page, error_alert
+from components.report_buttons import report_buttons, report_callbacks
 from components.table_card import table_card
 from services.cohort_views import baseline, group_dropdown, label_of
+from services.reports import grouped_view
 from services.store import DatasetMissing, get_dataset
 
 dash.register_page(__name__, path="/baseline", name="Baseline", title="Baseline - HAIC Cohort Analytics")
@@ -38,10 +40,19 @@ def layout(by: str | None = None, num: str = "both", **_other):
         dbc.Label("Numeric variables", className="fw-semibold small mb-1 mt-3"),
         dbc.RadioItems(id="baseline-num", value=num, className="small",
                        options=[{"label": v, "value": k} for k, v in NUMERIC_CHOICES.items()]),
+        report_buttons("baseline", what="this baseline table"),
     ]), className="shadow-sm")
     return controls_page("Baseline characteristics", controls,
                          [html.Div(id="baseline-alert"),
                           dcc.Loading(html.Div(id="baseline-table-slot"), delay_show=400)])
+
+
+def report_view(dataset_id, by) -> dict:
+    """The deliverables' view of this page (:mod:`reports.spec`): Table 1 compared by the page's group."""
+    return grouped_view(get_dataset(dataset_id), "baseline", by)
+
+
+report_callbacks("baseline", [State("baseline-by", "value")], report_view)
 
 
 @callback(Output("baseline-by", "options"), Output("baseline-by", "value"), Input("dataset-id", "data"),

@@ -22,9 +22,12 @@ from analysis.errors import AnalysisError
 from components.cox_views import cox_model_table, cox_table, forest_figure
 from components.clinical_tables import plot_text
 from components.layout import controls_page, error_alert
+from components.report_buttons import report_buttons, report_callbacks
 from components.table_card import figure_card, table_card
-from services.cohort_views import (FORMS, GROUPINGS, clean_forms, covariate_options, cox_variables, cox_view,
-                                   default_candidates, label_of)
+from reports.spec import candidate_text
+from services.cohort_views import (FORMS, GROUPINGS, clean_cutoffs, clean_forms, covariate_options, cox_variables,
+                                   cox_view, default_candidates, label_of)
+from services.reports import default_view
 from services.store import DatasetMissing, get_dataset
 from services.survival_view import endpoint_of, endpoint_options
 
@@ -66,6 +69,7 @@ def layout(endpoint: str | None = None, rule: str = "p05", vars: str | None = No
         dcc.Dropdown(id="cox-cand", multi=True, value=None, options=[], placeholder="candidate variables"),
         dbc.Switch(id="cox-groups", value=groups != "0", className="mt-3 small", style={"display": "none"},
                    label="Paper groupings: etiology viral vs non-viral, CNLC I–II vs III–IV"),
+        report_buttons("cox", what="these Cox tables"),
         html.Details([
             html.Summary("How each variable enters the model", className="small fw-semibold"),
             html.Div("Continuous: the HR per N units. Cut: the high group (value > cutoff) against the low group "
@@ -85,6 +89,27 @@ def layout(endpoint: str | None = None, rule: str = "p05", vars: str | None = No
         figure_card("cox-forest", "Forest plot: multivariable hazard ratios", "cox-forest", go.Figure()),
         html.Div(id="cox-model-slot"),
     ])
+
+
+def report_view(dataset_id, endpoint, rule, manual, cand, groups, chosen, forms) -> dict:
+    """The deliverables' view of this page (:mod:`reports.spec`): the candidates with their forms (the
+    ``cox-forms`` store, as the URL's ``spec=``), the rule, the manual choice, the paper's groupings and the
+    Survival page's cutoffs -- so that the deck's Cox tables are this page's."""
+    ds = get_dataset(dataset_id)
+    key = endpoint_of(ds, endpoint).key
+    view = default_view(ds, key)
+    forms = clean_forms(forms)
+    candidates = list(cand) if cand else default_candidates(ds)
+    view["cox"] = {"covariates": [candidate_text(c, forms.get(c)) for c in candidates],
+                   "paper_groups": bool(groups), "cutoffs": clean_cutoffs(chosen),
+                   "selection": "manual" if rule == "manual" else "p", "alpha": 0.05,
+                   "manual": list(manual or []) if rule == "manual" else []}
+    return view
+
+
+report_callbacks("cox", [State("cox-endpoint", "value"), State("cox-rule", "value"), State("cox-vars", "value"),
+                         State("cox-cand", "value"), State("cox-groups", "value"), State("chosen-cutoffs", "data"),
+                         State("cox-forms", "data")], report_view)
 
 
 @callback(

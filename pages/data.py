@@ -14,8 +14,10 @@ from analysis import formats, schema
 from analysis.io import Limits, load_cohort
 from analysis.survival import describe_endpoints
 from components.layout import FORMAT_PATH, error_alert
+from components.report_buttons import report_buttons, report_callbacks
 from components.tables import endpoints_view, unit_check_view, validation_report_view, variables_table
 from services.meta_views import discard_session_data
+from services.reports import default_view
 from services.store import (DEMO_ID, DatasetMissing, delete_session_data, get_dataset, get_pending, put_dataset,
                             put_pending)
 
@@ -57,6 +59,7 @@ def layout(**_query):
                 ]),
                 html.Div(dcc.Link("What a cohort file may hold: the file format", href=FORMAT_PATH),
                          className="small mt-2"),
+                report_buttons("data", what="the whole dataset (every analysis with its defaults)"),
             ], md=5),
             dbc.Col([html.Div(id="upload-feedback")], md=7),
         ], className="g-3"),
@@ -74,6 +77,15 @@ def layout(**_query):
         html.H3("Variables", className="h6 mt-4"),
         html.Div(id="variables"),
     ])
+
+
+def report_view(dataset_id) -> dict:
+    """The deliverables' view of this page (:mod:`reports.spec`): the whole dataset, every analysis with the
+    pages' defaults."""
+    return default_view(get_dataset(dataset_id))
+
+
+report_callbacks("data", [], report_view)
 
 
 def _decode_upload(contents: str) -> bytes:

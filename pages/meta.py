@@ -30,6 +30,7 @@ from components.forest import (
     funnel_caption, funnel_figure, leave_one_out_figure, metaregression_figure, per_study_display,
 )
 from components.layout import error_alert
+from components.report_buttons import report_buttons, report_callbacks
 from components.table_card import table_card
 from components.tsa_figure import tsa_figure, tsa_summary_frame
 from services.meta_views import (
@@ -115,6 +116,7 @@ def layout(outcome: str = "os", method: str = "REML", hk: str | None = None, mh:
                      placeholder="none", className="small"),
         html.P(["Click a study in the forest plot, or untick it in the study table, to leave it out of the pool; "
                 "click again to bring it back."], className="small text-muted mt-3 mb-0"),
+        report_buttons("meta", kinds=("deck", "r"), what="this meta-analysis"),
     ]), className="shadow-sm")
 
     forest_card = dbc.Card([
@@ -283,6 +285,20 @@ def compute_view(outcome, method, hk, mh, measure, derive_se, derive_pct, subgro
     table = study_table(data)
     params = _params(table, outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator, exclude)
     return data, meta_view(data, params)
+
+
+def report_view(_dataset_id, *controls) -> dict:
+    """The deliverables' view of this page (:mod:`reports.spec`, ``cohort: false``): the meta-analysis alone --
+    forest plot of the outcome and the pooled results of every outcome -- with this page's model, count measure,
+    derivations, subgroups and the studies left out (the session's study table goes to the job with its ticket)."""
+    p = _params(study_table(current_data()), *controls)
+    return {"cohort": False,
+            "meta": {"outcome": p.outcome or "os", "method": p.method, "hk": p.hk, "mh": p.mh, "measure": p.measure,
+                     "derive": list(p.derive), "exclude": list(p.exclude), "subgroup": p.subgroup}}
+
+
+report_callbacks("meta", [State(i.component_id, i.component_property) for i in PARAM_INPUTS[:-1]], report_view,
+                 kinds=("deck", "r"))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -18,10 +18,12 @@ from components.clinical_tables import (plot_text, response_by_group_table, resp
                                         response_summary_table)
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import absent_note, error_alert
+from components.report_buttons import report_buttons, report_callbacks
 from components.survival_tables import hr_label
 from components.table_card import figure_card, table_card
 from services.cohort_views import (CRITERION_NAMES, group_dropdown, label_of, response_columns, response_cross,
                                    response_km, response_summary)
+from services.reports import grouped_view
 from services.store import DatasetMissing, get_dataset
 from services.survival_view import endpoint_of, endpoint_options, landmarks, risk_times
 
@@ -70,6 +72,7 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str | Non
         dbc.RadioItems(id="response-landmark", value=landmark, className="small",
                        options=[{"label": v, "value": k} for k, v in LANDMARK_CHOICES.items()]),
         ], id="response-km-controls"),
+        report_buttons("response", what="these response tables"),
     ]), className="shadow-sm")
     return html.Div([
         html.H2("Tumour response", className="h4 mt-3"),
@@ -92,6 +95,14 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str | Non
             ], lg=9, md=8),
         ], className="g-3"),
     ])
+
+
+def report_view(dataset_id, by, endpoint) -> dict:
+    """The deliverables' view of this page (:mod:`reports.spec`): response compared by the page's group."""
+    return grouped_view(get_dataset(dataset_id), "response", by, endpoint)
+
+
+report_callbacks("response", [State("response-by", "value"), State("response-endpoint", "value")], report_view)
 
 
 @callback(Output("response-by", "options"), Output("response-by", "value"), Output("response-endpoint", "options"),

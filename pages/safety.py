@@ -16,8 +16,10 @@ from analysis.errors import AnalysisError
 from components.clinical_tables import (FONT_FAMILY, ae_clinical_table, ae_figure, ae_figure_top_options,
                                         ae_grid_props, parse_top)
 from components.layout import absent_note, controls_page, error_alert
+from components.report_buttons import report_buttons, report_callbacks
 from components.table_card import figure_card, table_card
 from services.cohort_views import adverse_events, group_dropdown, has_adverse_events, label_of
+from services.reports import grouped_view
 from services.store import DatasetMissing, get_dataset
 
 dash.register_page(__name__, path="/safety", name="Safety", title="Safety - HAIC Cohort Analytics")
@@ -39,12 +41,21 @@ def layout(by: str | None = None, top: str = "20", **_other):
         dbc.RadioItems(id="ae-top", value=top, inline=True, options=ae_figure_top_options(), className="small"),
         html.Div("Click a column header to sort the table (the two summary rows stay on top).",
                  className="small text-muted mt-3"),
+        report_buttons("ae", what="this adverse-event table"),
     ]), className="shadow-sm")
     return controls_page("Adverse events (CTCAE 5.0)", controls, [
         html.Div(id="ae-alert"),
         dcc.Loading(html.Div(id="ae-table-slot"), delay_show=400),
         html.Div(figure_card("ae-chart", "Adverse events by grade", "ae-chart", go.Figure()), id="ae-chart-box"),
     ])
+
+
+def report_view(dataset_id, by) -> dict:
+    """The deliverables' view of this page (:mod:`reports.spec`): adverse events compared by the page's group."""
+    return grouped_view(get_dataset(dataset_id), "ae", by)
+
+
+report_callbacks("ae", [State("ae-by", "value")], report_view)
 
 
 @callback(Output("ae-by", "options"), Output("ae-by", "value"), Input("dataset-id", "data"),

@@ -9,15 +9,19 @@ import pandas as pd
 from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from analysis.errors import AnalysisError
+from analysis.cutoffs import format_cutoff
 from analysis.cutpoint import clinical_reference_cutoffs, is_data_driven_optimum
 from components.cutpoint_views import CUTOFF_SHAPE, reference_list, statistic_chart, worth_at_cutoff, worth_summary
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import error_alert
+from components.report_buttons import report_buttons, report_callbacks
 from components.table_card import figure_card, graph_config, table_card, table_card_outputs
 from components.survival_tables import KM_SUMMARY_TITLE, hr_text, km_summary_update
 from services.survival_view import (cutoff_control_spec, cutpoint_scan, default_variable, endpoint_key, endpoint_of,
                                     endpoint_options, grid_variables, is_cuttable, landmarks, risk_times,
                                     stratified_km, variable_options)
+from services.cohort_views import clean_cutoffs
+from services.reports import default_view
 from services.store import DatasetMissing, get_dataset, issue_ticket, redeem_ticket
 
 dash.register_page(__name__, path="/survival", name="Survival", title="Survival - HAIC Cohort Analytics")
@@ -79,6 +83,7 @@ def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | No
             {"label": "plain", "value": "plain"}]),
         dbc.Switch(id="km-grid", label="Grid of small multiples (the paper's Figure 3/4)", value=mode == "grid",
                    className="mt-3"),
+        report_buttons("km", what="this KM view"),
     ]), className="shadow-sm")
     worth = dbc.Card(dbc.CardBody([
         html.H3("How much is this cutoff worth?", className="h6"),
@@ -119,6 +124,31 @@ def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | No
             ], lg=9, md=8),
         ], className="g-3"),
     ])
+
+
+def report_view(dataset_id, endpoint, var, cutoff, ci, at, grid, chosen) -> dict:
+    """The deliverables' view of this page (:mod:`reports.spec`): the KM view as it is -- endpoint, variable,
+    cutoff, CI transform, landmarks -- and, in grid mode, the grid's panels with their cutoffs."""
+    ds = get_dataset(dataset_id)
+    key = endpoint_of(ds, endpoint).key
+    view = default_view(ds, key)
+    by = None if not var or var == "none" else var
+    cut = None
+    if by is not None and is_cuttable(ds, by):
+        cut = cutoff if cutoff is not None else cutoff_control_spec(ds, by).default
+    view["km"] = {"by": by, "cutoff": cut, "ci": ci or "log-log", "landmarks": parse_landmarks(at)}
+    if grid:
+        chosen, panels = clean_cutoffs(chosen), []
+        for v in grid_variables(ds):
+            spec = cutoff_control_spec(ds, v)
+            panels.append(v if spec is None else f"{v}:{format_cutoff(chosen.get(v, spec.default))}")
+        view["grid"] = panels
+    return view
+
+
+report_callbacks("km", [State("km-endpoint", "value"), State("km-var", "value"), State("km-cutoff", "value"),
+                        State("km-ci", "value"), State("km-at", "value"), State("km-grid", "value"),
+                        State("chosen-cutoffs", "data")], report_view)
 
 
 @callback(Output("km-var", "options"), Output("km-var", "value"), Output("km-endpoint", "options"),

@@ -49,6 +49,11 @@ def build(results, kind: str, progress=None) -> bytes:
     if kind == "docx":
         from reports.manuscript import build_manuscript
 
+        if not results.has_cohort:
+            from analysis.errors import AnalysisError
+
+            raise AnalysisError("the manuscript tables are a cohort's (Tables 1-5): make the deck or the R bundle "
+                                "of the meta-analysis")
         return build_manuscript(results)
     if kind == "r":
         from reports.rscript import build_bundle

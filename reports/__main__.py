@@ -136,7 +136,7 @@ def _is_demo(path: str) -> bool:
 
 def run(args, progress=None) -> dict:
     from analysis.commands import load_or_fail
-    from reports.results import Cohort, compute
+    from reports.results import compute, dataset_from_load
     from reports.spec import ReportSpec
 
     spec = ReportSpec.from_dict(view_dict(args))
@@ -148,7 +148,7 @@ def run(args, progress=None) -> dict:
             today = dt.date.fromisoformat(args.date)
         except ValueError:
             raise AnalysisError("--date must be YYYY-MM-DD") from None
-    results = compute(Cohort.from_load(loaded, spec.dataset_name, spec.synthetic), spec, today=today)
+    results = compute(dataset_from_load(loaded, spec.dataset_name, spec.synthetic), spec, today=today)
     data = build(results, args.kind, progress)
     out = Path(args.output)
     if out.parent and not out.parent.exists():

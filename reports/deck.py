@@ -272,6 +272,9 @@ def _notes_height(notes: list[str], width: float) -> float:
 # the deck
 # ---------------------------------------------------------------------------------------------------------
 def footer_text(results) -> str:
+    if not results.has_cohort:
+        return (f"{results.name} ({results.n} studies)   ·   published study-level results, not patients   ·   "
+                f"{results.generated.isoformat()}")
     tag = "SYNTHETIC DATA — not real patients" if results.synthetic else "Confidential: patient data"
     return f"{results.name} (n = {results.n})   ·   {tag}   ·   {results.generated.isoformat()}"
 
@@ -294,8 +297,9 @@ def _grid_shape(n: int) -> tuple[int, int]:
 def _pictures(results) -> tuple[list, list]:
     """The deck's figures in slide order, with what each one is for."""
     pics, keys = [], []
-    pics.append(F.km_view_picture(results, BODY_W, BODY_H))
-    keys.append(("km", None))
+    if results.has_cohort:
+        pics.append(F.km_view_picture(results, BODY_W, BODY_H))
+        keys.append(("km", None))
     for ep in results.endpoints:
         for start in range(0, len(ep.panels), 9):
             chunk = ep.panels[start:start + 9]
@@ -320,7 +324,16 @@ def build_deck(results, progress=None) -> bytes:
     pngs = dict(zip(keys, F.render(pics, progress=progress)))
     deck = Deck(footer_text(results))
     _title_slide(deck, results)
+    if results.has_cohort:
+        _cohort_slides(deck, results, pngs)
+    if results.meta is not None:
+        _meta_slides(deck, results, pngs)
+    _methods_slide(deck, results)
+    return deck.to_bytes()
 
+
+def _cohort_slides(deck: Deck, results, pngs: dict) -> None:
+    """The KM view, its estimates, survival outcomes, the Figure 3/4 grids, Cox, response, AE and baseline."""
     ep0 = results.view_endpoint
     caption = "; ".join(x for x in (_km_caption_line(results), followup_text(results.view.followup)) if x)
     slide = deck.slide(view_title(results), notes=caption)
@@ -363,20 +376,20 @@ def build_deck(results, progress=None) -> bytes:
             table, title = _ae_for_slide(results, table, title)
         table_slides(deck, title, table)
 
-    if results.meta is not None:
-        view = results.meta
-        if ("meta", None) in pngs:
-            slide = deck.slide(f"Meta-analysis: {view.spec.outcome} ({view.spec.comparison})")
-            deck.picture(slide, pngs[("meta", None)], MARGIN, BODY_TOP, BODY_W, BODY_H - 0.45)
-            others = view.not_pooled
-            if others:
-                deck.text(f"Not in the pool: {len(others)} of {len(view.rows)} studies ("
-                          + "; ".join(f"{r.study}: {r.reason}" for r in others[:4])
-                          + ("; …" if len(others) > 4 else "") + ").",
-                          MARGIN, BODY_TOP + BODY_H - 0.4, BODY_W, 0.4, NOTE_PT, slide=slide, color=MUTED)
-        table_slides(deck, "Meta-analysis: pooled results", meta_pooled_table(results))
-    _methods_slide(deck, results)
-    return deck.to_bytes()
+
+def _meta_slides(deck: Deck, results, pngs: dict) -> None:
+    """The meta page's forest plot (its outcome, model, studies left out) and the pooled results of every outcome."""
+    view = results.meta
+    if ("meta", None) in pngs:
+        slide = deck.slide(f"Meta-analysis: {view.spec.outcome} ({view.spec.comparison})")
+        deck.picture(slide, pngs[("meta", None)], MARGIN, BODY_TOP, BODY_W, BODY_H - 0.45)
+        others = view.not_pooled
+        if others:
+            deck.text(f"Not in the pool: {len(others)} of {len(view.rows)} studies ("
+                      + "; ".join(f"{r.study}: {r.reason}" for r in others[:4])
+                      + ("; …" if len(others) > 4 else "") + ").",
+                      MARGIN, BODY_TOP + BODY_H - 0.4, BODY_W, 0.4, NOTE_PT, slide=slide, color=MUTED)
+    table_slides(deck, "Meta-analysis: pooled results", meta_pooled_table(results))
 
 
 def _ae_for_slide(results, table, title):
@@ -405,6 +418,9 @@ def _km_caption_line(results) -> str:
 
 def _title_slide(deck: Deck, results) -> None:
     spec = results.spec
+    if not results.has_cohort:
+        _meta_title_slide(deck, results)
+        return
     slide = deck.slide(spec.title or f"Tumour board: {results.name}")
     lines = [f"{results.n} patients"]
     for ep in results.endpoints:
@@ -422,11 +438,36 @@ def _title_slide(deck: Deck, results) -> None:
     deck.text(lines, MARGIN, top + 0.8, BODY_W, BODY_H - (top - BODY_TOP) - 0.8, 20, slide=slide, bullets=True)
 
 
+def _meta_title_slide(deck: Deck, results) -> None:
+    """The title of a deck of the meta-analysis alone (the meta page's): the study table and the model."""
+    view, m = results.meta, results.spec.meta
+    slide = deck.slide(results.spec.title or f"Meta-analysis: {view.spec.comparison}")
+    left_out = len(m.exclude)
+    lines = [f"{results.n} studies in the study table"
+             + (f"; {left_out} left out by the user" if left_out else ""),
+             f"Forest plot: {view.spec.outcome.lower()}, {view.k} studies pooled",
+             f"Model: {_meta_model(m)}",
+             f"Generated {results.generated.isoformat()} with HAIC Cohort Analytics {app_version()}"]
+    top = BODY_TOP + 0.4
+    deck.text(f"Study table: {results.name}", MARGIN, top, BODY_W, 0.6, 24, slide=slide, bold=True, color=ACCENT)
+    deck.text("Published study-level results, not patients", MARGIN, top + 0.6, BODY_W, 0.5, 18, slide=slide,
+              color=MUTED)
+    deck.text(lines, MARGIN, top + 1.3, BODY_W, BODY_H - 1.7, 20, slide=slide, bullets=True)
+
+
+def _meta_model(m) -> str:
+    if m.method == "FE":
+        return "fixed effect (" + ("Mantel–Haenszel" if m.mh else "inverse variance") + ")"
+    return f"random effects ({m.method}{', Hartung–Knapp' if m.hk else ''})"
+
+
 def _methods_slide(deck: Deck, results) -> None:
     spec = results.spec
-    bullets = [f"Kaplan–Meier with Greenwood variance, {spec.ci} 95% CIs — R survival::survfit(conf.type = "
-               f"\"{spec.ci}\"); log-rank test — survdiff",
-               "Median follow-up by reverse Kaplan–Meier — quantile(survfit(Surv(time, 1 − event) ~ 1))"]
+    bullets = []
+    if results.has_cohort:
+        bullets += [f"Kaplan–Meier with Greenwood variance, {spec.ci} 95% CIs — R survival::survfit(conf.type = "
+                    f"\"{spec.ci}\"); log-rank test — survdiff",
+                    "Median follow-up by reverse Kaplan–Meier — quantile(survfit(Surv(time, 1 − event) ~ 1))"]
     coxes = [e.cox for e in results.endpoints if e.cox is not None]
     if coxes:
         rule = ("chosen by hand" if coxes[0].rule == "manual" else f"univariable p < {coxes[0].alpha:g} entered")
@@ -435,7 +476,10 @@ def _methods_slide(deck: Deck, results) -> None:
     if results.response is not None:
         bullets.append("ORR / DCR with exact Clopper–Pearson 95% CIs — binom.test")
     if results.meta is not None:
-        bullets.append(f"Meta-analysis: {spec.meta.method} random effects — metafor::rma")
-    bullets.append("The R bundle (reproduce.R + the analysed data) reproduces every number of these slides")
+        bullets.append(f"Meta-analysis: inverse-variance pooling of log ratios, {_meta_model(spec.meta)} — "
+                       f"metafor::rma" + ("" if spec.meta.method == "FE" or not spec.meta.hk else "(test = \"knha\")"))
+    bullets.append("The R bundle (reproduce.R + the analysed data) reproduces every number of these slides"
+                   if results.has_cohort else
+                   "The R bundle (reproduce.R + the pooled studies' effects) reproduces the pooled results")
     slide = deck.slide("Methods and reproducibility")
     deck.text(bullets, MARGIN, BODY_TOP + 0.1, BODY_W, BODY_H - 0.2, 18, slide=slide, bullets=True)

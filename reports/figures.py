@@ -142,9 +142,12 @@ def meta_forest_picture(view, width_in: float, height_in: float) -> Picture:
     """The meta-analysis forest plot (``components.forest.forest_figure``, as the meta page draws it) of the pooled
     studies (the studies without an estimate are named in the slide's note)."""
     from components.forest import forest_figure
+    from services.meta_views import column_label
 
     pooled = [r for r in view.rows if r.status == "pooled"]      # a slide lists the pooled studies only
-    fig = forest_figure(pooled, view.report, view.spec, hk=view.params.hk)
+    subgroup = view.params.subgroup
+    fig = forest_figure(pooled, view.report, view.spec, hk=view.params.hk, presentation=True,
+                        group_label=column_label(subgroup) if subgroup else None)
     return _fit(fig, width_in, height_in)
 
 

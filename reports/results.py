@@ -1,205 +1,82 @@
 """Every number of a deliverable, computed by ``analysis`` for one :class:`~reports.spec.ReportSpec`.
 
-:func:`compute` resolves the view against a cohort (column names as the file writes them or canonical names,
-endpoints, default covariates, landmark and number-at-risk times) and calls the analysis functions: median
-follow-up by reverse Kaplan-Meier, KM curves with log-rank test and hazard ratio, univariable Cox screen, the
-selection rule, the multivariable model, the KM panels of the paper's Figure 3/4, response, adverse events,
-baseline, and (when asked) the meta-analysis. Nothing here computes a statistic; what it adds is bookkeeping:
-which columns, cutoffs, reference levels and times were used, so that the slides, the tables and the R script
-say the same.
+:func:`compute` resolves the view against a dataset (a :class:`services.store.Dataset`, the pages' own; the
+command line makes one with :func:`dataset_from_load`) with the pages' definitions: the Survival page's landmark,
+number-at-risk and default cutoff (``services.survival_view``), the Cox page's candidates, forms, groupings and
+selection rule (``services.cohort_views.cox_view``), the Baseline page's roles. It then calls the analysis
+functions: median follow-up by reverse Kaplan-Meier, KM curves with log-rank test and hazard ratio, the KM panels
+of the paper's Figure 3/4, response, adverse events, baseline, and (when asked) the meta page's meta-analysis.
+Nothing here computes a statistic; what it adds is bookkeeping: which columns, cutoffs, reference levels and
+times were used, so that the slides, the tables and the R script say the same.
 """
 from __future__ import annotations
 
 import datetime as dt
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from analysis import schema
 from analysis.adverse_events import ae_columns, ae_table
 from analysis.baseline import baseline_table
-from analysis.cox import CovariateSpec, cox_fit, cox_univariable, select_by_pvalue
-from analysis.cutoffs import PAPER_CUTOFFS, default_cutoff, format_cutoff, round_cutoff
+from analysis.cox import CovariateSpec, parse_covariate
+from analysis.cutoffs import format_cutoff
 from analysis.errors import AnalysisError
 from analysis.response import response_table
 from analysis.schema import Endpoint
 from analysis.survival import km_by_group, reverse_km_followup
 from reports.spec import ReportSpec, grouped_name
-from services.cohort_views import CoxView, CoxVariable
+from services.cohort_views import (GROUPINGS, baseline_roles, cox_view, default_candidates, group_levels,
+                                   with_groupings)
+from services.store import Dataset, frame_hash
+from services.survival_view import cutoff_control_spec, is_cuttable, landmarks, risk_times
 
-#: nice steps (months) for number-at-risk and landmark times
-_STEPS = (1.0, 2.0, 3.0, 6.0, 12.0, 24.0, 36.0, 60.0, 120.0)
-#: panels on one grid slide (the paper's Figure 3 has 7, Figure 4 has 8)
-MAX_PANELS = 9
-#: a numeric column with at most this many distinct values enters the default covariates as categories
-MAX_CATEGORY_VALUES = 5
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 # ---------------------------------------------------------------------------------------------------------
-# the analysed cohort
+# the analysed cohort: a services.store.Dataset (the pages' own), made directly for the command line
 # ---------------------------------------------------------------------------------------------------------
-@dataclass
-class Cohort:
-    """A cleaned cohort (``analysis.io.load_cohort``'s canonical frame) and what its import found."""
-
-    frame: pd.DataFrame
-    name: str
-    endpoints: list[Endpoint]
-    kinds: dict[str, str] = field(default_factory=dict)      # column -> kind (id, time, event, numeric, ...)
-    mapping: dict[str, str] = field(default_factory=dict)    # header in the file -> column
-    synthetic: bool = False
-
-    @classmethod
-    def from_load(cls, result, name: str, synthetic: bool = False) -> "Cohort":
-        """From an :class:`analysis.io.LoadResult` (the command line)."""
-        return cls(result.data, name, list(result.report.endpoints),
-                   {k: v.kind for k, v in result.report.columns.items()}, dict(result.mapping), synthetic)
-
-    @classmethod
-    def from_report(cls, frame: pd.DataFrame, report: dict, name: str, mapping: dict | None = None,
-                    synthetic: bool = False) -> "Cohort":
-        """From a frame and its import report as a dict (``services.store.Dataset``)."""
-        endpoints = [Endpoint.from_dict(e) for e in report.get("endpoints", [])]
-        kinds = {k: v.get("kind") for k, v in report.get("columns", {}).items()}
-        return cls(frame, name, endpoints, kinds, dict(mapping or {}), synthetic)
-
-    def resolve(self, name: str) -> str:
-        """A column named by its header in the file or its canonical name."""
-        if name in self.frame.columns:
-            return name
-        if name in self.mapping and self.mapping[name] in self.frame.columns:
-            return self.mapping[name]
-        canonical, _ = schema.canonical_name(name)
-        if canonical in self.frame.columns:
-            return canonical
-        raise AnalysisError(f"column {name!r} is not in the data (columns: {', '.join(map(str, self.frame.columns))})")
-
-    def kind(self, column: str) -> str:
-        return self.kinds.get(column) or schema.column_kind(column, self.frame[column])
+def dataset_from_load(result, name: str, synthetic: bool = False, dataset_id: str = "local") -> Dataset:
+    """A :class:`services.store.Dataset` of an :class:`analysis.io.LoadResult` (the command line, tests),
+    not stored anywhere: the pages' defaults (endpoints, column profiles, ``follows_paper``) come with it."""
+    return Dataset(dataset_id, name, result.data, frame_hash(result.data), synthetic=synthetic,
+                   report=result.report.to_dict(), mapping=dict(result.mapping))
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Cox: the covariates as the tables name them (the protocol of components.cox_views)
-# ---------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CoxCovariate(CoxVariable):
-    """A covariate of the Cox tables (the Cox page's :class:`services.cohort_views.CoxVariable`, which
-    ``components.cox_views`` reads) in the three forms of :class:`analysis.cox.CovariateSpec`: ``kind`` ``cut``,
-    ``cat`` or ``num`` (continuous, the HR per ``spec.per`` units)."""
-
-    @property
-    def ph_key(self) -> str:
-        """The term label ``analysis.cox.cox_zph`` gives this covariate."""
-        if self.kind == "num" and self.spec.per != 1:
-            return f"{self.column} (per {format_cutoff(self.spec.per)})"
-        return super().ph_key
-
-    def comparison(self, term: str) -> str:
-        """``> 56.5 vs ≤ 56.5``, ``B vs A``, ``per 10 years`` for a model term of this covariate."""
-        if self.kind != "num":
-            return super().comparison(term)
-        unit = schema.NUMERIC_COLUMNS.get(self.column, {}).get("unit") or ""
-        if self.spec.per == 1:
-            return f"per 1 {unit}" if unit else "per unit"
-        return f"per {format_cutoff(self.spec.per)} {unit or 'units'}"
+def resolve_column(ds: Dataset, name: str) -> str:
+    """A column named by its header in the file or its canonical name."""
+    frame = ds.frame
+    if name in frame.columns:
+        return name
+    mapping = ds.mapping or {}
+    if name in mapping and mapping[name] in frame.columns:
+        return mapping[name]
+    canonical, _ = schema.canonical_name(name)
+    if canonical in frame.columns:
+        return canonical
+    raise AnalysisError(f"column {name!r} is not in the data (columns: {', '.join(map(str, frame.columns))})")
 
 
-def cutoff_source(column: str, cutoff: float, values) -> str:
-    """Where a cutoff comes from, for the footnote: the paper's, the default near the median, or chosen."""
-    if column in PAPER_CUTOFFS and float(PAPER_CUTOFFS[column]) == float(cutoff):
-        return "paper"
-    try:
-        if float(default_cutoff(column, values)) == float(cutoff):
-            return "median"
-    except AnalysisError:
-        pass
-    return "chosen"
+def _with_frame(ds: Dataset, frame: pd.DataFrame, tag: str) -> Dataset:
+    """``ds`` with columns added to its frame (the spec's groupings), profiled like any stored dataset."""
+    return Dataset(ds.id, ds.name, frame, f"{ds.content_hash}|{tag}", synthetic=ds.synthetic, report=ds.report,
+                   mapping=ds.mapping)
 
 
-def _reference(frame: pd.DataFrame, cols: list[str], spec: CovariateSpec) -> str | None:
-    """The reference level ``analysis.cox`` uses for a categorical covariate: the spec's, else
-    :func:`analysis.schema.reference_level` of the levels among the complete cases."""
-    complete = frame[cols].notna().all(axis=1)
-    levels = schema.ordered_levels(spec.column, schema.level_texts(frame.loc[complete, spec.column]).dropna())
-    if not levels:
-        return None
-    if spec.reference is not None:
-        return schema.find_level(spec.reference, levels)
-    return schema.reference_level(spec.column, levels)
-
-
-def cox_covariate(cohort_frame: pd.DataFrame, endpoint: Endpoint, spec: CovariateSpec) -> CoxCovariate:
-    col = spec.column
-    series = cohort_frame[col]
-    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-    label = schema.label(col.removesuffix("_grouped")) + (" (grouped)" if col.endswith("_grouped") else "")
-    if spec.cutoff is not None:
-        values = series.to_numpy(dtype=float)
-        return CoxCovariate(col, label, "cut", spec, spec.cutoff, cutoff_source(col, spec.cutoff, values))
-    if numeric and spec.kind == "continuous":
-        return CoxCovariate(col, label, "num", spec)
-    ref = _reference(cohort_frame, [endpoint.time, endpoint.event, col], spec)
-    return CoxCovariate(col, label, "cat", spec, reference=ref)
-
-
-def default_covariates(cohort: Cohort, frame: pd.DataFrame, endpoints: list[Endpoint]) -> list[CovariateSpec]:
-    """Every column usable as a Cox covariate (:func:`analysis.schema.column_uses`), the canonical baseline
-    columns first: numeric ones cut at :func:`analysis.cutoffs.default_cutoff` (the paper's cutoff, else a
-    round number near the median), numeric ones with at most five values and text ones as categories."""
-    from analysis.baseline import BASELINE_COLUMNS
-
-    used = {c for e in endpoints for c in (e.time, e.event)}
-    order = [c for c in BASELINE_COLUMNS if c in frame.columns] + [c for c in frame.columns
-                                                                   if c not in BASELINE_COLUMNS]
-    out = []
-    for col in order:
-        if col in used or str(col).endswith("_id") or col.endswith("_grouped"):
-            continue
-        uses = schema.column_uses(frame[col], cohort.kind(col) if col in cohort.frame.columns else None)
-        if not uses:
-            continue
-        series = frame[col]
-        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-        if numeric and series.dropna().nunique() > MAX_CATEGORY_VALUES:
-            values = series.to_numpy(dtype=float)
-            cut = float(default_cutoff(col, values))
-            finite = values[np.isfinite(values)]
-            if not (finite.min() <= cut < finite.max()):       # the paper's cutoff outside this cohort's values
-                cut = float(round_cutoff(finite))
-            out.append(CovariateSpec(col, cutoff=cut))
-        elif "categorical" in uses:
-            out.append(CovariateSpec(col, categorical=True))
-    return out
-
-
-def _cox_summary(frame: pd.DataFrame, endpoint: Endpoint, specs: list[CovariateSpec], spec: ReportSpec):
-    """Univariable screen, selection rule and multivariable model of one endpoint as the Cox page's
-    :class:`services.cohort_views.CoxView` (what ``components.cox_views`` reads), with the rule's ``alpha``."""
-    variables = [cox_covariate(frame, endpoint, s) for s in specs]
-    uni = cox_univariable(frame, endpoint.time, endpoint.event, specs)
-    if spec.selection == "manual":
-        wanted = set(spec.manual)
-        selected = [v for v in variables if v.spec.label in wanted or v.column in wanted]
-        rule = "manual"
-    else:
-        chosen = select_by_pvalue(uni, spec.alpha)
-        selected = [v for v in variables if v.spec in chosen]
-        rule = "p05" if spec.alpha == 0.05 else "p"
-    summary = CoxView(endpoint.key, variables, uni, selected, rule)
-    summary.alpha = spec.alpha
-    if not selected:
-        summary.multi_error = (f"no covariate has a univariable p < {spec.alpha:g}, so there is no multivariable "
-                               f"model" if rule != "manual" else "no covariate was chosen for the multivariable model")
-        return summary
-    try:
-        summary.multivariable = cox_fit(frame, endpoint.time, endpoint.event, [v.spec for v in selected])
-    except AnalysisError as exc:
-        summary.multi_error = str(exc)
-    return summary
+def _cox_candidates(ds: Dataset, spec: ReportSpec) -> tuple[list[str], dict[str, str]]:
+    """The Cox page's candidate columns and forms ({column: form text}) of the spec; default: the page's
+    default candidates (:func:`services.cohort_views.default_candidates`) in their default forms."""
+    if not spec.covariates:
+        return default_candidates(ds), {}
+    columns, forms = [], {}
+    for written, form in spec.cox_items:
+        column = resolve_column(ds, written)
+        columns.append(column)
+        if form is not None:               # the form with the column as the frame names it
+            forms[column] = replace(parse_covariate(form), column=column).label
+    return columns, forms
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -236,7 +113,7 @@ class EndpointResults:
     overall: Any                 # StratifiedKM of all patients (medians and landmark rates)
     landmarks: tuple[float, ...]
     risk_times: tuple[float, ...]
-    cox: Any                     # services.cohort_views.CoxView (with .alpha), None without covariates
+    cox: Any                     # services.cohort_views.CoxView, None without covariates
     cox_error: str | None
     panels: list[Panel]
 
@@ -249,7 +126,7 @@ class ReportResults:
     n: int
     frame: pd.DataFrame                       # the analysed data (groupings added)
     columns: list[str]                        # the columns the numbers use (the R bundle's data)
-    endpoints: list[EndpointResults]
+    endpoints: list[EndpointResults]          # none for a deliverable of the meta-analysis alone
     view: Any                                 # StratifiedKM of the view (first endpoint, by/cutoff)
     view_by: str | None
     view_cutoff: float | None
@@ -259,7 +136,7 @@ class ReportResults:
     meta: Any = None                          # services.meta_views.MetaView of the spec's outcome
     meta_pooled: dict = field(default_factory=dict)   # outcome -> PooledMeta (the pooled results table)
     cutpoint: Any = None                      # analysis.cutpoint.CutpointResult when the cutoff is the optimum
-    groupings: dict = field(default_factory=dict)
+    groupings: dict = field(default_factory=dict)     # column -> {level: group}: the grouped columns used
     notes: list[str] = field(default_factory=list)
     generated: dt.date = field(default_factory=dt.date.today)
 
@@ -267,65 +144,57 @@ class ReportResults:
     def view_endpoint(self) -> EndpointResults:
         return self.endpoints[0]
 
-
-def nice_times(longest: float, ticks: int) -> tuple[float, ...]:
-    """0, s, 2s, ... up to the first multiple of a nice step s at or past ``longest``, about ``ticks`` steps."""
-    if not (longest > 0 and math.isfinite(longest)):
-        return (0.0,)
-    step = next((s for s in _STEPS if longest / s <= ticks), _STEPS[-1] * math.ceil(longest / ticks / _STEPS[-1]))
-    return tuple(float(step * k) for k in range(int(math.ceil(longest / step - 1e-9)) + 1))
+    @property
+    def has_cohort(self) -> bool:
+        return bool(self.endpoints)
 
 
-def default_landmarks(longest: float) -> tuple[float, ...]:
-    """Three landmark times (1, 2 and 3 nice steps) within the follow-up: 12/24/36 months for 4 years."""
-    step = next((s for s in _STEPS if longest / s <= 4.5), _STEPS[-1])
-    return tuple(float(step * k) for k in (1, 2, 3) if step * k < longest) or (float(step),)
-
-
-def _endpoints(cohort: Cohort, spec: ReportSpec) -> list[Endpoint]:
+def _endpoints(ds: Dataset, spec: ReportSpec) -> list[Endpoint]:
     if not spec.endpoints:
-        if not cohort.endpoints:
+        if not ds.endpoints:
             raise AnalysisError("the data have no time/event pair: name the survival time and event columns")
-        return list(cohort.endpoints)
+        return list(ds.endpoints)
     out = []
     for e in spec.endpoints:
-        t, ev = cohort.resolve(e.time), cohort.resolve(e.event)
-        known = next((x for x in cohort.endpoints if x.time == t and x.event == ev), None)
+        t, ev = resolve_column(ds, e.time), resolve_column(ds, e.event)
+        known = next((x for x in ds.endpoints if x.time == t and x.event == ev), None)
         if known is None:
-            if cohort.endpoints or cohort.kinds:
-                raise AnalysisError(f"'{e.time}' and '{e.event}' are not a time/event pair of this dataset "
-                                    f"(pairs: {', '.join(f'{x.time}/{x.event}' for x in cohort.endpoints) or 'none'})")
-            known = schema.endpoint_for(t, ev)
+            raise AnalysisError(f"'{e.time}' and '{e.event}' are not a time/event pair of this dataset "
+                                f"(pairs: {', '.join(f'{x.time}/{x.event}' for x in ds.endpoints) or 'none'})")
         out.append(Endpoint(known.key, e.label or known.label, t, ev, known.unit))
     return out
 
 
-def _apply_groupings(cohort: Cohort, spec: ReportSpec, notes: list[str]) -> tuple[pd.DataFrame, dict]:
-    frame, done = cohort.frame, {}
+def _apply_groupings(ds: Dataset, spec: ReportSpec, notes: list[str]) -> tuple[pd.DataFrame, dict]:
+    """The frame with the spec's groupings as ``<column>_grouped`` columns (levels the mapping does not name
+    kept as they are, with a note)."""
+    frame, done = ds.frame, {}
     for col, pairs in spec.groupings:
-        column = cohort.resolve(col)
+        column = resolve_column(ds, col)
         mapping = dict(pairs)
-        text = schema.level_texts(cohort.frame[column])
-        unmapped = sorted(set(text.dropna()) - set(mapping))
+        unmapped = sorted(set(schema.level_texts(ds.frame[column]).dropna()) - set(mapping))
         if unmapped:
             notes.append(f"grouping of {schema.display_name(column)}: level(s) {', '.join(unmapped)} not grouped, "
                          f"kept as they are")
-        if frame is cohort.frame:
+        if frame is ds.frame:
             frame = frame.copy()
-        frame[grouped_name(column)] = text.map(lambda v: mapping.get(v, v), na_action="ignore")
+        frame[grouped_name(column)] = group_levels(ds.frame[column], mapping)
         done[column] = mapping
     return frame, done
 
 
-def _resolve_cov(cohort: Cohort, frame: pd.DataFrame, c: CovariateSpec) -> CovariateSpec:
-    column = c.column if c.column in frame.columns else cohort.resolve(c.column)
-    return CovariateSpec(column, c.cutoff, c.reference, c.per, c.categorical)
+def _resolve_cov(ds: Dataset, c: CovariateSpec) -> CovariateSpec:
+    return replace(c, column=resolve_column(ds, c.column))
 
 
-def _panels(frame, endpoint: Endpoint, covariates: list[CovariateSpec], spec: ReportSpec, at, notes) -> list[Panel]:
+def _panels(ds: Dataset, frame, endpoint: Endpoint, covariates: list[CovariateSpec], spec: ReportSpec, at,
+            notes) -> list[Panel]:
+    """KM panels: a cut covariate split at its cutoff; a categorical one (or a column the Survival page shows one
+    curve per level of) by its levels; a continuous one has no panel (a note says how to get one)."""
     panels = []
     for cov in covariates:
-        if cov.kind == "continuous" and pd.api.types.is_numeric_dtype(frame[cov.column]):
+        continuous = cov.kind == "continuous" and pd.api.types.is_numeric_dtype(frame[cov.column])
+        if continuous and (cov.per != 1 or cov.column not in ds.profiles or is_cuttable(ds, cov.column)):
             notes.append(f"{schema.display_name(cov.column)} is a continuous covariate: no KM panel (give a cutoff, "
                          f"e.g. '{cov.column}:X', to draw one)")
             continue
@@ -340,30 +209,63 @@ def _panels(frame, endpoint: Endpoint, covariates: list[CovariateSpec], spec: Re
     return panels
 
 
-def compute(cohort: Cohort, spec: ReportSpec, *, meta_data=None, today: dt.date | None = None) -> ReportResults:
-    """Every number of the view ``spec`` on ``cohort`` (see the module docstring). Problems with a part (a
-    multivariable model that cannot be fitted, a panel without two groups) become notes and empty parts; a view
-    that cannot be read (an unknown column, an endpoint that is not one) raises :class:`AnalysisError`."""
-    notes: list[str] = []
-    frame, groupings = _apply_groupings(cohort, spec, notes)
-    endpoints = _endpoints(cohort, spec)
-    covariates = [_resolve_cov(cohort, frame, c) for c in spec.covariates] or \
-        default_covariates(cohort, frame, endpoints)
-    grid = None if spec.grid is None else [_resolve_cov(cohort, frame, c) for c in spec.grid]
+def _cox(ds: Dataset, endpoint: Endpoint, spec: ReportSpec, columns: list[str], forms: dict):
+    """The Cox page's view of one endpoint (:func:`services.cohort_views.cox_view`: the page's covariates, forms,
+    groupings and selection rule), fitted without the shared cache."""
+    rule = "manual" if spec.selection == "manual" else "p05"
+    paper_groups = spec.paper_groups and not spec.groupings
+    return cox_view(ds, endpoint.key, columns, dict(spec.cutoffs), rule, list(spec.manual), paper_groups,
+                    spec.alpha, forms, cached=False)
 
-    per_endpoint = []
+
+def compute(ds: Dataset | None, spec: ReportSpec, *, meta_data=None, today: dt.date | None = None) -> ReportResults:
+    """Every number of the view ``spec`` on the dataset ``ds`` (see the module docstring); ``ds`` may be None for
+    a view of the meta-analysis alone (``cohort: false``), whose ``meta_data`` is the study table
+    (``services.meta_views.StudyData``; default: the shipped 17 studies). Problems with a part (a multivariable
+    model that cannot be fitted, a panel without two groups) become notes and empty parts; a view that cannot be
+    read (an unknown column, an endpoint that is not one) raises :class:`AnalysisError`."""
+    if ds is None and spec.cohort:
+        raise AnalysisError("a view of a cohort needs its dataset")
+    notes: list[str] = []
+    results = ReportResults(spec=spec, name=spec.dataset_name or (ds.name if ds is not None else ""),
+                            synthetic=spec.synthetic or bool(ds is not None and ds.synthetic),
+                            n=int(ds.n) if ds is not None else 0,
+                            frame=ds.frame if ds is not None else pd.DataFrame(), columns=[], endpoints=[],
+                            view=None, view_by=None, view_cutoff=None, notes=notes,
+                            generated=today or dt.date.today())
+    if spec.cohort:
+        _cohort(results, ds, spec, notes)
+    if spec.meta is not None:
+        from services.meta_views import shipped_data
+
+        data = meta_data if meta_data is not None else shipped_data()
+        results.meta, results.meta_pooled = _meta(spec, data, notes)
+        if not spec.cohort:                       # the deliverable's "dataset" is the study table
+            results.name, results.n = spec.dataset_name or data.name, data.n
+    results.columns = analysed_columns(results) if results.has_cohort else []
+    return results
+
+
+def _cohort(results: ReportResults, ds: Dataset, spec: ReportSpec, notes: list[str]) -> None:
+    """The cohort's analyses of the view, as the pages compute them, into ``results``."""
+    frame, groupings = _apply_groupings(ds, spec, notes)
+    work = ds if frame is ds.frame else _with_frame(ds, frame, json.dumps(spec.to_dict()["groupings"]))
+    endpoints = _endpoints(ds, spec)
+    columns, forms = _cox_candidates(work, spec)
+    grid = None if spec.grid is None else [_resolve_cov(work, c) for c in spec.grid]
+
+    per_endpoint, model_groupings = [], set()
     for endpoint in endpoints:
         both = frame[[endpoint.time, endpoint.event]].dropna()
-        t = both[endpoint.time].to_numpy(dtype=float)
-        longest = float(t.max()) if t.size else 0.0
-        landmarks = spec.landmarks if spec.landmarks is not None else default_landmarks(longest)
-        risk = spec.risk_times if spec.risk_times is not None else nice_times(longest, 8)
-        at = tuple(sorted(set(risk) | set(landmarks)))
+        marks = landmarks(work, endpoint.key, spec.landmarks)
+        risk = spec.risk_times if spec.risk_times is not None else risk_times(work, endpoint.key)
+        at = tuple(sorted(set(risk) | set(marks)))
         overall = km_by_group(frame, endpoint.time, endpoint.event, ci=spec.ci, at=at)
         cox, cox_error = None, None
-        if covariates:
+        if columns:
             try:
-                cox = _cox_summary(frame, endpoint, covariates, spec)
+                cox = _cox(work, endpoint, spec, columns, forms)
+                model_groupings.update(cox.groupings)
             except AnalysisError as exc:
                 cox_error = str(exc)
         else:
@@ -374,54 +276,49 @@ def compute(cohort: Cohort, spec: ReportSpec, *, meta_data=None, today: dt.date 
             panel_covs = [v.spec for v in cox.selected]
         else:
             panel_covs = []
-        panels = _panels(frame, endpoint, panel_covs, spec, at, notes)
-        per_endpoint.append(EndpointResults(endpoint, len(both), int(both[endpoint.event].sum()),
-                                            reverse_km_followup(t, both[endpoint.event].to_numpy(dtype=float)),
-                                            overall, tuple(landmarks), tuple(risk), cox, cox_error, panels))
+        per_endpoint.append((endpoint, both, marks, risk, at, overall, cox, cox_error, panel_covs))
 
-    first = per_endpoint[0]
-    view_by = frame_column(cohort, frame, spec.by) if spec.by else None
+    # the paper's groupings the Cox models use: their grouped columns in the analysed data (and the R script)
+    frame = with_groupings(frame, tuple(sorted(model_groupings)))
+    groupings.update({col: GROUPINGS[col][1] for col in sorted(model_groupings)})
+    for endpoint, both, marks, risk, at, overall, cox, cox_error, panel_covs in per_endpoint:
+        panels = _panels(work, frame, endpoint, panel_covs, spec, at, notes)
+        results.endpoints.append(EndpointResults(
+            endpoint, len(both), int(both[endpoint.event].sum()),
+            reverse_km_followup(both[endpoint.time].to_numpy(dtype=float), both[endpoint.event].to_numpy(dtype=float)),
+            overall, tuple(marks), tuple(risk), cox, cox_error, panels))
+
+    first = results.endpoints[0]
+    view_by = resolve_column(work, spec.by) if spec.by else None
     view_cutoff = spec.cutoff
-    cutpoint = None
     if spec.cutoff_source == "optimal" and view_by is not None:
         from analysis.cutpoint import optimal_cutpoint
 
-        cutpoint = optimal_cutpoint(frame, first.endpoint.time, first.endpoint.event, view_by, permutations=0,
-                                    bootstrap=0, split=False)
+        results.cutpoint = optimal_cutpoint(frame, first.endpoint.time, first.endpoint.event, view_by,
+                                            permutations=0, bootstrap=0, split=False)
         if view_cutoff is None:
-            view_cutoff = float(cutpoint.cutpoint)
-    if view_by is not None and view_cutoff is None:
-        series = frame[view_by]
-        if pd.api.types.is_numeric_dtype(series) and series.dropna().nunique() > 10:
-            view_cutoff = float(default_cutoff(view_by, series.to_numpy(dtype=float)))
-            notes.append(f"{schema.display_name(view_by)} was cut at {format_cutoff(view_cutoff)} (no cutoff given)")
-    view = km_by_group(frame, first.endpoint.time, first.endpoint.event, by=view_by, cutoff=view_cutoff,
-                       ci=spec.ci, at=tuple(sorted(set(first.risk_times) | set(first.landmarks))))
+            view_cutoff = float(results.cutpoint.cutpoint)
+    if view_by is not None and view_cutoff is None and is_cuttable(work, view_by):
+        view_cutoff = cutoff_control_spec(work, view_by).default        # the Survival page's default cutoff
+        notes.append(f"{schema.display_name(view_by)} was cut at {format_cutoff(view_cutoff)} (no cutoff given)")
+    results.view = km_by_group(frame, first.endpoint.time, first.endpoint.event, by=view_by, cutoff=view_cutoff,
+                               ci=spec.ci, at=tuple(sorted(set(first.risk_times) | set(first.landmarks))))
+    results.view_by, results.view_cutoff = view_by, view_cutoff
+    results.frame, results.groupings = frame, groupings
 
-    original = cohort.frame
-    results = ReportResults(spec=spec, name=spec.dataset_name or cohort.name, synthetic=spec.synthetic or
-                            cohort.synthetic, n=int(len(frame)), frame=frame, columns=[], endpoints=per_endpoint,
-                            view=view, view_by=view_by, view_cutoff=view_cutoff, groupings=groupings, notes=notes,
-                            generated=today or dt.date.today(), cutpoint=cutpoint)
+    original = ds.frame
     if any(c in original.columns for c in schema.RESPONSE_COLUMNS):
-        results.response = response_table(frame, by=frame_column(cohort, frame, spec.response_by))
+        results.response = response_table(frame, by=frame_column(work, spec.response_by))
     if ae_columns(original):
-        results.ae = ae_table(frame, by=frame_column(cohort, frame, spec.ae_by))
-    baseline_by = frame_column(cohort, frame, spec.baseline_by)
+        results.ae = ae_table(frame, by=frame_column(work, spec.ae_by))
+    baseline_by = frame_column(work, spec.baseline_by)
     base_frame = original if baseline_by is None or baseline_by in original.columns else \
         original.assign(**{baseline_by: frame[baseline_by]})
-    results.baseline = baseline_table(base_frame, by=baseline_by,
-                                      roles={c: k for c, k in cohort.kinds.items() if k})
-    if spec.meta is not None:
-        results.meta, results.meta_pooled = _meta(spec, meta_data, notes)
-    results.columns = analysed_columns(results)
-    return results
+    results.baseline = baseline_table(base_frame, by=baseline_by, roles=dict(baseline_roles(ds)))
 
 
-def frame_column(cohort: Cohort, frame: pd.DataFrame, name: str | None) -> str | None:
-    if name is None:
-        return None
-    return name if name in frame.columns else cohort.resolve(name)
+def frame_column(ds: Dataset, name: str | None) -> str | None:
+    return None if name is None else resolve_column(ds, name)
 
 
 @dataclass
@@ -434,28 +331,28 @@ class PooledMeta:
 
 
 def _meta(spec: ReportSpec, data, notes: list[str]):
-    """The meta-analysis view of the spec's outcome (``services.meta_views.build_view``, what the meta page shows:
-    the forest plot) and the pooled analysis of every outcome (``analysis.meta.meta_analysis`` with the page's
-    parameters)."""
-    from analysis.meta import meta_analysis, outcome_effects
-    from services.meta_views import build_view, effect_spec, normalise_params, shipped_data, study_table
+    """The meta page's view of the spec's outcome (``services.meta_views.build_view`` with the page's parameters:
+    the forest plot) and the pooled analysis of every outcome with the same parameters (what the page shows when
+    that outcome is chosen)."""
+    from services.meta_views import build_view, normalise_params, study_table
 
-    data = data if data is not None else shipped_data()
+    m = spec.meta
     table = study_table(data)
     outcomes = list(table.outcomes) if table.kind == "outcomes" else [None]
+
+    def params(outcome, subgroup=None):
+        return normalise_params(table, outcome=outcome, method=m.method, hk=m.hk, mh=m.mh, measure=m.measure,
+                                derive=m.derive, subgroup=subgroup, exclude=m.exclude)
+
     pooled = {}
     for outcome in outcomes:
-        params = normalise_params(table, outcome=outcome, method=spec.meta.method, hk=spec.meta.hk)
-        effect = effect_spec(table, params.outcome, params.measure)
-        kw = params.run_kwargs(effect.counts)
-        effects = outcome_effects(table, params.outcome, kw["measure"], kw["derive"])
-        analysis = meta_analysis(effects, kw["method"], kw["hk"], mh=kw["mh"]) if effects.k else None
+        view = build_view(data, params(outcome))
+        analysis = view.report.analysis if view.report is not None else None
         if analysis is None:
-            notes.append(f"meta-analysis of {effect.outcome.lower()}: no study can be pooled")
-        pooled[outcome] = PooledMeta(outcome, effect, analysis)
-    chosen = spec.meta.outcome if spec.meta.outcome in pooled else outcomes[0]
-    view = build_view(data, normalise_params(table, outcome=chosen, method=spec.meta.method, hk=spec.meta.hk))
-    return view, pooled
+            notes.append(f"meta-analysis of {view.spec.outcome.lower()}: no study can be pooled")
+        pooled[outcome] = PooledMeta(outcome, view.spec, analysis)
+    chosen = m.outcome if m.outcome in pooled else outcomes[0]
+    return build_view(data, params(chosen, m.subgroup)), pooled
 
 
 def analysed_columns(results: ReportResults) -> list[str]:

@@ -71,7 +71,7 @@ def _model(m) -> dict:
 
 def app_numbers(results) -> dict:
     """Every number of the view, in the shape of the R script's ``r_results.json``."""
-    out: dict = {"followup": {}, "km": {"view": km_numbers(results.view)}, "cox": {}}
+    out: dict = {"followup": {}, "km": {"view": km_numbers(results.view)}, "cox": {}} if results.has_cohort else {}
     for ep in results.endpoints:
         key = ep.endpoint.key
         fu = ep.followup
@@ -101,7 +101,7 @@ def app_numbers(results) -> dict:
             a = pooled.analysis
             h = a.heterogeneity
             entry = {"k": a.k, "fixed": _pooled(a.fixed), "q": _n(h.q), "i2": _n(h.i2)}
-            if a.random is not None:
+            if a.random is not None and a.k > 1:     # one study: no random-effects fit (as the pooled table)
                 entry["random"] = {**_pooled(a.random), "tau2": _n(a.random.tau2), "i2": _n(h.i2_tau2)}
             out["meta"][str(outcome)] = entry
     if getattr(results, "cutpoint", None) is not None:
@@ -530,7 +530,7 @@ def _meta_code(results) -> str:
         lines.append(f"e <- read.csv({rstr(f'meta_{key}.csv')}, stringsAsFactors = FALSE)")
         lines.append("fe <- rma(yi = e$log_est, sei = e$se, method = \"FE\", control = ctrl)")
         lines.append(f"res$meta[[{rstr(key)}]] <- list(k = fe$k, fixed = pooled(fe), q = fe$QE, i2 = fe$I2)")
-        if pooled.analysis.random is not None:
+        if pooled.analysis.random is not None and pooled.analysis.k > 1:
             lines.append(f"re <- rma(yi = e$log_est, sei = e$se, method = {rstr(m.method)}, test = {test}, "
                          f"control = ctrl)")
             lines.append(f"res$meta[[{rstr(key)}]]$random <- c(pooled(re), list(tau2 = re$tau2, i2 = re$I2))")
@@ -552,6 +552,8 @@ def r_script(results) -> str:
             ""]
     if results.synthetic:
         head.insert(2, "# SYNTHETIC DATA: made-up patients, not real people.")
+    if not results.has_cohort:
+        return "\n".join(_meta_head(results) + [META_PRELUDE, f"## {META_TITLE}\n{_meta_code(results)}\n", POSTLUDE])
     body = [PRELUDE]
     grouping = _grouping_code(results)
     if grouping:
@@ -597,14 +599,33 @@ def r_script(results) -> str:
         (results.ae, "Adverse events: worst CTCAE grade per patient and term", _ae_code),
         (results.baseline, "Baseline characteristics: mean, SD, median and quartiles (type 7); counts; the app's tests",
          _baseline_code),
-        (results.meta, "Meta-analysis of the published studies (log ratios and their standard errors per study)",
-         _meta_code),
+        (results.meta, META_TITLE, _meta_code),
     )
     for part, title, code in sections:
         if part is not None:
             body.append(f"## {title}\n{code(results)}\n")
     body.append(POSTLUDE)
     return "\n".join(head + body)
+
+
+META_TITLE = "Meta-analysis of the published studies (log ratios and their standard errors per study)"
+META_PRELUDE = """suppressPackageStartupMessages(library(jsonlite))
+res <- list()
+"""
+
+
+def _meta_head(results) -> list[str]:
+    """The header of the script of a meta-analysis alone (the meta page's): no patient data, the studies' effects."""
+    view = results.meta
+    return [f"# Reproduces the pooled results of the meta-analysis of {results.name} ({results.n} studies; forest "
+            f"plot of {view.spec.outcome.lower()}) computed by",
+            f"# HAIC Cohort Analytics {app_version()} on {results.generated.isoformat()}.",
+            "#   Run in this folder:  Rscript reproduce.R",
+            "#   Needs R with the packages metafor and jsonlite (Debian: r-cran-metafor r-cran-jsonlite).",
+            "# meta_<outcome>.csv: the pooled studies' log ratios and standard errors, as the app derived them from "
+            "the study table.",
+            "# Writes r_results.json (the numbers below) and compares them with app_results.json (the app's).",
+            ""]
 
 
 def _view_comment(results) -> str:
@@ -664,17 +685,35 @@ Generated {date} by HAIC Cohort Analytics {version}.
 """
 
 
+META_README = """Reproduce the pooled results of the meta-analysis of {name} in R
+
+  Rscript reproduce.R
+
+reproduce.R         the R code (metafor): the pooled results of every outcome, written to r_results.json
+meta_<outcome>.csv  the pooled studies of each outcome: log ratio and its standard error (from the {n}-study table)
+app_results.json    the app's numbers; reproduce.R reports how many agree to 1e-6
+view.json           the view (outcome, model, studies left out) as the app's report tools read it
+Generated {date} by HAIC Cohort Analytics {version}.
+"""
+
+
 def build_bundle(results) -> bytes:
     """The .zip bytes: reproduce.R, data.csv, app_results.json, view.json, README.txt (and meta_*.csv)."""
     app = app_numbers(results)
     extra = (", maxstat" if results.cutpoint is not None else "") + (", metafor" if results.meta is not None else "")
-    readme = README.format(name=results.name, n=results.n, k=len(results.columns), date=results.generated.isoformat(),
-                           version=app_version(), extra=extra,
-                           synthetic="\nSYNTHETIC DATA: made-up patients, not real people.\n" if results.synthetic else "")
+    if results.has_cohort:
+        readme = README.format(name=results.name, n=results.n, k=len(results.columns),
+                               date=results.generated.isoformat(), version=app_version(), extra=extra,
+                               synthetic="\nSYNTHETIC DATA: made-up patients, not real people.\n"
+                               if results.synthetic else "")
+    else:
+        readme = META_README.format(name=results.name, n=results.n, date=results.generated.isoformat(),
+                                    version=app_version())
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("reproduce.R", r_script(results))
-        zf.writestr("data.csv", data_csv(results))
+        if results.has_cohort:
+            zf.writestr("data.csv", data_csv(results))
         zf.writestr("app_results.json", json.dumps(app, indent=1, allow_nan=False))
         zf.writestr("view.json", results.spec.to_json())
         zf.writestr("README.txt", readme)

@@ -170,23 +170,6 @@ def cox_report_table(ep) -> ClinicalTable:
     return table
 
 
-def skipped_note(skipped: list[dict]) -> str | None:
-    """The baseline table's "not shown" footnote, columns with a role in the file counted rather than listed."""
-    from analysis.baseline import NOT_BASELINE
-
-    roles = {reason: kind for kind, reason in NOT_BASELINE.items()}
-    counted: dict[str, int] = {}
-    listed: dict[str, list[str]] = {}
-    for s in skipped:
-        if s["reason"] in roles:
-            counted[s["reason"]] = counted.get(s["reason"], 0) + 1
-        else:
-            listed.setdefault(s["reason"], []).append(str(s["variable"]))
-    parts = [f"{reason} ({n} column{'s' if n != 1 else ''})" for reason, n in counted.items()]
-    parts += [f"{', '.join(cols)} ({reason})" for reason, cols in listed.items()]
-    return ("Not shown: " + "; ".join(parts) + ".") if parts else None
-
-
 def meta_pooled_table(results) -> ClinicalTable:
     """Pooled results of every outcome: k, model, pooled ratio (95% CI), p, I², τ², prediction interval."""
     columns = ["Outcome", "Studies", "Model", "Pooled (95% CI)", "p", "I², %", "τ²", "95% PI"]
@@ -225,8 +208,6 @@ def table_items(results, slide: bool = False) -> list[TableItem]:
         by = results.baseline.by
         title = "Baseline characteristics" + (f" by {_name(by)}" if by else "")
         table = baseline_view_table(results.baseline, numeric="mean" if slide else "both")
-        note = skipped_note(results.baseline.skipped)
-        table.footnotes = [n for n in table.footnotes if not n.startswith("Not shown:")] + ([note] if note else [])
         items.append(TableItem("baseline", title, table, []))
     if results.response is not None:
         items.append(TableItem("response", "Tumour response according to RECIST 1.1 and mRECIST",

@@ -35,13 +35,23 @@ PAPER_COX_VARIABLES = ("sex", "etiology", "age", "tb", "albumin", "alt", "ast", 
 #: a grouping column of a table (response, safety, baseline) has at most this many groups: one table column each
 MAX_GROUP_LEVELS = 8
 
+#: a grouping of a categorical column's levels makes the column ``<column>_grouped`` (:func:`grouped_name`)
+GROUPED_SUFFIX = "_grouped"
+
+
+def grouped_name(column: str) -> str:
+    """The column a grouping of ``column``'s levels makes: ``cnlc_stage`` -> ``cnlc_stage_grouped``."""
+    return f"{column}{GROUPED_SUFFIX}"
+
+
 #: the paper's groupings (Tables 3-4): etiology viral vs non-viral, CNLC IIA/IIB vs IIIA/IIIB
 VIRAL = {"HBV": "Viral", "HCV": "Viral", "Alcohol": "Non-viral", "Others": "Non-viral"}
 CNLC_GROUPS = {"IA": "I–II", "IB": "I–II", "IIA": "I–II", "IIB": "I–II", "IIIA": "III–IV", "IIIB": "III–IV",
                "IV": "III–IV"}
+#: column -> (the grouped column, level -> group, the reference group)
 GROUPINGS = {
-    "etiology": ("etiology (viral vs non-viral)", VIRAL, "Non-viral"),
-    "cnlc_stage": ("cnlc_stage (I–II vs III–IV)", CNLC_GROUPS, "I–II"),
+    "etiology": (grouped_name("etiology"), VIRAL, "Non-viral"),
+    "cnlc_stage": (grouped_name("cnlc_stage"), CNLC_GROUPS, "I–II"),
 }
 
 RESPONSE_LABELS = {1.0: "Responder (CR/PR)", 0.0: "Non-responder (SD/PD/NE)"}
@@ -253,15 +263,20 @@ def cox_variables(ds: Dataset, columns: list[str], chosen: Any = None, paper_gro
     return out, notes
 
 
+def group_levels(series: pd.Series, mapping: dict[str, str]) -> pd.Series:
+    """The levels of ``series`` (as :func:`analysis.schema.level_texts` writes them) mapped to their groups; a
+    level the mapping does not name is kept as it is, missing stays missing."""
+    return schema.level_texts(series).map(lambda v: mapping.get(v, v), na_action="ignore")
+
+
 def with_groupings(frame: pd.DataFrame, groupings: tuple[str, ...]) -> pd.DataFrame:
-    """``frame`` plus the derived columns of the paper's groupings (missing stays missing)."""
+    """``frame`` plus the grouped columns of the paper's groupings of ``groupings`` (column names)."""
     if not groupings:
         return frame
     out = frame.copy()
     for col in groupings:
         name, mapping, _ref = GROUPINGS[col]
-        text = out[col].map(lambda v: str(v).strip(), na_action="ignore")
-        out[name] = text.map(mapping)
+        out[name] = group_levels(out[col], mapping)
     return out
 
 
@@ -275,16 +290,22 @@ def _cox_fit(frame: pd.DataFrame, time_col: str, event_col: str, specs: tuple, g
 
 @dataclass
 class CoxView:
-    """Everything the Cox page shows for one endpoint."""
+    """Everything the Cox page shows for one endpoint (and the deliverables' Cox tables: ``reports.results``)."""
 
     endpoint: str
     variables: list[CoxVariable]
     univariable: Any                       # analysis.cox.UnivariableResult
     selected: list[CoxVariable]
-    rule: str                              # "p05" or "manual"
+    rule: str                              # "p05" (univariable p < alpha enters) or "manual"
     multivariable: Any = None              # analysis.cox.CoxResult or None
     multi_error: str | None = None
     notes: list[str] = field(default_factory=list)
+    alpha: float = 0.05                    # the entry p-value of the rule "p05"
+
+    @property
+    def groupings(self) -> tuple[str, ...]:
+        """The columns whose paper grouping a covariate uses (:data:`GROUPINGS`)."""
+        return tuple(sorted({v.grouping for v in self.variables if v.grouping}))
 
     def model_of(self, var: CoxVariable):
         """The univariable model of ``var`` (None when it could not be fitted)."""
@@ -300,15 +321,23 @@ class CoxView:
         return None
 
 
+def _direct(func, ds: Dataset, *args):
+    """``func(ds.frame, *args)`` without the shared cache (:func:`services.store.memoised`'s signature)."""
+    return func(ds.frame, *args)
+
+
 def cox_view(ds: Dataset, endpoint: str, columns: list[str], chosen: Any = None, rule: str = "p05",
              manual: list[str] | None = None, paper_groups: bool = True, alpha: float = 0.05,
-             forms: Any = None) -> CoxView:
-    """Univariable screen of ``columns`` and the multivariable model of the variables the rule selects.
+             forms: Any = None, cached: bool = True) -> CoxView:
+    """Univariable screen of ``columns`` (:func:`cox_variables`) and the multivariable model of the variables the
+    rule selects.
 
     ``rule="p05"``: :func:`analysis.cox.select_by_pvalue` (univariable p < ``alpha`` enters; the paper's rule);
-    ``rule="manual"``: the columns in ``manual``. A multivariable model that cannot be fitted (e.g. collinear
-    covariates) is reported in ``multi_error``; the univariable table still stands.
+    ``rule="manual"``: the covariates in ``manual`` (by column or text form). A multivariable model that cannot
+    be fitted (e.g. collinear covariates) is reported in ``multi_error``; the univariable table still stands.
+    ``cached=False`` fits without the shared cache (the deliverables memoise their results as a whole).
     """
+    run = memoised if cached else _direct
     e = endpoint_of(ds, endpoint)
     endpoint, time_col, event_col = e.key, e.time, e.event
     variables, notes = cox_variables(ds, columns, chosen, paper_groups, forms)
@@ -316,22 +345,21 @@ def cox_view(ds: Dataset, endpoint: str, columns: list[str], chosen: Any = None,
         raise AnalysisError("choose at least one candidate variable")
     groupings = tuple(sorted({v.grouping for v in variables if v.grouping}))
     specs = tuple(v.spec for v in variables)
-    uni = memoised(_cox_univariable, ds, time_col, event_col, specs, groupings)
+    uni = run(_cox_univariable, ds, time_col, event_col, specs, groupings)
     if rule == "manual":
         wanted = set(manual or [])
-        selected = [v for v in variables if v.column in wanted]
+        selected = [v for v in variables if wanted & {v.column, v.text, v.spec.label}]
     else:
         rule = "p05"
         chosen_specs = select_by_pvalue(uni, alpha)
         selected = [v for v in variables if v.spec in chosen_specs]
-    view = CoxView(endpoint, variables, uni, selected, rule, notes=notes)
+    view = CoxView(endpoint, variables, uni, selected, rule, notes=notes, alpha=alpha)
     if not selected:
-        view.multi_error = ("no variable has a univariable p < 0.05, so there is no multivariable model"
+        view.multi_error = (f"no variable has a univariable p < {alpha:g}, so there is no multivariable model"
                             if rule == "p05" else "tick the variables of the multivariable model")
         return view
     try:
-        view.multivariable = memoised(_cox_fit, ds, time_col, event_col, tuple(v.spec for v in selected),
-                                      groupings)
+        view.multivariable = run(_cox_fit, ds, time_col, event_col, tuple(v.spec for v in selected), groupings)
     except AnalysisError as exc:
         view.multi_error = str(exc)
     return view
@@ -411,8 +439,13 @@ def adverse_events(ds: Dataset, by: str | None = None):
     return memoised(ae_table, ds, by=by)
 
 
+def baseline_roles(ds: Dataset) -> tuple[tuple[str, str], ...]:
+    """The columns that are no baseline variable (identifiers, endpoints, responses, adverse events -- by the
+    dataset's own roles) with their kind: what :func:`analysis.baseline.baseline_table` lists as skipped."""
+    return tuple(sorted((col, p.kind) for col, p in ds.profiles.items() if p.kind in schema.NOT_VARIABLE_KINDS))
+
+
 def baseline(ds: Dataset, by: str | None = None):
-    """Memoised :func:`analysis.baseline.baseline_table`: every column, those that are no baseline variable
-    (identifiers, endpoints, responses, adverse events -- by the dataset's own roles) listed as skipped."""
-    roles = tuple(sorted((col, p.kind) for col, p in ds.profiles.items() if p.kind in schema.NOT_VARIABLE_KINDS))
-    return memoised(baseline_table, ds, by=by, roles=roles)
+    """Memoised :func:`analysis.baseline.baseline_table`: every column, those of :func:`baseline_roles` listed
+    as skipped."""
+    return memoised(baseline_table, ds, by=by, roles=baseline_roles(ds))

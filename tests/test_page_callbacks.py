@@ -242,6 +242,16 @@ def test_baseline_overall_and_by_group(pages, synthetic):
     assert "Welch two-sample t-test" in " ".join(texts_of(card))
 
 
+def test_baseline_footnote_counts_columns_with_a_role_and_names_the_rest_by_label(pages, ctx):
+    frame = make_cohort().assign(free_text_note=[f"note {i}" for i in range(len(make_cohort()))])
+    ds = store.put_dataset(load_cohort(frame), "notes.csv")
+    card, _alert = pages["baseline"].update_baseline("treatment", "both", False, ds.id)
+    note = next(t for t in texts_of(card) if t.startswith("Not shown:"))
+    assert "identifier (1 column)" in note and "best response" in note and "columns)" in note
+    assert "Free text note (" in note and "Treatment (" in note              # labels, not column names
+    assert not any(raw in note for raw in ("recist_best", "patient_id", "free_text_note", "ae_"))
+
+
 def test_baseline_missing_dataset_is_an_alert(pages, ctx):
     card, alert = pages["baseline"].update_baseline("none", "both", False, "gone")
     assert _is_alert(alert) and find(card, "baseline-table") is not None
@@ -305,3 +315,86 @@ def test_survival_km_card_follows_what_the_figure_drew(pages, ctx):
     _fig, alert, _n, _a, drawn_none = survival.update_km("pfs", "ast", 60.0, "log-log", None, False,
                                                          "no-such-dataset")
     assert _is_alert(alert) and drawn_none is None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the deliverables' view of each page (components.report_buttons turns it into a deck / tables / R bundle)
+# ---------------------------------------------------------------------------------------------------------
+def _results(view, dataset_id="demo"):
+    from services.reports import report_results
+
+    ds = None if view.get("cohort") is False else store.get_dataset(dataset_id)
+    return report_results(ds, view)
+
+
+def test_survival_report_view_is_the_km_view_as_it_is(pages, ctx):
+    survival = importlib.import_module("pages.survival")
+    view = survival.report_view("demo", "os", "alp", 150.0, "log", "6, 18", False, {})
+    assert view["endpoints"][0]["time"] == "os_months" and len(view["endpoints"]) == 2
+    res = _results(view)
+    assert (res.view_by, res.view_cutoff, res.spec.ci) == ("alp", 150.0, "log")
+    assert res.view_endpoint.landmarks == (6.0, 18.0)
+    # the same figure numbers as the page's own KM call
+    from services.survival_view import stratified_km
+
+    page = stratified_km(store.get_dataset("demo"), "os", "alp", 150.0, "log", [6.0, 18.0])
+    assert [g.n for g in res.view.groups] == [g.n for g in page.groups]
+    assert res.view.logrank.chisq == pytest.approx(page.logrank.chisq, rel=1e-9)
+    # no cutoff typed yet: the slider's default; a categorical variable is not cut; "none" is all patients
+    assert _results(survival.report_view("demo", "pfs", "alp", None, "log-log", "", False, {})).view_cutoff == 174.5
+    assert survival.report_view("demo", "pfs", "child_pugh", 3.0, "log-log", "", False, {})["km"]["cutoff"] is None
+    assert survival.report_view("demo", "pfs", "none", None, "log-log", "", False, {})["km"]["by"] is None
+    # grid mode: the grid's panels with the cutoffs chosen on them
+    grid = survival.report_view("demo", "pfs", "ast", 56.5, "log-log", "", True, {"alp": 120.0, "ast": "junk"})
+    assert grid["grid"][:4] == ["ast:56.5", "alp:120", "nlr:1.77", "child_pugh"]
+    res = _results(grid)
+    titles = [p.title for p in res.view_endpoint.panels]
+    assert titles[1] == "ALP, cutoff 120 U/L" and len(titles) == len(grid["grid"])
+    with pytest.raises(store.DatasetMissing):
+        survival.report_view("expired", "os", "alp", 150.0, "log", "", False, {})
+
+
+def test_cox_report_view_gives_the_pages_own_table(pages, synthetic):
+    """A deck made from the Cox page shows exactly the page's table: forms of the URL's spec=, the Survival
+    page's cutoffs, the paper's groupings on or off, the manual rule."""
+    from components.cox_views import cox_table
+
+    cox = pages["cox"]
+    cand = ["sex", "etiology", "age", "ast", "nlr", "child_pugh", "cnlc_stage"]
+    cases = [("p05", [], True, {"ast": 80.0}, cox.parse_forms("age*10,nlr:2.5")),
+             ("manual", ["ast", "etiology"], False, {}, cox.parse_forms("child_pugh=B,age*1"))]
+    for rule, manual, groups, chosen, forms in cases:
+        view = cox.report_view(synthetic, "os", rule, manual, cand, groups, chosen, forms)
+        res = _results(view, synthetic)
+        ours = res.view_endpoint.cox
+        page = views.cox_view(store.get_dataset(synthetic), "os", cand, chosen, rule, manual, groups, forms=forms)
+        assert [v.text for v in ours.variables] == [v.text for v in page.variables]
+        assert [[c.text for c in r.cells] for r in cox_table(ours).rows] == \
+            [[c.text for c in r.cells] for r in cox_table(page).rows]
+        assert cox_table(ours).footnotes == cox_table(page).footnotes
+    texts = [v.text for v in ours.variables]
+    assert "age" in texts and "child_pugh=B" in texts and "etiology=HBV" in texts   # per unit; no groupings
+    assert [v.column for v in ours.selected] == ["etiology", "ast"]
+
+
+def test_table_pages_report_views_compare_by_the_pages_group(pages, synthetic):
+    res = _results(pages["response"].report_view(synthetic, "treatment", "pfs"), synthetic)
+    assert res.response.by == "treatment" and res.view_endpoint.endpoint.key == "pfs"
+    assert _results(pages["safety"].report_view(synthetic, "sex"), synthetic).ae.by == "sex"
+    res = _results(pages["baseline"].report_view(synthetic, "none"), synthetic)
+    assert res.baseline.by is None and res.ae.by is None
+    data = importlib.import_module("pages.data")
+    view = data.report_view("demo")
+    assert view["km"] == {"by": "ast"} and [e["time"] for e in view["endpoints"]] == ["pfs_months", "os_months"]
+
+
+def test_meta_report_view_is_the_meta_side_with_the_pages_parameters(ctx):
+    meta = importlib.import_module("pages.meta")
+    view = meta.report_view(None, "orr", "DL", True, False, "OR", True, False, "platinum", None, [3, 1])
+    assert view == {"cohort": False, "meta": {"outcome": "orr", "method": "DL", "hk": True, "mh": False,
+                                              "measure": "OR", "derive": ["se_from_p"], "exclude": [1, 3],
+                                              "subgroup": "platinum"}}
+    res = _results(view)
+    _data, page = meta.compute_view("orr", "DL", True, False, "OR", True, False, "platinum", None, [3, 1])
+    assert res.meta.report.analysis.random.est == page.report.analysis.random.est
+    assert not res.has_cohort and res.n == 17

@@ -29,7 +29,7 @@ from analysis.survival import km_by_group, reverse_km_followup
 from components.clinical_tables import ClinicalTable, Row
 from components.clinical_tables import group_text
 from reports.layout import blocks, layout_table, page_height, paginate
-from reports.results import Cohort, compute
+from reports.results import compute, dataset_from_load
 from reports.rscript import app_numbers, compare, r_script
 from reports.spec import ReportSpec
 from reports.tables import km_estimates_table, meta_pooled_table, survival_summary_table, table_items
@@ -48,7 +48,7 @@ def _paper_spec() -> ReportSpec:
 
 @pytest.fixture(scope="module")
 def demo():
-    return Cohort.from_load(load_cohort(DEMO), "demo_cohort.csv", synthetic=True)
+    return dataset_from_load(load_cohort(DEMO), "demo_cohort.csv", synthetic=True)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +68,11 @@ def test_spec_round_trips_through_json():
     spec = _paper_spec()
     again = ReportSpec.from_dict(json.loads(spec.to_json()))
     assert again == spec
-    assert [c.label for c in spec.covariates][:3] == ["sex", "etiology_grouped=Non-viral", "age:58"]
-    assert spec.covariates[2] == CovariateSpec("age", cutoff=58.0)
+    assert list(spec.covariates[:3]) == ["sex", "etiology", "age"]         # the Cox page's default forms
+    odd = ReportSpec.from_dict({"cox": {"covariates": ["age*1", "ast:60", "grade=1", "alb*10", "sex"]}})
+    assert odd.cox_items == [("age", "age"), ("ast", "ast:60"), ("grade", "grade=1"), ("alb", "alb*10"),
+                             ("sex", None)]
+    assert ReportSpec.from_dict(json.loads(odd.to_json())) == odd
     assert spec.meta.outcome == "os" and spec.ci == "log-log" and spec.landmarks == (6.0, 12.0, 24.0, 36.0)
 
 
@@ -106,10 +109,10 @@ def test_results_are_the_analysis_results_of_the_view(demo, paper):
     frame = paper.frame
     assert set(frame["etiology_grouped"].dropna()) == {"Viral", "Non-viral"}
     assert (frame.loc[df["cnlc_stage"].isin(["IIIA", "IIIB"]), "cnlc_stage_grouped"] == "III–IV").all()
-    specs = list(paper.spec.covariates)
+    os_cox = paper.endpoints[1].cox
+    specs = [v.spec for v in os_cox.variables]
     uni = cox_univariable(frame, "os_months", "os_event", specs)
     chosen = select_by_pvalue(uni, 0.05)
-    os_cox = paper.endpoints[1].cox
     assert [v.spec for v in os_cox.selected] == chosen
     multi = cox_fit(frame, "os_months", "os_event", chosen)
     assert [t.hr for t in os_cox.multivariable.terms] == [t.hr for t in multi.terms]
@@ -120,16 +123,41 @@ def test_results_are_the_analysis_results_of_the_view(demo, paper):
 
 def test_default_view_of_a_public_dataset_uses_its_own_columns():
     loaded = load_cohort(DATA / "veteran.csv", time_unit="days")
-    res = compute(Cohort.from_load(loaded, "veteran.csv"), ReportSpec.from_dict({"km": {"by": "celltype"}}))
+    ds = dataset_from_load(loaded, "veteran.csv")
+    res = compute(ds, ReportSpec.from_dict({"km": {"by": "celltype"}}))
     cov = res.endpoints[0].cox
     columns = {v.column for v in cov.variables}
     assert {"trt", "celltype", "karno", "age", "prior", "diagtime"} <= columns
+    # the Cox page's defaults: no paper cutoffs for a lung cohort; karnofsky continuous per 10, treatment 1/2 a factor
     karno = next(v for v in cov.variables if v.column == "karno")
-    values = loaded.data["karno"]
-    assert karno.kind == "cut" and values.min() <= karno.cutoff < values.max()
+    assert karno.kind == "num" and karno.spec.per == 10
+    assert next(v for v in cov.variables if v.column == "trt").kind == "cat"
     assert [g.label for g in res.view.groups] == [f"Celltype = {lv}" for lv in
                                                   ("adeno", "large", "smallcell", "squamous")]
     assert res.response is None and res.ae is None and res.baseline is not None
+
+
+@pytest.mark.parametrize("path,unit", [(DEMO, None), (DATA / "veteran.csv", "days"), (DATA / "gbsg.csv", "days")])
+def test_default_cox_view_is_the_cox_pages_default(cache_app, path, unit):
+    """One owner for the Cox defaults: the deliverables' default candidates, forms, groupings and tables are the
+    Cox page's (``services.cohort_views``), on the demo and on files of other diseases."""
+    from components.cox_views import cox_table
+    from services.cohort_views import cox_view, default_candidates
+
+    ds = dataset_from_load(load_cohort(path, time_unit=unit), path.name)
+    res = compute(ds, ReportSpec())
+    with cache_app.test_request_context():
+        for ep in res.endpoints:
+            page = cox_view(ds, ep.endpoint.key, default_candidates(ds))
+            assert [v.text for v in ep.cox.variables] == [v.text for v in page.variables]
+            assert [v.column for v in ep.cox.selected] == [v.column for v in page.selected]
+            ours, theirs = cox_table(ep.cox), cox_table(page)
+            assert [[c.text for c in r.cells] for r in ours.rows] == [[c.text for c in r.cells] for r in theirs.rows]
+            assert ours.footnotes == theirs.footnotes
+    if path == DEMO:                          # the paper's cutoffs and groupings, as on the page
+        texts = [v.text for v in res.endpoints[0].cox.variables]
+        assert {"ast:56.5", "age:58", "etiology", "cnlc_stage"} <= set(texts)
+        assert set(res.groupings) == {"etiology", "cnlc_stage"} or set(res.groupings) <= {"etiology", "cnlc_stage"}
 
 
 def test_unknown_columns_and_endpoints_are_clear_errors(demo):
@@ -258,6 +286,31 @@ def test_deck_numbers_equal_the_analysis(deck, demo):
     assert cells[1] == f"{resp.orr.n} ({resp.orr.pct:.1f}%)" and cells[2] == f"{resp.orr.lo:.1f}–{resp.orr.hi:.1f}"
 
 
+def test_the_meta_pages_deck_is_the_meta_analysis_alone():
+    if not CHROMIUM:
+        pytest.skip("the deck's figures need Debian's chromium")
+    from reports.deck import build_deck
+
+    res = compute(None, ReportSpec.from_dict({"cohort": False, "meta": {"outcome": "pfs", "exclude": [0]}}),
+                  today=TODAY)
+    prs = Presentation(io.BytesIO(build_deck(res)))
+    titles = [s.shapes.title.text for s in prs.slides]
+    assert titles[0].startswith("Meta-analysis: HAIC") and titles[-1] == "Methods and reproducibility"
+    assert "Meta-analysis: Progression-free survival (HAIC + systemic therapy vs systemic therapy alone)" in titles
+    assert not [t for t in titles if "Kaplan" in t or "Cox" in t or "Baseline" in t]
+    first = "\n".join(sh.text_frame.text for sh in prs.slides[0].shapes if sh.has_text_frame)
+    assert "17 studies in the study table; 1 left out by the user" in first and "not patients" in first
+    assert "SYNTHETIC" not in first and "patient data" not in first
+    forest = prs.slides[titles.index("Meta-analysis: Progression-free survival (HAIC + systemic therapy vs systemic "
+                                     "therapy alone)")]
+    assert sum(sh.shape_type == 13 for sh in forest.shapes) == 1
+    notes = " ".join(sh.text_frame.text for sh in forest.shapes if sh.has_text_frame)
+    assert "left out by you" in notes
+    pooled = [[c.text for c in r.cells] for _k, _s, sh in _tables(prs) for r in sh.table.rows]
+    pfs = res.meta_pooled["pfs"].analysis
+    assert any(r[0] == "Progression-free survival (HR)" and r[1] == str(pfs.k) for r in pooled)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the manuscript
 # ---------------------------------------------------------------------------------------------------------
@@ -289,7 +342,7 @@ def test_manuscript_methods_and_results_name_the_methods_and_numbers(manuscript,
     text = "\n".join(p.text for p in manuscript.paragraphs)
     for phrase in ('survfit(conf.type = "log-log")', "survdiff", 'coxph(ties = "efron")', "cox.zph", "binom.test",
                    "quantile(survfit(Surv(time, 1 - event) ~ 1))", "p < 0.05", "AST 56.5 U/L", "metafor::rma",
-                   "Etiology (grouped) Non-viral", "SYNTHETIC DATA"):
+                   "Etiology Non-viral", "SYNTHETIC DATA"):
         assert phrase in text, phrase
     df = demo.frame
     fu = reverse_km_followup(df["pfs_months"], df["pfs_event"])
@@ -338,13 +391,13 @@ def test_r_script_spells_out_per_n_reference_and_manual_selection():
     loaded = load_cohort(DATA / "lung.csv", time_unit="days")
     spec = ReportSpec.from_dict({"cox": {"covariates": ["age*10", "ecog=1", "sex"], "selection": "manual",
                                          "manual": ["age*10", "sex"]}, "km": {"by": "sex"}})
-    res = compute(Cohort.from_load(loaded, "lung.csv"), spec)
+    res = compute(dataset_from_load(loaded, "lung.csv"), spec)
     script = r_script(res)
     assert 'covariate("age (per 10)", "num", d[["age"]] / 10)' in script
     assert 'factor(as.character(d[["ecog"]]), levels = c("1", "0", "2+"))' in script
-    assert 'manual = c("age*10", "sex")' in script
+    assert 'manual = c("age*10", "sex=Male")' in script
     app = app_numbers(res)
-    assert app["cox"]["os"]["selected"] == ["age*10", "sex"]
+    assert app["cox"]["os"]["selected"] == ["age*10", "sex=Male"]
     assert [t["term"] for t in app["cox"]["os"]["multivariable"]["terms"]] == ["age (per 10)", "sex=Female"]
 
 
@@ -379,7 +432,7 @@ def test_cli_writes_the_manuscript_and_the_bundle(tmp_path):
              "sex", "--covariates", "age*10,sex,ph_karno:80", "--landmarks", "6,12", "-o", str(out))
     assert p.returncode == 0, p.stderr
     app = json.loads(zipfile.ZipFile(out).read("app_results.json"))
-    assert list(app["cox"]["os"]["univariable"]) == ["age*10", "sex", "ph_karno:80"]
+    assert list(app["cox"]["os"]["univariable"]) == ["age*10", "sex=Male", "ph_karno:80"]
     assert [a["time"] for a in app["km"]["view"]["groups"][0]["at"]][:3] == [0.0, 6.0, 12.0]
 
 
@@ -398,7 +451,7 @@ def test_cli_errors_are_one_json_line_without_traceback(tmp_path, args, message)
 
 def test_service_builds_from_a_stored_dataset_and_the_job_reports_progress_and_problems(cache_app):
     from services import store
-    from services.reports import build_report, report_job
+    from services.reports import build_report, report_job, start_job
 
     view = json.loads(PAPER_VIEW.read_text(encoding="utf-8"))
     with cache_app.test_request_context():
@@ -408,17 +461,21 @@ def test_service_builds_from_a_stored_dataset_and_the_job_reports_progress_and_p
         assert name.startswith("SYNTHETIC-demo-manuscript-tables-") and name.endswith(".docx")
         assert steps[0] == (1, 2) and steps[-1] == (2, 2) and len(Document(io.BytesIO(data)).tables) == 8
         got = []
-        out, err = report_job(store.issue_ticket("demo"), "r", view, got.append)
+        job = start_job("demo", "r", view)
+        out, err = report_job(job, got.append)
         assert err is None and out["filename"].endswith(".zip") and out["base64"] is True
         import base64
 
         z = zipfile.ZipFile(io.BytesIO(base64.b64decode(out["content"])))
         assert "reproduce.R" in z.namelist() and got[-1][0] == got[-1][1]
-        assert report_job("no-such-ticket", "r", view)[1].startswith("this job's access")
-        out, err = report_job(store.issue_ticket("demo"), "r", {"km": {"by": "nope"}})
+        assert report_job(job)[1].startswith("this job's access")                  # a ticket is single-use
+        assert report_job({"ticket": "no-such-ticket", "kind": "r", "view": view})[1].startswith("this job's access")
+        out, err = report_job(start_job("demo", "r", {"km": {"by": "nope"}}))
         assert out is None and "'nope' is not in the data" in err
-        out, err = report_job(store.issue_ticket("demo"), "pdf", view)
-        assert out is None and "unknown deliverable" in err
+        with pytest.raises(AnalysisError, match="unknown deliverable"):
+            start_job("demo", "pdf", view)
+        with pytest.raises(store.DatasetMissing):                   # another session's (or no) dataset
+            start_job("someone-elses-id", "r", view)
         # the page cannot relabel a dataset: name and SYNTHETIC flag come from the dataset
         from services.reports import view_spec
 
@@ -426,15 +483,53 @@ def test_service_builds_from_a_stored_dataset_and_the_job_reports_progress_and_p
         assert spec.synthetic and spec.dataset_name == ds.name
 
 
+def test_the_meta_pages_bundle_has_its_view_and_the_sessions_own_study_table(cache_app):
+    """The meta page's deliverable: the meta-analysis alone, with the page's parameters (studies left out, the
+    count measure, the model), on the session's edited study table -- which the job (no browser session) gets
+    through its ticket."""
+    import base64
+
+    from flask import session
+
+    from services import meta_views
+    from services.reports import report_job, start_job
+
+    view = {"cohort": False, "meta": {"outcome": "orr", "method": "DL", "hk": True, "measure": "OR",
+                                      "exclude": [2, 5], "subgroup": "platinum"}}
+    with cache_app.test_request_context():
+        session["owner"] = "meta-tester"
+        edited = meta_views.apply_edit(0, "orr_haic", "30", "test")
+        job = start_job(None, "r", view)
+        params = meta_views.normalise_params(meta_views.study_table(edited), outcome="orr", method="DL", hk=True,
+                                             measure="OR", exclude=(2, 5))
+        page = meta_views.build_view(edited, params).report.analysis
+        docx = start_job(None, "docx", view)
+        meta_views.discard_session_data()
+    out, err = report_job(job)                                   # outside the request, as a background job runs
+    assert err is None and out["filename"].startswith("meta-analysis-meta17-reproduce-in-R-")
+    z = zipfile.ZipFile(io.BytesIO(base64.b64decode(out["content"])))
+    assert "data.csv" not in z.namelist() and {"reproduce.R", "meta_orr.csv", "app_results.json"} <= set(z.namelist())
+    app = json.loads(z.read("app_results.json"))
+    assert set(app) == {"meta"}
+    assert app["meta"]["orr"]["random"]["est"] == page.random.est and app["meta"]["orr"]["k"] == page.k
+    studies = pd.read_csv(z.open("meta_orr.csv"))
+    assert list(studies["study"]) == [s.study for s in page.studies]          # the two left out are not there
+    script = z.read("reproduce.R").decode()
+    assert 'method = "DL", test = "knha"' in script and "library(survival)" not in script
+    assert ReportSpec.from_json(z.read("view.json").decode()).meta.exclude == (2, 5)
+    out, err = report_job(docx)
+    assert out is None and "manuscript tables are a cohort's" in err
+
+
 def test_job_turns_an_unexpected_failure_into_a_message_without_values(cache_app, monkeypatch, caplog):
     from services import reports as service
-    from services import store
 
     def broken(*_args, **_kwargs):
         raise ValueError("patient SYNTH-0001 has 12.3")
 
     monkeypatch.setattr(service, "build_report", broken)
     with cache_app.test_request_context():
-        out, err = service.report_job(store.issue_ticket("demo"), "deck", {})
+        job = service.start_job("demo", "deck", {})
+    out, err = service.report_job(job)
     assert out is None and "internal error ValueError" in err and "SYNTH" not in err
     assert "SYNTH" not in caplog.text and "12.3" not in caplog.text

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from analysis.io import load_cohort
-from reports.results import Cohort, compute
+from reports.results import compute, dataset_from_load
 from reports.rscript import build_bundle, compare
 from reports.spec import ReportSpec
 
@@ -69,7 +69,7 @@ def bundle(path: Path, unit: str | None, view: dict) -> tuple[bytes, dict]:
     spec = ReportSpec.from_dict(view)
     loaded = load_cohort(path, time_unit=unit, endpoints=[(e.time, e.event) for e in spec.endpoints] or None)
     assert loaded.ok, loaded.report.errors
-    results = compute(Cohort.from_load(loaded, path.name), spec)
+    results = compute(dataset_from_load(loaded, path.name), spec)
     return build_bundle(results), {"results": results}
 
 
@@ -94,3 +94,21 @@ def test_the_r_script_reproduces_every_number(tmp_path, name, path, unit, view):
     assert n >= expected_min, (n, expected_min)
     if results.cutpoint is not None:
         assert app["maxstat"]["cutpoint"] == results.view_cutoff
+
+
+@pytest.mark.parametrize("meta", [
+    {"outcome": "orr", "method": "DL", "hk": True, "measure": "OR", "exclude": [2, 5]},
+    {"outcome": "os", "method": "PM", "derive": ["se_from_p"], "subgroup": "platinum"},
+], ids=["orr-dl-hk-or-two-left-out", "os-pm-no-count-derivation"])
+def test_the_meta_pages_r_bundle_reproduces_the_pooled_results(tmp_path, meta):
+    """The meta page's bundle (the meta-analysis alone, with the page's parameters) run in R with metafor."""
+    if RSCRIPT is None:
+        pytest.fail("HAIC_REQUIRE_R is set but Rscript is not installed")
+    results = compute(None, ReportSpec.from_dict({"cohort": False, "meta": meta}))
+    zipfile.ZipFile(io.BytesIO(build_bundle(results))).extractall(tmp_path)
+    p = subprocess.run([RSCRIPT, "reproduce.R"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    app = json.loads((tmp_path / "app_results.json").read_text())
+    n, diffs = compare(app, json.loads((tmp_path / "r_results.json").read_text()))
+    assert not diffs, "\n".join(diffs[:20])
+    assert {"os", "pfs", "orr", "dcr"} <= set(app["meta"]) and n >= 4 * 8

@@ -69,8 +69,8 @@ def live_server(tmp_path_factory):
     log.close()
 
 
-@pytest.fixture(scope="session")
-def _driver_session(tmp_path_factory):
+def new_driver(profile: Path):
+    """Debian's headless Chromium with its own profile directory (a fresh profile: a new browser session)."""
     if not _have_browser():
         if os.environ.get("HAIC_REQUIRE_BROWSER") == "1":
             pytest.fail("HAIC_REQUIRE_BROWSER=1 but /usr/bin/chromium or /usr/bin/chromedriver is missing")
@@ -83,10 +83,16 @@ def _driver_session(tmp_path_factory):
     options.binary_location = CHROMIUM
     for flag in CHROME_FLAGS:
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chrome-profile')}")
+    options.add_argument(f"--user-data-dir={profile}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
+    return driver
+
+
+@pytest.fixture(scope="session")
+def _driver_session(tmp_path_factory):
+    driver = new_driver(tmp_path_factory.mktemp("chrome-profile"))
     yield driver
     driver.quit()
 
@@ -129,6 +135,16 @@ def first_download(driver, timeout: float = 10.0) -> tuple[list[int], str]:
     return driver.execute_async_script(
         "const done = arguments[arguments.length - 1]; const b = window.__downloads[0];"
         "b.arrayBuffer().then(a => b.text().then(t => done([Array.from(new Uint8Array(a).slice(0, 3)), t])));")
+
+
+def download_bytes(driver, index: int = 0) -> bytes:
+    """The bytes of the ``index``-th download captured by :func:`capture_downloads`."""
+    import base64
+
+    url = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1]; const r = new FileReader();"
+        "r.onload = () => done(r.result); r.readAsDataURL(window.__downloads[arguments[0]]);", index)
+    return base64.b64decode(url.split(",", 1)[1])
 
 
 def wait_text(driver, css: str, predicate, timeout: float = 20.0) -> str:
