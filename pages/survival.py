@@ -56,7 +56,7 @@ def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | No
             # no value until the dataset's options arrive with it (a value without its option shows blank)
             dcc.Dropdown(id="km-var", value=None, clearable=False, options=[]),
             # the URL's variable: the dropdown may drop a value that is not yet among its options
-            dcc.Store(id="km-initial-var", data=var or "none"),
+            dcc.Store(id="km-initial-var", data=var),
             html.Div([
                 dbc.Label("Cutoff (low group: value ≤ cutoff)", html_for="km-cutoff",
                           className="small mb-1 mt-2"),

@@ -206,3 +206,11 @@ def test_optimal_cutoff_search_runs_in_background_and_reports_corrected_p(live_s
     assert float(browser.find_element(By.CSS_SELECTOR, "#km-cutoff").get_attribute("value")) == \
         pytest.approx(float(optimum), rel=1e-3)
     screenshot(browser, "survival-optimal-cutoff")
+
+
+def test_survival_without_a_query_opens_on_the_default_variable(live_server, browser):
+    """/survival with no URL state opens on the paper's first panel (AST at 56.5) for the demo, not on 'None'."""
+    browser.get(live_server + "/survival")
+    wait_text(browser, "#km-var", lambda t: "AST" in t, 30)
+    wait_text(browser, "#km-stats-caption", lambda t: "AST > 56.5" in t, 30)
+    wait_for(browser, lambda d: "var=ast" in d.current_url and "cutoff=56.5" in d.current_url, 10, "URL")
