@@ -110,19 +110,66 @@ def detect_encoding(raw: bytes) -> str:
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
 
 
+#: how many records of a file's start decide its delimiter
+SNIFF_RECORDS = 50
+
+
 def sniff_delimiter(text: str) -> str:
-    """The delimiter among ``,`` ``;`` tab that splits the first lines most consistently."""
-    lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
-    if not lines:
-        return ","
+    """The delimiter among ``,`` ``;`` tab that splits the first records most consistently.
+
+    Each candidate splits the first :data:`SNIFF_RECORDS` records of ``text`` with the csv module's reader (a
+    quote-aware state machine: linear in the text). A candidate must occur in the header; the winner is the one
+    whose commonest non-zero count per record is shared by the most records, then the one with more fields;
+    ties go to the order of :data:`DELIMITERS`; no candidate: ``,``. (``csv.Sniffer`` is not used: its regular
+    expressions backtrack, and 600 quotes in a 631-byte file held a worker for two minutes.)
+    """
+    best, best_score = ",", None
+    for delimiter in DELIMITERS:
+        counts = _field_counts(text, delimiter)
+        if not counts or counts[0] < 2:
+            continue
+        body = counts[:-1] if len(counts) > 2 else counts     # the last record may be cut off by the head's end
+        tally: dict[int, int] = {}
+        for n in body:
+            if n > 1:
+                tally[n] = tally.get(n, 0) + 1
+        if not tally:
+            continue
+        fields, agree = max(tally.items(), key=lambda kv: (kv[1], kv[0]))
+        score = (agree / len(body), fields)
+        if best_score is None or score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _field_counts(text: str, delimiter: str) -> list[int]:
+    """Fields per non-empty record among the first SNIFF_RECORDS records of ``text`` (quote-aware)."""
+    counts = []
     try:
-        return csv.Sniffer().sniff("\n".join(lines[:20]), delimiters="".join(DELIMITERS)).delimiter
-    except csv.Error:
+        for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False):
+            if record and any(f.strip() for f in record):
+                counts.append(len(record))
+                if len(counts) >= SNIFF_RECORDS:
+                    break
+    except csv.Error:            # a field beyond csv's field size limit: judge by the records read so far
         pass
-    header = lines[0]
-    counts = {d: header.count(d) for d in DELIMITERS}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
+    return counts
+
+
+def unify_line_ends(raw: bytes) -> bytes:
+    """``raw`` with a bare carriage return (an old Mac line end) made a ``\\n``; CR LF becomes ``\\n`` then too.
+
+    pandas' C tokenizer (2.3) loops for ever on a bare ``\\r`` followed by a line that starts with blanks and
+    then text, when blank lines are skipped: it backtracks to the previous ``\\n`` and reads the same bytes again,
+    a new row each time (a 7-byte file ``c\\n,\\n\\r\\t"`` took ~300 MB/s until the host ran out of memory). With
+    ``\\n`` line ends it backtracks to the line's start. The parser reads a bare ``\\r`` as a line end anyway, so
+    only a carriage return inside a quoted cell is changed (it becomes a line feed).
+    """
+    if b"\r" not in raw:
+        return raw
+    if raw.count(b"\r") == raw.count(b"\r\n"):
+        return raw
+    return raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
 def _looks_binary(raw: bytes) -> bool:
@@ -274,8 +321,11 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
                                     "image or spreadsheet file; export the sheet as CSV")
         return None
     encoding = detect_encoding(raw)
-    head = raw[:65536].decode(encoding, errors="ignore")
+    raw = unify_line_ends(raw)
+    head = raw[:HEAD_BYTES].decode(encoding, errors="ignore")
     delimiter = sniff_delimiter(head)
+    if limits and not _fits_limits_before_parsing(raw, head, delimiter, limits, report):
+        return None
     first = next((ln for ln in head.splitlines() if ln.strip()), "")
     headers = next(csv.reader([first], delimiter=delimiter), [])
     text_columns = {h: str for h in headers if schema.canonical_name(h)[0] == "patient_id"}
@@ -330,6 +380,55 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
     return table
 
 
+#: the start of a file that decides its delimiter and header before anything is parsed
+HEAD_BYTES = 65536
+
+
+def _fits_limits_before_parsing(raw: bytes, head: str, delimiter: str, limits: Limits,
+                                report: ValidationReport) -> bool:
+    """Refuse, before the parser runs, a header with more columns or a longer name than ``limits`` allow, and a
+    line longer than any row within the limits can be (``max_columns`` cells of ``max_cell_chars`` characters
+    of up to 4 bytes each). What the parser would make of such a file costs time and memory in proportion
+    to its columns (5 MB of commas took a worker two minutes); the same limits are checked on the parsed
+    table too."""
+    header = _first_record(head, delimiter)
+    if len(header) > limits.max_columns:
+        count = f"{len(header)}" if len(raw) <= HEAD_BYTES or "\n" in head else f"at least {len(header)}"
+        report.error("too_many_columns", f"the file has {count} columns; the limit is {limits.max_columns}")
+        return False
+    if any(len(name) > limits.max_cell_chars for name in header):
+        report.error("cell_too_long", f"some cells are longer than {limits.max_cell_chars} characters "
+                                      f"(the header, line 1)")
+        return False
+    longest, line = _longest_line(raw)
+    if longest > limits.max_columns * (4 * limits.max_cell_chars + 3):
+        report.error("line_too_long", f"line {line} is {longest:,} bytes long, longer than "
+                                      f"{limits.max_columns} cells of {limits.max_cell_chars} characters can be")
+        return False
+    return True
+
+
+def _first_record(head: str, delimiter: str) -> list[str]:
+    """The first non-empty record of ``head`` split at ``delimiter`` (quote-aware; a record cut off by the end of
+    ``head`` gives the fields seen so far)."""
+    try:
+        for record in csv.reader(io.StringIO(head, newline=""), delimiter=delimiter, strict=False):
+            if record:
+                return record
+    except csv.Error:           # a field beyond csv's field size limit: count the delimiters instead
+        line = head.split("\n", 1)[0]
+        return [""] * (line.count(delimiter) + 1)
+    return []
+
+
+def _longest_line(raw: bytes) -> tuple[int, int]:
+    """The length in bytes of the longest line of ``raw`` (line ends unified) and its line number."""
+    ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 10)
+    lengths = np.diff(np.concatenate(([-1], ends, [len(raw)]))) - 1
+    k = int(np.argmax(lengths))
+    return int(lengths[k]), k + 1
+
+
 #: how every read of cells goes through pandas' C parser: the file, its parts, and the distinct values of a coded
 #: column re-typed in _typed_like_parser (which must type them exactly as the file read does)
 _PARSER_OPTIONS = {"keep_default_na": False, "na_values": NA_VALUES, "skip_blank_lines": True, "engine": "c",
@@ -337,8 +436,15 @@ _PARSER_OPTIONS = {"keep_default_na": False, "na_values": NA_VALUES, "skip_blank
 
 
 def _parse(buf: bytes, delimiter: str, encoding: str, dtype) -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(buf), sep=delimiter, encoding=encoding,
-                       dtype=dict(dtype) if isinstance(dtype, dict) else dtype, header=0, **_PARSER_OPTIONS)
+    """pandas' C parser on ``buf``; its "out of memory" (an allocation refused, e.g. under a memory limit) is
+    raised as the MemoryError it is, not as a malformed file."""
+    try:
+        return pd.read_csv(io.BytesIO(buf), sep=delimiter, encoding=encoding,
+                           dtype=dict(dtype) if isinstance(dtype, dict) else dtype, header=0, **_PARSER_OPTIONS)
+    except pd.errors.ParserError as exc:
+        if "out of memory" in str(exc):
+            raise MemoryError("the parser ran out of memory") from None
+        raise
 
 
 #: files at least this big are parsed in parts, one thread per available core (at most 4), or PARALLEL_PARTS
