@@ -13,6 +13,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, set_props
 
+from analysis import bounded
 from analysis.io import Limits
 from components.layout import NAV_ITEMS, dataset_badge, nav_id, navbar
 from services.background import background_manager
@@ -53,6 +54,8 @@ server.config.update(
     MAX_CONTENT_LENGTH=Limits.from_env().max_bytes * 4 // 3 + 1024 * 1024,  # base64 upload + callback JSON
 )
 init_cache(server)
+# the process uploads are read in (analysis/bounded.py); under gunicorn it starts in the master, before the workers
+bounded.start()
 install_security(server)  # security headers (CSP), 413 message, same-origin POSTs, log redaction
 
 app.layout = html.Div(

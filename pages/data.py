@@ -10,7 +10,8 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from analysis import schema
-from analysis.io import Limits, load_cohort
+from analysis.bounded import load_cohort      # the upload is read in a bounded child process (issue 13)
+from analysis.io import Limits
 from components.layout import error_alert
 from components.tables import validation_report_view, variables_table
 from services.meta_views import discard_session_data
