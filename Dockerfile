@@ -1,5 +1,7 @@
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HAIC_CACHE_DIR=/var/cache/haic
+# gunicorn binds loopback unless told: inside the container it listens on all interfaces (compose publishes the
+# port on the host's loopback only)
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HAIC_CACHE_DIR=/var/cache/haic HAIC_BIND=0.0.0.0:8050
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt

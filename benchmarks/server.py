@@ -44,8 +44,8 @@ class AppServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp = Path(tempfile.mkdtemp(prefix="haic-bench-server-"))
         self.env = dict(os.environ, HAIC_BIND=f"127.0.0.1:{self.port}", HAIC_CACHE_DIR=str(self.tmp / "cache"),
-                        HAIC_ACCESS_LOG=str(self.tmp / "access.log"), HAIC_LOG_LEVEL="warning",
-                        **(env or {}))
+                        HAIC_ACCESS_LOG=str(self.tmp / "access.log"), HAIC_LOG_LEVEL="warning")
+        self.env.update(env or {})                       # a caller may name its own cache directory, log, ...
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen | None = None
         self.log_path = self.tmp / "server.log"
