@@ -247,13 +247,20 @@ _app: list = [None]
 
 def init_cache(server) -> Cache:
     """Configure the store on ``server``; refuse a Redis that would evict data. Each server process sweeps
-    expired data in a background thread (started with the first request, or by gunicorn's ``post_fork``)."""
+    expired data in a background thread (started after its first request, or by gunicorn's ``post_fork``)."""
     cache.init_app(server, config=cache_config())
     _app[0] = server
     with server.app_context():
         check_no_eviction()
-    server.before_request(start_sweeper)
+    server.after_request(_sweeper_running)
     return cache
+
+
+def _sweeper_running(response):
+    """After a request (not before: the app's set-up at import runs the before-request hooks in gunicorn's
+    master, which must fork its workers with one thread), make sure this process sweeps."""
+    start_sweeper()
+    return response
 
 
 def check_no_eviction() -> None:
@@ -488,7 +495,7 @@ _sweeper_lock = threading.Lock()
 
 
 def start_sweeper() -> None:
-    """Start this process's sweeper thread if it is not running (idempotent, cheap: it runs before every request
+    """Start this process's sweeper thread if it is not running (idempotent, cheap: it runs after every request
     too, so any server starts it; gunicorn's ``post_fork`` starts it in each worker before any request). The
     sweep itself runs in one process at a time (a file lock); the others skip that round."""
     if _sweeper["pid"] == os.getpid() and _sweeper["thread"].is_alive():
