@@ -450,3 +450,70 @@ def test_an_outage_reaches_the_user_as_a_clear_message_and_the_data_come_back(ow
         server.start()
         status, response, _s, _n = alice.move_cutoff(dataset_id, "os", "ast", 60.0)
         assert status == 200 and km_ok(response)[0]
+
+
+def compose_redis_command() -> list[str]:
+    """The redis service's command in docker-compose.yml, ``${VAR:-default}`` taken as its default and
+    ``${VAR:?...}`` as a test value."""
+    import json
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    service = text[text.index("\n  redis:\n"):]
+    start = service.index("command: [") + len("command: ")
+    depth, end = 0, start
+    for end in range(start, len(service)):
+        depth += {"[": 1, "]": -1}.get(service[end], 0)
+        if depth == 0:
+            break
+    flow = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", service[start:end + 1])
+    flow = re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", "compose-test-password", flow)
+    return json.loads(flow)
+
+
+def test_compose_runs_redis_without_eviction_and_with_an_append_only_file(redis_url, tmp_path, monkeypatch):
+    """docker-compose.yml's own Redis flags (the data directory moved to a temporary one): the app accepts it,
+    and a restart keeps a stored dataset."""
+    command = compose_redis_command()
+    assert command[0] == "redis-server"
+    flags = dict(zip(command[1::2], command[2::2]))
+    assert flags["--maxmemory-policy"] == "noeviction" and flags["--appendonly"] == "yes"
+    options = [a if a != "/data" else str(tmp_path) for a in command[1:]]
+    server = RedisServer(tmp_path, *options)
+    server.url = f"redis://:compose-test-password@127.0.0.1:{server.port}/0"
+    server.start = _with_password(server)
+    server.start()
+    try:
+        app = redis_app(server.url, monkeypatch, tmp_path)               # not refused: noeviction
+        ctx = as_session(app, "alice")
+        ds = store.put_dataset(cohort(), "a.csv")
+        ctx.pop()
+        server.stop()
+        time.sleep(1.2)                                                  # appendfsync everysec
+        server.start()
+        ctx = as_session(app, "alice")
+        assert store.get_dataset(ds.id).frame["group"].tolist().count(CANARY) == 20
+        ctx.pop()
+    finally:
+        server.stop()
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "redis-data:/data" in compose and 'HAIC_PROXY_COUNT: "1"' in compose
+    assert 'HAIC_SECURE_COOKIES: "1"' in compose and "HAIC_HSTS: \"${HAIC_HSTS:-1}\"" in compose
+
+
+def _with_password(server: RedisServer):
+    """``server.start`` for a password-protected Redis (the readiness probe authenticates)."""
+    import redis
+
+    def start():
+        server.proc = subprocess.Popen([server.binary, "--port", str(server.port), "--bind", "127.0.0.1",
+                                        *server.options], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        client, deadline = redis.Redis(port=server.port, password="compose-test-password"), time.time() + 20
+        while True:
+            try:
+                client.ping()
+                return server
+            except (redis.exceptions.BusyLoadingError, redis.ConnectionError):
+                assert server.proc.poll() is None and time.time() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    return start
