@@ -62,6 +62,9 @@ PRELOAD_OPTIONAL = ("openpyxl", "pyreadstat")
 _HEADER = struct.Struct("!Q")
 #: seconds a child waits for its request before it gives up
 REQUEST_SECONDS = 60
+#: of a budget's seconds, what is kept for the answer to reach the caller: the child stops itself this much
+#: earlier, so that the caller has its answer within the budget
+ANSWER_SECONDS = 0.5
 _SIGNALS = {signal.SIGKILL: "killed", signal.SIGSEGV: "a segmentation fault", signal.SIGBUS: "a bus error",
             signal.SIGABRT: "an abort", signal.SIGALRM: "its time limit", signal.SIGXCPU: "its CPU-time limit"}
 
@@ -256,7 +259,7 @@ def _exchange(sock: socket.socket, request: tuple, budget: Budget, pid: int | No
         raise OverBudget("died", "the reading process could not be started") from None
     child_pid = _HEADER.unpack(pid_bytes)[0]
     started = time.monotonic()
-    deadline = started + budget.seconds + 2.0             # the child's own alarm goes off at seconds + 1
+    deadline = started + budget.seconds                   # the child's own timer goes off ANSWER_SECONDS earlier
     try:
         _send_message(sock, request, deadline)
         kind, value, peak_mb, pressed = _recv_message(sock, deadline)
@@ -286,7 +289,7 @@ def _death(status: int | None, elapsed: float, budget: Budget) -> OverBudget:
             return OverBudget("time", f"reading it takes longer than {budget.seconds:g} s")
         return OverBudget("died", f"the reading process was stopped by {_SIGNALS.get(sig, f'signal {sig}')} "
                                   f"(a file that needs more than {budget.memory_mb:,} MB of memory can do that)")
-    if elapsed >= budget.seconds:
+    if elapsed >= budget.seconds - ANSWER_SECONDS - 0.05:       # the child's timer stopped it
         return OverBudget("time", f"reading it takes longer than {budget.seconds:g} s")
     return OverBudget("died", f"the reading process stopped unexpectedly (a file that needs more than "
                               f"{budget.memory_mb:,} MB of memory can do that)")
@@ -319,7 +322,7 @@ def _child(sock: socket.socket) -> None:                  # pragma: no cover - r
             _send_message(sock, ("raised", RuntimeError(f"the request could not be read ({type(exc).__name__})"),
                                  None, False))
             os._exit(1)
-        signal.alarm(int(math.ceil(budget.seconds)) + 1)
+        signal.setitimer(signal.ITIMER_REAL, max(0.1, budget.seconds - ANSWER_SECONDS))
         start_vm = _vm_bytes("VmSize")
         resource.setrlimit(resource.RLIMIT_AS, (start_vm + budget.memory_mb * 2**20,) * 2)
         start_rss = _vm_bytes("VmRSS")

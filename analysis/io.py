@@ -405,7 +405,66 @@ def _fits_limits_before_parsing(raw: bytes, head: str, delimiter: str, limits: L
         report.error("line_too_long", f"line {line} is {longest:,} bytes long, longer than "
                                       f"{limits.max_columns} cells of {limits.max_cell_chars} characters can be")
         return False
+    lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
+    if lines > LINES_PER_ROW * (limits.max_rows + 1):
+        report.error("too_many_lines", f"the file has {lines:,} lines; a table within the limit of "
+                                       f"{limits.max_rows:,} rows has far fewer (blank lines count too)")
+        return False
+    if b'"' not in raw and (lines > limits.max_rows + 1 or longest > limits.max_columns):
+        # without quotes every line is one record and every delimiter ends a field: rows and fields are counted
+        # exactly here (pandas reads rows with more fields than the header as index levels: minutes and GBs).
+        # Only a file that may be over a limit is counted (more lines than rows allowed, or a line long enough
+        # to hold more fields than columns allowed)
+        rows, fields, line = _line_profile(raw, delimiter.encode())
+        if rows - 1 > limits.max_rows:
+            report.error("too_many_rows", f"the file has {rows - 1} rows; the limit is {limits.max_rows}")
+            return False
+        if fields > limits.max_columns:
+            report.error("too_many_columns", f"line {line} has {fields:,} fields; the limit is "
+                                             f"{limits.max_columns} columns")
+            return False
     return True
+
+
+#: a file with more lines than this many per row allowed is refused before parsing (blank-line floods)
+LINES_PER_ROW = 10
+_PROFILE_BLOCK = 1 << 23
+_BLANK = np.zeros(256, dtype=bool)
+_BLANK[list(b" \t\r\x0b\x0c")] = True
+
+
+def _line_profile(raw: bytes, delimiter: bytes) -> tuple[int, int, int]:
+    """For a file without quotes: its non-blank lines (records, the header included), the most fields on one
+    line and that line's number. In blocks of 8 MB, so that the counting costs a fixed amount of memory."""
+    data = np.frombuffer(raw, dtype=np.uint8)
+    non_blank, most, most_line = 0, 0, 1
+    carry_text, carry_delims, line_base = False, 0, 0     # the line that runs across the block boundary
+    for start in range(0, len(data), _PROFILE_BLOCK):
+        block = data[start:start + _PROFILE_BLOCK]
+        ends = np.flatnonzero(block == 10)
+        text = np.cumsum(~_BLANK[block] & (block != 10), dtype=np.int64)
+        delims = np.cumsum(block == delimiter[0], dtype=np.int64)
+        if len(ends):
+            at_text, at_delims = text[ends], delims[ends]
+            line_text = np.diff(at_text, prepend=0)
+            line_text[0] += carry_text
+            line_delims = np.diff(at_delims, prepend=0)
+            line_delims[0] += carry_delims
+            non_blank += int(np.count_nonzero(line_text))
+            k = int(np.argmax(line_delims))
+            if line_delims[k] + 1 > most:
+                most, most_line = int(line_delims[k]) + 1, line_base + k + 1
+            line_base += len(ends)
+            carry_text = bool(text[-1] - at_text[-1])
+            carry_delims = int(delims[-1] - at_delims[-1])
+        else:
+            carry_text = carry_text or bool(text[-1])
+            carry_delims += int(delims[-1])
+    if carry_text:                                        # a last line without a line end
+        non_blank += 1
+        if carry_delims + 1 > most:
+            most, most_line = carry_delims + 1, line_base + 1
+    return non_blank, most, most_line
 
 
 def _first_record(head: str, delimiter: str) -> list[str]:

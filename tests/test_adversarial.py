@@ -32,7 +32,7 @@ def test_every_generator_is_answered_within_the_budget_by_the_loader(loader_serv
     assert len(rows) == (3 + 2) * len(adversarial.GENERATORS)
     for name, size, web, row in rows:
         case = f"{name} ({size} bytes, {'web' if web else 'command line'}): {row}"
-        assert row["seconds"] <= row["budget_s"] + 3, case
+        assert row["seconds"] <= row["budget_s"] + 0.5, case        # answered within the budget
         if web:
             # with the upload limits the importer answers every one of them itself: no limit is hit
             assert row["answer"] in ("loaded", "refused"), case

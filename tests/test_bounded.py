@@ -27,9 +27,10 @@ from analysis.validate import ValidationReport
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo_cohort.csv"
-#: a file of 40,000 patients: ~20 MB of memory to read, more than a budget of a few MB allows
+#: a file of 150,000 patients: ~80 MB of memory to read, far more than a budget of a few MB allows (a child
+#: forked from a big process may find some MB free in its heap: that is no new address space)
 BIG = b"patient_id,os_months,os_event,ast\n" + b"".join(b"P%d,%d,%d,%d\n" % (i, 1 + i % 50, i % 2, 10 + i % 300)
-                                                        for i in range(40_000))
+                                                        for i in range(150_000))
 
 
 @pytest.fixture(params=["server", "fork"])
@@ -58,7 +59,7 @@ def test_a_child_past_its_time_is_stopped_within_the_budget(mode):
     with pytest.raises(bounded.OverBudget) as info:
         bounded.run(time.sleep, 60, budget=bounded.Budget(seconds=1))
     assert info.value.reason == "time" and "longer than 1 s" in str(info.value)
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 1.5                  # the answer arrives within the budget
 
 
 def test_a_crashing_reader_costs_the_caller_nothing(mode):

@@ -125,3 +125,40 @@ def test_limits_before_parsing_keep_every_file_within_them(monkeypatch):
     row = ",".join(["1", "1"] + ["é" * 50] * 38)          # 38 cells of 50 two-byte characters
     result = load_cohort(f"{header}\n{row}\n{row}\n".encode(), limits=limits)
     assert result.ok, result.report.errors
+
+
+SMALL = Limits(max_bytes=10 << 20, max_rows=1000, max_columns=40, max_cell_chars=100)
+
+
+@pytest.mark.parametrize("raw, code, message", [
+    # rows with more fields than the header: pandas read the extra fields as index levels (19 MB of such rows
+    # took 92 s); without quotes every delimiter ends a field, so they are counted before parsing
+    (b"os_months,os_event\n1,1\n" + b"," * 3000 + b"\n", "too_many_columns", "line 3 has 3,001 fields"),
+    (b"os_months,os_event\n" + b"1,1\n" * 5000, "too_many_rows", "the file has 5000 rows; the limit is 1000"),
+    (b"os_months,os_event\n1,1\n" + b"\n" * 20_000, "too_many_lines", "the file has 20,002 lines"),
+    (b"os_months,os_event\n1,1\n" + b" \t\n" * 20_000, "too_many_lines", "the file has 20,002 lines"),
+])
+def test_rows_lines_and_fields_of_an_unquoted_file_are_counted_before_parsing(no_parsing, raw, code, message):
+    result = load_cohort(raw, limits=SMALL)
+    assert [i.code for i in result.report.errors] == [code]
+    assert result.report.errors[0].message.startswith(message)
+
+
+def test_counting_before_parsing_agrees_with_the_parser():
+    """Blank and whitespace-only lines are no rows (the parser skips them); a file with quotes is left to the
+    parser (a quoted cell may hold line ends and delimiters)."""
+    blank_lines = b"os_months,os_event\n" + b"1,1\n\n \t\n" * 1000
+    assert load_cohort(blank_lines, limits=SMALL).report.n_rows == 1000
+    quoted = b'os_months,os_event,note\n' + b'1,1,"a\nb,c"\n' * 1001
+    result = load_cohort(quoted, limits=SMALL)
+    assert [i.code for i in result.report.errors] == ["too_many_rows"]
+    assert result.report.errors[0].message == "the file has 1001 rows; the limit is 1000"
+
+
+def test_the_line_profile_counts_across_its_blocks(monkeypatch):
+    raw = b"a,b\n1,2\n\n  \n3,4,5\n6,7"
+    expected = aio._line_profile(raw, b",")
+    assert expected == (4, 3, 5)
+    for block in (1, 2, 3, 5, 7):
+        monkeypatch.setattr(aio, "_PROFILE_BLOCK", block)
+        assert aio._line_profile(raw, b",") == expected, block
