@@ -324,7 +324,7 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
     raw = unify_line_ends(raw)
     head = raw[:HEAD_BYTES].decode(encoding, errors="ignore")
     delimiter = sniff_delimiter(head)
-    if limits and not _fits_limits_before_parsing(raw, head, delimiter, limits, report):
+    if not _fits_before_parsing(raw, head, delimiter, limits, report):
         return None
     first = next((ln for ln in head.splitlines() if ln.strip()), "")
     headers = next(csv.reader([first], delimiter=delimiter), [])
@@ -384,14 +384,27 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
 HEAD_BYTES = 65536
 
 
-def _fits_limits_before_parsing(raw: bytes, head: str, delimiter: str, limits: Limits,
-                                report: ValidationReport) -> bool:
-    """Refuse, before the parser runs, a header with more columns or a longer name than ``limits`` allow, and a
-    line longer than any row within the limits can be (``max_columns`` cells of ``max_cell_chars`` characters
-    of up to 4 bytes each). What the parser would make of such a file costs time and memory in proportion
-    to its columns (5 MB of commas took a worker two minutes); the same limits are checked on the parsed
-    table too."""
-    header = _first_record(head, delimiter)
+def _fits_before_parsing(raw: bytes, head: str, delimiter: str, limits: Limits | None,
+                         report: ValidationReport) -> bool:
+    """What can be refused before the parser runs.
+
+    The first data row may have one field more than the header (R's ``write.csv`` row names: the parser reads
+    that field as the index and drops it), not more: the parser would take every extra field as a level of an
+    index, shifting the columns (25,000 fields took it 6 s, 950,000 took 92 s). With ``limits``: a header with
+    more columns or a longer name than allowed, a line longer than any row within the limits can be
+    (``max_columns`` cells of ``max_cell_chars`` characters of up to 4 bytes each), and -- in a file without
+    quotes, where lines are records and delimiters end fields -- more rows, lines or fields than allowed. What
+    the parser would make of such files costs time and memory in proportion to their size; the same limits are
+    checked on the parsed table too."""
+    (header, _line), (first, line) = _first_records(head, delimiter)
+    if first is not None and len(first) > len(header) + 1 and len(header) > 0:
+        cut = len(raw) > HEAD_BYTES and line >= head.count("\n") + (not head.endswith("\n"))
+        report.error("not_a_table", f"line {line} has {'at least ' if cut else ''}{len(first):,} fields but the "
+                                    f"header has {len(header)}; check the delimiter, and that every column has a "
+                                    f"name in the header")
+        return False
+    if limits is None:
+        return True
     if len(header) > limits.max_columns:
         count = f"{len(header)}" if len(raw) <= HEAD_BYTES or "\n" in head else f"at least {len(header)}"
         report.error("too_many_columns", f"the file has {count} columns; the limit is {limits.max_columns}")
@@ -400,15 +413,15 @@ def _fits_limits_before_parsing(raw: bytes, head: str, delimiter: str, limits: L
         report.error("cell_too_long", f"some cells are longer than {limits.max_cell_chars} characters "
                                       f"(the header, line 1)")
         return False
+    lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
+    if lines > LINES_PER_ROW * (limits.max_rows + 1):       # counted first: the line ends are indexed below
+        report.error("too_many_lines", f"the file has {lines:,} lines; a table within the limit of "
+                                       f"{limits.max_rows:,} rows has far fewer (blank lines count too)")
+        return False
     longest, line = _longest_line(raw)
     if longest > limits.max_columns * (4 * limits.max_cell_chars + 3):
         report.error("line_too_long", f"line {line} is {longest:,} bytes long, longer than "
                                       f"{limits.max_columns} cells of {limits.max_cell_chars} characters can be")
-        return False
-    lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
-    if lines > LINES_PER_ROW * (limits.max_rows + 1):
-        report.error("too_many_lines", f"the file has {lines:,} lines; a table within the limit of "
-                                       f"{limits.max_rows:,} rows has far fewer (blank lines count too)")
         return False
     if b'"' not in raw and (lines > limits.max_rows + 1 or longest > limits.max_columns):
         # without quotes every line is one record and every delimiter ends a field: rows and fields are counted
@@ -467,17 +480,25 @@ def _line_profile(raw: bytes, delimiter: bytes) -> tuple[int, int, int]:
     return non_blank, most, most_line
 
 
-def _first_record(head: str, delimiter: str) -> list[str]:
-    """The first non-empty record of ``head`` split at ``delimiter`` (quote-aware; a record cut off by the end of
-    ``head`` gives the fields seen so far)."""
+def _first_records(head: str, delimiter: str) -> tuple[tuple[list[str], int], tuple[list[str] | None, int]]:
+    """The header and the first data record of ``head``, each with the line it ends on, split at ``delimiter``
+    (quote-aware; blank lines skipped as the parser skips them; a record cut off by the end of ``head`` gives the
+    fields seen so far; no data record: None)."""
+    found: list[tuple[list[str], int]] = []
+    reader = csv.reader(io.StringIO(head, newline=""), delimiter=delimiter, strict=False)
     try:
-        for record in csv.reader(io.StringIO(head, newline=""), delimiter=delimiter, strict=False):
-            if record:
-                return record
-    except csv.Error:           # a field beyond csv's field size limit: count the delimiters instead
-        line = head.split("\n", 1)[0]
-        return [""] * (line.count(delimiter) + 1)
-    return []
+        for record in reader:
+            if record and not (len(record) == 1 and not record[0].strip()):
+                found.append((record, reader.line_num))
+                if len(found) == 2:
+                    break
+    except csv.Error:           # a field beyond csv's field size limit: count the delimiters of its line instead
+        lines = head.split("\n")
+        line = lines[len(found)] if len(found) < len(lines) else ""
+        found.append(([""] * (line.count(delimiter) + 1), len(found) + 1))
+    if not found:
+        return ([], 1), (None, 0)
+    return found[0], (found[1] if len(found) > 1 else (None, 0))
 
 
 def _longest_line(raw: bytes) -> tuple[int, int]:

@@ -55,7 +55,8 @@ def test_validate_answers_every_generators_output_with_one_json_object(tmp_path,
         case = f"{name}: {row}"
         assert row["exit"] in (0, 2) and row["one_json"], case
         assert not row["traceback"] and not row["internal_error"], case
-        assert row["seconds"] < 9 and row["peak_mb"] < 1100, case
+        # the command answers within its budget counted from its own start (3 s here), and ~1 GB
+        assert row["seconds"] < 4.5 and row["peak_mb"] < 1100, case
 
 
 def test_uploads_through_gunicorn_never_kill_a_worker():

@@ -162,3 +162,21 @@ def test_the_line_profile_counts_across_its_blocks(monkeypatch):
     for block in (1, 2, 3, 5, 7):
         monkeypatch.setattr(aio, "_PROFILE_BLOCK", block)
         assert aio._line_profile(raw, b",") == expected, block
+
+
+def test_a_first_row_with_many_more_fields_than_the_header_is_refused_before_parsing(no_parsing):
+    """The parser takes every extra field of the first row as an index level (25,000 fields: 6 s; columns
+    shifted). One extra field -- R's row names -- is still read (by the parser, as before)."""
+    raw = b"a,b\n" + b'"x",' * 25_000 + b"\n"
+    for limits in (Limits(), None):
+        result = load_cohort(raw, limits=limits)
+        [error] = result.report.errors
+        assert error.code == "not_a_table" and error.message.startswith("line 2 has at least 16,384 fields but the "
+                                                                         "header has 2")
+    short = load_cohort(b"os_months,os_event\n\n1,1,3,4\n", limits=None)
+    assert short.report.errors[0].message.startswith("line 3 has 4 fields but the header has 2")
+
+
+def test_r_row_names_are_still_read():
+    result = load_cohort(b'os_months,os_event\n"1",3,1\n"2",4,0\n"3",5,1\n')
+    assert result.ok and result.data["os_months"].tolist() == [3.0, 4.0, 5.0]
