@@ -164,3 +164,18 @@ def test_a_cutoff_change_is_the_figure_request_then_the_card_request_on_the_real
     card = client.post("/_dash-update-component", json=server.km_table_request(deps, drawn)).get_json()["response"]
     assert card["km-table"]["style"] == {}
     assert "AST > 60" in json.dumps(card, ensure_ascii=False)
+
+
+def test_serving_replay_puts_the_users_dataset_and_toggles_a_control():
+    from benchmarks.serving import toggled, with_dataset
+
+    body = {"output": "x.children", "inputs": [{"id": "meta-method", "property": "value", "value": "REML"},
+                                             {"id": "dataset-id", "property": "data", "value": "demo"}],
+            "state": [{"id": "dataset-id", "property": "data", "value": "demo"}], "changedPropIds": []}
+    mine = with_dataset(body, "abc")
+    assert [d["value"] for d in mine["inputs"][1:] + mine["state"]] == ["abc", "abc"]
+    assert body["inputs"][1]["value"] == "demo"                        # the recording is not changed
+    other = {"output": "y.children", "inputs": [{"id": "cox-endpoint", "property": "value", "value": "os"}]}
+    [flipped] = toggled([[body], [other]], "meta-method", ("REML", "DL", "PM"))
+    assert flipped["inputs"][0]["value"] == "DL" and flipped["changedPropIds"] == ["meta-method.value"]
+    assert toggled([[other]], "meta-method", ("REML",)) == []

@@ -21,7 +21,7 @@ import requests
 from flask import Flask, session
 
 from analysis.io import load_cohort
-from benchmarks.server import AppServer, build_body, find_callback
+from benchmarks.server import AppServer, RedisServer, build_body, find_callback
 from services import store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,43 +292,6 @@ def test_background_job_runs_on_a_celery_worker(redis_url, redis_client, tmp_pat
 
 
 # --- storage that never silently loses data, on Redis (issue 13, item 3) --------------------------------------
-
-class RedisServer:
-    """A redis-server of its own (port, data directory, options), which a test may stop and start again."""
-
-    def __init__(self, workdir: Path, *options: str):
-        self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.port, self.workdir, self.options = _free_port(), workdir, options
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = None
-
-    def start(self) -> "RedisServer":
-        import redis
-
-        self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-                                      str(self.workdir), "--save", "", *self.options],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        client, deadline = redis.Redis(port=self.port), time.time() + 20
-        while True:
-            try:
-                client.ping()
-                return self
-            except redis.exceptions.BusyLoadingError:
-                time.sleep(0.05)
-            except redis.ConnectionError:
-                assert self.proc.poll() is None and time.time() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()                  # SIGTERM: Redis finishes its append-only file and exits
-            self.proc.wait(timeout=20)
-
-    def client(self):
-        import redis
-
-        return redis.Redis(port=self.port)
-
 
 @pytest.fixture
 def own_redis(redis_url, tmp_path):
