@@ -360,7 +360,7 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
         return None
     if limits:
         if table.n_rows > limits.max_rows:
-            report.error("too_many_rows", f"the file has {table.n_rows} rows; the limit is {limits.max_rows}")
+            _too_many_rows(report, table.n_rows, limits)
             return None
         if n_columns > limits.max_columns:
             report.error("too_many_columns", f"the file has {n_columns} columns; the limit is "
@@ -430,13 +430,17 @@ def _fits_before_parsing(raw: bytes, head: str, delimiter: str, limits: Limits |
         # to hold more fields than columns allowed)
         rows, fields, line = _line_profile(raw, delimiter.encode())
         if rows - 1 > limits.max_rows:
-            report.error("too_many_rows", f"the file has {rows - 1} rows; the limit is {limits.max_rows}")
+            _too_many_rows(report, rows - 1, limits)
             return False
         if fields > limits.max_columns:
             report.error("too_many_columns", f"line {line} has {fields:,} fields; the limit is "
                                              f"{limits.max_columns} columns")
             return False
     return True
+
+
+def _too_many_rows(report: ValidationReport, n_rows: int, limits: Limits) -> None:
+    report.error("too_many_rows", f"the file has {n_rows} rows; the limit is {limits.max_rows}")
 
 
 #: a file with more lines than this many per row allowed is refused before parsing (blank-line floods)

@@ -128,23 +128,10 @@ def _view(driver, url: str, selector: str, quiet_ms: float = 400.0, timeout: flo
 
 def recorded_requests(driver) -> list[list[dict]]:
     """The callback request bodies the page sent, in waves (a gap of more than 10 ms starts a new wave)."""
-    sent = []
-    for entry in driver.get_log("performance"):
-        try:
-            msg = json.loads(entry["message"])["message"]
-        except (KeyError, ValueError):
-            continue
-        if msg.get("method") != "Network.requestWillBeSent":
-            continue
-        req = msg["params"].get("request", {})
-        if CALLBACK in req.get("url", "") and req.get("postData"):
-            try:
-                sent.append((msg["params"]["timestamp"], json.loads(req["postData"])))
-            except ValueError:
-                continue
-    sent.sort(key=lambda x: x[0])
+    from benchmarks.browser import sent_callbacks
+
     waves, last = [], None
-    for stamp, body in sent:
+    for stamp, body in sorted(sent_callbacks(driver), key=lambda x: x[0]):
         if last is None or stamp - last > 0.010:
             waves.append([])
         waves[-1].append(body)
