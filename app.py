@@ -18,7 +18,7 @@ from analysis.io import Limits
 from components.layout import NAV_ITEMS, dataset_badge, nav_id, navbar
 from services.background import background_manager
 from services.security import install_security, secret_key
-from services.store import DatasetMissing, StorageError, get_dataset, init_cache
+from services.store import DatasetMissing, get_dataset, init_cache, storage_failure
 
 logger = logging.getLogger("haic")
 
@@ -27,13 +27,15 @@ def on_callback_error(err: Exception) -> None:
     """Last line of defence: an unexpected error in any callback becomes a readable alert, never a traceback.
 
     Expected problems (bad data, bad parameters) are handled in the pages as alerts of their own; this catches
-    the rest. The store's own errors (quota reached, storage full or unreachable) say what happened and what to
-    do, in words that hold no data: they are shown as they are. Otherwise only the error type is shown and
+    the rest. The store's own errors (quota reached, storage full or unreachable, also when the backend's error
+    reaches here from code that uses the cache directly) say what happened and what to do, in words that hold
+    no data: they are shown as they are. Otherwise only the error type is shown and
     logged (its message could quote data).
     """
-    if isinstance(err, StorageError):
+    said = storage_failure(err)          # the store's errors, and the backend's own (Redis down) said as such
+    if said is not None:
         logger.warning("callback refused by the store: %s", type(err).__name__)
-        set_props("global-alert", {"children": dbc.Alert(str(err), color="warning", dismissable=True,
+        set_props("global-alert", {"children": dbc.Alert(str(said), color="warning", dismissable=True,
                                                          className="my-2")})
         return
     logger.error("callback failed: %s", type(err).__name__)

@@ -188,6 +188,20 @@ def _guarded(func: Callable) -> Callable:
     return wrapper
 
 
+def storage_failure(exc: BaseException) -> StorageError | None:
+    """``exc`` said as the store's own error when it is the backend failing (Redis unreachable or full, a cache
+    directory that cannot be written), wherever it was raised; None otherwise. For code that reaches the cache
+    directly (the last line of defence in app.py shows it to the user)."""
+    if isinstance(exc, StorageError):
+        return exc
+    kind = _failure_kind(exc)
+    if kind == "full":
+        return StorageFull(FULL)
+    if kind == "down" and not isinstance(exc, OSError):     # an OSError may be anything: only the backend's own
+        return StorageUnavailable(UNREACHABLE)
+    return None
+
+
 def _failure_kind(exc: BaseException) -> str | None:
     """``full``, ``down`` or None (not a storage failure) for an exception from the cache backend."""
     try:
@@ -509,8 +523,12 @@ def start_sweeper() -> None:
 
 
 def _sweep_forever() -> None:
+    last = time.monotonic()
     while True:
-        time.sleep(max(0.2, sweep_interval()))
+        time.sleep(min(1.0, max(0.2, sweep_interval())))       # wakes often: the interval is read every time
+        if time.monotonic() - last < sweep_interval():
+            continue
+        last = time.monotonic()
         server = _app[0]
         if server is None:
             continue

@@ -58,3 +58,21 @@ def test_a_store_refusal_reaches_the_user_as_it_is_and_the_previous_dataset_stay
     alert = json.dumps(body, cls=plotly.utils.PlotlyJSONEncoder)
     assert "second.csv was not stored" in alert and "first.csv" in alert and "Remove my data" in alert
     assert "Something went wrong" not in alert
+
+
+def test_a_backend_outage_anywhere_is_said_as_such():
+    """Code that uses the cache directly (the meta page's table) meets Redis' own ConnectionError: the user reads
+    that the store cannot be reached, not "Something went wrong"."""
+    import redis
+
+    import app
+    from services import store
+
+    def run():
+        context_value.set(AttributeDict(updated_props={}))
+        app.on_callback_error(redis.exceptions.ConnectionError("Error 111 connecting to 10.0.0.5:6379"))
+        return context_value.get().updated_props
+
+    alert = json.dumps(copy_context().run(run)["global-alert"], cls=plotly.utils.PlotlyJSONEncoder)
+    assert store.UNREACHABLE in alert and "Something went wrong" not in alert and "10.0.0.5" not in alert
+    assert store.storage_failure(KeyError("x")) is None and store.storage_failure(OSError("x")) is None
