@@ -14,7 +14,7 @@
 2. **Load** (the production server: ``gunicorn -c gunicorn.conf.py``, 3 workers x 2 threads, on a Redis of its
    own with the compose file's persistence and eviction settings): each simulated user has its own session
    cookie, loads the app (``/``, ``/_dash-layout``, ``/_dash-dependencies``), then until the end alternates
-   reading pauses (1-4 s) with an interaction: open a page (its recorded callbacks, waves in order, the requests
+   reading pauses (``--pause``, default 1-4 s) with an interaction: open a page (its recorded callbacks, waves in order, the requests
    of a wave at once, as the renderer sends them), move the survival page's cutoff (2-4 moves, each the figure
    and then the card request), change the Cox screen's endpoint, toggle a meta-analysis setting (method or
    Hartung-Knapp). ``--uploaders`` of the users first upload a cohort of 1-10 MB (6,000-55,000 patients x 30
@@ -198,8 +198,10 @@ class Stats:
 class User:
     """One simulated person with their own session cookie."""
 
-    def __init__(self, k: int, base_url: str, recorded: dict, stats: Stats, t0: float, upload: bytes | None):
+    def __init__(self, k: int, base_url: str, recorded: dict, stats: Stats, t0: float, upload: bytes | None,
+                 cox_on_uploads: bool = True, pause: tuple[float, float] = (1.0, 4.0)):
         self.k, self.base_url, self.recorded, self.stats, self.t0 = k, base_url, recorded, stats, t0
+        self.cox_on_uploads, self.pause = cox_on_uploads, pause
         self.http = requests.Session()
         self.http.headers.update({"Content-Type": "application/json", "Accept": "application/json"})
         self.rng = random.Random(7000 + k)
@@ -246,10 +248,30 @@ class User:
         list(self.pool.map(lambda b: self.post(with_dataset(b, self.dataset_id), kind), bodies))
 
     def open_page(self, path: str) -> None:
+        if path == "/cox" and not self.cox_on_uploads:
+            with self.on_demo():
+                return self.open_page_here(path)
+        return self.open_page_here(path)
+
+    def open_page_here(self, path: str) -> None:
         t = time.perf_counter()
         for wave in self.recorded[path]:
             self.wave(wave, f"page {path}")
         self.stats.interaction(f"page {path}, {self.on}", time.perf_counter() - t)
+
+    def on_demo(self):
+        """For the next interaction the user works on the demo cohort (``--cox-demo-only``)."""
+        user = self
+
+        class _Demo:
+            def __enter__(self):
+                self.saved = user.dataset_id, user.on
+                user.dataset_id, user.on = "demo", "demo (n = 302)"
+
+            def __exit__(self, *exc):
+                user.dataset_id, user.on = self.saved
+
+        return _Demo()
 
     def first_load(self) -> None:
         t = time.perf_counter()
@@ -305,7 +327,7 @@ class User:
         time.sleep(self.rng.uniform(0, 3))
         self.first_load()
         while time.perf_counter() < deadline:
-            time.sleep(self.rng.uniform(1.0, 4.0))                         # reading
+            time.sleep(self.rng.uniform(*self.pause))                      # reading
             if time.perf_counter() >= deadline:
                 break
             action = self.rng.choices(("page", "cutoff", "cox", "meta"), weights=(4, 3, 1, 1))[0]
@@ -314,7 +336,12 @@ class User:
             elif action == "cutoff":
                 self.cutoff_moves()
             elif action == "cox":
-                self.toggle("Cox screen: endpoint changed", self.recorded["__cox_toggle__"][self.rng.randrange(2)])
+                bodies = self.recorded["__cox_toggle__"][self.rng.randrange(2)]
+                if self.cox_on_uploads:
+                    self.toggle("Cox screen: endpoint changed", bodies)
+                else:
+                    with self.on_demo():
+                        self.toggle("Cox screen: endpoint changed", bodies)
             else:
                 t = time.perf_counter()
                 self.wave(self.rng.choice(self.recorded["__meta_toggles__"]), "meta")
@@ -367,7 +394,8 @@ def run_load(args, recorded: dict, log=print) -> dict:
             t0 = time.perf_counter()
             deadline = t0 + args.duration + 3
             start = threading.Event()
-            users = [User(k, base, recorded, stats, t0, uploads.get(k)) for k in range(args.users)]
+            users = [User(k, base, recorded, stats, t0, uploads.get(k), cox_on_uploads=not args.cox_demo_only,
+                          pause=args.pause) for k in range(args.users)]
             threads = [threading.Thread(target=u.run, args=(deadline, start), daemon=True) for u in users]
             for th in threads:
                 th.start()
@@ -416,7 +444,8 @@ def run_load(args, recorded: dict, log=print) -> dict:
         "config": {"users": args.users, "duration_s": args.duration, "workers": args.workers, "threads": 2,
                    "uploaders": args.uploaders, "upload_mb": sorted(round(len(b) / 2**20, 1) for b in uploads.values()),
                    "kill_at_s": args.kill_at, "redis_at_s": args.redis_at, "redis_down_s": args.redis_down,
-                   "backend": "Redis (appendonly everysec, noeviction)"},
+                   "backend": "Redis (appendonly everysec, noeviction)",
+                   "cox_on_uploads": not args.cox_demo_only, "reading_pause_s": list(args.pause)},
         "events": stats.events, "wall_s": round(wall, 1), "requests": stats.requests,
         "interactions": sum(len(v) for v in stats.interactions.values()),
         "failed_requests": len(stats.failed), "failures": stats.failed[:20],
@@ -465,7 +494,9 @@ def markdown(report: dict) -> str:
         mem = ld["memory"]
         lines += [f"## {c['users']} users for {c['duration_s']:g} s on {c['workers']} workers x {c['threads']} threads "
                   f"({c['backend']})", "",
-                  f"{c['uploaders']} users uploaded a cohort first ({', '.join(map(str, c['upload_mb']))} MB). "
+                  f"{c['uploaders']} users uploaded a cohort first ({', '.join(map(str, c['upload_mb']))} MB) and "
+                  f"work on it{'' if c['cox_on_uploads'] else ' (the Cox screen on the demo cohort only)'}. Reading "
+                  f"pauses {c['reading_pause_s'][0]:g}-{c['reading_pause_s'][1]:g} s. "
                   f"Events: {', '.join(f'{k} at {v} s' for k, v in ld['events'].items())}.", "",
                   "| measure | value |", "|---|---|",
                   f"| interactions / requests | {ld['interactions']} / {ld['requests']} in {ld['wall_s']} s |",
@@ -500,6 +531,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-at", type=float, default=80.0)
     parser.add_argument("--redis-down", type=float, default=5.0)
     parser.add_argument("--skip-first-views", action="store_true")
+    parser.add_argument("--pause", type=lambda t: tuple(float(x) for x in t.split(",")), default=(1.0, 4.0),
+                        help="reading pause between interactions, MIN,MAX seconds (uniform; default 1,4)")
+    parser.add_argument("--cox-demo-only", action="store_true",
+                        help="the Cox screen on the demo cohort only (the uploaders use every other page on their data)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     from benchmarks.run import machine_info
