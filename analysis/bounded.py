@@ -511,6 +511,7 @@ def _restart_server(dead: _Server) -> _Server:
     global _server
     with _server_lock:
         if _server is dead or _server is None:
+            shutil.rmtree(os.path.dirname(dead.path), ignore_errors=True)   # a killed server leaves its socket
             _server = _spawn(None)
         return _server
 

@@ -122,6 +122,7 @@ def test_a_lost_loader_server_is_replaced():
     try:
         assert bounded.run(len, b"abc") == 3
         assert bounded._server is not server and bounded._server.proc.poll() is None
+        assert not Path(server.path).parent.exists()                 # the dead server's socket is cleared away
     finally:
         bounded.stop()
 
