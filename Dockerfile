@@ -1,5 +1,7 @@
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HAIC_CACHE_DIR=/var/cache/haic
+# gunicorn binds loopback unless told: inside the container it listens on all interfaces (compose publishes the
+# port on the host's loopback only)
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HAIC_CACHE_DIR=/var/cache/haic HAIC_BIND=0.0.0.0:8050
 RUN apt-get update && apt-get install -y --no-install-recommends chromium && rm -rf /var/lib/apt/lists/*
 ENV BROWSER_PATH=/usr/bin/chromium
 WORKDIR /app

@@ -14,11 +14,12 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update, set_props
 
+from analysis import bounded
 from analysis.io import Limits
 from components.layout import NAV_ITEMS, dataset_badge, nav_id, navbar
 from services.background import background_manager
-from services.security import install_security
-from services.store import DatasetMissing, get_dataset, init_cache
+from services.security import install_security, secret_key
+from services.store import DatasetMissing, get_dataset, init_cache, storage_failure
 
 logger = logging.getLogger("haic")
 
@@ -27,8 +28,17 @@ def on_callback_error(err: Exception) -> None:
     """Last line of defence: an unexpected error in any callback becomes a readable alert, never a traceback.
 
     Expected problems (bad data, bad parameters) are handled in the pages as alerts of their own; this catches
-    the rest. Only the error type is logged (its message could quote data).
+    the rest. The store's own errors (quota reached, storage full or unreachable, also when the backend's error
+    reaches here from code that uses the cache directly) say what happened and what to do, in words that hold
+    no data: they are shown as they are. Otherwise only the error type is shown and
+    logged (its message could quote data).
     """
+    said = storage_failure(err)          # the store's errors, and the backend's own (Redis down) said as such
+    if said is not None:
+        logger.warning("callback refused by the store: %s", type(err).__name__)
+        set_props("global-alert", {"children": dbc.Alert(str(said), color="warning", dismissable=True,
+                                                         className="my-2")})
+        return
     logger.error("callback failed: %s", type(err).__name__)
     set_props("global-alert", {"children": dbc.Alert(
         f"Something went wrong while updating this view ({type(err).__name__}). The rest of the page still works; "
@@ -47,14 +57,16 @@ app = Dash(
 )
 server = app.server
 server.config.update(
-    SECRET_KEY=os.environ.get("HAIC_SECRET_KEY") or os.urandom(32),
-    SESSION_COOKIE_HTTPONLY=True,
-    SESSION_COOKIE_SAMESITE="Lax",
-    SESSION_COOKIE_SECURE=os.environ.get("HAIC_SECURE_COOKIES", "0") == "1",
+    # HAIC_SECRET_KEY, or one host's key kept beside the cache; never a silent key per start (services/security.py)
+    SECRET_KEY=secret_key(),
     MAX_CONTENT_LENGTH=Limits.from_env().max_bytes * 4 // 3 + 1024 * 1024,  # base64 upload + callback JSON
 )
 init_cache(server)
-install_security(server)  # security headers (CSP), 413 message, same-origin POSTs, log redaction
+# the process uploads are read in (analysis/bounded.py); under gunicorn it starts in the master, before the workers
+bounded.start()
+# security headers (CSP, HSTS over TLS), Secure cookies over TLS, trusted proxies (ProxyFix), same-origin POSTs,
+# 400 for malformed callback bodies, 413 message, log redaction
+install_security(server)
 
 app.layout = html.Div(
     [

@@ -11,7 +11,8 @@ import argparse
 
 from analysis import schema
 from analysis.errors import AnalysisError
-from analysis.io import LoadResult, load_cohort
+from analysis.bounded import load_cohort      # every file is read in a bounded child process (issue 13)
+from analysis.io import LoadResult
 
 
 def load_or_fail(path: str, time_unit: str | None = None, endpoints: list | None = None,

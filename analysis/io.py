@@ -91,19 +91,66 @@ def detect_encoding(raw: bytes) -> str:
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
 
 
+#: how many records of a file's start decide its delimiter
+SNIFF_RECORDS = 50
+
+
 def sniff_delimiter(text: str) -> str:
-    """The delimiter among ``,`` ``;`` tab that splits the first lines most consistently."""
-    lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
-    if not lines:
-        return ","
+    """The delimiter among ``,`` ``;`` tab that splits the first records most consistently.
+
+    Each candidate splits the first :data:`SNIFF_RECORDS` records of ``text`` with the csv module's reader (a
+    quote-aware state machine: linear in the text). A candidate must occur in the header; the winner is the one
+    whose commonest non-zero count per record is shared by the most records, then the one with more fields;
+    ties go to the order of :data:`DELIMITERS`; no candidate: ``,``. (``csv.Sniffer`` is not used: its regular
+    expressions backtrack, and 600 quotes in a 631-byte file held a worker for two minutes.)
+    """
+    best, best_score = ",", None
+    for delimiter in DELIMITERS:
+        counts = _field_counts(text, delimiter)
+        if not counts or counts[0] < 2:
+            continue
+        body = counts[:-1] if len(counts) > 2 else counts     # the last record may be cut off by the head's end
+        tally: dict[int, int] = {}
+        for n in body:
+            if n > 1:
+                tally[n] = tally.get(n, 0) + 1
+        if not tally:
+            continue
+        fields, agree = max(tally.items(), key=lambda kv: (kv[1], kv[0]))
+        score = (agree / len(body), fields)
+        if best_score is None or score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _field_counts(text: str, delimiter: str) -> list[int]:
+    """Fields per non-empty record among the first SNIFF_RECORDS records of ``text`` (quote-aware)."""
+    counts = []
     try:
-        return csv.Sniffer().sniff("\n".join(lines[:20]), delimiters="".join(DELIMITERS)).delimiter
-    except csv.Error:
+        for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False):
+            if record and any(f.strip() for f in record):
+                counts.append(len(record))
+                if len(counts) >= SNIFF_RECORDS:
+                    break
+    except csv.Error:            # a field beyond csv's field size limit: judge by the records read so far
         pass
-    header = lines[0]
-    counts = {d: header.count(d) for d in DELIMITERS}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
+    return counts
+
+
+def unify_line_ends(raw: bytes) -> bytes:
+    """``raw`` with a bare carriage return (an old Mac line end) made a ``\\n``; CR LF becomes ``\\n`` then too.
+
+    pandas' C tokenizer (2.3) loops for ever on a bare ``\\r`` followed by a line that starts with blanks and
+    then text, when blank lines are skipped: it backtracks to the previous ``\\n`` and reads the same bytes again,
+    a new row each time (a 7-byte file ``c\\n,\\n\\r\\t"`` took ~300 MB/s until the host ran out of memory). With
+    ``\\n`` line ends it backtracks to the line's start. The parser reads a bare ``\\r`` as a line end anyway, so
+    only a carriage return inside a quoted cell is changed (it becomes a line feed).
+    """
+    if b"\r" not in raw:
+        return raw
+    if raw.count(b"\r") == raw.count(b"\r\n"):
+        return raw
+    return raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
 def _looks_binary(raw: bytes) -> bool:
@@ -267,8 +314,11 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
                                     "looks like a binary, archive or image file")
         return None
     encoding = detect_encoding(raw)
-    head = raw[:65536].decode(encoding, errors="ignore")
+    raw = unify_line_ends(raw)
+    head = raw[:HEAD_BYTES].decode(encoding, errors="ignore")
     delimiter = sniff_delimiter(head)
+    if not _fits_before_parsing(raw, head, delimiter, limits, report):
+        return None
     first = next((ln for ln in head.splitlines() if ln.strip()), "")
     headers = next(csv.reader([first], delimiter=delimiter), [])
     text_columns = {h: str for h in headers if schema.canonical_name(h)[0] == "patient_id"}
@@ -303,7 +353,7 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
         return None
     if limits:
         if table.n_rows > limits.max_rows:
-            report.error("too_many_rows", f"the file has {table.n_rows} rows; the limit is {limits.max_rows}")
+            _too_many_rows(report, table.n_rows, limits)
             return None
         if n_columns > limits.max_columns:
             report.error("too_many_columns", f"the file has {n_columns} columns; the limit is "
@@ -323,6 +373,139 @@ def _read_table(source: str | Path | bytes, report: ValidationReport, limits: Li
     return table
 
 
+#: the start of a file that decides its delimiter and header before anything is parsed
+HEAD_BYTES = 65536
+
+
+def _fits_before_parsing(raw: bytes, head: str, delimiter: str, limits: Limits | None,
+                         report: ValidationReport) -> bool:
+    """What can be refused before the parser runs.
+
+    The first data row may have one field more than the header (R's ``write.csv`` row names: the parser reads
+    that field as the index and drops it), not more: the parser would take every extra field as a level of an
+    index, shifting the columns (25,000 fields took it 6 s, 950,000 took 92 s). With ``limits``: a header with
+    more columns or a longer name than allowed, a line longer than any row within the limits can be
+    (``max_columns`` cells of ``max_cell_chars`` characters of up to 4 bytes each), and -- in a file without
+    quotes, where lines are records and delimiters end fields -- more rows, lines or fields than allowed. What
+    the parser would make of such files costs time and memory in proportion to their size; the same limits are
+    checked on the parsed table too."""
+    (header, _line), (first, line) = _first_records(head, delimiter)
+    if first is not None and len(first) > len(header) + 1 and len(header) > 0:
+        cut = len(raw) > HEAD_BYTES and line >= head.count("\n") + (not head.endswith("\n"))
+        report.error("not_a_table", f"line {line} has {'at least ' if cut else ''}{len(first):,} fields but the "
+                                    f"header has {len(header)}; check the delimiter, and that every column has a "
+                                    f"name in the header")
+        return False
+    if limits is None:
+        return True
+    if len(header) > limits.max_columns:
+        count = f"{len(header)}" if len(raw) <= HEAD_BYTES or "\n" in head else f"at least {len(header)}"
+        report.error("too_many_columns", f"the file has {count} columns; the limit is {limits.max_columns}")
+        return False
+    if any(len(name) > limits.max_cell_chars for name in header):
+        report.error("cell_too_long", f"some cells are longer than {limits.max_cell_chars} characters "
+                                      f"(the header, line 1)")
+        return False
+    lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
+    if lines > LINES_PER_ROW * (limits.max_rows + 1):       # counted first: the line ends are indexed below
+        report.error("too_many_lines", f"the file has {lines:,} lines; a table within the limit of "
+                                       f"{limits.max_rows:,} rows has far fewer (blank lines count too)")
+        return False
+    longest, line = _longest_line(raw)
+    if longest > limits.max_columns * (4 * limits.max_cell_chars + 3):
+        report.error("line_too_long", f"line {line} is {longest:,} bytes long, longer than "
+                                      f"{limits.max_columns} cells of {limits.max_cell_chars} characters can be")
+        return False
+    if b'"' not in raw and (lines > limits.max_rows + 1 or longest > limits.max_columns):
+        # without quotes every line is one record and every delimiter ends a field: rows and fields are counted
+        # exactly here (pandas reads rows with more fields than the header as index levels: minutes and GBs).
+        # Only a file that may be over a limit is counted (more lines than rows allowed, or a line long enough
+        # to hold more fields than columns allowed)
+        rows, fields, line = _line_profile(raw, delimiter.encode())
+        if rows - 1 > limits.max_rows:
+            _too_many_rows(report, rows - 1, limits)
+            return False
+        if fields > limits.max_columns:
+            report.error("too_many_columns", f"line {line} has {fields:,} fields; the limit is "
+                                             f"{limits.max_columns} columns")
+            return False
+    return True
+
+
+def _too_many_rows(report: ValidationReport, n_rows: int, limits: Limits) -> None:
+    report.error("too_many_rows", f"the file has {n_rows} rows; the limit is {limits.max_rows}")
+
+
+#: a file with more lines than this many per row allowed is refused before parsing (blank-line floods)
+LINES_PER_ROW = 10
+_PROFILE_BLOCK = 1 << 23
+_BLANK = np.zeros(256, dtype=bool)
+_BLANK[list(b" \t\r\x0b\x0c")] = True
+
+
+def _line_profile(raw: bytes, delimiter: bytes) -> tuple[int, int, int]:
+    """For a file without quotes: its non-blank lines (records, the header included), the most fields on one
+    line and that line's number. In blocks of 8 MB, so that the counting costs a fixed amount of memory."""
+    data = np.frombuffer(raw, dtype=np.uint8)
+    non_blank, most, most_line = 0, 0, 1
+    carry_text, carry_delims, line_base = False, 0, 0     # the line that runs across the block boundary
+    for start in range(0, len(data), _PROFILE_BLOCK):
+        block = data[start:start + _PROFILE_BLOCK]
+        ends = np.flatnonzero(block == 10)
+        text = np.cumsum(~_BLANK[block] & (block != 10), dtype=np.int64)
+        delims = np.cumsum(block == delimiter[0], dtype=np.int64)
+        if len(ends):
+            at_text, at_delims = text[ends], delims[ends]
+            line_text = np.diff(at_text, prepend=0)
+            line_text[0] += carry_text
+            line_delims = np.diff(at_delims, prepend=0)
+            line_delims[0] += carry_delims
+            non_blank += int(np.count_nonzero(line_text))
+            k = int(np.argmax(line_delims))
+            if line_delims[k] + 1 > most:
+                most, most_line = int(line_delims[k]) + 1, line_base + k + 1
+            line_base += len(ends)
+            carry_text = bool(text[-1] - at_text[-1])
+            carry_delims = int(delims[-1] - at_delims[-1])
+        else:
+            carry_text = carry_text or bool(text[-1])
+            carry_delims += int(delims[-1])
+    if carry_text:                                        # a last line without a line end
+        non_blank += 1
+        if carry_delims + 1 > most:
+            most, most_line = carry_delims + 1, line_base + 1
+    return non_blank, most, most_line
+
+
+def _first_records(head: str, delimiter: str) -> tuple[tuple[list[str], int], tuple[list[str] | None, int]]:
+    """The header and the first data record of ``head``, each with the line it ends on, split at ``delimiter``
+    (quote-aware; blank lines skipped as the parser skips them; a record cut off by the end of ``head`` gives the
+    fields seen so far; no data record: None)."""
+    found: list[tuple[list[str], int]] = []
+    reader = csv.reader(io.StringIO(head, newline=""), delimiter=delimiter, strict=False)
+    try:
+        for record in reader:
+            if record and not (len(record) == 1 and not record[0].strip()):
+                found.append((record, reader.line_num))
+                if len(found) == 2:
+                    break
+    except csv.Error:           # a field beyond csv's field size limit: count the delimiters of its line instead
+        lines = head.split("\n")
+        line = lines[len(found)] if len(found) < len(lines) else ""
+        found.append(([""] * (line.count(delimiter) + 1), len(found) + 1))
+    if not found:
+        return ([], 1), (None, 0)
+    return found[0], (found[1] if len(found) > 1 else (None, 0))
+
+
+def _longest_line(raw: bytes) -> tuple[int, int]:
+    """The length in bytes of the longest line of ``raw`` (line ends unified) and its line number."""
+    ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 10)
+    lengths = np.diff(np.concatenate(([-1], ends, [len(raw)]))) - 1
+    k = int(np.argmax(lengths))
+    return int(lengths[k]), k + 1
+
+
 #: how every read of cells goes through pandas' C parser: the file, its parts, and the distinct values of a coded
 #: column re-typed in _typed_like_parser (which must type them exactly as the file read does)
 _PARSER_OPTIONS = {"keep_default_na": False, "na_values": NA_VALUES, "skip_blank_lines": True, "engine": "c",
@@ -330,8 +513,15 @@ _PARSER_OPTIONS = {"keep_default_na": False, "na_values": NA_VALUES, "skip_blank
 
 
 def _parse(buf: bytes, delimiter: str, encoding: str, dtype) -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(buf), sep=delimiter, encoding=encoding,
-                       dtype=dict(dtype) if isinstance(dtype, dict) else dtype, header=0, **_PARSER_OPTIONS)
+    """pandas' C parser on ``buf``; its "out of memory" (an allocation refused, e.g. under a memory limit) is
+    raised as the MemoryError it is, not as a malformed file."""
+    try:
+        return pd.read_csv(io.BytesIO(buf), sep=delimiter, encoding=encoding,
+                           dtype=dict(dtype) if isinstance(dtype, dict) else dtype, header=0, **_PARSER_OPTIONS)
+    except pd.errors.ParserError as exc:
+        if "out of memory" in str(exc):
+            raise MemoryError("the parser ran out of memory") from None
+        raise
 
 
 #: files at least this big are parsed in parts, one thread per available core (at most 4), or PARALLEL_PARTS

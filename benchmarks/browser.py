@@ -219,9 +219,10 @@ def first_load(driver, url: str, timeout: float = 120.0) -> dict:
     return out
 
 
-def captured_km_body(driver) -> dict | None:
-    """The last ``update_km`` request body Chromium sent (from the DevTools performance log)."""
-    body = None
+def sent_callbacks(driver) -> list[tuple[float, dict]]:
+    """The ``/_dash-update-component`` request bodies Chromium sent since the DevTools performance log was last
+    read, with the (monotonic) time each was sent."""
+    sent = []
     for entry in driver.get_log("performance"):
         try:
             msg = json.loads(entry["message"])["message"]
@@ -230,12 +231,18 @@ def captured_km_body(driver) -> dict | None:
         if msg.get("method") != "Network.requestWillBeSent":
             continue
         req = msg["params"].get("request", {})
-        if "/_dash-update-component" in req.get("url", "") and "km-graph.figure" in req.get("postData", ""):
+        if "/_dash-update-component" in req.get("url", "") and req.get("postData"):
             try:
-                body = json.loads(req["postData"])
+                sent.append((msg["params"]["timestamp"], json.loads(req["postData"])))
             except ValueError:
-                pass
-    return body
+                continue
+    return sent
+
+
+def captured_km_body(driver) -> dict | None:
+    """The last ``update_km`` request body Chromium sent (from the DevTools performance log)."""
+    bodies = [body for _t, body in sent_callbacks(driver) if "km-graph.figure" in body.get("output", "")]
+    return bodies[-1] if bodies else None
 
 
 def cutoff_changes(driver, cutoffs: list[float], warmup: int = 3, timeout: float = 60.0) -> dict:

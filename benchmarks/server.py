@@ -44,8 +44,8 @@ class AppServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp = Path(tempfile.mkdtemp(prefix="haic-bench-server-"))
         self.env = dict(os.environ, HAIC_BIND=f"127.0.0.1:{self.port}", HAIC_CACHE_DIR=str(self.tmp / "cache"),
-                        HAIC_ACCESS_LOG=str(self.tmp / "access.log"), HAIC_LOG_LEVEL="warning",
-                        **(env or {}))
+                        HAIC_ACCESS_LOG=str(self.tmp / "access.log"), HAIC_LOG_LEVEL="warning")
+        self.env.update(env or {})                       # a caller may name its own cache directory, log, ...
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen | None = None
         self.log_path = self.tmp / "server.log"
@@ -96,6 +96,44 @@ class AppServer:
         if getattr(self, "_log", None):
             self._log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class RedisServer:
+    """``redis-server`` on a free loopback port with a data directory and options of its own, which a test or a
+    benchmark may stop (SIGTERM: Redis writes its append-only file) and start again."""
+
+    def __init__(self, workdir: Path, *options: str):
+        self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.port, self.workdir, self.options = free_port(), workdir, options
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = None
+
+    def start(self) -> "RedisServer":
+        import redis
+
+        self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+                                      str(self.workdir), "--save", "", *self.options],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        client, deadline = redis.Redis(port=self.port), time.time() + 20
+        while True:
+            try:
+                client.ping()
+                return self
+            except redis.exceptions.BusyLoadingError:
+                time.sleep(0.05)
+            except redis.ConnectionError:
+                assert self.proc.poll() is None and time.time() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()                  # SIGTERM: Redis finishes its append-only file and exits
+            self.proc.wait(timeout=20)
+
+    def client(self):
+        import redis
+
+        return redis.Redis(port=self.port)
 
 
 # --- building the callback request a browser sends ------------------------------------------------------

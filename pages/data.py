@@ -11,7 +11,8 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from analysis import formats, schema
-from analysis.io import Limits, load_cohort
+from analysis.bounded import load_cohort      # the upload is read in a bounded child process (issue 13)
+from analysis.io import Limits
 from analysis.survival import describe_endpoints
 from components.layout import FORMAT_PATH, error_alert
 from components.report_buttons import report_buttons, report_callbacks

@@ -192,7 +192,7 @@ class MemorySampler(threading.Thread):
 
         try:
             master = psutil.Process(self.master_pid)
-            workers = master.children(recursive=False)
+            workers = [c for c in master.children(recursive=False) if not _loader_server(c)]
             rss, cpu = {}, 0.0
             for w in workers:
                 try:
@@ -217,6 +217,14 @@ class MemorySampler(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
+
+
+def _loader_server(proc) -> bool:
+    """Whether a child of the gunicorn master is the loader server uploads are read in (not a worker)."""
+    try:
+        return "analysis.bounded" in " ".join(proc.cmdline())
+    except Exception:                                   # noqa: BLE001 - gone, or unreadable: not a worker to count
+        return True
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -265,6 +273,11 @@ def user(k: int, base_url: str, deps: list[dict], args, ranges: dict, recorder: 
             break
         if uploader and now >= next_upload:
             raw = shuffled_demo(seed=k * 100 + uploads_done)
+            if dataset_id != "demo":
+                # as a person replacing a file does: "Remove my data" first (a session may keep 10 datasets)
+                session.call(UPLOAD_OUTPUT, {"remove-data.n_clicks": 1, "dataset-id.data": dataset_id},
+                             ["remove-data.n_clicks"])
+                dataset_id = "demo"
             try:
                 status, response, seconds, size = session.upload(raw, f"user{k}-{uploads_done}.csv", dataset_id)
                 new_id = uploaded_id(response)

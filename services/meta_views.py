@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.bounded import read_raw_table   # the upload is read in a bounded child process (issue 13)
 from analysis.errors import AnalysisError
-from analysis.io import Limits, read_raw_table
+from analysis.io import Limits
 from analysis.meta import (
     DERIVATIONS, OUTCOMES, PUBLISHED_POOLED, StudyTable, load_study_file, orr_os_correlation, outcome_effects,
     run_meta,

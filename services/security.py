@@ -1,4 +1,4 @@
-"""HTTP hardening and log redaction for serving patient data to several users from one server.
+"""HTTP hardening, secrets and log redaction for serving patient data to several users from one server.
 
 :func:`install_security` (called once on the Flask server behind the Dash app) adds
 
@@ -8,12 +8,25 @@
   ``Permissions-Policy`` that turns off device access, ``Cross-Origin-Opener-Policy`` / ``-Resource-Policy``,
   ``Cache-Control: no-store`` on everything that is not a static file (callback responses carry results), a
   year's caching for assets requested as the page links them (``?m=`` modification time), and
-  ``Strict-Transport-Security`` when ``HAIC_HSTS=1`` (only behind TLS);
-* a 413 handler: a request body over ``MAX_CONTENT_LENGTH`` gets a short JSON (callbacks) or text message
-  naming the limit, never a stack trace;
-* a same-origin check for state-changing requests (``POST`` with an ``Origin`` header from another host gets
-  403; the proxy must pass ``Host`` or ``X-Forwarded-Host``; ``HAIC_CHECK_ORIGIN=0`` turns it off);
-* log redaction (:func:`install_log_redaction`): no request body and no cell value reaches a log.
+  ``Strict-Transport-Security`` on responses served over TLS (``HAIC_HSTS``: ``auto`` by default, ``1`` always,
+  ``0`` never);
+* the session cookie ``Secure`` when the request came over TLS (``HAIC_SECURE_COOKIES``: ``auto`` by default,
+  ``1`` always, ``0`` never), ``HttpOnly`` and ``SameSite=Lax``;
+* ``X-Forwarded-*`` trusted only from configured proxies: werkzeug's ``ProxyFix`` with ``HAIC_PROXY_COUNT``
+  proxies in front (default 0: the headers are ignored; gunicorn itself trusts none, see gunicorn.conf.py), so
+  "over TLS", the host and the port are what the proxy saw, and a client cannot claim them;
+* a same-origin check for state-changing requests: a ``POST`` whose ``Origin`` is not exactly this server's
+  scheme, host and port gets 403 (``HAIC_CHECK_ORIGIN=0`` turns it off);
+* a 400 with a short JSON error for a callback request whose body is not what the Dash renderer sends (it got
+  HTTP 500), and a 413 handler: a request body over ``MAX_CONTENT_LENGTH`` gets a short JSON (callbacks) or
+  text message naming the limit, never a stack trace;
+* log redaction (:func:`install_log_redaction`): no request body, no query string and no cell value reaches a
+  log.
+
+:func:`secret_key` is the key that signs session cookies: ``HAIC_SECRET_KEY``, else -- one host, filesystem
+cache -- a key generated once and kept beside the cache (``$HAIC_CACHE_DIR/keys/secret_key``, mode 0600), so a
+restart or another worker keeps every user's session and data; with ``REDIS_URL`` (several hosts) and no
+``HAIC_SECRET_KEY`` the app refuses to start.
 
 The policy
 ----------
@@ -36,6 +49,8 @@ rewrites each record as it is made:
   naming only their type and shape;
 * in the message, base64 ``data:`` URIs, long base64 runs and JSON request bodies (Dash callback payloads) are
   replaced by placeholders, control characters are escaped (no forged log lines) and the length is capped;
+* query strings of request lines and URLs (view state such as a cutoff, which can be a patient's value) are
+  replaced by ``?<query redacted>``;
 * exceptions keep their traceback frames and type, but not their message -- library messages quote values
   (``could not convert string to float: 'X'``); only exception types that promise clean messages
   (:class:`analysis.errors.AnalysisError`, :class:`services.store.DatasetMissing`, werkzeug's HTTP errors)
@@ -49,11 +64,14 @@ import json
 import logging
 import os
 import re
+import secrets
 import traceback
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 
 # --- headers --------------------------------------------------------------------------------------------
 
@@ -114,9 +132,61 @@ def security_headers(csp: str) -> dict[str, str]:
         "Cross-Origin-Opener-Policy": "same-origin",
         "Cross-Origin-Resource-Policy": "same-origin",
     }
-    if os.environ.get("HAIC_HSTS") == "1":
+    if _tls_setting("HAIC_HSTS"):
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     return headers
+
+
+def _tls_setting(name: str) -> bool:
+    """A setting that is ``auto`` (on when this request came over TLS), ``1`` (on) or ``0`` (off)."""
+    value = os.environ.get(name, "auto").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return has_request_context() and request.is_secure
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, ``Secure`` as ``HAIC_SECURE_COOKIES`` says (by default: over TLS)."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or _tls_setting("HAIC_SECURE_COOKIES")
+
+
+# --- the key that signs session cookies -------------------------------------------------------------------------
+
+def secret_key() -> str:
+    """``HAIC_SECRET_KEY``; else a key generated once and kept beside the filesystem cache (mode 0600), shared by
+    every worker and kept across restarts; with ``REDIS_URL`` and no ``HAIC_SECRET_KEY``, RuntimeError (several
+    hosts cannot share a file, and a key per start loses every user's session and with it their data)."""
+    key = os.environ.get("HAIC_SECRET_KEY")
+    if key:
+        return key
+    if os.environ.get("REDIS_URL"):
+        raise RuntimeError("REDIS_URL is set but HAIC_SECRET_KEY is not: set HAIC_SECRET_KEY to one long random "
+                           "value for every app process and the Celery worker (see docs/deployment.md)")
+    from services.store import ROOT
+
+    directory = Path(os.environ.get("HAIC_CACHE_DIR", str(ROOT / "cache"))) / "keys"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / "secret_key"
+    if not path.exists():
+        # written in full under another name, then linked: a concurrent starter reads a whole key or makes its own
+        # and finds this one already there
+        tmp = directory / f"secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def _limit_text(server: Flask) -> str:
@@ -132,13 +202,95 @@ def _limit_text(server: Flask) -> str:
         return f"{limit / (1024 * 1024):.0f} MB"
 
 
-def _hostname(netloc: str) -> str:
-    return (urlsplit("//" + netloc.strip()).hostname or "") if netloc else ""
+def _origin(scheme: str, netloc: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin, the port made explicit; None if it is not one."""
+    try:
+        parts = urlsplit(f"{scheme}://{netloc}")
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
+    if not parts.hostname or port is None or parts.scheme not in ("http", "https"):
+        return None
+    return parts.scheme, parts.hostname.lower(), port
+
+
+def _same_origin(origin_header: str) -> bool:
+    """Whether an ``Origin`` is exactly this server's scheme, host and port (as the request reached the proxy,
+    when ``HAIC_PROXY_COUNT`` trusts one)."""
+    if not origin_header or origin_header == "null":
+        return False
+    claimed = urlsplit(origin_header)
+    theirs = _origin(claimed.scheme, claimed.netloc)
+    return theirs is not None and theirs == _origin(request.scheme, request.host)
+
+
+def install_proxy_fix(server: Flask) -> None:
+    """Trust ``X-Forwarded-For/-Proto/-Host/-Port`` from exactly ``HAIC_PROXY_COUNT`` proxies (default 0: none)."""
+    count = int(os.environ.get("HAIC_PROXY_COUNT", "0"))
+    if count > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count,
+                                   x_prefix=0)
+
+
+def _callback_map(server: Flask) -> dict | None:
+    """The callbacks of the Dash app served by ``server`` (None without one: a bare Flask server in tests)."""
+    try:
+        import dash
+
+        app = dash.get_app()
+    except Exception:
+        return None
+    return app.callback_map if getattr(app, "server", None) is server else None
+
+
+def callback_body_problem(body: Any, callback_map: dict | None) -> str | None:
+    """What is wrong with a ``/_dash-update-component`` body, or None when it has the shape the Dash renderer
+    sends: an ``output`` naming a server callback, ``inputs`` (and ``state``) lists of ``{id, property}``
+    entries (or lists of them, for pattern-matching ids) as many as the callback has, ``outputs`` and
+    ``changedPropIds``."""
+    if not isinstance(body, dict):
+        return "the body is not a JSON object"
+    output = body.get("output")
+    if not isinstance(output, str):
+        return "'output' is missing or not a string"
+    cb = (callback_map or {}).get(output) if callback_map is not None else {}
+    if cb is None or (callback_map is not None and "callback" not in cb):
+        return "'output' names no server callback"
+    for key in ("inputs", "state"):
+        entries = body.get(key, [])
+        if not isinstance(entries, list) or not all(_dependency(e) for e in entries):
+            return f"'{key}' is not a list of {{id, property}} entries"
+        if callback_map is not None and len(entries) != len(cb.get(key, [])):
+            return f"'{key}' has {len(entries)} entries; the callback has {len(cb.get(key, []))}"
+    outputs = body.get("outputs", [])
+    if not (isinstance(outputs, list) and all(_dependency(o) for o in outputs)) and not _dependency(outputs):
+        return "'outputs' is not an {id, property} entry or a list of them"
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
+        return "'changedPropIds' is not a list of strings"
+    return None
+
+
+def _dependency(entry: Any) -> bool:
+    if isinstance(entry, list):                      # pattern-matching: a list of matched components
+        return all(_dependency(e) for e in entry if not isinstance(e, list))
+    return isinstance(entry, dict) and isinstance(entry.get("id"), (str, dict)) and \
+        isinstance(entry.get("property"), str)
+
+
+def _json_error(status: int, message: str) -> Response:
+    return Response(json.dumps({"error": message, "status": status}), status=status, mimetype="application/json")
 
 
 def install_security(server: Flask) -> Flask:
-    """Add security headers, the 413 handler, the same-origin check and log redaction to ``server``."""
+    """Add security headers, cookie and proxy settings, the 400/413 handlers, the same-origin check and log
+    redaction to ``server``."""
     install_log_redaction()
+    install_proxy_fix(server)
+    server.session_interface = _SessionInterface()
+    server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     cached: dict[str, Any] = {"n": -1, "csp": content_security_policy()}
 
     def current_csp() -> str:
@@ -152,14 +304,21 @@ def install_security(server: Flask) -> Flask:
         if request.method in ("GET", "HEAD", "OPTIONS") or os.environ.get("HAIC_CHECK_ORIGIN", "1") == "0":
             return None
         origin = request.headers.get("Origin")
-        if not origin:
+        if origin is None:
             return None
-        # compare host names (not ports: a proxy's "Host: $host" drops the port); X-Forwarded-Host may stand in
-        # for a proxy that rewrites Host -- a cross-site page cannot set either header
-        allowed = {_hostname(request.host), _hostname(request.headers.get("X-Forwarded-Host", "").split(",")[0])}
-        if origin == "null" or _hostname(urlsplit(origin).netloc) not in allowed - {""}:
+        # exactly this server's scheme, host and port: another port of the same host is another site; the host
+        # and scheme come from the proxy only when HAIC_PROXY_COUNT trusts it (a client cannot claim them)
+        if not _same_origin(origin):
             return Response("cross-site request refused\n", status=403, mimetype="text/plain")
         return None
+
+    @server.before_request
+    def _well_formed_callbacks_only():
+        if request.method != "POST" or not request.path.endswith(CALLBACK_PATH):
+            return None
+        body = request.get_json(silent=True)
+        problem = "the body is not JSON" if body is None else callback_body_problem(body, _callback_map(server))
+        return None if problem is None else _json_error(400, f"malformed callback request: {problem}")
 
     @server.after_request
     def _headers(response: Response) -> Response:
@@ -172,6 +331,12 @@ def install_security(server: Flask) -> Flask:
             # with the file and the browser can keep it without asking again on every page load
             response.headers["Cache-Control"] = f"public, max-age={ASSET_MAX_AGE}, immutable"
         return response
+
+    @server.errorhandler(400)
+    def _bad_request(error):
+        if request.path.endswith(CALLBACK_PATH):
+            return _json_error(400, "malformed callback request")
+        return error
 
     @server.errorhandler(413)
     def _too_large(_error):
@@ -191,12 +356,15 @@ def install_security(server: Flask) -> Flask:
 # --- log redaction ----------------------------------------------------------------------------------------
 
 MAX_MESSAGE_CHARS = 2000
-SAFE_EXCEPTIONS = ("analysis.errors.AnalysisError", "services.store.DatasetMissing")
+SAFE_EXCEPTIONS = ("analysis.errors.AnalysisError", "services.store.DatasetMissing", "services.store.StorageError",
+                   "analysis.bounded.OverBudget")
 
 _DATA_URI = re.compile(r"data:[\w.+/-]*(?:;[\w=.+-]+)*;base64,[A-Za-z0-9+/=\s]*")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{80,}={0,2}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 _JSON_BODY = re.compile(r"\{\s*\"(?:output|outputs|inputs|state|changedPropIds|contents|data)\"\s*:")
+#: a query string after a path in a request line ("GET /survival?cutoff=... HTTP/1.1") or in a URL
+_QUERY = re.compile(r"((?:\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) |https?://[^\s?#\"']*)[^\s?#\"']*)\?[^\s#\"']*")
 
 
 def _placeholder(value: Any) -> Any:
@@ -217,6 +385,7 @@ def redact_text(text: str) -> str:
     if _JSON_BODY.search(text):
         return f"<request body redacted ({len(text)} chars)>"
     text = _DATA_URI.sub("data:<redacted>", text)
+    text = _QUERY.sub(r"\1?<query redacted>", text)
     text = _BASE64_RUN.sub("<base64 redacted>", text)
     text = text.replace("\r", "\\r")
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

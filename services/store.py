@@ -7,21 +7,47 @@ is set (shared across hosts). Results are memoised on (dataset content hash, fun
 uploads of the same file share results and nothing is recomputed when a worker restarts.
 
 Uploaded datasets expire after ``HAIC_DATASET_TTL`` seconds without use (default 2 h). The synthetic demo
-cohort has the fixed id ``demo`` and is reloaded from ``data/demo_cohort.csv`` whenever it is not cached.
+cohort has the fixed id ``demo`` and is reloaded from ``data/demo_cohort.csv`` whenever it is not cached (and
+served from this process's own copy while the store cannot be reached).
+
+Nothing is lost silently:
+
+* **No eviction.** The filesystem cache has no entry-count threshold (its pruning deleted the datasets of idle
+  users nearest to expiry once other sessions had written 5,000 entries); on Redis, :func:`init_cache`
+  refuses a server that would evict keys under memory pressure (``maxmemory`` with a policy other than
+  ``noeviction``).
+* **Quota per browser session**: at most ``HAIC_SESSION_MAX_DATASETS`` datasets (default 10) and
+  ``HAIC_SESSION_MAX_MB`` MB of cleaned frames (default 1024); an upload beyond it is refused with
+  :class:`QuotaExceeded`, whose message names the session's datasets and how to remove them. A session keeps at
+  most :data:`PENDING_PER_SESSION` raw uploads waiting for the column-mapping step (older ones of the same session
+  go: the page only ever asks for the latest).
+* **Full or unreachable storage** is said as such: :class:`StorageFull` (the disk's free space would fall below
+  ``HAIC_STORAGE_RESERVE_MB``, default 512, or Redis refuses writes at ``maxmemory``), :class:`StorageUnavailable`
+  (Redis down or restarting, a cache directory that cannot be written). Both leave stored data as they were;
+  a dataset is usable again when the store is back. :class:`StorageUnavailable` is a :class:`DatasetMissing`,
+  so a page that shows "dataset missing" messages shows this one instead.
 
 Retention: results derived from an uploaded dataset count as its data. Every result key a dataset computes or
 reads is recorded in that dataset's index, and :func:`delete_dataset` deletes the dataset, those results and the
 session's pending (not yet mapped) uploads at once; :func:`delete_session_data` does so for every dataset of the
-browser session. A deleted id is tombstoned so that a request already in flight cannot write it back. Expired
-entries vanish by themselves on Redis; the filesystem backend keeps an expired file until it is read, so
-:func:`sweep_expired` removes them (run from a request at most every ``HAIC_SWEEP_INTERVAL`` seconds, default 60).
+browser session. A deleted id is tombstoned so that a request already in flight cannot write it back. A
+background thread in every server process (:func:`start_sweeper`, every ``HAIC_SWEEP_INTERVAL`` seconds,
+default 30) deletes expired files of the filesystem cache whether or not requests arrive, and on Redis with an
+append-only file has it rewritten when keys were deleted or expired, so that removed data leave the disk too.
+
+Identity: datasets belong to the browser session (a random id in Flask's signed session cookie) and, when
+``HAIC_USER_HEADER`` names the header a trusted authenticating proxy sets (e.g. ``X-Forwarded-User``), to that
+user as well: the same cookie with another user reads nothing (a shared workstation).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import os
 import re
 import secrets
+import shutil
 import struct
 import threading
 import time
@@ -41,10 +67,36 @@ DEMO_ID = "demo"
 DEFAULT_TTL = 2 * 60 * 60
 
 cache = Cache()
+logger = logging.getLogger("haic.store")
 
 
 class DatasetMissing(LookupError):
-    """The dataset id is unknown or its data expired."""
+    """The dataset cannot be read: its id is unknown, it expired or was removed, or (:class:`StorageUnavailable`)
+    the store cannot be reached now."""
+
+
+class StorageError(Exception):
+    """The store could not keep or read data now. The message says what happened and what the user can do; it
+    never names a patient value."""
+
+
+class StorageUnavailable(StorageError, DatasetMissing):
+    """The store cannot be reached (Redis down or restarting, a cache directory that cannot be written)."""
+
+
+class StorageFull(StorageError):
+    """The store has no room for this write; nothing stored before was touched."""
+
+
+class QuotaExceeded(StorageError):
+    """This browser session holds as many datasets, or as many megabytes, as it may."""
+
+
+UNREACHABLE = ("The server's data store cannot be reached at the moment, so your data cannot be read or saved "
+               "now. Nothing has been deleted: your datasets are usable again when the store is back (try again in "
+               "a minute).")
+FULL = ("The server's storage for uploaded data is full, so this was not stored. Your datasets are unchanged; "
+        "try again later, or remove data you no longer need (\"Remove my data\" on the Data page).")
 
 
 class Dataset:
@@ -67,6 +119,8 @@ class Dataset:
         self._frame = frame
         self.n = int(len(frame))
         self.numeric_columns = frozenset(c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]))
+        #: what the frame takes in the store, for the session quota (its size in memory, strings included)
+        self.nbytes = int(frame.memory_usage(index=False, deep=True).sum())
         self._describe(frame)
 
     def _describe(self, frame: pd.DataFrame) -> None:
@@ -81,7 +135,7 @@ class Dataset:
     @property
     def frame(self) -> pd.DataFrame:
         if self._frame is None:
-            frame = cache.get(_frame_key(self.id))
+            frame = _guarded(cache.get)(_frame_key(self.id))
             if frame is None:
                 raise DatasetMissing("this dataset is no longer on the server (it expired or was removed); "
                                      "upload it again or switch to the demo cohort")
@@ -124,8 +178,87 @@ def _frame_key(dataset_id: str) -> str:
 
 def _store(ds: Dataset, timeout: int) -> None:
     """Write a dataset's two entries (the frame first: a reader that finds the metadata finds the frame)."""
-    cache.set(_frame_key(ds.id), ds.frame, timeout=timeout)
-    cache.set(_key(ds.id), ds, timeout=timeout)
+    _write(_frame_key(ds.id), ds.frame, timeout)
+    _write(_key(ds.id), ds, timeout)
+
+
+def _write(key: str, value: Any, timeout: int) -> None:
+    """``cache.set`` that says when it failed (the filesystem backend returns False on a full or unwritable disk
+    and only logs it)."""
+    if not cache.set(key, value, timeout=timeout):
+        raise StorageFull(FULL) if _disk_free() is not None and _disk_free() < _reserve_bytes() else \
+            StorageUnavailable(UNREACHABLE)
+
+
+def _guarded(func: Callable) -> Callable:
+    """``func`` with the backend's failures said as :class:`StorageFull` / :class:`StorageUnavailable`."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except StorageError:
+            raise
+        except Exception as exc:
+            kind = _failure_kind(exc)
+            if kind == "full":
+                raise StorageFull(FULL) from None
+            if kind == "down":
+                logger.warning("data store unreachable: %s", type(exc).__name__)
+                raise StorageUnavailable(UNREACHABLE) from None
+            raise
+
+    return wrapper
+
+
+def storage_failure(exc: BaseException) -> StorageError | None:
+    """``exc`` said as the store's own error when it is the backend failing (Redis unreachable or full, a cache
+    directory that cannot be written), wherever it was raised; None otherwise. For code that reaches the cache
+    directly (the last line of defence in app.py shows it to the user)."""
+    if isinstance(exc, StorageError):
+        return exc
+    kind = _failure_kind(exc)
+    if kind == "full":
+        return StorageFull(FULL)
+    if kind == "down" and not isinstance(exc, OSError):     # an OSError may be anything: only the backend's own
+        return StorageUnavailable(UNREACHABLE)
+    return None
+
+
+def _failure_kind(exc: BaseException) -> str | None:
+    """``full``, ``down`` or None (not a storage failure) for an exception from the cache backend."""
+    try:
+        import redis.exceptions as rx
+    except ImportError:                          # pragma: no cover - redis is a requirement
+        rx = None
+    if rx is not None:
+        if isinstance(exc, rx.OutOfMemoryError):
+            return "full"
+        if isinstance(exc, (rx.ConnectionError, rx.TimeoutError, rx.ReadOnlyError, rx.LockError)):
+            return "down"
+    if isinstance(exc, OSError):
+        return "full" if getattr(exc, "errno", None) in (28, 122) else "down"      # ENOSPC, EDQUOT
+    return None
+
+
+def _disk_free() -> int | None:
+    directory = getattr(cache.cache, "_path", None)
+    if not directory or getattr(cache.cache, "_write_client", None) is not None:
+        return None
+    try:
+        return shutil.disk_usage(directory).free
+    except OSError:
+        return None
+
+
+def _reserve_bytes() -> int:
+    return int(float(os.environ.get("HAIC_STORAGE_RESERVE_MB", 512)) * 2**20)
+
+
+def _check_room(nbytes: int) -> None:
+    """Refuse a write that would leave less than the reserve free on the filesystem backend's disk."""
+    free = _disk_free()
+    if free is not None and free - nbytes < _reserve_bytes():
+        raise StorageFull(FULL)
 
 
 def dataset_ttl() -> int:
@@ -135,17 +268,55 @@ def dataset_ttl() -> int:
 def cache_config() -> dict:
     """flask-caching configuration from the environment."""
     if os.environ.get("REDIS_URL"):
+        # an outage must be noticed in seconds, not hang a request
         return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": os.environ["REDIS_URL"],
-                "CACHE_DEFAULT_TIMEOUT": dataset_ttl(), "CACHE_KEY_PREFIX": "haic:"}
+                "CACHE_DEFAULT_TIMEOUT": dataset_ttl(), "CACHE_KEY_PREFIX": "haic:",
+                "CACHE_OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 3, "health_check_interval": 15}}
     directory = os.environ.get("HAIC_CACHE_DIR", str(ROOT / "cache"))
-    return {"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": directory, "CACHE_THRESHOLD": 5000,
+    # no count threshold: cachelib's pruning deletes live entries (other users' datasets) past it
+    return {"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": directory, "CACHE_THRESHOLD": 0,
             "CACHE_DEFAULT_TIMEOUT": dataset_ttl()}
 
 
+_app: list = [None]
+
+
 def init_cache(server) -> Cache:
+    """Configure the store on ``server``; refuse a Redis that would evict data. Each server process sweeps
+    expired data in a background thread (started after its first request, or by gunicorn's ``post_fork``)."""
     cache.init_app(server, config=cache_config())
-    server.before_request(_maybe_sweep)
+    _app[0] = server
+    with server.app_context():
+        check_no_eviction()
+    server.after_request(_sweeper_running)
     return cache
+
+
+def _sweeper_running(response):
+    """After a request (not before: the app's set-up at import runs the before-request hooks in gunicorn's
+    master, which must fork its workers with one thread), make sure this process sweeps."""
+    start_sweeper()
+    return response
+
+
+def check_no_eviction() -> None:
+    """Refuse a Redis that evicts keys under memory pressure: a ``maxmemory`` with a policy other than
+    ``noeviction`` deletes users' datasets to make room. (Redis unreachable now: logged; checked again at the
+    next start.)"""
+    client = getattr(cache.cache, "_write_client", None)
+    if client is None:
+        return
+    try:
+        info = client.info("memory")
+    except Exception as exc:                      # noqa: BLE001 - the app still starts; users are told if it stays down
+        logger.warning("could not check Redis' eviction policy (%s)", type(exc).__name__)
+        return
+    policy = str(info.get("maxmemory_policy", "noeviction"))
+    if int(info.get("maxmemory", 0) or 0) > 0 and policy != "noeviction" and \
+            os.environ.get("HAIC_REDIS_ALLOW_EVICTION") != "1":
+        raise RuntimeError(f"Redis evicts keys when it reaches maxmemory (maxmemory-policy {policy}): uploaded "
+                           f"datasets would vanish. Run it with --maxmemory-policy noeviction (docker-compose.yml "
+                           f"does), or give the app a Redis of its own")
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
@@ -158,11 +329,12 @@ def frame_hash(frame: pd.DataFrame) -> str:
 
 
 def current_owner() -> str:
-    """The id of the browser session making this request, kept in Flask's signed session cookie.
+    """Who owns what this request stores: the browser session (a random id in Flask's signed session cookie)
+    and, when ``HAIC_USER_HEADER`` names the header a trusted authenticating proxy sets, the user it names.
 
     Outside a request (command line, tests calling functions directly) the owner is ``"local"``.
     """
-    from flask import has_request_context, session
+    from flask import has_request_context, request, session
 
     if not has_request_context():
         return "local"
@@ -170,6 +342,10 @@ def current_owner() -> str:
     if not owner:
         owner = secrets.token_urlsafe(24)
         session["owner"] = owner
+    header = os.environ.get("HAIC_USER_HEADER", "").strip()
+    if header:
+        user = request.headers.get(header, "")
+        owner = owner + ":" + hashlib.sha256(user.encode()).hexdigest()[:32]
     return owner
 
 
@@ -195,6 +371,15 @@ def _tombstone(dataset_id: str) -> str:
 
 TOMBSTONE_TTL = 60 * 60
 PENDING_TTL = 30 * 60
+#: raw uploads a session keeps for the column-mapping step (one per browser tab; the page asks for its latest)
+PENDING_PER_SESSION = 3
+
+
+def session_quota() -> tuple[int, int]:
+    """(datasets, bytes) one browser session may hold: ``HAIC_SESSION_MAX_DATASETS`` (default 10) and
+    ``HAIC_SESSION_MAX_MB`` (default 1024)."""
+    return (int(os.environ.get("HAIC_SESSION_MAX_DATASETS", 10)),
+            int(float(os.environ.get("HAIC_SESSION_MAX_MB", 1024)) * 2**20))
 
 
 # --- small indexes (lists of keys) kept in the cache, updated under a lock shared by all processes ----------
@@ -215,29 +400,46 @@ def _locked(name: str) -> Iterator[None]:
         return
     directory = getattr(backend, "_path", None)
     if directory:
-        import fcntl
-
-        lock_dir = os.path.join(directory, "locks")
-        os.makedirs(lock_dir, mode=0o700, exist_ok=True)
-        path = os.path.join(lock_dir, hashlib.sha256(name.encode()).hexdigest()[:24])
-        with open(path, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with _flocked(directory, name):
+            yield
         return
     with _thread_lock:
         yield
 
 
+@contextmanager
+def _flocked(directory: str, name: str, blocking: bool = True) -> Iterator[bool]:
+    """``flock`` on a lock file of the cache directory; yields whether it was taken (always, when blocking)."""
+    import fcntl
+
+    lock_dir = os.path.join(directory, "locks")
+    os.makedirs(lock_dir, mode=0o700, exist_ok=True)
+    path = os.path.join(lock_dir, hashlib.sha256(name.encode()).hexdigest()[:24])
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _index_add(index: str, members: Iterable[str], timeout: int, refresh: bool = False) -> None:
     """Add members to a list kept under ``index``; writes only when something is new (or ``refresh``)."""
     with _locked(index):
-        current = cache.get(index) or []
-        new = [m for m in members if m not in current]
-        if new or refresh:
-            cache.set(index, current + new, timeout=timeout)
+        _index_merge(index, members, timeout, refresh)
+
+
+def _index_merge(index: str, members: Iterable[str], timeout: int, refresh: bool = False) -> list[str]:
+    """:func:`_index_add` for a caller that holds the index's lock; returns the new list."""
+    current = cache.get(index) or []
+    new = [m for m in members if m not in current]
+    if new or refresh:
+        _write(index, current + new, timeout)
+    return current + new
 
 
 def _index_pop(index: str) -> list[str]:
@@ -261,20 +463,22 @@ def _gone(dataset_id: str) -> bool:
     return cache.get(_tombstone(dataset_id)) is not None or not cache.has(_key(dataset_id))
 
 
-# --- expiry on the filesystem backend -------------------------------------------------------------------
+# --- expiry: a background sweeper in every server process ----------------------------------------------------
 
-_last_sweep = [0.0]
 _HEX = re.compile(r"[0-9a-f]{32,128}")
 
 
 def sweep_expired(now: float | None = None) -> int:
     """Delete expired entries of the filesystem cache (whose files stay on disk until read); returns how many.
-
-    Redis expires keys by itself; for other backends this does nothing.
-    """
+    On Redis (which expires keys itself) with an append-only file, have the file rewritten when keys were
+    deleted or expired since the last rewrite, so that removed data leave the disk; returns 0."""
     backend = cache.cache
+    client = getattr(backend, "_write_client", None)
+    if client is not None:
+        _compact_append_only_file(client)
+        return 0
     directory = getattr(backend, "_path", None)
-    if not directory or getattr(backend, "_write_client", None) is not None:
+    if not directory:
         return 0
     now = time.time() if now is None else now
     removed = 0
@@ -294,27 +498,96 @@ def sweep_expired(now: float | None = None) -> int:
                 removed += 1
         except (FileNotFoundError, struct.error):
             continue
-    if removed and hasattr(backend, "_update_count"):
-        backend._update_count(delta=-removed)
     return removed
 
 
-def _maybe_sweep() -> None:
-    interval = float(os.environ.get("HAIC_SWEEP_INTERVAL", 60))
-    now = time.time()
-    if now - _last_sweep[0] >= interval:
-        _last_sweep[0] = now
-        sweep_expired(now)
+def _compact_append_only_file(client) -> bool:
+    """``BGREWRITEAOF`` when Redis keeps an append-only file and keys expired or were deleted since the last
+    rewrite this checked (at most once per sweep interval over all processes). Returns whether it asked."""
+    try:
+        info = client.info()
+        if not info.get("aof_enabled") or info.get("aof_rewrite_in_progress") or info.get("loading"):
+            return False
+        marker = f"{info.get('expired_keys', 0)}:{client.get('haic:deletions') or b'0'}"
+        last = client.get("haic:aof-compacted")
+        if last is not None and last.decode() == marker:
+            return False
+        if not client.set("haic:aof-compaction-lock", b"1", nx=True, ex=max(1, int(sweep_interval()))):
+            return False
+        client.bgrewriteaof()
+        client.set("haic:aof-compacted", marker)
+        return True
+    except Exception as exc:                           # noqa: BLE001 - retried at the next sweep
+        logger.warning("could not compact Redis' append-only file (%s)", type(exc).__name__)
+        return False
 
 
-def _load_demo() -> Dataset:
+def sweep_interval() -> float:
+    return float(os.environ.get("HAIC_SWEEP_INTERVAL", 30))
+
+
+_sweeper: dict = {"pid": None, "thread": None}
+_sweeper_lock = threading.Lock()
+
+
+def start_sweeper() -> None:
+    """Start this process's sweeper thread if it is not running (idempotent, cheap: it runs after every request
+    too, so any server starts it; gunicorn's ``post_fork`` starts it in each worker before any request). The
+    sweep itself runs in one process at a time (a file lock); the others skip that round."""
+    if _sweeper["pid"] == os.getpid() and _sweeper["thread"].is_alive():
+        return
+    with _sweeper_lock:
+        if _sweeper["pid"] == os.getpid() and _sweeper["thread"].is_alive():
+            return
+        thread = threading.Thread(target=_sweep_forever, name="haic-sweeper", daemon=True)
+        _sweeper.update(pid=os.getpid(), thread=thread)
+        thread.start()
+
+
+def _sweep_forever() -> None:
+    last = time.monotonic()
+    while True:
+        time.sleep(min(1.0, max(0.2, sweep_interval())))       # wakes often: the interval is read every time
+        if time.monotonic() - last < sweep_interval():
+            continue
+        last = time.monotonic()
+        server = _app[0]
+        if server is None:
+            continue
+        try:
+            with server.app_context():
+                directory = getattr(cache.cache, "_path", None)
+                if directory and getattr(cache.cache, "_write_client", None) is None:
+                    with _flocked(directory, "sweep", blocking=False) as mine:
+                        if mine:
+                            sweep_expired()
+                else:
+                    sweep_expired()
+        except Exception as exc:                       # noqa: BLE001 - the next round tries again
+            logger.warning("sweeping expired data failed (%s)", type(exc).__name__)
+
+
+# --- datasets ------------------------------------------------------------------------------------------------
+
+_local_demo: list = [None]
+
+
+def _load_demo(store: bool = True) -> Dataset:
     result = load_cohort(DEMO_PATH)
     if not result.ok:  # the shipped file is tested; this would be a packaging fault
         raise DatasetMissing("the synthetic demo cohort could not be loaded")
     ds = Dataset(DEMO_ID, "demo_cohort.csv", result.data, frame_hash(result.data), synthetic=True,
                  report=result.report.to_dict(), mapping=result.mapping)
-    _store(ds, timeout=0)
+    if store:
+        _store(ds, timeout=0)
     return ds
+
+
+def _demo_without_store() -> Dataset:
+    """The demo cohort from this process's own copy, while the store cannot be reached."""
+    if _local_demo[0] is None:
+        _local_demo[0] = _load_demo(store=False)
+    return _local_demo[0]
 
 
 def _touch_interval(ttl: int) -> float:
@@ -324,8 +597,19 @@ def _touch_interval(ttl: int) -> float:
 def get_dataset(dataset_id: str | None) -> Dataset:
     """The dataset for an id (the demo cohort for ``None``/``"demo"``); pushes back its idle expiry."""
     if not dataset_id or dataset_id == DEMO_ID:
-        ds = cache.get(_key(DEMO_ID))
-        return ds if ds is not None and cache.has(_frame_key(DEMO_ID)) else _load_demo()
+        try:
+            return _guarded(_get_demo)()
+        except StorageError:
+            return _demo_without_store()
+    return _guarded(_get_uploaded)(dataset_id)
+
+
+def _get_demo() -> Dataset:
+    ds = cache.get(_key(DEMO_ID))
+    return ds if ds is not None and cache.has(_frame_key(DEMO_ID)) else _load_demo()
+
+
+def _get_uploaded(dataset_id: str) -> Dataset:
     ds = cache.get(_key(dataset_id))
     if ds is None or ds.owner != current_owner():  # another session's id reads as "not there"
         raise DatasetMissing("this dataset is no longer on the server (it expired or was removed); "
@@ -343,29 +627,74 @@ def get_dataset(dataset_id: str | None) -> Dataset:
     return ds
 
 
+def session_datasets(owner: str | None = None) -> list[Dataset]:
+    """The datasets the session holds now, oldest first (their metadata only)."""
+    owner = owner or current_owner()
+    held = []
+    for dataset_id in _guarded(cache.get)(_owner_index(owner)) or []:
+        ds = _guarded(cache.get)(_key(dataset_id))
+        if ds is not None and ds.owner == owner:
+            held.append(ds)
+    return held
+
+
+@_guarded
 def put_dataset(result: LoadResult, name: str) -> Dataset:
-    """Store a loaded cohort under a new unguessable id."""
+    """Store a loaded cohort under a new unguessable id, within the session's quota and the store's room."""
     if not result.ok:
         raise ValueError("only a loaded cohort without blocking errors can be stored")
     ttl = dataset_ttl()
+    owner = current_owner()
     ds = Dataset(secrets.token_urlsafe(24), name, result.data, frame_hash(result.data),
-                 report=result.report.to_dict(), mapping=result.mapping, owner=current_owner(),
-                 touched=time.time())
-    _store(ds, timeout=ttl)
-    _index_add(_owner_index(ds.owner), [ds.id], timeout=2 * ttl, refresh=True)
+                 report=result.report.to_dict(), mapping=result.mapping, owner=owner, touched=time.time())
+    with _locked(_owner_index(owner)):              # one upload of a session at a time is counted
+        _check_quota(session_datasets(owner), ds)
+        _check_room(ds.nbytes)
+        _store(ds, timeout=ttl)
+        _index_merge(_owner_index(owner), [ds.id], timeout=2 * ttl, refresh=True)
     return ds
 
 
+def _check_quota(held: list[Dataset], new: Dataset) -> None:
+    max_datasets, max_bytes = session_quota()
+    used = sum(getattr(d, "nbytes", 0) for d in held)
+    if len(held) + 1 <= max_datasets and used + new.nbytes <= max_bytes:
+        return
+    names = ", ".join(f"{d.name} ({_megabytes(getattr(d, 'nbytes', 0))})" for d in held) or "none"
+    if len(held) + 1 > max_datasets:
+        reason = f"it already holds {len(held)} datasets, the most one session may keep"
+    else:
+        reason = (f"this dataset ({_megabytes(new.nbytes)}) and the {_megabytes(used)} already stored would exceed "
+                  f"the {_megabytes(max_bytes)} one session may keep")
+    raise QuotaExceeded(f"{new.name} was not stored: {reason}. Your datasets on the server: {names}. Remove data "
+                        f"you no longer need (\"Remove my data\" on the Data page deletes all of them) and upload "
+                        f"again; nothing of yours was deleted.")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB" if n >= 0.05 * 2**20 else "<0.1 MB"
+
+
+@_guarded
 def put_pending(raw: bytes, name: str) -> str:
-    """Keep an uploaded file's bytes briefly (for the column-mapping step); returns an unguessable token."""
+    """Keep an uploaded file's bytes briefly (for the column-mapping step); returns an unguessable token. The
+    session's oldest pending uploads beyond :data:`PENDING_PER_SESSION` are deleted (the page only ever maps its
+    latest)."""
     token = secrets.token_urlsafe(24)
     owner = current_owner()
     timeout = min(dataset_ttl(), PENDING_TTL)
-    cache.set(f"pending:{token}", (raw, name, owner), timeout=timeout)
-    _index_add(_pending_index(owner), [token], timeout=timeout, refresh=True)
+    _check_room(len(raw))
+    with _locked(_pending_index(owner)):
+        _write(f"pending:{token}", (raw, name, owner), timeout)
+        tokens = _index_merge(_pending_index(owner), [token], timeout=timeout, refresh=True)
+        if len(tokens) > PENDING_PER_SESSION:
+            old, keep = tokens[:-PENDING_PER_SESSION], tokens[-PENDING_PER_SESSION:]
+            cache.delete_many(*[f"pending:{t}" for t in old])
+            _write(_pending_index(owner), keep, timeout)
     return token
 
 
+@_guarded
 def get_pending(token: str) -> tuple[bytes, str]:
     hit = cache.get(f"pending:{token}") if token else None
     if hit is None or hit[2] != current_owner():
@@ -373,6 +702,7 @@ def get_pending(token: str) -> tuple[bytes, str]:
     return hit[0], hit[1]
 
 
+@_guarded
 def delete_pending() -> int:
     """Delete every pending upload (raw file bytes) of the current session; returns how many were there."""
     tokens = _index_pop(_pending_index(current_owner()))
@@ -381,6 +711,7 @@ def delete_pending() -> int:
     return len(tokens)
 
 
+@_guarded
 def issue_ticket(dataset_id: str | None) -> str:
     """A short-lived, single-use token that lets a background job (no browser session there) read a dataset.
 
@@ -388,10 +719,11 @@ def issue_ticket(dataset_id: str | None) -> str:
     """
     ds = get_dataset(dataset_id)
     ticket = secrets.token_urlsafe(24)
-    cache.set(f"ticket:{ticket}", ds.id, timeout=10 * 60)
+    _write(f"ticket:{ticket}", ds.id, 10 * 60)
     return ticket
 
 
+@_guarded
 def redeem_ticket(ticket: str | None) -> Dataset:
     dataset_id = cache.get(f"ticket:{ticket}") if ticket else None
     if dataset_id is None:
@@ -405,6 +737,7 @@ def redeem_ticket(ticket: str | None) -> Dataset:
     return ds
 
 
+@_guarded
 def delete_dataset(dataset_id: str) -> bool:
     """Delete an uploaded dataset of the current session now, with every result derived from it and the
     session's pending uploads. Returns whether a dataset was deleted."""
@@ -415,10 +748,12 @@ def delete_dataset(dataset_id: str) -> bool:
     if ds is None or ds.owner != current_owner():
         return False
     _purge(dataset_id)
+    _count_deletion()
     delete_pending()
     return True
 
 
+@_guarded
 def delete_session_data() -> int:
     """Delete every uploaded dataset of the current browser session (with derived results) and its pending
     uploads. Returns how many datasets were deleted."""
@@ -429,8 +764,17 @@ def delete_session_data() -> int:
         if ds is not None and ds.owner == owner:
             _purge(dataset_id)
             deleted += 1
+    if deleted:
+        _count_deletion()
     delete_pending()
     return deleted
+
+
+def _count_deletion() -> None:
+    """Note a deletion for the sweeper (Redis: the append-only file is rewritten after deletions)."""
+    client = getattr(cache.cache, "_write_client", None)
+    if client is not None:
+        client.incr("haic:deletions")
 
 
 #: keyword arguments that do not change a result (e.g. a progress callback) and stay out of the cache key
@@ -442,24 +786,36 @@ def memoised(func: Callable[..., Any], dataset: Dataset, *args: Any, **kwargs: A
 
     Parameters must have a stable ``repr`` (numbers, strings, tuples). Errors are not cached. The result key is
     recorded in the dataset's index (on a hit too), so deleting the dataset deletes it; a result finished after
-    its dataset was removed is returned but not stored.
+    its dataset was removed is returned but not stored. A result is a cache, not the user's data: when the store
+    is full or cannot be reached it is computed and returned without being kept (an uploaded dataset's frame
+    that cannot be read raises :class:`StorageUnavailable` as ever).
     """
     name = f"{func.__module__}.{func.__qualname__}"
     params = repr((args, sorted((k, v) for k, v in kwargs.items() if k not in NOT_IN_KEY)))
     key = "result:" + hashlib.sha256(f"{dataset.content_hash}|{name}|{params}".encode()).hexdigest()[:40]
     uploaded = dataset.id != DEMO_ID
-    hit = cache.get(key)
+    ttl = dataset_ttl()
+    hit = _quietly(cache.get, key)
     if hit is not None:
         if uploaded:
-            _index_add(_results_index(dataset.id), [key], timeout=dataset_ttl())
+            _quietly(_index_add, _results_index(dataset.id), [key], timeout=ttl)
         return hit
     value = func(dataset.frame, *args, **kwargs)
-    if uploaded and _gone(dataset.id):
+    if uploaded and _quietly(_gone, dataset.id, failed=True):
         return value
-    ttl = dataset_ttl()
-    if uploaded:
-        _index_add(_results_index(dataset.id), [key], timeout=ttl)
-    cache.set(key, value, timeout=ttl)
-    if uploaded and _gone(dataset.id):   # removed meanwhile: its purge may have run before this key existed
-        cache.delete(key)
+    if uploaded and _quietly(_index_add, _results_index(dataset.id), [key], timeout=ttl, failed=False) is False:
+        return value                     # not recorded for deletion with the dataset: not kept either
+    _quietly(cache.set, key, value, timeout=ttl)
+    if uploaded and _quietly(_gone, dataset.id, failed=True):   # removed meanwhile: its purge may have run first
+        _quietly(cache.delete, key)
     return value
+
+
+def _quietly(func: Callable, *args: Any, failed: Any = None, **kwargs: Any) -> Any:
+    """``func(...)``, or ``failed`` when the store is full or cannot be reached."""
+    try:
+        return func(*args, **kwargs)
+    except Exception as exc:
+        if isinstance(exc, StorageError) or _failure_kind(exc) is not None:
+            return failed
+        raise

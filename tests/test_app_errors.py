@@ -26,3 +26,53 @@ def test_unexpected_callback_error_becomes_an_alert_without_data_in_logs(caplog)
     assert "Something went wrong" in alert and "KeyError" in alert
     assert "SECRET-CELL-VALUE" not in alert and "Traceback" not in alert
     assert "SECRET-CELL-VALUE" not in caplog.text and "KeyError" in caplog.text
+
+
+def test_a_store_refusal_reaches_the_user_as_it_is_and_the_previous_dataset_stays(monkeypatch, tmp_path):
+    """An upload over the session's quota (or into a full store) is told in the store's own words."""
+    import base64
+    import os
+    import sys
+
+    if "app" not in sys.modules:
+        os.environ.setdefault("HAIC_CACHE_DIR", str(tmp_path / "cache"))
+    import app
+    from benchmarks.server import build_body, find_callback
+
+    client = app.server.test_client()
+    deps = client.get("/_dash-dependencies").get_json()
+    upload = find_callback(deps, "dataset-id.data")
+    raw = b"os_months,os_event,ast\n" + b"".join(b"%d,%d,%d\n" % (i + 1, i % 2, 20 + i) for i in range(30))
+
+    def send(name: str, current: str):
+        values = {"upload.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(),
+                  "upload.filename": name, "time-unit.value": "months", "dataset-id.data": current}
+        return client.post("/_dash-update-component", json=build_body(upload, values, ["upload.contents"]))
+
+    monkeypatch.setenv("HAIC_SESSION_MAX_DATASETS", "1")
+    first = send("first.csv", "demo").get_json()["response"]["dataset-id"]["data"]
+    resp = send("second.csv", first)
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert "dataset-id" not in body.get("response", {})                    # the active dataset is unchanged
+    alert = json.dumps(body, cls=plotly.utils.PlotlyJSONEncoder)
+    assert "second.csv was not stored" in alert and "first.csv" in alert and "Remove my data" in alert
+    assert "Something went wrong" not in alert
+
+
+def test_a_backend_outage_anywhere_is_said_as_such():
+    """Code that uses the cache directly (the meta page's table) meets Redis' own ConnectionError: the user reads
+    that the store cannot be reached, not "Something went wrong"."""
+    import redis
+
+    import app
+    from services import store
+
+    def run():
+        context_value.set(AttributeDict(updated_props={}))
+        app.on_callback_error(redis.exceptions.ConnectionError("Error 111 connecting to 10.0.0.5:6379"))
+        return context_value.get().updated_props
+
+    alert = json.dumps(copy_context().run(run)["global-alert"], cls=plotly.utils.PlotlyJSONEncoder)
+    assert store.UNREACHABLE in alert and "Something went wrong" not in alert and "10.0.0.5" not in alert
+    assert store.storage_failure(KeyError("x")) is None and store.storage_failure(OSError("x")) is None

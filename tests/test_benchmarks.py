@@ -179,3 +179,18 @@ def test_report_benchmark_table_flags_missed_targets():
     md = reports.markdown(res)
     assert "| paper | deck (.pptx) | 12.00 | 13.00 | 13.00 | 0.50 | 11.50 | 2 | <= 10 s | **no** |" in md
     assert "R bundle (.zip) 2.0 s" in md
+
+
+def test_serving_replay_puts_the_users_dataset_and_toggles_a_control():
+    from benchmarks.serving import toggled, with_dataset
+
+    body = {"output": "x.children", "inputs": [{"id": "meta-method", "property": "value", "value": "REML"},
+                                             {"id": "dataset-id", "property": "data", "value": "demo"}],
+            "state": [{"id": "dataset-id", "property": "data", "value": "demo"}], "changedPropIds": []}
+    mine = with_dataset(body, "abc")
+    assert [d["value"] for d in mine["inputs"][1:] + mine["state"]] == ["abc", "abc"]
+    assert body["inputs"][1]["value"] == "demo"                        # the recording is not changed
+    other = {"output": "y.children", "inputs": [{"id": "cox-endpoint", "property": "value", "value": "os"}]}
+    [flipped] = toggled([[body], [other]], "meta-method", ("REML", "DL", "PM"))
+    assert flipped["inputs"][0]["value"] == "DL" and flipped["changedPropIds"] == ["meta-method.value"]
+    assert toggled([[other]], "meta-method", ("REML",)) == []

@@ -19,3 +19,24 @@ def test_preloaded_objects_are_frozen_before_each_worker_is_forked():
         assert before == 0 and gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+def test_the_master_forks_workers_with_one_thread_and_each_worker_sweeps(tmp_path):
+    """gunicorn forks the preloaded master: a thread running there at the fork could leave a lock held in every
+    worker. Importing the app starts none (the upload reader is a process of its own); the sweeper thread starts
+    in each worker, after the fork."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, runpy, threading, app; n = threading.active_count(); "
+            "conf = runpy.run_path('gunicorn.conf.py'); conf['post_fork'](None, None); "
+            "from services import store; "
+            "print(json.dumps([n, threading.active_count(), store._sweeper['thread'].name]))")
+    env = dict(os.environ, HAIC_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=CONF.parent, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before, after, name = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert before == 1 and after == 2 and name == "haic-sweeper"

@@ -21,7 +21,7 @@ import requests
 from flask import Flask, session
 
 from analysis.io import load_cohort
-from benchmarks.server import AppServer, build_body, find_callback
+from benchmarks.server import AppServer, RedisServer, build_body, find_callback
 from services import store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,3 +289,194 @@ def test_background_job_runs_on_a_celery_worker(redis_url, redis_client, tmp_pat
             worker.wait(timeout=30)
     text = worker_log.read_text(errors="replace")
     assert "succeeded" in text and CANARY not in text
+
+
+# --- storage that never silently loses data, on Redis (issue 13, item 3) --------------------------------------
+
+@pytest.fixture
+def own_redis(redis_url, tmp_path):
+    """Start a Redis with the given options (the module's redis fixture checks the binary is there)."""
+    servers = []
+
+    def make(*options: str) -> RedisServer:
+        server = RedisServer(tmp_path, *options).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def redis_app(url: str, monkeypatch, tmp_path) -> Flask:
+    monkeypatch.setenv("REDIS_URL", url)
+    monkeypatch.setenv("HAIC_CACHE_DIR", str(tmp_path / "cache"))
+    app = Flask("t-own-redis")
+    app.config["SECRET_KEY"] = "test"
+    store.init_cache(app)
+    return app
+
+
+def wide_cohort(rows: int = 2000, seed: int = 0):
+    frame = pd.DataFrame({"os_months": [1.0 + (i * 7 + seed) % 50 for i in range(rows)],
+                          "os_event": [i % 2 for i in range(rows)],
+                          **{f"m{j}": [float(i * j + seed) for i in range(rows)] for j in range(12)}})
+    return load_cohort(frame)
+
+
+def test_a_redis_that_evicts_is_refused_at_start(own_redis, monkeypatch, tmp_path):
+    """docker-compose ran Redis with maxmemory and volatile-lru: memory pressure deleted users' datasets."""
+    server = own_redis("--maxmemory", "50mb", "--maxmemory-policy", "volatile-lru")
+    with pytest.raises(RuntimeError, match="maxmemory-policy volatile-lru"):
+        redis_app(server.url, monkeypatch, tmp_path)
+    ok = own_redis("--maxmemory", "50mb", "--maxmemory-policy", "noeviction")
+    assert redis_app(ok.url, monkeypatch, tmp_path)
+
+
+def test_a_full_redis_refuses_new_data_with_a_clear_message_and_keeps_what_it_holds(own_redis, monkeypatch,
+                                                                                       tmp_path):
+    server = own_redis("--maxmemory", "6mb", "--maxmemory-policy", "noeviction")
+    app = redis_app(server.url, monkeypatch, tmp_path)
+    ctx = as_session(app, "victim")
+    victim = store.put_dataset(cohort(), "victim.csv")
+    ctx.pop()
+    refused = None
+    for i in range(60):
+        ctx = as_session(app, f"other-{i // 5}")
+        try:
+            store.put_dataset(wide_cohort(seed=i), f"{i}.csv")
+        except store.StorageFull as exc:
+            refused = exc
+            break
+        finally:
+            ctx.pop()
+    assert refused is not None and str(refused) == store.FULL
+    ctx = as_session(app, "victim")
+    assert store.get_dataset(victim.id).frame["group"].tolist().count(CANARY) == 20
+    ctx.pop()
+
+
+def test_a_redis_restart_keeps_the_datasets_and_the_outage_is_said(own_redis, monkeypatch, tmp_path):
+    """Redis ran without persistence (a restart lost every dataset) and an outage showed a ConnectionError."""
+    server = own_redis("--appendonly", "yes", "--appendfsync", "always")
+    app = redis_app(server.url, monkeypatch, tmp_path)
+    ctx = as_session(app, "alice")
+    ds = store.put_dataset(cohort(), "a.csv")
+    ctx.pop()
+    server.stop()
+    ctx = as_session(app, "alice")
+    with pytest.raises(store.StorageUnavailable) as info:
+        store.get_dataset(ds.id)
+    assert str(info.value) == store.UNREACHABLE
+    assert store.get_dataset(None).synthetic                       # the demo still works
+    ctx.pop()
+    server.start()
+    ctx = as_session(app, "alice")
+    assert store.get_dataset(ds.id).frame["group"].tolist().count(CANARY) == 20
+    ctx.pop()
+
+
+def test_removed_data_leave_redis_append_only_file(own_redis, monkeypatch, tmp_path):
+    server = own_redis("--appendonly", "yes", "--appendfsync", "always", "--appenddirname", "aof")
+    app = redis_app(server.url, monkeypatch, tmp_path)
+    aof = tmp_path / "aof"
+    ctx = as_session(app, "alice")
+    ds = store.put_dataset(cohort(), "a.csv")
+    store.memoised(levels, ds)
+    assert files_with(aof, CANARY.encode())
+    assert store.delete_dataset(ds.id)
+    assert files_with(aof, CANARY.encode())                       # deleted, but still in the log on disk
+    ctx.pop()
+    with app.app_context():
+        store.sweep_expired()
+    client, deadline = server.client(), time.time() + 20
+    while (client.info("persistence")["aof_rewrite_in_progress"] or files_with(aof, CANARY.encode())) and \
+            time.time() < deadline:
+        time.sleep(0.1)
+    assert files_with(aof, CANARY.encode()) == []
+
+
+def test_an_outage_reaches_the_user_as_a_clear_message_and_the_data_come_back(own_redis):
+    from scripts.loadtest import DashSession, km_ok
+
+    server = own_redis("--appendonly", "yes", "--appendfsync", "always")
+    env = {"REDIS_URL": server.url, "HAIC_SECRET_KEY": "k" * 32, "HAIC_WORKERS": "2"}
+    with AppServer(env=env) as app_server:
+        alice = DashSession(app_server.url)
+        status, response, _s, _n = alice.upload(CSV, "a.csv")
+        dataset_id = response["dataset-id"]["data"]
+        server.stop()
+        status, response, _s, _n = alice.move_cutoff(dataset_id, "os", "ast", 60.0)
+        assert status == 200 and not km_ok(response)[0]
+        alert = str(response["km-alert"])
+        assert "cannot be reached" in alert and "Nothing has been deleted" in alert and "ConnectionError" not in alert
+        server.start()
+        status, response, _s, _n = alice.move_cutoff(dataset_id, "os", "ast", 60.0)
+        assert status == 200 and km_ok(response)[0]
+
+
+def compose_redis_command() -> list[str]:
+    """The redis service's command in docker-compose.yml, ``${VAR:-default}`` taken as its default and
+    ``${VAR:?...}`` as a test value."""
+    import json
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    service = text[text.index("\n  redis:\n"):]
+    start = service.index("command: [") + len("command: ")
+    depth, end = 0, start
+    for end in range(start, len(service)):
+        depth += {"[": 1, "]": -1}.get(service[end], 0)
+        if depth == 0:
+            break
+    flow = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", service[start:end + 1])
+    flow = re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", "compose-test-password", flow)
+    return json.loads(flow)
+
+
+def test_compose_runs_redis_without_eviction_and_with_an_append_only_file(redis_url, tmp_path, monkeypatch):
+    """docker-compose.yml's own Redis flags (the data directory moved to a temporary one): the app accepts it,
+    and a restart keeps a stored dataset."""
+    command = compose_redis_command()
+    assert command[0] == "redis-server"
+    flags = dict(zip(command[1::2], command[2::2]))
+    assert flags["--maxmemory-policy"] == "noeviction" and flags["--appendonly"] == "yes"
+    options = [a if a != "/data" else str(tmp_path) for a in command[1:]]
+    server = RedisServer(tmp_path, *options)
+    server.url = f"redis://:compose-test-password@127.0.0.1:{server.port}/0"
+    server.start = _with_password(server)
+    server.start()
+    try:
+        app = redis_app(server.url, monkeypatch, tmp_path)               # not refused: noeviction
+        ctx = as_session(app, "alice")
+        ds = store.put_dataset(cohort(), "a.csv")
+        ctx.pop()
+        server.stop()
+        time.sleep(1.2)                                                  # appendfsync everysec
+        server.start()
+        ctx = as_session(app, "alice")
+        assert store.get_dataset(ds.id).frame["group"].tolist().count(CANARY) == 20
+        ctx.pop()
+    finally:
+        server.stop()
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "redis-data:/data" in compose and 'HAIC_PROXY_COUNT: "1"' in compose
+    assert 'HAIC_SECURE_COOKIES: "1"' in compose and "HAIC_HSTS: \"${HAIC_HSTS:-1}\"" in compose
+
+
+def _with_password(server: RedisServer):
+    """``server.start`` for a password-protected Redis (the readiness probe authenticates)."""
+    import redis
+
+    def start():
+        server.proc = subprocess.Popen([server.binary, "--port", str(server.port), "--bind", "127.0.0.1",
+                                        *server.options], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        client, deadline = redis.Redis(port=server.port, password="compose-test-password"), time.time() + 20
+        while True:
+            try:
+                client.ping()
+                return server
+            except (redis.exceptions.BusyLoadingError, redis.ConnectionError):
+                assert server.proc.poll() is None and time.time() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    return start

@@ -144,22 +144,112 @@ def test_install_security_on_a_plain_flask_server():
 
 def test_cross_site_posts_are_refused(client):
     values = {"km-endpoint.value": "os", "km-var.value": "none", "km-ci.value": "log-log", "dataset-id.data": "demo"}
-    evil = call(client, "km-graph.figure", values, ["km-var.value"], headers={"Origin": "https://evil.example"})
-    assert evil.status_code == 403
-    opaque = call(client, "km-graph.figure", values, ["km-var.value"], headers={"Origin": "null"})
-    assert opaque.status_code == 403
-    same = call(client, "km-graph.figure", values, ["km-var.value"], headers={"Origin": "http://localhost"})
-    assert same.status_code == 200
-    # behind a proxy: the public name on another port, or passed as X-Forwarded-Host
-    port = call(client, "km-graph.figure", values, ["km-var.value"], headers={"Origin": "https://localhost:8443"})
-    assert port.status_code == 200
-    proxied = call(client, "km-graph.figure", values, ["km-var.value"],
-                   headers={"Origin": "https://haic.example.org", "X-Forwarded-Host": "haic.example.org"})
-    assert proxied.status_code == 200
-    other = call(client, "km-graph.figure", values, ["km-var.value"],
-                 headers={"Origin": "https://evil.example", "X-Forwarded-Host": "haic.example.org"})
-    assert other.status_code == 403
-    assert call(client, "km-graph.figure", values, ["km-var.value"]).status_code == 200   # no Origin: allowed
+
+    def post(origin=None, **headers):
+        if origin is not None:
+            headers["Origin"] = origin
+        return call(client, "km-graph.figure", values, ["km-var.value"], headers=headers).status_code
+
+    assert post("https://evil.example") == 403
+    assert post("null") == 403
+    assert post("http://localhost") == 200 and post("http://LOCALHOST:80") == 200      # this server, exactly
+    assert post() == 200                                                                 # no Origin: allowed
+    # another port or scheme of the same host is another site (issue 13: another port was accepted)
+    assert post("http://localhost:8443") == 403
+    assert post("https://localhost") == 403
+    # a client cannot claim to be behind a proxy: X-Forwarded-* count only from HAIC_PROXY_COUNT proxies
+    assert post("https://haic.example.org", **{"X-Forwarded-Host": "haic.example.org",
+                                              "X-Forwarded-Proto": "https"}) == 403
+    assert post("http://evil.example", **{"X-Forwarded-Host": "evil.example"}) == 403
+
+
+def plain_server(monkeypatch, **env):
+    """A bare Flask server with install_security (settings read at install time), and a route that starts a
+    session."""
+    from flask import Flask, session as flask_session
+
+    from services.security import install_security
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    server = Flask("plain")
+    server.config["SECRET_KEY"] = "k" * 32
+
+    def start():
+        flask_session["owner"] = "someone"
+        return "ok"
+
+    server.add_url_rule("/start", "start", start, methods=["GET", "POST"])
+    install_security(server)
+    return server
+
+
+def test_behind_a_configured_proxy_its_forwarded_origin_is_the_one_compared(monkeypatch):
+    client = plain_server(monkeypatch, HAIC_PROXY_COUNT="1").test_client()
+    proxied = {"X-Forwarded-Host": "haic.example.org", "X-Forwarded-Proto": "https", "X-Forwarded-For": "10.1.2.3"}
+    assert client.post("/start", headers={"Origin": "https://haic.example.org", **proxied}).status_code == 200
+    assert client.post("/start", headers={"Origin": "https://haic.example.org:8443", **proxied}).status_code == 403
+    assert client.post("/start", headers={"Origin": "http://haic.example.org", **proxied}).status_code == 403
+    assert client.post("/start", headers={"Origin": "https://evil.example", **proxied}).status_code == 403
+
+
+def cookie_and_hsts(resp):
+    cookie = resp.headers.get("Set-Cookie", "")
+    return "; Secure" in cookie, "Strict-Transport-Security" in resp.headers, cookie
+
+
+def test_secure_cookie_and_hsts_when_served_over_tls_by_default(monkeypatch):
+    monkeypatch.delenv("HAIC_SECURE_COOKIES", raising=False)
+    monkeypatch.delenv("HAIC_HSTS", raising=False)
+    client = plain_server(monkeypatch).test_client()
+    secure, hsts, cookie = cookie_and_hsts(client.get("/start", base_url="https://haic.example.org"))
+    assert secure and hsts and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert cookie_and_hsts(client.get("/start", base_url="http://localhost"))[:2] == (False, False)
+    # a client claiming TLS without a configured proxy is not believed
+    assert cookie_and_hsts(client.get("/start", headers={"X-Forwarded-Proto": "https"}))[:2] == (False, False)
+    # the proxy that terminates TLS, when configured, is
+    proxied = plain_server(monkeypatch, HAIC_PROXY_COUNT="1").test_client()
+    assert cookie_and_hsts(proxied.get("/start", headers={"X-Forwarded-Proto": "https"}))[:2] == (True, True)
+
+
+def test_the_tls_settings_can_force_or_refuse(monkeypatch):
+    always = plain_server(monkeypatch, HAIC_SECURE_COOKIES="1", HAIC_HSTS="1").test_client()
+    assert cookie_and_hsts(always.get("/start"))[:2] == (True, True)
+    never = plain_server(monkeypatch, HAIC_SECURE_COOKIES="0", HAIC_HSTS="0").test_client()
+    assert cookie_and_hsts(never.get("/start", base_url="https://localhost"))[:2] == (False, False)
+
+
+MALFORMED = [
+    b"", b"not json", b"[]", b"null", b'"text"', b"{}", b'{"output": 5}', b'{"output": "no-such.children"}',
+    b'{"output": "km-graph.figure"}',                                              # no inputs
+    b'{"output": "km-graph.figure", "inputs": "x", "changedPropIds": []}',
+    b'{"output": "km-graph.figure", "inputs": [1, 2], "changedPropIds": []}',
+    b'{"output": "km-graph.figure", "inputs": [{"id": "km-var"}], "changedPropIds": []}',
+    b'{"output": "km-graph.figure", "inputs": [], "state": {"a": 1}, "changedPropIds": []}',
+    b'{"output": "km-graph.figure", "inputs": [], "changedPropIds": [1]}',
+    b'{"output": "..nav-data.href...nav-survival.href...nav-cox.href...nav-response.href...nav-safety.href...'
+    b'nav-baseline.href...nav-meta.href..", "inputs": [], "changedPropIds": []}',   # a clientside callback
+    b'{"output": "km-graph.figure", "outputs": 7, "inputs": [], "changedPropIds": []}',
+]
+
+
+@pytest.mark.parametrize("body", MALFORMED)
+def test_a_malformed_callback_body_gets_400_with_a_short_json_error(client, body):
+    resp = client.post(CALLBACK, data=body, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400, resp.status_code              # was HTTP 500
+    payload = resp.get_json()
+    assert payload["status"] == 400 and payload["error"].startswith("malformed callback request")
+    assert len(payload["error"]) < 200 and "Traceback" not in resp.get_data(as_text=True)
+
+
+def test_a_wellformed_callback_body_is_served(client):
+    deps = client.get("/_dash-dependencies").get_json()
+    body = build_body(find_callback(deps, "km-graph.figure"),
+                      {"km-endpoint.value": "os", "km-var.value": "none", "km-ci.value": "log-log",
+                       "dataset-id.data": "demo"}, ["km-var.value"])
+    assert client.post(CALLBACK, json=body).status_code == 200
+    body["inputs"] = body["inputs"][:-1]                                           # one input short
+    assert client.post(CALLBACK, json=body).status_code == 400
 
 
 def test_oversize_upload_through_gunicorn_gets_413_and_the_server_carries_on():
@@ -237,3 +327,82 @@ def test_redact_text_removes_payloads():
     assert redact_text('{"output": "x", "inputs": [{"value": "CANARY"}]}').startswith("<request body redacted")
     assert redact_text("a\r\nforged line") == "a\\r\nforged line"
     assert redact_text("esc \x1b[31m") == "esc \\x1b[31m"
+
+
+def test_query_strings_never_reach_a_log():
+    line = '127.0.0.1 - - [01/Jan/2026 10:00:00] "GET /survival?var=age&cutoff=56.7 HTTP/1.1" 200 -'
+    assert redact_text(line) == '127.0.0.1 - - [01/Jan/2026 10:00:00] "GET /survival?<query redacted> HTTP/1.1" 200 -'
+    assert "56.7" not in redact_text("redirect to https://haic.example.org/cox?covariates=age:56.7#x")
+    assert redact_text("GET /assets/app.css HTTP/1.1") == "GET /assets/app.css HTTP/1.1"
+
+
+# --- the key that signs sessions (issue 13, item 4) ----------------------------------------------------------
+
+KEY_CHILD = "import os; from services.security import secret_key; print(secret_key())"
+
+
+def test_without_a_configured_key_one_is_kept_beside_the_cache_for_every_process(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("HAIC_SECRET_KEY", "REDIS_URL")}
+    env["HAIC_CACHE_DIR"] = str(tmp_path / "cache")
+    keys = {subprocess.run([sys.executable, "-c", KEY_CHILD], cwd=root, env=env, capture_output=True, text=True,
+                           timeout=60).stdout.strip() for _ in range(3)}
+    assert len(keys) == 1 and len(keys.pop()) == 64                    # one key, kept across starts
+    path = tmp_path / "cache" / "keys" / "secret_key"
+    assert path.stat().st_mode & 0o777 == 0o600 and (path.parent.stat().st_mode & 0o777) == 0o700
+    env["REDIS_URL"] = "redis://127.0.0.1:1/0"                          # several hosts: no file to share
+    proc = subprocess.run([sys.executable, "-c", KEY_CHILD], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode != 0 and "HAIC_SECRET_KEY is not" in proc.stderr
+
+
+def test_a_restart_without_a_configured_key_keeps_users_data_reachable(tmp_path):
+    """A per-start key left users unable to read or remove their data after a restart ("Remove my data" said
+    none of theirs was there while their files stayed until expiry)."""
+    from scripts.loadtest import DashSession, km_ok
+
+    env = {"HAIC_SECRET_KEY": "", "HAIC_CACHE_DIR": str(tmp_path / "cache"), "HAIC_WORKERS": "2"}
+    good = b"os_months,os_event,ast\n" + b"".join(b"%d,%d,%d\n" % (i % 40 + 1, i % 2, 20 + i % 90) for i in range(60))
+    with AppServer(env=env) as first:
+        alice = DashSession(first.url)
+        status, response, _s, _n = alice.upload(good, "a.csv")
+        dataset_id = response["dataset-id"]["data"]
+        cookies = alice.http.cookies.get_dict()
+    with AppServer(env=env) as second:                                  # the same host, restarted
+        again = DashSession(second.url)
+        again.http.cookies.update(cookies)
+        status, response, _s, _n = again.move_cutoff(dataset_id, "os", "ast", 60.0)
+        assert status == 200 and km_ok(response)[0]
+        status, response, _s, _n = again.call("dataset-id.data", {"remove-data.n_clicks": 1,
+                                                                  "dataset-id.data": dataset_id},
+                                              ["remove-data.n_clicks"])
+        assert "were deleted" in str(response["upload-feedback"])
+
+
+# --- gunicorn (issue 13, items 5 and 6) ------------------------------------------------------------------------
+
+def test_gunicorn_listens_on_loopback_unless_told_and_trusts_no_forwarded_header(monkeypatch):
+    import runpy
+    from pathlib import Path
+
+    conf_path = str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py")
+    monkeypatch.delenv("HAIC_BIND", raising=False)
+    conf = runpy.run_path(conf_path)
+    assert conf["bind"] == "127.0.0.1:8050"
+    assert conf["forwarded_allow_ips"] == ""
+    monkeypatch.setenv("HAIC_BIND", "0.0.0.0:8050")                     # the container's setting
+    assert runpy.run_path(conf_path)["bind"] == "0.0.0.0:8050"
+    dockerfile = (Path(conf_path).parent / "Dockerfile").read_text()
+    assert "HAIC_BIND=0.0.0.0:8050" in dockerfile
+
+
+def test_the_access_log_format_has_no_query_string_and_no_referrer():
+    import runpy
+    from pathlib import Path
+
+    fmt = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))["access_log_format"]
+    # %(r)s is the request line with its query, %(q)s the query, %(f)s the referrer (a URL with a query)
+    assert "%(U)s" in fmt and not any(code in fmt for code in ("%(r)s", "%(q)s", "%(f)s", "%({"))

@@ -1,6 +1,7 @@
 """Server-side dataset store: isolation between browser sessions, expiry, deletion, memoised results."""
 from __future__ import annotations
 
+import os
 import time
 
 import pandas as pd
@@ -47,7 +48,8 @@ def test_one_session_cannot_read_or_delete_anothers_dataset(app):
     ctx.pop()
 
 
-def test_ids_are_unguessable_and_distinct(app):
+def test_ids_are_unguessable_and_distinct(app, monkeypatch):
+    monkeypatch.setenv("HAIC_SESSION_MAX_DATASETS", "20")
     with app.test_request_context("/"):
         ids = {store.put_dataset(cohort(), "x.csv").id for _ in range(20)}
     assert len(ids) == 20 and all(len(i) >= 32 for i in ids)
@@ -213,15 +215,22 @@ def test_expired_entries_are_swept_from_the_filesystem(app, tmp_path, monkeypatc
     ctx.pop()
 
 
-def test_the_sweep_runs_from_requests(app, tmp_path, monkeypatch):
-    monkeypatch.setenv("HAIC_DATASET_TTL", "1")
-    monkeypatch.setenv("HAIC_SWEEP_INTERVAL", "0")
-    with app.test_request_context("/"):
-        store.put_pending(CANARY.encode(), "raw.csv")
-    time.sleep(2.1)
-    app.add_url_rule("/ping", "ping", lambda: "ok")
-    assert app.test_client().get("/ping").data == b"ok"
-    assert files_with(tmp_path / "cache", CANARY.encode()) == []
+def test_expired_data_are_swept_within_the_interval_without_any_request(app, tmp_path, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("HAIC_DATASET_TTL", "2")
+    monkeypatch.setenv("HAIC_SWEEP_INTERVAL", "0.3")
+    ctx = as_session(app, "alice")
+    ds = store.put_dataset(canary_cohort(), "a.csv")
+    store.memoised(levels, ds, "tag")
+    store.put_pending(CANARY.encode(), "raw.csv")
+    ctx.pop()
+    store.start_sweeper()                       # as gunicorn's post_fork does; no request follows
+    assert files_with(cache_dir, CANARY.encode())
+    deadline = time.time() + 10
+    while files_with(cache_dir, CANARY.encode()) and time.time() < deadline:
+        time.sleep(0.2)
+    assert files_with(cache_dir, CANARY.encode()) == []
+    assert store._sweeper["thread"].is_alive()
 
 
 def test_splitter_cache_drops_idle_entries(app):
@@ -277,3 +286,161 @@ def test_a_dataset_pickled_by_the_previous_version_is_still_readable():
     import pickle
     again = pickle.loads(pickle.dumps(old))
     assert again._frame is None and again.n == 3              # a pickle holds the metadata only
+
+
+# --- storage that never silently loses data (issue 13, item 3) -------------------------------------------------
+
+def test_other_sessions_activity_never_evicts_an_idle_users_dataset_nor_scans_the_store(app, monkeypatch):
+    """cachelib's 5,000-entry threshold deleted the entries nearest to expiry -- an idle user's dataset -- once
+    other sessions had written enough (2,500 uploads), and past it every write listed and read every file
+    (upload p50 27 -> 500 ms)."""
+    import cachelib.file
+
+    ctx = as_session(app, "victim")
+    victim = store.put_dataset(canary_cohort(), "victim.csv")
+    ctx.pop()
+    time.sleep(1.1)                               # the victim is idle: its expiry is the nearest (whole seconds)
+    listed = []
+    real = os.listdir
+    monkeypatch.setattr(cachelib.file.os, "listdir", lambda path: listed.append(path) or real(path))
+    for i in range(50):                          # other sessions upload ...
+        ctx = as_session(app, f"other-{i}")
+        store.put_dataset(cohort((1.0 + i, 2.0, 3.0)), f"{i}.csv")
+        ctx.pop()
+    with app.test_request_context("/"):          # ... and their results fill the store past 5,000 entries
+        for i in range(5_100):
+            store.cache.set(f"result:other-{i}", i, timeout=store.dataset_ttl())
+    ctx = as_session(app, "victim")
+    assert store.get_dataset(victim.id).frame["tag"].tolist() == [CANARY, "b", CANARY, "b"]
+    ctx.pop()
+    assert listed == []
+
+
+def test_one_session_cannot_fill_the_store_and_is_told_what_to_remove(app, monkeypatch):
+    monkeypatch.setenv("HAIC_SESSION_MAX_DATASETS", "3")
+    ctx = as_session(app, "bob")
+    kept = [store.put_dataset(cohort(), f"visit{i}.csv") for i in range(3)]
+    with pytest.raises(store.QuotaExceeded) as info:
+        store.put_dataset(cohort(), "visit3.csv")
+    message = str(info.value)
+    assert message.startswith("visit3.csv was not stored: it already holds 3 datasets")
+    assert all(f"visit{i}.csv" in message for i in range(3)) and "Remove my data" in message
+    assert CANARY not in message
+    assert [store.get_dataset(d.id).name for d in kept] == ["visit0.csv", "visit1.csv", "visit2.csv"]
+    assert store.delete_dataset(kept[0].id)
+    assert store.put_dataset(cohort(), "visit3.csv").name == "visit3.csv"    # room again
+    ctx.pop()
+    ctx = as_session(app, "carol")                                           # another session is not affected
+    assert store.put_dataset(cohort(), "c.csv")
+    ctx.pop()
+
+
+def test_the_byte_quota_counts_the_cleaned_frames(app, monkeypatch):
+    monkeypatch.setenv("HAIC_SESSION_MAX_MB", "0.01")                         # ~10 KB
+    big = load_cohort(pd.DataFrame({"os_months": [float(i) for i in range(1000)], "os_event": [1] * 1000}))
+    with app.test_request_context("/"):
+        small = store.put_dataset(cohort(), "small.csv")
+        with pytest.raises(store.QuotaExceeded, match=r"big.csv was not stored: this dataset \(.*\) and the .* "
+                                                      r"already stored would exceed the .* one session may keep"):
+            store.put_dataset(big, "big.csv")
+        assert store.get_dataset(small.id).n == 3
+
+
+def test_a_session_keeps_only_its_latest_pending_uploads(app):
+    ctx = as_session(app, "dora")
+    tokens = [store.put_pending(b"os_months,os_event\n1,1\n", f"{i}.csv") for i in range(5)]
+    for token in tokens[:2]:
+        with pytest.raises(store.DatasetMissing):
+            store.get_pending(token)
+    assert [store.get_pending(t)[1] for t in tokens[2:]] == ["2.csv", "3.csv", "4.csv"]
+    ctx.pop()
+
+
+def test_a_full_disk_is_said_as_such_and_nothing_stored_is_touched(app, monkeypatch):
+    ctx = as_session(app, "erin")
+    before = store.put_dataset(canary_cohort(), "before.csv")
+    monkeypatch.setenv("HAIC_STORAGE_RESERVE_MB", str(10**9))                # less free space than the reserve
+    with pytest.raises(store.StorageFull) as info:
+        store.put_dataset(cohort(), "after.csv")
+    assert str(info.value) == store.FULL and "storage for uploaded data is full" in str(info.value)
+    with pytest.raises(store.StorageFull):
+        store.put_pending(b"x" * 100, "raw.csv")
+    monkeypatch.delenv("HAIC_STORAGE_RESERVE_MB")
+    assert store.get_dataset(before.id).frame["tag"].tolist()[0] == CANARY
+    ctx.pop()
+
+
+def test_a_failed_write_is_never_silent(app, monkeypatch):
+    """The filesystem backend only logs a failed write and returns False: the upload must not look stored."""
+    ctx = as_session(app, "fay")
+    monkeypatch.setattr(store.cache.cache, "set", lambda *a, **k: False)
+    with pytest.raises(store.StorageUnavailable) as info:
+        store.put_dataset(cohort(), "a.csv")
+    assert "cannot be reached" in str(info.value) and isinstance(info.value, store.DatasetMissing)
+    ctx.pop()
+
+
+def test_an_unreachable_store_is_said_as_such_and_the_demo_still_works(app, monkeypatch):
+    import redis
+
+    ctx = as_session(app, "gus")
+    ds = store.put_dataset(canary_cohort(), "a.csv")
+    ctx.pop()
+
+    def down(*_a, **_k):
+        raise redis.exceptions.ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
+
+    for name in ("get", "set", "has", "delete", "delete_many"):
+        monkeypatch.setattr(store.cache.cache, name, down)
+    ctx = as_session(app, "gus")
+    with pytest.raises(store.StorageUnavailable) as info:
+        store.get_dataset(ds.id)
+    assert str(info.value) == store.UNREACHABLE and "Nothing has been deleted" in str(info.value)
+    for call in (lambda: store.put_dataset(cohort(), "b.csv"), lambda: store.put_pending(b"x", "x.csv"),
+                 lambda: store.delete_session_data(), lambda: store.issue_ticket(ds.id)):
+        with pytest.raises(store.StorageUnavailable):
+            call()
+    demo = store.get_dataset(None)                                   # from this process's own copy
+    assert demo.synthetic and demo.n == 302
+    assert store.memoised(lambda frame: len(frame), demo) == 302     # computed, not kept
+    ctx.pop()
+    monkeypatch.undo()
+    ctx = as_session(app, "gus")
+    assert store.get_dataset(ds.id).frame["tag"].tolist()[0] == CANARY   # usable again when the store is back
+    ctx.pop()
+
+
+# --- identity: session and, behind an authenticating proxy, user (issue 13, item 4) -------------------------
+
+def test_datasets_are_bound_to_the_proxys_user_as_well_as_the_session(app, monkeypatch):
+    monkeypatch.setenv("HAIC_USER_HEADER", "X-Forwarded-User")
+
+    def request_as(user):
+        ctx = app.test_request_context("/", headers={"X-Forwarded-User": user} if user else {})
+        ctx.push()
+        session["owner"] = "shared-workstation-cookie"
+        return ctx
+
+    ctx = request_as("alice")
+    ds = store.put_dataset(canary_cohort(), "alice.csv")
+    ctx.pop()
+    for other in ("bob", "", "Alice"):
+        ctx = request_as(other)
+        with pytest.raises(store.DatasetMissing):
+            store.get_dataset(ds.id)
+        assert store.delete_session_data() == 0
+        ctx.pop()
+    ctx = request_as("alice")
+    assert store.get_dataset(ds.id).name == "alice.csv"
+    assert store.delete_session_data() == 1
+    ctx.pop()
+
+
+def test_without_a_user_header_setting_the_header_is_ignored(app, monkeypatch):
+    monkeypatch.delenv("HAIC_USER_HEADER", raising=False)
+    with app.test_request_context("/", headers={"X-Forwarded-User": "alice"}):
+        session["owner"] = "cookie"
+        ds = store.put_dataset(cohort(), "a.csv")
+    with app.test_request_context("/", headers={"X-Forwarded-User": "mallory"}):
+        session["owner"] = "cookie"
+        assert store.get_dataset(ds.id).id == ds.id     # a client-supplied header means nothing unless configured
