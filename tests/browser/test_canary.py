@@ -96,9 +96,6 @@ def test_no_canary_value_reaches_the_servers_logs_through_every_page(visit):
     assert leaks(logs) == [], [line for line in logs.splitlines() if leaks(line)][:3]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: the default cutoff of a user variable is its median, here one "
-                                       "patient's value; analysis/cutoffs.py is changing it to a round value "
-                                       "between two observed values (remove this mark when that lands)")
 def test_no_canary_value_is_in_any_url_a_proxy_would_log(visit):
     _logs, urls = visit
     assert [u for u in urls if leaks(u)] == []
