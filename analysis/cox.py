@@ -355,33 +355,64 @@ def harrell_concordance(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -
     out. C = (concordant + tied_x / 2) / (concordant + discordant + tied_x).
     """
     time = np.asarray(time, float)
-    event = np.asarray(event, float)
-    risk = np.asarray(risk, float)
-    conc = disc = tx = ty = txy = 0
-    ev = np.flatnonzero(event == 1)
-    for chunk in np.array_split(ev, max(1, ev.size // 256 + 1)):
-        if chunk.size == 0:
-            continue
-        ti = time[chunk][:, None]
-        ri = risk[chunk][:, None]
-        later = (time[None, :] > ti) | ((time[None, :] == ti) & (event[None, :] == 0))
-        gt = ri > risk[None, :]
-        lt = ri < risk[None, :]
-        eq = ~gt & ~lt
-        conc += int(np.sum(later & gt))
-        disc += int(np.sum(later & lt))
-        tx += int(np.sum(later & eq))
-        same = (time[None, :] == ti) & (event[None, :] == 1)
-        same[np.arange(chunk.size), chunk] = False
-        ty += int(np.sum(same & ~eq))
-        txy += int(np.sum(same & eq))
-    # tied event pairs were counted from both sides
-    ty //= 2
-    txy //= 2
+    event = np.asarray(event, float) == 1
+    _, rk = np.unique(np.asarray(risk, float), return_inverse=True)     # risk ranks, ties equal
+    _, tk = np.unique(time, return_inverse=True)
+    # "later than event i": a larger time, or the same time and censored -- an order key where events at a time
+    # share a key and its censorings come just after them
+    key = 2 * tk + (~event)
+    n = key.size
+    by_key = np.sort(key)
+    later = n - np.searchsorted(by_key, key, side="right")                 # patients later than each one
+    # later with the same risk: count within each risk rank, in key order
+    span = int(key.max()) + 1
+    combined = np.sort(rk * span + key)
+    tied_x = np.searchsorted(combined, rk * span + span - 1, side="right") - \
+        np.searchsorted(combined, rk * span + key, side="right")
+    # later with a lower risk: in key order (equal keys by rising risk, so that no pair of them counts)
+    order = np.lexsort((rk, key))
+    lower = np.empty(n, dtype=np.int64)
+    lower[order] = _smaller_after(rk[order])
+    ev = event
+    conc = int(lower[ev].sum())
+    tx = int(tied_x[ev].sum())
+    disc = int(later[ev].sum()) - conc - tx
+    # pairs of events at the same time: tied on risk too (tied_xy) or not (tied_y)
+    d = np.bincount(tk[ev], minlength=tk.max() + 1 if n else 0)
+    _, same_risk = np.unique(tk[ev] * (rk.max() + 1) + rk[ev], return_counts=True)
+    txy = int((same_risk * (same_risk - 1) // 2).sum())
+    ty = int((d * (d - 1) // 2).sum()) - txy
     total = conc + disc + tx
     c = (conc + tx / 2) / total if total > 0 else math.nan
     return {"concordance": c, "concordant": conc, "discordant": disc, "tied_x": tx, "tied_y": ty,
             "tied_xy": txy}
+
+
+def _smaller_after(a: np.ndarray) -> np.ndarray:
+    """For each position i, how many later positions j > i hold a smaller value (a_j < a_i): a bottom-up merge
+    count, vectorised per level -- each left block's elements are located in the sorted right block beside it
+    with one ``searchsorted`` over all block pairs (values offset by the pair). O(n log^2 n)."""
+    a = np.asarray(a, dtype=np.int64)
+    n = a.size
+    counts = np.zeros(n, dtype=np.int64)
+    if n < 2:
+        return counts
+    pos = np.arange(n)                     # original position of each entry of the block-sorted array
+    vals = a.copy()
+    width = int(vals.max()) + 2
+    size = 1
+    while size < n:
+        block = np.arange(n) // size
+        pair, left = block // 2, (block % 2) == 0
+        keyed = pair * width + vals
+        right_keys = keyed[~left]          # right blocks, each sorted, pairs in order: sorted overall
+        start = np.searchsorted(right_keys, pair[left] * width, side="left")
+        below = np.searchsorted(right_keys, keyed[left], side="left")
+        counts[pos[left]] += below - start
+        merged = np.lexsort((vals, pair))   # the next level's blocks (pairs), each sorted by value
+        vals, pos = vals[merged], pos[merged]
+        size *= 2
+    return counts
 
 
 @dataclass
