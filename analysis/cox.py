@@ -539,12 +539,13 @@ _FIT_OPTIONS = {"precision": 1e-16, "r_precision": 1e-16, "max_steps": 100}
 
 
 def cox_fit(df: pd.DataFrame, time_col: str, event_col: str, covariates: Any, ties: str = "efron",
-            conf_level: float = 0.95) -> CoxResult:
+            conf_level: float = 0.95, concordance: bool = True) -> CoxResult:
     """Cox proportional-hazards model on the complete cases, Efron ties (R ``coxph`` default).
 
     ``covariates``: a list of :class:`CovariateSpec` (or the text :func:`parse_covariates` reads). Raises
     :class:`AnalysisError` naming the column for a constant or single-level column, collinear terms, or a
     coefficient that does not converge (e.g. a group without events, where the HR is 0 or infinite).
+    ``concordance=False`` skips Harrell's C (NaN), which a screen of many univariable models does not show.
     """
     if ties != "efron":
         raise AnalysisError("only Efron's method for tied times is available (ties='efron')")
@@ -570,7 +571,8 @@ def cox_fit(df: pd.DataFrame, time_col: str, event_col: str, covariates: Any, ti
     p = beta.size
     lr = 2 * (loglik - loglik_null)
     wald = float(beta @ pc["info"] @ beta)
-    conc = harrell_concordance(design.time, design.event, design.X @ beta)
+    conc = harrell_concordance(design.time, design.event, design.X @ beta) if concordance else \
+        {"concordance": math.nan}
     return CoxResult(
         n=int(design.time.size), events=int(design.event.sum()), excluded=design.n_total - design.time.size,
         terms=terms, concordance=conc["concordance"], loglik=loglik, loglik_null=loglik_null,
@@ -655,14 +657,15 @@ class UnivariableResult:
         return {"models": [m.to_dict() for m in self.models], "errors": list(self.errors)}
 
 
-def cox_univariable(df: pd.DataFrame, time_col: str, event_col: str, covariates: Any) -> UnivariableResult:
+def cox_univariable(df: pd.DataFrame, time_col: str, event_col: str, covariates: Any,
+                    concordance: bool = True) -> UnivariableResult:
     """Fit :func:`cox_fit` separately for each covariate (each on its own complete cases)."""
     specs = _as_specs(covariates)
     _require_columns(df, [time_col, event_col])
     models, errors = [], []
     for spec in specs:
         try:
-            models.append(cox_fit(df, time_col, event_col, [spec]))
+            models.append(cox_fit(df, time_col, event_col, [spec], concordance=concordance))
         except AnalysisError as exc:
             errors.append({"covariate": spec.label, "error": str(exc)})
         except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:   # one covariate never ends the table

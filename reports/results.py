@@ -215,7 +215,7 @@ def _cox(ds: Dataset, endpoint: Endpoint, spec: ReportSpec, columns: list[str], 
     rule = "manual" if spec.selection == "manual" else "p05"
     paper_groups = spec.paper_groups and not spec.groupings
     return cox_view(ds, endpoint.key, columns, dict(spec.cutoffs), rule, list(spec.manual), paper_groups,
-                    spec.alpha, forms, cached=False)
+                    spec.alpha, forms, cached=False, concordance=True)
 
 
 def compute(ds: Dataset | None, spec: ReportSpec, *, meta_data=None, today: dt.date | None = None) -> ReportResults:

@@ -280,8 +280,12 @@ def with_groupings(frame: pd.DataFrame, groupings: tuple[str, ...]) -> pd.DataFr
     return out
 
 
-def _cox_univariable(frame: pd.DataFrame, time_col: str, event_col: str, specs: tuple, groupings: tuple):
-    return cox_univariable(with_groupings(frame, groupings), time_col, event_col, list(specs))
+def _cox_univariable(frame: pd.DataFrame, time_col: str, event_col: str, specs: tuple, groupings: tuple,
+                     concordance: bool = False):
+    # the page's table shows no concordance per variable (the multivariable model's is in its footnote); at 50k
+    # patients it is most of a univariable fit's time
+    return cox_univariable(with_groupings(frame, groupings), time_col, event_col, list(specs),
+                           concordance=concordance)
 
 
 def _cox_fit(frame: pd.DataFrame, time_col: str, event_col: str, specs: tuple, groupings: tuple):
@@ -328,14 +332,15 @@ def _direct(func, ds: Dataset, *args):
 
 def cox_view(ds: Dataset, endpoint: str, columns: list[str], chosen: Any = None, rule: str = "p05",
              manual: list[str] | None = None, paper_groups: bool = True, alpha: float = 0.05,
-             forms: Any = None, cached: bool = True) -> CoxView:
+             forms: Any = None, cached: bool = True, concordance: bool = False) -> CoxView:
     """Univariable screen of ``columns`` (:func:`cox_variables`) and the multivariable model of the variables the
     rule selects.
 
     ``rule="p05"``: :func:`analysis.cox.select_by_pvalue` (univariable p < ``alpha`` enters; the paper's rule);
     ``rule="manual"``: the covariates in ``manual`` (by column or text form). A multivariable model that cannot
     be fitted (e.g. collinear covariates) is reported in ``multi_error``; the univariable table still stands.
-    ``cached=False`` fits without the shared cache (the deliverables memoise their results as a whole).
+    ``cached=False`` fits without the shared cache (the deliverables memoise their results as a whole);
+    ``concordance=True`` adds Harrell's C to every univariable model (the R bundle reproduces it).
     """
     run = memoised if cached else _direct
     e = endpoint_of(ds, endpoint)
@@ -345,7 +350,7 @@ def cox_view(ds: Dataset, endpoint: str, columns: list[str], chosen: Any = None,
         raise AnalysisError("choose at least one candidate variable")
     groupings = tuple(sorted({v.grouping for v in variables if v.grouping}))
     specs = tuple(v.spec for v in variables)
-    uni = run(_cox_univariable, ds, time_col, event_col, specs, groupings)
+    uni = run(_cox_univariable, ds, time_col, event_col, specs, groupings, concordance)
     if rule == "manual":
         wanted = set(manual or [])
         selected = [v for v in variables if wanted & {v.column, v.text, v.spec.label}]

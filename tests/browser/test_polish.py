@@ -31,6 +31,8 @@ return out;
 
 def _presentation(browser, on: bool) -> None:
     """Switch presentation mode (the switch persists in the browser's local storage) on or off."""
+    wait_for(browser, lambda d: d.execute_script("return document.getElementById('presentation') !== null"), 30,
+             "the navbar's presentation switch never appeared")
     if bool(browser.execute_script("return document.body.classList.contains('presentation')")) != on:
         browser.execute_script("document.getElementById('presentation').click()")
     wait_for(browser, lambda d: bool(d.execute_script("return document.body.classList.contains('presentation')"))
