@@ -82,9 +82,33 @@ def make_celery(redis_url: str):
 celery_app = make_celery(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0") if celery_importable() else None
 
 
+#: modules that code run by a background job imports lazily (inside a function): imported by
+#: :func:`import_job_modules` before the server takes requests
+JOB_MODULES = ("statsmodels.api", "analysis.cutpoint", "analysis.meta.report", "reports.results", "reports.deck",
+               "reports.manuscript", "reports.rscript", "reports.figures", "services.meta_views", "kaleido", "pptx",
+               "docx", "pyreadstat", "python_calamine")
+
+
+def import_job_modules() -> None:
+    """Import now every module a background job imports lazily.
+
+    Without Redis a job runs in a process forked from the server process, which has other threads. A thread that
+    is importing a module when the fork happens leaves that module's import lock held in the child for ever, and a
+    job that then imports the same module hangs (seen: a meta deliverable stuck on ``import statsmodels.api``
+    inside Egger's test while a request thread imported it). With every such module imported before any fork, no
+    import is under way to be copied half-done."""
+    import importlib
+
+    for name in JOB_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:             # an optional renderer missing here: the job reports it itself
+            continue
+
+
 def background_manager():
     """CeleryManager on Redis when ``REDIS_URL`` is set and celery is importable, else a DiskcacheManager in the
-    cache directory."""
+    cache directory (the modules its forked jobs import are imported first: :func:`import_job_modules`)."""
     if os.environ.get("REDIS_URL") and celery_app is not None:
         from dash import CeleryManager
 
@@ -92,6 +116,7 @@ def background_manager():
     import diskcache
     from dash import DiskcacheManager
 
+    import_job_modules()
     directory = os.path.join(cache_dir(), "background")
     os.makedirs(directory, mode=0o700, exist_ok=True)
     return DiskcacheManager(diskcache.Cache(directory), expire=RESULT_EXPIRES)

@@ -40,3 +40,16 @@ def test_dash_is_set_up_at_import_not_in_the_first_request(tmp_path):
     assert {"dash", "dash_bootstrap_components", "plotly"} <= set(state["packages"])
     assert state["codes"] and set(state["codes"]) == {200}
     assert state["router"]
+
+
+def test_modules_a_forked_job_imports_lazily_are_imported_before_serving():
+    """A job forked while a request thread imports one of them would hang on that module's import lock."""
+    import subprocess
+    import sys
+
+    code = ("import sys, app; from services.background import JOB_MODULES; "
+            "missing = [m for m in JOB_MODULES if m not in sys.modules]; print(missing)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=__import__("pathlib").Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
