@@ -526,13 +526,21 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+#: past this many distinct values a column's levels are not written out (it has far too many to be categories)
+_LEVELS_WRITTEN = 1000
+
+
 def distinct_levels(series: pd.Series) -> list[str]:
     """The distinct present values of a column as level texts (:func:`level_text`), numbers in numeric order,
-    text in first-seen order; one hash pass over the cells (``pd.factorize``), the rest per distinct value."""
+    text in first-seen order; one hash pass over the cells (``pd.factorize``), the rest per distinct value. A
+    column with more than a thousand distinct values (a measurement, an identifier) gets placeholders instead
+    of its texts: only their number matters then (:func:`column_uses`)."""
     _codes, uniques = pd.factorize(series, use_na_sentinel=True)
     if _is_numeric(series):
         values = np.asarray(uniques, dtype=float)
         uniques = np.sort(values[np.isfinite(values)])
+    if len(uniques) > _LEVELS_WRITTEN:
+        return [""] * len(uniques)
     return list(dict.fromkeys(t for t in (level_text(v) for v in uniques) if t is not None))
 
 

@@ -49,6 +49,7 @@ import re
 import secrets
 import shutil
 import struct
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -120,7 +121,7 @@ class Dataset:
         self.n = int(len(frame))
         self.numeric_columns = frozenset(c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]))
         #: what the frame takes in the store, for the session quota (its size in memory, strings included)
-        self.nbytes = int(frame.memory_usage(index=False, deep=True).sum())
+        self.nbytes = frame_nbytes(frame)
         self._describe(frame)
 
     def _describe(self, frame: pd.DataFrame) -> None:
@@ -161,6 +162,21 @@ class Dataset:
     def label(self) -> str:
         kind = "SYNTHETIC demo cohort" if self.synthetic else self.name
         return f"{kind} (n={self.n})"
+
+
+def frame_nbytes(frame: pd.DataFrame) -> int:
+    """A frame's size in memory, strings included (``memory_usage(deep=True)``), counted per distinct string: a
+    text column's cells point at its few distinct values (the importer reads coded columns so), and sizing each
+    cell's string took 0.2 s at 100k rows x 30."""
+    total = 0
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype == object:
+            codes, uniques = pd.factorize(col, use_na_sentinel=True)
+            total += codes.size * 8 + sum(sys.getsizeof(v) for v in uniques)
+        else:
+            total += int(col.memory_usage(index=False, deep=True))
+    return int(total)
 
 
 def dataset_endpoints(frame: pd.DataFrame, report: dict) -> list[schema.Endpoint]:
