@@ -35,8 +35,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from benchmarks import RUNS
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 DEMO = ROOT / "data" / "demo_cohort.csv"
 HEADERS = ["patient_id", "OS (months)", "death", "PFS (days)", "pfs_event", "AST (U/L)", "sex", "Child-Pugh", "age"]
 
@@ -301,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="file sizes in bytes, used in turn")
     parser.add_argument("--http-per-generator", type=int, default=6)
     parser.add_argument("--cli-per-generator", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RUNS,
+                        help="results directory (default benchmarks/runs, not committed; benchmarks/results records)")
     args = parser.parse_args(argv)
     from analysis import bounded
     from benchmarks.run import machine_info

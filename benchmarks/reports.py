@@ -26,9 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import RUNS
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-RESULTS = HERE / "results"
 DEMO = ROOT / "data" / "demo_cohort.csv"
 PAPER_VIEW = ROOT / "reports" / "views" / "paper_demo.json"
 TARGETS = {"deck": 10.0, "docx": 3.0, "r": 1.0}
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.reports", description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--out", type=Path, default=RUNS,
+                        help="results directory (default benchmarks/runs, not committed; benchmarks/results records)")
     p.add_argument("--no-cli", action="store_true", help="skip the command-line timings")
     args = p.parse_args(argv)
 

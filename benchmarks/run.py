@@ -6,9 +6,11 @@ gunicorn at 1 and 10 concurrent clients (n = 302 and an uploaded n = 100k); the 
 Chromium (first load, and >= 30 cutoff changes at n = 302 and n = 100k).
 ``--quick`` (~20 s): the engine at n = 302 and 100k against lifelines and at 1M for ours alone.
 
-Results go to ``benchmarks/results/`` (``latest.json``, ``latest.md`` and dated copies ``<mode>-<UTC time>``;
-``--out`` picks another directory). The Markdown table is printed; with ``--json`` exactly one JSON object is
-printed on stdout instead (progress goes to stderr).
+Results go to ``benchmarks/runs/`` (not committed: ``latest.json``, ``latest.md`` and dated copies
+``<mode>-<UTC time>``); ``--out benchmarks/results`` records a run beside the committed ones, ``--out`` any other
+directory. The Markdown table is printed; with ``--json`` exactly one JSON object is printed on stdout instead
+(progress goes to stderr). ``--baseline DIR`` measures another checkout beside this one in the same run (engine,
+server and import parts; :mod:`benchmarks.compare`).
 """
 from __future__ import annotations
 
@@ -26,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import RUNS
+
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 ALL_PARTS = ("engine", "r", "upload", "server", "browser")
 VARIANT_IO = "analysis.io.load_cohort (in process)"
 
@@ -159,10 +162,12 @@ def run(args, log) -> dict:
         from benchmarks.cohorts import upload_csv
         from benchmarks.upload import fork_cost
 
-        n_up = args.upload_n or (100_000 if args.quick else 1_000_000)
+        sizes_up = args.upload_n or [100_000 if args.quick else 1_000_000]
+        n_up = max(sizes_up)
         log("import (analysis.io.load_cohort; analysis.bounded.load_cohort)")
         try:
-            results["import"] = run_upload(n_up, 30, log=log, baseline_root=args.upload_baseline)
+            results["import"] = [row for n in sizes_up
+                                 for row in run_upload(n, 30, log=log, baseline_root=args.baseline)]
             results["fork_cost"] = [fork_cost(cohorts.DEMO_CSV, repeats=15),
                                     fork_cost(upload_csv(min(n_up, 100_000), 30), repeats=5 if args.quick else 7)]
             for fc in results["fork_cost"]:
@@ -208,6 +213,24 @@ def run(args, log) -> dict:
         except Exception as exc:
             results["server"] = {"error": f"{type(exc).__name__}: {str(exc)[-800:]}"}
             log(f"  server benchmark failed: {results['server']['error']}")
+
+    if args.baseline and {"engine", "server"} & parts:
+        from benchmarks import compare
+
+        side: dict = {"baseline": str(args.baseline)}
+        if "engine" in parts:
+            log(f"engine, before and after side by side ({args.baseline} / this checkout)")
+            side["engine"] = compare.engine_side_by_side(args.baseline, sizes, rounds=args.rounds,
+                                                         budget_s=args.budget, log=log)
+        if "server" in parts:
+            log(f"server, before and after side by side ({args.baseline} / this checkout)")
+            try:
+                side["server"] = compare.server_side_by_side(args.baseline, cutoffs, big_csv,
+                                                             rounds=max(1, args.rounds - 1), log=log)
+            except Exception as exc:
+                side["server_error"] = f"{type(exc).__name__}: {str(exc)[-800:]}"
+                log(f"  side-by-side server benchmark failed: {side['server_error']}")
+        results["before_after"] = side
 
     results["machine"]["loadavg_end"] = list(os.getloadavg())
     results["machine"]["calibration_sort_1m_ms_end"] = calibration_ms()
@@ -384,6 +407,10 @@ def markdown(results: dict) -> str:
     elif br:
         lines += ["## Survival page in headless Chromium", "", f"Not measured: {br.get('skipped') or br.get('error')}",
                   ""]
+    if results.get("before_after"):
+        from benchmarks.compare import markdown as side_by_side
+
+        lines += side_by_side(results["before_after"])
     if results.get("targets"):
         lines += ["## Targets", "", "| target | goal | measured | met |", "|---|---|---:|---|"]
         for t in results["targets"]:
@@ -431,16 +458,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="the ~20 s subset (engine at 302, 100k, 1M)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the table")
-    p.add_argument("--out", type=Path, default=RESULTS, help="results directory (default benchmarks/results)")
+    p.add_argument("--out", type=Path, default=RUNS,
+                   help="results directory (default benchmarks/runs, not committed; benchmarks/results records)")
     p.add_argument("--parts", type=lambda s: [x for x in s.split(",") if x], default=None,
                    help=f"comma-separated subset of {','.join(ALL_PARTS)}")
     p.add_argument("--sizes", type=_ints, default=None, help="engine cohort sizes, e.g. 302,10000")
     p.add_argument("--lifelines-sizes", type=_ints, default=None)
     p.add_argument("--r-sizes", type=_ints, default=None)
-    p.add_argument("--upload-n", type=int, default=None, help="rows of the import benchmark")
-    p.add_argument("--upload-baseline", type=Path, default=None,
-                   help="another checkout (e.g. `git worktree add /tmp/base <commit>`) whose importer is measured "
-                        "in the same run, side by side")
+    p.add_argument("--upload-n", type=_ints, default=None,
+                   help="rows of the import benchmark, e.g. 1000000,100000 (default 1M; 100k with --quick)")
+    p.add_argument("--baseline", "--upload-baseline", type=Path, default=None,
+                   help="another checkout (e.g. `git worktree add /tmp/base <commit>`) measured in the same run, "
+                        "side by side: its engine, server and importer (the parts asked for)")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds per side with --baseline")
     p.add_argument("--big-n", type=int, default=100_000, help="cohort size uploaded for server/browser runs")
     p.add_argument("--changes", type=int, default=30, help="cutoff changes per size in the browser")
     p.add_argument("--budget", type=float, default=None, help="seconds of timed updates per engine size")

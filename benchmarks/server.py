@@ -39,7 +39,8 @@ def free_port() -> int:
 class AppServer:
     """gunicorn with the production config on a loopback port; a context manager."""
 
-    def __init__(self, env: dict | None = None, start_timeout: float = 90.0):
+    def __init__(self, env: dict | None = None, start_timeout: float = 90.0, root: Path = ROOT):
+        self.root = Path(root)                           # the checkout served (another one: before/after runs)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp = Path(tempfile.mkdtemp(prefix="haic-bench-server-"))
@@ -54,8 +55,8 @@ class AppServer:
     def __enter__(self) -> "AppServer":
         gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=ROOT, env=self.env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=self.root,
+                                     env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.time() + self.start_timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -328,11 +329,12 @@ def bench_callback(base_url: str, cutoffs: list[float], clients: int, requests_p
 
 
 def run_server(cutoffs_by_n: dict[int, list[float]], quick: bool, big_csv: Path | None = None,
-               captured_body: dict | None = None, log=print) -> dict:
-    """Server benchmarks at the demo size (and at ``big_csv``'s size through an upload, when given)."""
+               captured_body: dict | None = None, log=print, root: Path = ROOT) -> dict:
+    """Server benchmarks at the demo size (and at ``big_csv``'s size through an upload, when given), on a
+    gunicorn serving the checkout ``root``."""
     out: dict = {"rows": []}
     per_client = (10, 5) if quick else (20, 8)
-    with AppServer() as server:
+    with AppServer(root=root) as server:
         out["workers"] = server.workers
         deps = requests.get(server.url + "/_dash-dependencies", timeout=30).json()
         body = km_request(deps, cutoffs_by_n[302][0])

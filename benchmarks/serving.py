@@ -48,8 +48,8 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from benchmarks import RUNS
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 CALLBACK = "/_dash-update-component"
 PAGES = [("/", "#preview-grid"), ("/survival", "#km-graph .main-svg"), ("/cox", "#cox-multi-table"),
          ("/response", "#response-table"), ("/safety", "#ae-table"), ("/baseline", "#baseline-table"),
@@ -535,7 +535,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="reading pause between interactions, MIN,MAX seconds (uniform; default 1,4)")
     parser.add_argument("--cox-demo-only", action="store_true",
                         help="the Cox screen on the demo cohort only (the uploaders use every other page on their data)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RUNS,
+                        help="results directory (default benchmarks/runs, not committed; benchmarks/results records)")
     args = parser.parse_args(argv)
     from benchmarks.run import machine_info
     from benchmarks.server import AppServer

@@ -77,13 +77,14 @@ def measure_import(path: Path, timeout_s: float = 300, root: Path = ROOT, via: s
 
 def run_upload(n: int, columns: int = 30, log=print, baseline_root: Path | None = None) -> list[dict]:
     """The import of an n x columns file: through this checkout's importer in process and bounded, and through
-    ``baseline_root``'s importer in process when given (the rows alternate, so that a busy moment of the host
-    does not fall on one variant only)."""
+    ``baseline_root``'s the same two ways when given (before and after alternate, so that a busy moment of the
+    host does not fall on one variant only)."""
     t0 = time.perf_counter()
     path = upload_csv(n, columns)
     prep = time.perf_counter() - t0
-    variants = ([("before", baseline_root, "io")] if baseline_root else []) + [("after", ROOT, "io"),
-                                                                                ("after", ROOT, "bounded")]
+    after = [("after", ROOT, "io"), ("after", ROOT, "bounded")]
+    variants = after if not baseline_root else [("before", baseline_root, "io"), after[0],
+                                                ("before", baseline_root, "bounded"), after[1]]
     rows = []
     for when, root, via in variants:
         out = measure_import(path, root=root, via=via)

@@ -46,11 +46,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import requests  # noqa: E402
 
+from benchmarks import RUNS  # noqa: E402
 from benchmarks.server import (KM_CARD_INPUT, KM_OUTPUT, KM_TABLE_OUTPUT, AppServer, build_body,  # noqa: E402
                                find_callback, km_values)
 
 DEMO = ROOT / "data" / "demo_cohort.csv"
-RESULTS = ROOT / "benchmarks" / "results"
 CALLBACK = "/_dash-update-component"
 UPLOAD_OUTPUT = "dataset-id.data"
 #: the variables the simulated users cut, with the cutoff range they move in (demo quantiles 10-90 %)
@@ -467,7 +467,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", action="store_true", help="10 minutes, memory every 30 s (not for CI)")
     parser.add_argument("--url", help="an already running server on loopback (default: start gunicorn)")
     parser.add_argument("--pid", type=int, help="with --url: its gunicorn master pid, for worker memory")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RUNS,
+                        help="results directory (default benchmarks/runs, not committed; benchmarks/results records)")
     parser.add_argument("--no-write", action="store_true", help="print the report only")
     args = parser.parse_args(argv)
     if args.soak and "--duration" not in " ".join(argv if argv is not None else sys.argv[1:]):
