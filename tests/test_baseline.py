@@ -15,6 +15,7 @@ from scipy import special, stats
 from analysis.baseline import (BASELINE_COLUMNS, baseline_table, contingency_test, fisher_exact_rxc,
                                numeric_tests)
 from analysis.errors import AnalysisError
+from tests.support.examples import examples
 
 REF = Path(__file__).parent / "reference"
 R = json.loads((REF / "tables.json").read_text())
@@ -98,7 +99,7 @@ def test_contingency_rule_matches_r(table_id):
         assert res.test == "chi2" and close(res.p, ref["chi2"]) and close(res.statistic, ref["chi2_stat"])
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(st.integers(2, 4), st.integers(2, 3), st.data())
 def test_fisher_rxc_equals_brute_force(r, c, data):
     cells = data.draw(st.lists(st.integers(0, 4), min_size=r * c, max_size=r * c))
@@ -106,7 +107,7 @@ def test_fisher_rxc_equals_brute_force(r, c, data):
     assert fisher_exact_rxc(t) == pytest.approx(brute_force_fisher(t), rel=1e-9, abs=1e-15)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.integers(0, 25), min_size=4, max_size=4))
 def test_fisher_rxc_equals_scipy_on_2x2(cells):
     t = np.array(cells).reshape(2, 2)

@@ -21,6 +21,7 @@ from scipy import stats
 from analysis.cox import (
     CovariateSpec, cox_fit, cox_univariable, harrell_concordance, parse_covariates, select_by_pvalue,
 )
+from tests.support.examples import examples
 from analysis.errors import AnalysisError
 from analysis.survival import hazard_ratio
 
@@ -162,7 +163,7 @@ def test_zph_matches_loop_definition():
 
 
 # --- concordance against lifelines ------------------------------------------------------------------------
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(1, 8), st.booleans(), st.integers(0, 3)), min_size=3, max_size=50))
 def test_concordance_matches_lifelines(rows):
     from lifelines.utils import concordance_index

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from analysis import cutpoint as cp
 from analysis.errors import AnalysisError
+from tests.support.examples import examples
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "reference" / "cutpoint.json").read_text())
@@ -128,7 +129,7 @@ def test_permutation_p_within_monte_carlo_error_of_r(name):
 
 # --- brute-force oracles -------------------------------------------------------------------------------
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(8, 30).flatmap(lambda n: st.tuples(
     st.lists(st.integers(1, 8), min_size=n, max_size=n),        # times with many ties
     st.lists(st.integers(0, 1), min_size=n, max_size=n),

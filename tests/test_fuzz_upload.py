@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from analysis.io import Limits, load_cohort
 from benchmarks.server import build_body, find_callback
 from services import store
+from tests.support.examples import examples
 
 LIMITS = Limits(max_bytes=200_000, max_rows=300, max_columns=40, max_cell_chars=200)
 #: every generated cell value carries this marker, so a message that quotes a cell is caught
@@ -165,7 +166,7 @@ def as_fuzzer(app):
     return _Session()
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(600), deadline=None, suppress_health_check=list(HealthCheck))
 @example(raw=b"os_months,os_event,ast\n1,1,1e+34 2064567324\n2,0,8e2569614270f3d8\n", time_unit=None)
 @given(raw=malformed_file, time_unit=st.sampled_from([None, "days", "months", "years"]))
 def test_importer_never_raises_and_every_refusal_names_the_problem(store_app, raw, time_unit):
@@ -229,7 +230,7 @@ def app_client(tmp_path_factory):
     return upload, km, show, previous
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=list(HealthCheck))
 @given(raw=malformed_file)
 def test_upload_callback_survives_malformed_files_and_keeps_the_previous_dataset(app_client, raw):
     upload, km, show, previous = app_client

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from analysis import schema
 from analysis.io import load_cohort, parse_numbers, sniff_delimiter
+from tests.support.examples import examples
 
 GOOD = (
     "patient_id,age,sex,ast,ehm,child_pugh,os_months,os_event,pfs_months,pfs_event,recist_best,ae_fever\n"
@@ -191,7 +192,7 @@ _cells = st.one_of(st.text(max_size=12), st.sampled_from(["NA", ".", "-", "1", "
                                                            "=cmd()", "<script>", "12,5", '"']))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(headers=st.lists(st.sampled_from(["os_months", "os_event", "AST (U/L)", "ehm", "x", "", "os_months"]),
                         min_size=1, max_size=6),
        rows=st.lists(st.lists(_cells, min_size=0, max_size=7), max_size=6),

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from analysis import io as aio
 from analysis import schema
 from analysis.io import Limits, load_cohort
+from tests.support.examples import examples
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -236,7 +237,7 @@ _bytes = st.lists(st.sampled_from([b"e", b"E", b"1", b"0", b"+", b"-", b" ", b"\
                   max_size=60).map(b"".join)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(raw=_bytes)
 def test_exponent_screen_equals_the_regular_expression(raw):
     expected = bool(aio.HUGE_EXPONENT_BYTES.search(raw))

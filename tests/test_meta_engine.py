@@ -19,6 +19,7 @@ from analysis.meta import (
     log_ratio_from_ci, log_ratio_from_counts, mantel_haenszel, meta_analysis, meta_regression, random_effects,
     se_from_p, spearman_correlation, subgroup_analysis, trim_and_fill,
 )
+from tests.support.examples import examples
 from analysis.meta.effects import double_zero, parse_p_value
 
 REF = json.loads((Path(__file__).parent / "reference" / "meta.json").read_text())
@@ -437,7 +438,7 @@ finite = st.floats(-3, 3, allow_nan=False, allow_infinity=False)
 variances = st.floats(0.005, 2.0, allow_nan=False, allow_infinity=False)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.tuples(finite, variances), min_size=2, max_size=12))
 def test_tau2_nonnegative_and_solves_its_equation(pairs):
     yi = np.array([p[0] for p in pairs])

@@ -16,6 +16,7 @@ from statsmodels.stats.inter_rater import cohens_kappa
 from analysis.errors import AnalysisError
 from analysis.response import (CATEGORIES, clopper_pearson, kappa_from_table, landmark, objective_response,
                                response_agreement, response_crosstab, response_table)
+from tests.support.examples import examples
 
 REF = Path(__file__).parent / "reference"
 R = json.loads((REF / "tables.json").read_text())
@@ -86,7 +87,7 @@ def test_more_than_two_groups_with_small_counts_use_exact_test():
     assert t.p == pytest.approx(expected, rel=1e-9) and expected < 0.05
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.integers(0, 60), st.integers(1, 60))
 def test_clopper_pearson_equals_beta_quantiles(x, n):
     x = min(x, n)

@@ -17,6 +17,7 @@ from hypothesis import assume, given, settings, strategies as st
 from benchmarks.server import AppServer, build_body, find_callback
 from components.export import FORMULA_PREFIXES, to_safe_csv
 from services.security import content_security_policy, redact_text
+from tests.support.examples import examples
 
 CALLBACK = "/_dash-update-component"
 
@@ -293,7 +294,7 @@ formula_text = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(header=formula_text, cells=st.lists(formula_text, min_size=1, max_size=6))
 def test_csv_export_never_starts_a_field_with_a_formula(header, cells):
     assume(header != "number")
