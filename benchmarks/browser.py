@@ -2,7 +2,7 @@
 
 Debian's headless Chromium (``/usr/bin/chromium`` + ``/usr/bin/chromedriver``, ``SE_OFFLINE=true`` so that
 selenium never downloads anything) drives the app served by gunicorn with the production config
-(:class:`benchmarks.server.AppServer`).
+(:class:`tests.support.server.AppServer`).
 
 * **First load**: navigation start (``performance.now()`` origin) to the first completed draw of ``#km-graph``
   holding KM traces. ``plotly_afterplot`` cannot be listened to before Plotly has initialised the graph div,
@@ -22,7 +22,6 @@ selenium never downloads anything) drives the app served by gunicorn with the pr
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -30,11 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                "--disable-dev-shm-usage", "--window-size=1500,1100", "--hide-scrollbars")
+from tests.support.browser import chrome_driver, have_browser as _chromium_installed
 
 # installed before any page script: record when Plotly finishes drawing #km-graph with data
 FIRST_PLOT_HOOK = r"""
@@ -156,7 +151,7 @@ def redraw_only(driver, k: int = 15) -> dict:
 
 
 def have_browser() -> tuple[bool, str]:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    if not _chromium_installed():
         return False, "Debian chromium + chromium-driver not installed"
     try:
         import selenium  # noqa: F401
@@ -166,17 +161,7 @@ def have_browser() -> tuple[bool, str]:
 
 
 def make_driver(profile_dir: Path):
-    os.environ["SE_OFFLINE"] = "true"        # selenium-manager must never fetch a driver or browser
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={profile_dir}")
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = chrome_driver(profile_dir, ("performance", "browser"))
     driver.set_page_load_timeout(120)
     driver.set_script_timeout(60)
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FIRST_PLOT_HOOK})

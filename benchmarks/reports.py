@@ -11,7 +11,7 @@ For the demo cohort (n = 302) and two views -- the seed paper's (``reports/views
 Targets (issue 14): deck <= 10 s, manuscript <= 3 s, R bundle <= 1 s, end to end, median of the repeats. The
 deck's time includes starting Chromium and rendering every figure (kaleido). Also measured once: the command line
 (``python -m reports KIND``) in a fresh interpreter, imports included, as a script would call it. Results go to
-``benchmarks/results/reports-<UTC time>.json`` and ``.md`` with the machine, its load and a CPU yardstick.
+``benchmarks/runs/reports-<UTC time>.json`` and ``.md`` with the machine, its load and a CPU yardstick.
 """
 from __future__ import annotations
 

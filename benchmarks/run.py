@@ -189,7 +189,7 @@ def run(args, log) -> dict:
 
     if "browser" in parts:
         from benchmarks.browser import run_browser
-        from benchmarks.server import AppServer
+        from tests.support.server import AppServer
 
         log("browser (headless Chromium, gunicorn)")
         try:

@@ -1,7 +1,7 @@
 """The serving budget (issue 13, item 7): every page's first view in Chromium, and 50 simulated users for 120 s on
 3 gunicorn workers with a worker killed (``kill -9``) and Redis restarted mid-run.
 
-``python -m benchmarks.serving`` (about 5 minutes) writes ``benchmarks/results/serving-<UTC time>.json`` and
+``python -m benchmarks.serving`` (about 5 minutes) writes ``benchmarks/runs/serving-<UTC time>.json`` and
 ``.md``; docs/performance.md explains the method and the numbers.
 
 1. **First view of every page** (n = 302, the synthetic demo; assets cached): Debian's headless Chromium opens
@@ -280,7 +280,7 @@ class User:
         self.stats.interaction("app load (HTML, layout, dependencies)", time.perf_counter() - t)
         self.open_page("/")
         if self.upload is not None:
-            from benchmarks.server import build_body, find_callback
+            from tests.support.server import build_body, find_callback
 
             deps = self.http.get(self.base_url + "/_dash-dependencies", timeout=60).json()
             values = {"upload.contents": "data:text/csv;base64," + base64.b64encode(self.upload).decode(),
@@ -297,7 +297,8 @@ class User:
                     self.on = f"uploaded (n = {rows:,})"
 
     def cutoff_moves(self) -> None:
-        from benchmarks.server import KM_CARD_INPUT, KM_OUTPUT, KM_TABLE_OUTPUT, build_body, find_callback, km_values
+        from benchmarks.server import KM_CARD_INPUT, KM_OUTPUT, KM_TABLE_OUTPUT, km_values
+        from tests.support.server import build_body, find_callback
 
         deps = self.recorded["__deps__"]
         var = self.rng.choice(("ast", "alp", "nlr", "tb", "afp", "albumin"))
@@ -374,7 +375,7 @@ def worker_pids(master_pid: int) -> list[int]:
 
 
 def run_load(args, recorded: dict, log=print) -> dict:
-    from benchmarks.server import AppServer, RedisServer
+    from tests.support.server import AppServer, RedisServer
     from scripts.loadtest import MemorySampler, cutoff_ranges
 
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"haic-serving-{os.getpid()}"
@@ -539,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="results directory (default benchmarks/runs, not committed; benchmarks/results records)")
     args = parser.parse_args(argv)
     from benchmarks.run import machine_info
-    from benchmarks.server import AppServer
+    from tests.support.server import AppServer
 
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     started = dt.datetime.now(dt.timezone.utc)

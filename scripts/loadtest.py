@@ -1,7 +1,7 @@
 """Multi-user load test of the production server, on loopback only.
 
 ``python scripts/loadtest.py`` starts ``gunicorn -c gunicorn.conf.py app:server`` (the production config, via
-:class:`benchmarks.server.AppServer`) on a free 127.0.0.1 port with a fresh cache directory, then simulates
+:class:`tests.support.server.AppServer`) on a free 127.0.0.1 port with a fresh cache directory, then simulates
 ``--users`` people (default 20), each with their own browser session cookie, moving the survival page's cutoff
 every ``--interval`` seconds (default 0.5) for ``--duration`` seconds (default 60): every move is the request the
 browser sends for the ``update_km`` callback (built from ``/_dash-dependencies``; the same shape as one
@@ -14,7 +14,7 @@ else's dataset, or a lost dataset, would show as an error). Reported: requests, 
 p50/p95/p99/max latency, the achieved rate, and the resident memory (RSS) of each gunicorn worker, sampled
 every 5 s (every 30 s with ``--soak``). ``--soak`` runs 10 minutes (not for CI) to show memory stays flat.
 
-Results: ``benchmarks/results/load-<UTC date>.json`` and ``.md`` (``--out`` for another directory), with the
+Results: ``benchmarks/runs/load-<UTC date>.json`` and ``.md`` (``--out`` for another directory), with the
 machine described. The run is bounded in time and count, and refuses any target that is not loopback
 (``--url`` may name an already running server on 127.0.0.0/8 or ::1; memory is then not measured unless
 ``--pid`` gives its gunicorn master).
@@ -47,8 +47,8 @@ import pandas as pd  # noqa: E402
 import requests  # noqa: E402
 
 from benchmarks import RUNS  # noqa: E402
-from benchmarks.server import (KM_CARD_INPUT, KM_OUTPUT, KM_TABLE_OUTPUT, AppServer, build_body,  # noqa: E402
-                               find_callback, km_values)
+from benchmarks.server import KM_CARD_INPUT, KM_OUTPUT, KM_TABLE_OUTPUT, km_values  # noqa: E402
+from tests.support.server import AppServer, build_body, find_callback  # noqa: E402
 
 DEMO = ROOT / "data" / "demo_cohort.csv"
 CALLBACK = "/_dash-update-component"

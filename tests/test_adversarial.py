@@ -1,5 +1,5 @@
 """The adversarial suite at CI size (about a minute; the long run is ``python -m benchmarks.adversarial``): every
-generator of ``benchmarks/adversarial.py`` through the bounded loader (web and command-line paths), through
+generator of ``tests/support/adversarial.py`` through the bounded loader (web and command-line paths), through
 ``python -m analysis validate``, and through a real gunicorn server's upload callback (issue 13, item 2).
 """
 from __future__ import annotations
@@ -8,8 +8,7 @@ import os
 import pytest
 
 from analysis import bounded
-from analysis.io import Limits
-from benchmarks import adversarial
+from tests.support import adversarial
 
 #: CI sizes: small, medium and a few MB (the long run goes to the 64 MB byte limit and 20 MB lines)
 SIZES = (1_000, 100_000, 2_000_000)
@@ -60,7 +59,7 @@ def test_validate_answers_every_generators_output_with_one_json_object(tmp_path,
 
 
 def test_uploads_through_gunicorn_never_kill_a_worker():
-    from benchmarks.server import AppServer
+    from tests.support.server import AppServer
 
     files = [c for c in adversarial.cases(1, (2_000_000,), seed=22)]
     files.append(("tokenizer_cr", 7, b'c\n,\n\r\t"'))

@@ -37,7 +37,7 @@ def test_a_store_refusal_reaches_the_user_as_it_is_and_the_previous_dataset_stay
     if "app" not in sys.modules:
         os.environ.setdefault("HAIC_CACHE_DIR", str(tmp_path / "cache"))
     import app
-    from benchmarks.server import build_body, find_callback
+    from tests.support.server import build_body, find_callback
 
     client = app.server.test_client()
     deps = client.get("/_dash-dependencies").get_json()

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import cohorts, engine, run, server
+from tests.support.server import build_body, callback_outputs, find_callback
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,12 +107,12 @@ def test_request_body_built_from_the_callback_map():
     captured["inputs"] = captured["inputs"][:1]
     assert server.same_shape(body, captured)[0] is False
     with pytest.raises(LookupError):
-        server.find_callback(deps, "nothing.here")
-    stateless = server.build_body({"output": "a.b", "inputs": [{"id": "x", "property": "value"}]}, {"x.value": 1},
+        find_callback(deps, "nothing.here")
+    stateless = build_body({"output": "a.b", "inputs": [{"id": "x", "property": "value"}]}, {"x.value": 1},
                                   ["x.value"])
     assert "state" not in stateless                       # as the renderer sends it
     # pattern-matching outputs: the browser sends their ids as objects
-    multi = server._outputs('..km-graph.figure...{"name":"km-summary","type":"tc-body"}.children..')
+    multi = callback_outputs('..km-graph.figure...{"name":"km-summary","type":"tc-body"}.children..')
     assert multi[1] == {"id": {"name": "km-summary", "type": "tc-body"}, "property": "children"}
 
 

@@ -192,7 +192,7 @@ def dash_app(tmp_path_factory):
 
 
 def test_the_web_upload_is_read_within_the_budget_and_the_previous_dataset_stays(dash_app, monkeypatch):
-    from benchmarks.server import build_body, find_callback
+    from tests.support.server import build_body, find_callback
 
     client = dash_app.server.test_client()
     deps = client.get("/_dash-dependencies").get_json()

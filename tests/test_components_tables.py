@@ -22,46 +22,13 @@ from components.export import to_html_table
 from components.table_card import export_texts, figure_card, table_card
 from services import cohort_views as views
 from services.store import Dataset, frame_hash
+from tests.support.cohorts import make_cohort
+from tests.support.dash_tree import texts_of, walk
 
 
 # ---------------------------------------------------------------------------------------------------------
 # a small synthetic cohort (random numbers only)
 # ---------------------------------------------------------------------------------------------------------
-def make_cohort(n: int = 240, seed: int = 11) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    ast = rng.lognormal(4.1, 0.5, n)
-    nlr = rng.lognormal(1.0, 0.5, n)
-    child = np.where(rng.random(n) < 0.2, "B", "A")
-    ehm = np.where(rng.random(n) < 0.3, "Yes", "No")
-    treat = np.where(rng.random(n) < 0.4, "HAIC + TKIs or ICIs", "HAIC + ICIs + TKIs/anti-VEGF")
-    lp = 0.5 * (ast > 56.5) + 0.6 * (child == "B") + 0.4 * (ehm == "Yes")
-    t_os = rng.exponential(30, n) * np.exp(-lp)
-    t_pfs = np.minimum(t_os, rng.exponential(12, n) * np.exp(-lp))
-    cens = rng.uniform(6, 60, n)
-    etiology = rng.choice(["HBV", "HCV", "Alcohol", "Others"], n, p=[0.7, 0.1, 0.1, 0.1])
-    stage = rng.choice(["IIA", "IIB", "IIIA", "IIIB"], n, p=[0.1, 0.1, 0.5, 0.3])
-    recist = rng.choice(["CR", "PR", "SD", "PD", "NE"], n, p=[0.05, 0.5, 0.25, 0.15, 0.05])
-    mrecist = np.where(rng.random(n) < 0.8, recist, rng.choice(["CR", "PR", "SD", "PD"], n))
-    frame = pd.DataFrame({
-        "patient_id": [f"S{i:04d}" for i in range(n)],
-        "age": rng.normal(57, 11, n).round(),
-        "sex": np.where(rng.random(n) < 0.85, "Male", "Female"),
-        "etiology": etiology, "ast": ast.round(1), "nlr": nlr.round(2), "child_pugh": child,
-        "cnlc_stage": stage, "ehm": ehm, "treatment": treat,
-        "pfs_months": np.minimum(t_pfs, cens).round(2), "pfs_event": (t_pfs <= cens).astype(int),
-        "os_months": np.minimum(t_os, cens).round(2), "os_event": (t_os <= cens).astype(int),
-        "recist_best": recist, "mrecist_best": mrecist,
-        "ae_fever": rng.choice([0, 1, 2, 3], n, p=[0.7, 0.15, 0.1, 0.05]).astype(float),
-        "ae_upper_gastrointestinal_bleeding": rng.choice([0, 1, 3, 4, 5], n, p=[0.85, 0.04, 0.06, 0.03, 0.02]
-                                                          ).astype(float),
-        "ae_rash": rng.choice([0, 1, 2], n, p=[0.8, 0.15, 0.05]).astype(float),
-    })
-    frame.loc[rng.choice(n, 9, replace=False), "ast"] = np.nan
-    frame.loc[rng.choice(n, 5, replace=False), "ae_rash"] = np.nan
-    frame.loc[rng.choice(n, 4, replace=False), "mrecist_best"] = np.nan
-    return frame
-
-
 @pytest.fixture(scope="module")
 def cohort() -> pd.DataFrame:
     result = load_cohort(make_cohort())
@@ -74,39 +41,6 @@ def dataset(cohort) -> Dataset:
     return Dataset("t", "synthetic.csv", cohort, frame_hash(cohort), synthetic=True)
 
 
-def texts_of(component) -> list[str]:
-    """Every string in a Dash component tree (children only)."""
-    out: list[str] = []
-
-    def walk(node):
-        if node is None:
-            return
-        if isinstance(node, (str, int, float)):
-            out.append(str(node))
-            return
-        if isinstance(node, (list, tuple)):
-            for item in node:
-                walk(item)
-            return
-        walk(getattr(node, "children", None))
-
-    walk(component)
-    return out
-
-
-def find(component, component_id):
-    """The first component with ``id == component_id`` in a tree (None when absent)."""
-    if isinstance(component, (list, tuple)):
-        for item in component:
-            hit = find(item, component_id)
-            if hit is not None:
-                return hit
-        return None
-    if component is None or isinstance(component, (str, int, float)):
-        return None
-    if getattr(component, "id", None) == component_id:
-        return component
-    return find(getattr(component, "children", None), component_id)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -124,21 +58,10 @@ def test_clinical_table_exports_flat_columns_marks_and_flags():
     assert frame.iloc[0].tolist() == ["AST", "1.50†", "0.010", "", "0.200ᵇ"]
     comp = table.to_component("t1")
     assert comp.id == "t1"
-    flags = [s for s in _walk(comp) if isinstance(s, html.Span) and getattr(s, "className", "") == "ph-flag"]
+    flags = [s for s in walk(comp) if isinstance(s, html.Span) and getattr(s, "className", "") == "ph-flag"]
     assert len(flags) == 1 and flags[0].title == "why" and flags[0].children == "PH"
-    sups = [s for s in _walk(comp) if isinstance(s, html.Sup)]
+    sups = [s for s in walk(comp) if isinstance(s, html.Sup)]
     assert [s.children for s in sups] == ["b"]
-
-
-def _walk(node):
-    if isinstance(node, (list, tuple)):
-        for item in node:
-            yield from _walk(item)
-        return
-    if node is None or isinstance(node, (str, int, float)):
-        return
-    yield node
-    yield from _walk(getattr(node, "children", None))
 
 
 def test_text_from_data_stays_text():
@@ -408,7 +331,7 @@ def test_cox_table_rows_match_models_and_flag_ph_violations():
     assert per_zz.spec.per == 10 and per_zz.comparison("zz (per 10)") == "per 10 units"
     assert per_zz.ph_key == "zz (per 10)"
     comp = table.to_component("cox-table")
-    flags = [s for s in _walk(comp) if getattr(s, "className", "") == "ph-flag"]
+    flags = [s for s in walk(comp) if getattr(s, "className", "") == "ph-flag"]
     ph_p = [r.p for r in view.model_of(view.variables[0]).ph_test if r.term == "xx"][0]
     assert len(flags) == 2 and ct.fmt_p(ph_p) in flags[0].title and "cox.zph" in flags[0].title
     assert any("PH (†" in n for n in table.footnotes)
@@ -510,8 +433,8 @@ def test_table_card_exports_are_escaped_and_complete():
     assert texts["html"].startswith("<table") and "<caption>T</caption>" in texts["html"]
     card = table_card("demo-card", "Title", html.Div("body"), frame, footnotes=["note <1>", "=note 2"],
                       filename="demo")
-    clip = [c for c in _walk(card) if isinstance(c, dcc.Clipboard)][0]
-    store = [c for c in _walk(card) if isinstance(c, dcc.Store)][0]
+    clip = [c for c in walk(card) if isinstance(c, dcc.Clipboard)][0]
+    store = [c for c in walk(card) if isinstance(c, dcc.Store)][0]
     table_html = to_html_table(frame.assign(Level=["'=HYPERLINK(\"x\")", "plain"]), caption="Title")
     assert clip.html_content.startswith(table_html)                     # the table, then its footnotes
     assert clip.html_content.endswith("<p style=\"font-size:smaller\">note &lt;1&gt;</p>"
@@ -520,14 +443,14 @@ def test_table_card_exports_are_escaped_and_complete():
     assert "note" not in store.data["csv"]                               # CSV: the table only
     assert store.data["filename"] == "demo.csv" and store.data["csv"] == texts["csv"]
     assert "note <1>" in texts_of(card) and "Title" in texts_of(card)
-    assert [c for c in _walk(card) if isinstance(c, dcc.Download)][0].id == {"type": "tc-download",
+    assert [c for c in walk(card) if isinstance(c, dcc.Download)][0].id == {"type": "tc-download",
                                                                             "name": "demo-card"}
 
 
 def test_figure_card_has_slide_resolution_export():
     card = figure_card("f", "Fig", "f-graph")
-    graph = [c for c in _walk(card) if isinstance(c, dcc.Graph)][0]
+    graph = [c for c in walk(card) if isinstance(c, dcc.Graph)][0]
     assert graph.id == "f-graph"
     assert graph.config["toImageButtonOptions"]["scale"] >= 3 and graph.config["displaylogo"] is False
-    info = [c for c in _walk(card) if isinstance(c, dcc.Store) and c.id["type"] == "fc-info"][0]
+    info = [c for c in walk(card) if isinstance(c, dcc.Store) and c.id["type"] == "fc-info"][0]
     assert info.data == {"graph": "f-graph", "filename": "f"}

@@ -19,7 +19,7 @@ from flask import Flask, session
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from analysis.io import Limits, load_cohort
-from benchmarks.server import build_body, find_callback
+from tests.support.server import build_body, find_callback
 from services import store
 from tests.support.examples import examples
 

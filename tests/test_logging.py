@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 import requests
 
-from benchmarks.server import build_body, find_callback, free_port
+from tests.support.server import build_body, find_callback, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CANARY_ID = "CANARY-7f3a9"

@@ -20,6 +20,7 @@ from flask import session
 from analysis.cli import build_parser
 from services import meta_views as mv
 from services import store
+from tests.support.dash_tree import find, text_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 META17 = os.path.join(ROOT, "data", "meta17.csv")
@@ -62,35 +63,6 @@ def as_user(app):
     yield enter
     while contexts:
         contexts.pop().pop()
-
-
-def text_of(component) -> str:
-    """All text inside a Dash component tree (whitespace collapsed)."""
-    return " ".join(_text(component).split())
-
-
-def _text(component) -> str:
-    if component is None:
-        return ""
-    if isinstance(component, (str, int, float)):
-        return str(component)
-    if isinstance(component, (list, tuple)):
-        return " ".join(_text(c) for c in component)
-    children = getattr(component, "children", None)
-    return _text(children)
-
-
-def find(component, cid):
-    if isinstance(component, (list, tuple)):
-        for c in component:
-            hit = find(c, cid)
-            if hit is not None:
-                return hit
-        return None
-    if getattr(component, "id", None) == cid:
-        return component
-    children = getattr(component, "children", None)
-    return find(children, cid) if children is not None else None
 
 
 def results(page, **kw):

@@ -16,7 +16,8 @@ from analysis.io import load_cohort
 from analysis.response import response_table
 from services import cohort_views as views
 from services import store
-from tests.test_components_tables import _walk, find, make_cohort, texts_of
+from tests.support.cohorts import make_cohort
+from tests.support.dash_tree import find, texts_of, walk
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +168,7 @@ def test_response_without_response_columns_is_a_note_not_an_error(pages, ctx):
     *_rest, note, style, km_controls = pages["response"].fill_groups(ds.id, None, None)
     text = _alert_text(note)
     assert note.color == "light" and "No tumour response data" in text and "RECIST" in text
-    assert any(getattr(c, "href", None) == "/format#response" for c in _walk(note))
+    assert any(getattr(c, "href", None) == "/format#response" for c in walk(note))
     assert style == km_controls == {"display": "none"}                   # no empty tables, axes or controls
 
 

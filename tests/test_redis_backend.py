@@ -21,7 +21,7 @@ import requests
 from flask import Flask, session
 
 from analysis.io import load_cohort
-from benchmarks.server import AppServer, RedisServer, build_body, find_callback
+from tests.support.server import AppServer, RedisServer, build_body, find_callback
 from services import store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from benchmarks.server import AppServer, build_body, find_callback
+from tests.support.server import AppServer, build_body, find_callback
 from components.export import FORMULA_PREFIXES, to_safe_csv
 from services.security import content_security_policy, redact_text
 from tests.support.examples import examples

@@ -1,45 +1,27 @@
-"""Real-browser fixtures: the app served by a subprocess on loopback, driven by Debian's headless Chromium.
+"""Real-browser fixtures: the app served by a subprocess on loopback, driven by Debian's headless Chromium
+(tests/support/browser.py).
 
 Without /usr/bin/chromium the browser tests are skipped locally; CI sets HAIC_REQUIRE_BROWSER=1 so that a
-missing browser fails instead. No tool downloads a browser: selenium is given Debian's binaries and runs offline.
+missing browser fails instead.
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                "--disable-dev-shm-usage", "--window-size=1500,1100", "--hide-scrollbars")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _have_browser() -> bool:
-    return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
+from tests.support.browser import ROOT, new_driver
+from tests.support.server import free_port
 
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """The app on a free loopback port, with its own cache directory."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, HAIC_CACHE_DIR=str(tmp_path_factory.mktemp("cache")), PORT=str(port),
                HOST="127.0.0.1")
     # the server's output goes to a file: a pipe nobody reads fills up after a few hundred requests and then
@@ -69,27 +51,6 @@ def live_server(tmp_path_factory):
     log.close()
 
 
-def new_driver(profile: Path):
-    """Debian's headless Chromium with its own profile directory (a fresh profile: a new browser session)."""
-    if not _have_browser():
-        if os.environ.get("HAIC_REQUIRE_BROWSER") == "1":
-            pytest.fail("HAIC_REQUIRE_BROWSER=1 but /usr/bin/chromium or /usr/bin/chromedriver is missing")
-        pytest.skip("Debian chromium + chromium-driver not installed (apt-get install chromium chromium-driver)")
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium-manager fetch anything
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    return driver
-
-
 @pytest.fixture(scope="session")
 def _driver_session(tmp_path_factory):
     driver = new_driver(tmp_path_factory.mktemp("chrome-profile"))
@@ -101,86 +62,3 @@ def _driver_session(tmp_path_factory):
 def browser(_driver_session):
     _driver_session.get_log("browser")  # drain logs of earlier tests
     yield _driver_session
-
-
-def screenshot(driver, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    driver.save_screenshot(str(path))
-    return path
-
-
-def console_errors(driver) -> list[str]:
-    """Severe console messages, excluding the favicon request."""
-    return [e["message"] for e in driver.get_log("browser")
-            if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")]
-
-
-def wait_for(driver, condition, timeout: float = 20.0, message: str = ""):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message)
-
-
-def capture_downloads(driver) -> None:
-    """From now on, keep every blob the page hands to the browser as a download (instead of saving a file)."""
-    driver.execute_script(
-        "window.__downloads = []; const orig = URL.createObjectURL;"
-        "URL.createObjectURL = function(b) { window.__downloads.push(b); return orig.call(URL, b); };")
-
-
-def first_download(driver, timeout: float = 10.0) -> tuple[list[int], str]:
-    """The first captured download: its first three bytes and its text."""
-    wait_for(driver, lambda d: d.execute_script("return window.__downloads.length") > 0, timeout, "no download")
-    return driver.execute_async_script(
-        "const done = arguments[arguments.length - 1]; const b = window.__downloads[0];"
-        "b.arrayBuffer().then(a => b.text().then(t => done([Array.from(new Uint8Array(a).slice(0, 3)), t])));")
-
-
-def download_bytes(driver, index: int = 0) -> bytes:
-    """The bytes of the ``index``-th download captured by :func:`capture_downloads`."""
-    import base64
-
-    url = driver.execute_async_script(
-        "const done = arguments[arguments.length - 1]; const r = new FileReader();"
-        "r.onload = () => done(r.result); r.readAsDataURL(window.__downloads[arguments[0]]);", index)
-    return base64.b64decode(url.split(",", 1)[1])
-
-
-def wait_text(driver, css: str, predicate, timeout: float = 20.0) -> str:
-    """Wait until the element's text satisfies ``predicate``; returns the text."""
-    from selenium.common.exceptions import StaleElementReferenceException, NoSuchElementException
-    from selenium.webdriver.common.by import By
-
-    seen = {"text": None}
-
-    def check(d):
-        try:
-            text = d.find_element(By.CSS_SELECTOR, css).text
-        except (StaleElementReferenceException, NoSuchElementException):
-            return False
-        seen["text"] = text
-        return text if predicate(text) else False
-
-    from selenium.common.exceptions import TimeoutException
-
-    try:
-        return wait_for(driver, check, timeout)
-    except TimeoutException:
-        screenshot(driver, "failure-" + "".join(c for c in css if c.isalnum()))
-        raise AssertionError(f"text of {css} never matched; last seen: {seen['text']!r}") from None
-
-
-def click(driver, css: str) -> None:
-    """Scroll an element into view and click it; falls back to a DOM click when a moving layout (a chart
-    resizing as results arrive) puts another element in the way of the pointer."""
-    from selenium.webdriver.common.by import By
-
-    element = wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, css), 20, f"{css} not found")
-    from selenium.common.exceptions import ElementClickInterceptedException
-
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
-    try:
-        element.click()
-    except ElementClickInterceptedException:
-        driver.execute_script("arguments[0].click();", element)

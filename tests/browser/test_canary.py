@@ -16,8 +16,8 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-from benchmarks.server import AppServer
-from tests.browser.conftest import screenshot, wait_for, wait_text
+from tests.support.server import AppServer
+from tests.support.browser import screenshot, wait_for, wait_text
 
 pytestmark = pytest.mark.browser
 

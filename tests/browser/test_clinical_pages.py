@@ -8,7 +8,7 @@ import re
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.browser.conftest import (capture_downloads, console_errors, first_download, screenshot, wait_for,
+from tests.support.browser import (capture_downloads, console_errors, first_download, screenshot, wait_for,
                                     wait_text)
 
 pytestmark = pytest.mark.browser

@@ -13,7 +13,7 @@ from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser.conftest import console_errors, screenshot, wait_for, wait_text
+from tests.support.browser import console_errors, screenshot, wait_for, wait_text
 
 pytestmark = pytest.mark.browser
 

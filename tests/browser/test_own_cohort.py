@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.browser.conftest import click, console_errors, screenshot, wait_for, wait_text
+from tests.support.browser import click, console_errors, screenshot, wait_for, wait_text
 
 pytestmark = pytest.mark.browser
 

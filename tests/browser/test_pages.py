@@ -8,7 +8,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser.conftest import (capture_downloads, click, console_errors, first_download, screenshot, wait_for,
+from tests.support.browser import (capture_downloads, click, console_errors, first_download, screenshot, wait_for,
                                     wait_text)
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser.conftest import click, console_errors, new_driver, screenshot, wait_for, wait_text
+from tests.support.browser import click, console_errors, new_driver, screenshot, wait_for, wait_text
 
 pytestmark = pytest.mark.browser
 

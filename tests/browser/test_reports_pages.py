@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.browser.conftest import (ARTIFACTS, capture_downloads, click, console_errors, download_bytes, screenshot,
+from tests.support.browser import (ARTIFACTS, capture_downloads, click, console_errors, download_bytes, screenshot,
                                     wait_for, wait_text)
 
 pytestmark = pytest.mark.browser

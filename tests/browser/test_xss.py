@@ -14,7 +14,7 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
 from components.layout import NAV_ITEMS
-from tests.browser.conftest import console_errors, screenshot, wait_for, wait_text
+from tests.support.browser import console_errors, screenshot, wait_for, wait_text
 
 pytestmark = pytest.mark.browser
 
