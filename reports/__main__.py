@@ -21,12 +21,12 @@ import os
 import sys
 from pathlib import Path
 
-from analysis.cli import _Parser, json_safe
+from analysis.cli import Parser, emit_error, json_safe
 from analysis.errors import AnalysisError
 from reports import KINDS, build
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m reports", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m reports", description=__doc__.splitlines()[0])
     p.add_argument("kind", choices=KINDS, help="deck (.pptx), docx (manuscript tables) or r (R bundle .zip)")
     p.add_argument("file", help="cohort file: CSV/TSV, Excel workbook (.xlsx) or SPSS (.sav)")
     p.add_argument("-o", "--output", required=True, help="the file to write")
@@ -135,7 +135,7 @@ def _is_demo(path: str) -> bool:
 
 
 def run(args, progress=None) -> dict:
-    from analysis.commands import load_or_fail
+    from analysis.cli.cohort import load_or_fail
     from reports.results import compute, dataset_from_load
     from reports.spec import ReportSpec
 
@@ -167,16 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         payload = run(args)
     except (AnalysisError, RenderError) as exc:
-        print(json.dumps({"error": str(exc)}))
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return emit_error(str(exc))
     except SystemExit as exc:                  # --help
         return int(exc.code or 0)
     except Exception as exc:                   # never a traceback; the type name only, no data values
-        message = f"internal error ({type(exc).__name__}); please report this with the command used"
-        print(json.dumps({"error": message}))
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+        return emit_error(f"internal error ({type(exc).__name__}); please report this with the command used")
     print(json.dumps(json_safe(payload), ensure_ascii=False))
     return 0
 

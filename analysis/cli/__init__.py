@@ -1,9 +1,14 @@
 """`python -m analysis`: the public JSON command line.
 
+The one package of the command line: this module (the parser, the JSON output and error contract, :func:`main`),
+:mod:`analysis.cli.cohort` (the cohort subcommands) and :mod:`analysis.cli.meta` (``meta``). ``python -m reports``
+(reports/__main__.py) uses the same :class:`Parser`, :func:`json_safe` and :func:`emit_error`. No statistics module
+imports this package.
+
 Each subcommand reads a CSV path and prints exactly one JSON object on stdout. Success exits 0. Unusable input
 exits 2, prints ``{"error": "<clear message>"}`` on stdout and one line on stderr -- never a traceback.
 
-Subcommands live next to the analyses they expose: every module in :data:`COMMAND_MODULES` has an
+Every module in :data:`COMMAND_MODULES` has an
 ``add_commands(subparsers)`` that registers its parsers with ``set_defaults(handler=fn)``; ``fn(args)``
 returns the JSON payload (a dict), or ``(payload, exit_code)``.
 """
@@ -20,12 +25,12 @@ from typing import Any
 from analysis.errors import AnalysisError
 
 COMMAND_MODULES = (
-    "analysis.commands",
-    "analysis.meta.cli",
+    "analysis.cli.cohort",
+    "analysis.cli.meta",
 )
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as our JSON error instead of exiting with its own text, and takes no
     abbreviated options (``--time`` must never be read as ``--time-unit``)."""
 
@@ -53,14 +58,15 @@ def json_safe(obj: Any) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m analysis", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    parser = Parser(prog="python -m analysis", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(sub)
     return parser
 
 
-def _emit_error(message: str) -> int:
+def emit_error(message: str) -> int:
+    """The error contract: ``{"error": message}`` on stdout, one line on stderr; exit code 2."""
     print(json.dumps({"error": message}))
     sys.stdout.flush()
     print(f"error: {message}", file=sys.stderr)
@@ -81,13 +87,13 @@ def _run(argv: list[str] | None) -> int:
             print(f"error: {payload['error']}", file=sys.stderr)
         return code
     except AnalysisError as exc:
-        return _emit_error(str(exc))
+        return emit_error(str(exc))
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except BrokenPipeError:
         raise
     except Exception as exc:  # never a traceback to the user; the type name only, no data values
-        return _emit_error(f"internal error ({type(exc).__name__}); please report this with the command used")
+        return emit_error(f"internal error ({type(exc).__name__}); please report this with the command used")
 
 
 def main(argv: list[str] | None = None) -> int:
