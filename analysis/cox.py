@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.cutoffs import format_cutoff
+from analysis.efron import EfronRows, risk_set
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
 from analysis import schema
@@ -293,8 +294,9 @@ def _check_collinearity(X: np.ndarray, names: list[str], columns: list[str]) -> 
 # ---------------------------------------------------------------------------------------------------------
 # Efron partial likelihood pieces (vectorised), used for checks, the null model and cox.zph
 # ---------------------------------------------------------------------------------------------------------
-class _Efron:
-    """Sorted data with Efron row expansion; evaluates log-lik, score, information (and zph pieces)."""
+class _PartialLikelihood:
+    """Sorted data with Efron's row expansion (:class:`analysis.efron.EfronRows`); evaluates log-lik, score,
+    information (and zph pieces)."""
 
     def __init__(self, time: np.ndarray, event: np.ndarray, X: np.ndarray):
         order = np.argsort(time, kind="stable")
@@ -305,12 +307,7 @@ class _Efron:
         times, start, self.tid = np.unique(self.t, return_index=True, return_inverse=True)
         self.start = start
         self.m = times.size
-        d = np.add.reduceat(self.e, start)
-        ev = np.flatnonzero(d > 0)
-        dj = d[ev].astype(int)
-        self.row_time = np.repeat(ev, dj)
-        first = np.repeat(np.cumsum(dj) - dj, dj)
-        self.row_frac = (np.arange(self.row_time.size) - first) / np.repeat(dj, dj)
+        self.rows = EfronRows(np.add.reduceat(self.e, start))
 
     def pieces(self, beta: np.ndarray, g: np.ndarray | None = None) -> dict:
         X, e = self.X, self.e
@@ -322,15 +319,13 @@ class _Efron:
         def by_time(a):
             return np.add.reduceat(a, self.start, axis=0)
 
-        def rev_cumsum(a):
-            return np.cumsum(a[::-1], axis=0)[::-1]
-
-        S0, S1, S2 = rev_cumsum(by_time(r)), rev_cumsum(by_time(rx)), rev_cumsum(by_time(rxx))
+        S0, S1, S2 = risk_set(by_time(r)), risk_set(by_time(rx)), risk_set(by_time(rxx))
         D0, D1, D2 = by_time(e * r), by_time(e[:, None] * rx), by_time(e[:, None, None] * rxx)
-        j, f = self.row_time, self.row_frac
-        den = S0[j] - f * D0[j]
-        mean = (S1[j] - f[:, None] * D1[j]) / den[:, None]
-        v = (S2[j] - f[:, None, None] * D2[j]) / den[:, None, None] - mean[:, :, None] * mean[:, None, :]
+        rows = self.rows
+        j = rows.time
+        den = rows.risk_sums(S0, D0)
+        mean = rows.risk_sums(S1, D1) / den[:, None]
+        v = rows.risk_sums(S2, D2) / den[:, None, None] - mean[:, :, None] * mean[:, None, :]
         out = {
             "loglik": float(np.sum(e * (eta - eta.max())) - np.sum(np.log(den))),
             "score": (e[:, None] * X).sum(axis=0) - mean.sum(axis=0),
@@ -440,7 +435,7 @@ def cox_zph(design: _Design, beta: np.ndarray) -> list[PHTest]:
     (beta_hat, 0), each term's statistic is u' I_kk^-1 u over the coefficients of the model plus that term's
     gamma, with u = (0, U_term); GLOBAL uses all gammas. Chi-square with df = number of coefficients.
     """
-    ef = _Efron(design.time, design.event, design.X)
+    ef = _PartialLikelihood(design.time, design.event, design.X)
     km = kaplan_meier(ef.t, ef.e, ci="plain")
     # left-continuous KM at each distinct time: S just before it
     s_left = np.concatenate(([1.0], km.surv[:-1]))
@@ -553,7 +548,7 @@ def cox_fit(df: pd.DataFrame, time_col: str, event_col: str, covariates: Any, ti
         raise AnalysisError("the confidence level must be between 0 and 1")
     specs = _as_specs(covariates)
     design = _build_design(df, time_col, event_col, specs)
-    ef = _Efron(design.time, design.event, design.X)
+    ef = _PartialLikelihood(design.time, design.event, design.X)
     beta, pc = _newton(ef, design)
     try:
         se = np.sqrt(np.diag(np.linalg.inv(pc["info"])))
@@ -584,7 +579,7 @@ def cox_fit(df: pd.DataFrame, time_col: str, event_col: str, covariates: Any, ti
     )
 
 
-def _newton(ef: _Efron, design: _Design, max_iter: int = 100) -> tuple[np.ndarray, dict]:
+def _newton(ef: _PartialLikelihood, design: _Design, max_iter: int = 100) -> tuple[np.ndarray, dict]:
     """Maximise the Efron partial likelihood: Newton-Raphson from beta = 0 with step halving when the
     log-likelihood falls (R ``coxph.fit``), iterated until the step no longer changes beta or the likelihood.
 

@@ -35,6 +35,7 @@ from scipy import special, stats
 
 from analysis import schema
 from analysis.cutoffs import dichotomise, outside_range_note
+from analysis.efron import EfronRows, risk_set
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
 from analysis.schema import display_name
@@ -528,16 +529,11 @@ class SortedSurvival:
         self.times, self.tid, self.counts = np.unique(ts, return_inverse=True, return_counts=True)
         counts = self.counts
         self.m = self.times.size
-        self.n_risk = np.cumsum(counts[::-1])[::-1].astype(float)
+        self.n_risk = risk_set(counts).astype(float)
         d = np.bincount(self.tid, weights=self.event_sorted, minlength=self.m)
         self.d_times = d
-        self.event_times = np.flatnonzero(d > 0)
-        dj = d[self.event_times].astype(int)
-        # Efron: one row per event; at a time with d deaths the rows take l/d, l = 0..d-1
-        self.row_time = np.repeat(self.event_times, dj)
-        first = np.repeat(np.cumsum(dj) - dj, dj)
-        self.row_frac = (np.arange(self.row_time.size) - first) / np.repeat(dj, dj)
-        self.events = int(dj.sum())
+        self.rows = EfronRows(d)                             # one row per event (Efron's ties)
+        self.events = self.rows.events
 
     def hazard_ratio(self, group_high: Any, max_iter: int = 50, tol: float = 1e-12) -> HRResult:
         x = np.asarray(to_numeric(pd.Series(np.asarray(group_high).ravel()), errors="coerce"),
@@ -560,13 +556,12 @@ class SortedSurvival:
                                  tol: float = 1e-12) -> HRResult:
         """The fit of :meth:`hazard_ratio` from group 1's counts per distinct time (``c1`` patients,
         ``d1t`` events, aligned with ``self.times``): the slider's hot path has them tabulated already."""
-        r1 = np.cumsum(c1[::-1])[::-1]                       # at risk, group 1
-        dt = self.d_times
-        j, f = self.row_time, self.row_frac
-        n1r = r1[j]
-        n0r = self.n_risk[j] - n1r
-        a = n0r - f * (dt[j] - d1t[j])                       # group-0 part of the Efron denominator
-        b = n1r - f * d1t[j]                                 # group-1 part (times exp(beta))
+        r1 = risk_set(c1)                                    # at risk, group 1
+        r0 = self.n_risk - r1                                # at risk, group 0
+        rows = self.rows
+        a = rows.risk_sums(r0, self.d_times - d1t)           # group-0 part of the Efron denominator
+        b = rows.risk_sums(r1, d1t)                          # group-1 part (times exp(beta))
+        n1r, n0r = r1[rows.time], r0[rows.time]
         D1 = float(d1t.sum())
         base = dict(n=self.n, events=self.events)
         # the MLE is finite iff  #rows(no group 0 at risk) < D1 < #rows(some group 1 at risk)
