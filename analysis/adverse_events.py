@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 from analysis import schema
-from analysis.baseline import (TestResult, contingency_test, file_lines, group_levels, json_safe, lines_text,
-                               require_columns)
+from analysis.baseline import TestResult, contingency_test, group_levels, json_safe, require_columns
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
+from analysis.validate import lines_where
 
 AE_PREFIX = schema.AE_PREFIX
 
@@ -81,7 +81,7 @@ def ae_grades(df: pd.DataFrame, column: str) -> pd.Series:
     bad = present.to_numpy() & ~ok
     if bad.any():
         raise AnalysisError(f"adverse-event column {column!r} has values that are not whole CTCAE grades 0-5 in "
-                            f"{lines_text(file_lines(bad))}")
+                            f"file {lines_where(bad)}")
     return values.where(present)
 
 

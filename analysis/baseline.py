@@ -41,6 +41,7 @@ from scipy import special, stats
 from analysis import schema
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
+from analysis.validate import lines_where
 
 #: work limit of the exact r x c Fisher test (past-weight x arc pairs in total); beyond it chi-square is reported
 MAX_FISHER_WORK = 5_000_000
@@ -75,17 +76,6 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
-
-
-def file_lines(mask: pd.Series | np.ndarray) -> list[int]:
-    """File line numbers (header = line 1, first patient = line 2) of the True rows, as :mod:`analysis.io`."""
-    return (np.flatnonzero(np.asarray(mask, dtype=bool)) + 2).tolist()
-
-
-def lines_text(lines: Sequence[int], limit: int = 10) -> str:
-    shown = ", ".join(str(i) for i in lines[:limit])
-    more = f" and {len(lines) - limit} more" if len(lines) > limit else ""
-    return f"file line{'s' if len(lines) != 1 else ''} {shown}{more}"
 
 
 def require_columns(df: pd.DataFrame, columns: Sequence[str], what: str = "column") -> None:
@@ -386,7 +376,7 @@ def _variable_type(df: pd.DataFrame, col: str) -> str:
             bad = s.notna() & converted.isna()
             if bad.any():
                 raise AnalysisError(f"column {col!r} should be numeric but has text in "
-                                    f"{lines_text(file_lines(bad))}")
+                                    f"file {lines_where(bad)}")
         return "numeric"
     if col in schema.CATEGORICAL_COLUMNS:
         return "categorical"
@@ -405,9 +395,9 @@ def _numeric_values(df: pd.DataFrame, col: str) -> np.ndarray:
     v = to_numeric(s, errors="coerce").to_numpy(dtype=float)
     bad = s.notna().to_numpy() & np.isnan(v)
     if bad.any():
-        raise AnalysisError(f"column {col!r} should be numeric but has text in {lines_text(file_lines(bad))}")
+        raise AnalysisError(f"column {col!r} should be numeric but has text in file {lines_where(bad)}")
     if np.isinf(v).any():
-        raise AnalysisError(f"column {col!r} has infinite values in {lines_text(file_lines(np.isinf(v)))}")
+        raise AnalysisError(f"column {col!r} has infinite values in file {lines_where(np.isinf(v))}")
     return v
 
 

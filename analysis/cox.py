@@ -34,9 +34,10 @@ from analysis.cutoffs import format_cutoff
 from analysis.efron import EfronRows, risk_set
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
+from analysis.validate import lines_where
 from analysis import schema
 from analysis.survival import (
-    _num, _require_columns, _time_event_columns, _where, kaplan_meier, ordered_levels, reference_level, timefix,
+    _num, _require_columns, _time_event_columns, kaplan_meier, ordered_levels, reference_level, timefix,
 )
 
 #: a categorical covariate with more levels than this is almost certainly an identifier (schema.MAX_LEVELS is
@@ -196,9 +197,9 @@ def _build_design(df: pd.DataFrame, time_col: str, event_col: str, specs: list[C
             bad = vals.isna() & raw.notna()
             if bad.any():
                 raise AnalysisError(f"column '{spec.column}' must be numeric (non-numeric values in "
-                                    f"{_where(bad)})")
+                                    f"{lines_where(bad)})")
             if np.isinf(vals).any():
-                raise AnalysisError(f"column '{spec.column}' has infinite values ({_where(np.isinf(vals))})")
+                raise AnalysisError(f"column '{spec.column}' has infinite values ({lines_where(np.isinf(vals))})")
             kind = "cut" if spec.cutoff is not None else "num"
         else:
             if spec.per != 1:

@@ -14,6 +14,7 @@ import pandas as pd
 from analysis import schema
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
+from analysis.validate import lines_where
 
 #: cutoffs reported in the seed paper (units as in :data:`analysis.schema.NUMERIC_COLUMNS`)
 PAPER_CUTOFFS: dict[str, float] = {
@@ -136,9 +137,8 @@ def dichotomise(values: pd.Series, cutoff: float, name: str | None = None) -> Di
     num = to_numeric(series, errors="coerce")
     bad = num.isna() & series.notna()
     if bad.any():
-        rows = _row_list(series.index[bad])
-        raise AnalysisError(f"column '{col}' must be numeric to apply a cutoff; non-numeric values in rows "
-                            f"{rows}")
+        raise AnalysisError(f"column '{col}' must be numeric to apply a cutoff; non-numeric values in "
+                            f"{lines_where(bad, index=series.index)}")
     arr = num.to_numpy(dtype=float)
     missing = np.isnan(arr)
     high = np.where(missing, np.nan, (arr > cut).astype(float))
@@ -152,10 +152,3 @@ def dichotomise(values: pd.Series, cutoff: float, name: str | None = None) -> Di
         n_low=int(np.sum(high == 0.0)),
         n_high=int(np.sum(high == 1.0)),
     )
-
-
-def _row_list(index, limit: int = 10) -> str:
-    """Row positions/labels for an error message (never values)."""
-    items = [str(i) for i in list(index)[:limit]]
-    more = len(index) - len(items)
-    return ", ".join(items) + (f" and {more} more" if more > 0 else "")

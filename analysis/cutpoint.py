@@ -61,6 +61,7 @@ from scipy import stats
 from analysis.cutoffs import PAPER_CUTOFFS
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
+from analysis.validate import lines_where
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -329,18 +330,6 @@ def p_lausen94(statistic: float, n: int, minprop: float = 0.1, maxprop: float = 
 
 # --- input checking ------------------------------------------------------------------------------------
 
-def _lines(index: pd.Index, mask: np.ndarray) -> str:
-    """File lines (header = line 1) of the flagged rows of a frame read by ``load_cohort``."""
-    labels = index[mask]
-    if pd.api.types.is_integer_dtype(index):
-        nums = [int(v) + 2 for v in labels]
-    else:
-        nums = [int(i) + 2 for i in np.flatnonzero(mask)]
-    shown = ", ".join(str(v) for v in nums[:10])
-    more = f" and {len(nums) - 10} more" if len(nums) > 10 else ""
-    return f"line{'s' if len(nums) > 1 else ''} {shown}{more}"
-
-
 def _numeric_column(data: pd.DataFrame, col: str, role: str) -> np.ndarray:
     if col not in data.columns:
         raise AnalysisError(f"{role} column {col!r} is not in the data "
@@ -352,7 +341,7 @@ def _numeric_column(data: pd.DataFrame, col: str, role: str) -> np.ndarray:
     bad = converted.isna() & series.notna()
     if bad.any():
         raise AnalysisError(f"{role} column {col!r} must be numeric; non-numeric entries at "
-                            f"{_lines(data.index, bad.to_numpy())}")
+                            f"{lines_where(bad.to_numpy(), index=data.index)}")
     return converted.to_numpy(dtype=float, na_value=np.nan)
 
 
@@ -368,10 +357,10 @@ def _prepare(data: pd.DataFrame, time: str, event: str, variable: str):
     bad_event = complete & ~np.isin(e, (0.0, 1.0))
     if bad_event.any():
         raise AnalysisError(f"event column {event!r} must be coded 0 (censored) / 1 (event); other codes at "
-                            f"{_lines(data.index, bad_event)}")
+                            f"{lines_where(bad_event, index=data.index)}")
     bad_time = complete & (t < 0)
     if bad_time.any():
-        raise AnalysisError(f"time column {time!r} has negative times at {_lines(data.index, bad_time)}")
+        raise AnalysisError(f"time column {time!r} has negative times at {lines_where(bad_time, index=data.index)}")
     n_excluded = int((~complete).sum())
     t, e, x = t[complete], e[complete], x[complete]
     if len(t) < 4:

@@ -30,10 +30,10 @@ import pandas as pd
 from scipy import stats
 
 from analysis import schema
-from analysis.baseline import (TestResult, contingency_test, file_lines, group_levels, json_safe, lines_text,
-                               require_columns)
+from analysis.baseline import TestResult, contingency_test, group_levels, json_safe, require_columns
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
+from analysis.validate import lines_where
 
 CATEGORIES = tuple(schema.RESPONSE_CODES)  # ("CR", "PR", "SD", "PD", "NE")
 CRITERION_LABELS = {"recist_best": "RECIST1.1", "mrecist_best": "mRECIST"}
@@ -304,7 +304,7 @@ def objective_response(df: pd.DataFrame, criterion: str = "recist_best") -> pd.S
     text, valid, unknown = _codes(df[criterion])
     if unknown.any():
         raise AnalysisError(f"column {criterion!r} has codes other than CR/PR/SD/PD/NE in "
-                            f"{lines_text(file_lines(unknown))}")
+                            f"file {lines_where(unknown)}")
     out = pd.Series(np.nan, index=df.index, name=f"{criterion}_objective_response")
     out[valid] = text[valid].isin(_RESPONDERS).astype(float)
     return out
@@ -329,7 +329,7 @@ def landmark(df: pd.DataFrame, time_col: str, event_col: str, at_months: float) 
     time = to_numeric(df[time_col], errors="coerce")
     bad = df[time_col].notna() & time.isna()
     if bad.any():
-        raise AnalysisError(f"column {time_col!r} should be numeric but has text in {lines_text(file_lines(bad))}")
+        raise AnalysisError(f"column {time_col!r} should be numeric but has text in file {lines_where(bad)}")
     keep = (time >= at).to_numpy()
     out = df.loc[keep].copy()
     out[time_col] = time[keep] - at

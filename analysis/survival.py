@@ -39,7 +39,7 @@ from analysis.efron import EfronRows, risk_set
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
 from analysis.schema import display_name
-from analysis.validate import describe_lines, file_lines
+from analysis.validate import lines_where
 
 CI_TYPES = ("log-log", "log", "plain")
 _TOL = math.sqrt(np.finfo(float).eps)
@@ -724,21 +724,16 @@ def _time_event_columns(df: pd.DataFrame, time_col: str, event_col: str) -> tupl
     t = to_numeric(df[time_col], errors="coerce")
     bad = t.isna() & df[time_col].notna()
     if bad.any():
-        raise AnalysisError(f"column '{time_col}' has non-numeric values ({_where(bad)})")
+        raise AnalysisError(f"column '{time_col}' has non-numeric values ({lines_where(bad)})")
     if (t < 0).any():
-        raise AnalysisError(f"column '{time_col}' has negative times ({_where(t < 0)})")
+        raise AnalysisError(f"column '{time_col}' has negative times ({lines_where(t < 0)})")
     if np.isinf(t).any():
-        raise AnalysisError(f"column '{time_col}' has infinite times ({_where(np.isinf(t))})")
+        raise AnalysisError(f"column '{time_col}' has infinite times ({lines_where(np.isinf(t))})")
     e = to_numeric(df[event_col], errors="coerce")
     bad = (e.isna() & df[event_col].notna()) | (e.notna() & ~e.isin([0, 1]))
     if bad.any():
-        raise AnalysisError(f"column '{event_col}' must be coded 0 (censored) / 1 (event) ({_where(bad)})")
+        raise AnalysisError(f"column '{event_col}' must be coded 0 (censored) / 1 (event) ({lines_where(bad)})")
     return t, e
-
-
-def _where(mask: pd.Series) -> str:
-    """The file lines of the True rows of a frame column (never the values)."""
-    return describe_lines(file_lines(np.asarray(mask, dtype=bool)))
 
 
 ordered_levels = schema.ordered_levels

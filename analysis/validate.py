@@ -34,6 +34,17 @@ def describe_lines(lines: list[int]) -> str:
     return f"{word} {shown}" + (f" and {more} more" if more > 0 else "")
 
 
+def lines_where(mask, index=None) -> str:
+    """The file lines of the True rows of a frame's column as text (``"line 5"``, ``"lines 2, 3"``), never the
+    values. The rows are the mask's positions; with ``index`` (the frame's index) and integer labels, the labels:
+    a frame from :func:`analysis.io.load_cohort` is labelled by file row, and a subset of it keeps the labels."""
+    mask = np.asarray(mask, dtype=bool)
+    labels = None if index is None else np.asarray(index)
+    if labels is not None and np.issubdtype(labels.dtype, np.integer):
+        return describe_lines(file_lines(labels[mask]))
+    return describe_lines(file_lines(mask))
+
+
 @dataclass
 class Issue:
     """One finding. ``severity`` is ``"error"`` (blocks analysis) or ``"warning"`` (informs)."""

@@ -449,6 +449,9 @@ def test_dichotomise_rule_labels_and_missing():
         dichotomise(s, float("inf"))
     with pytest.raises(AnalysisError, match="'ast'.*numeric"):
         dichotomise(pd.Series(["1", "x"], name="ast"), 1)
+    # the bad cell is named by its file line, as every other message does (a subset keeps the file's rows)
+    with pytest.raises(AnalysisError, match=r"values in lines 5, 9$"):
+        dichotomise(pd.Series(["1", "x", "3", "y"], index=[0, 3, 4, 7], name="ast"), 2)
 
 
 def test_format_cutoff_and_display_names():
