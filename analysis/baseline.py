@@ -40,6 +40,7 @@ from scipy import special, stats
 
 from analysis import schema
 from analysis.errors import AnalysisError
+from analysis.jsonsafe import json_safe
 from analysis.numeric import to_numeric
 from analysis.validate import lines_where
 
@@ -64,19 +65,6 @@ NOT_BASELINE = {"id": "identifier", "time": "survival time (an endpoint)",
 
 
 # --- small shared helpers ---------------------------------------------------------------------------------
-
-def json_safe(obj: Any) -> Any:
-    """Plain JSON types: NaN/inf -> None, numpy scalars -> Python numbers, tuples -> lists."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
 
 def require_columns(df: pd.DataFrame, columns: Sequence[str], what: str = "column") -> None:
     missing = [c for c in columns if c not in df.columns]

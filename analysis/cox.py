@@ -33,11 +33,12 @@ from scipy import stats
 from analysis.cutoffs import format_cutoff
 from analysis.efron import EfronRows, risk_set
 from analysis.errors import AnalysisError
+from analysis.jsonsafe import json_num
 from analysis.numeric import to_numeric
 from analysis.validate import lines_where
 from analysis import schema
 from analysis.survival import (
-    _num, _require_columns, _time_event_columns, kaplan_meier, ordered_levels, reference_level, timefix,
+    kaplan_meier, require_survival_columns, time_event_columns, ordered_levels, reference_level, timefix,
 )
 
 #: a categorical covariate with more levels than this is almost certainly an identifier (schema.MAX_LEVELS is
@@ -183,8 +184,8 @@ class _Design:
 
 
 def _build_design(df: pd.DataFrame, time_col: str, event_col: str, specs: list[CovariateSpec]) -> _Design:
-    _require_columns(df, [time_col, event_col] + [s.column for s in specs])
-    t, e = _time_event_columns(df, time_col, event_col)
+    require_survival_columns(df, [time_col, event_col] + [s.column for s in specs])
+    t, e = time_event_columns(df, time_col, event_col)
     complete = t.notna() & e.notna()
     prepared: list[tuple[CovariateSpec, str, pd.Series]] = []   # (spec, kind, values)
     for spec in specs:
@@ -422,7 +423,7 @@ class PHTest:
     note: str | None = None
 
     def to_dict(self) -> dict:
-        out = {"term": self.term, "chisq": _num(self.chisq), "df": self.df, "p": _num(self.p)}
+        out = {"term": self.term, "chisq": json_num(self.chisq), "df": self.df, "p": json_num(self.p)}
         if self.note:
             out["note"] = self.note
         return out
@@ -488,8 +489,8 @@ class CoxTerm:
     p: float
 
     def to_dict(self) -> dict:
-        return {"term": self.term, "coef": _num(self.coef), "se": _num(self.se), "hr": _num(self.hr),
-                "lo": _num(self.lo), "hi": _num(self.hi), "p": _num(self.p)}
+        return {"term": self.term, "coef": json_num(self.coef), "se": json_num(self.se), "hr": json_num(self.hr),
+                "lo": json_num(self.lo), "hi": json_num(self.hi), "p": json_num(self.p)}
 
 
 @dataclass
@@ -520,12 +521,12 @@ class CoxResult:
         """The ``cox`` JSON contract (plus ``loglik_null``, ``lr_test``, ``wald_test``, ``covariates``)."""
         return {
             "n": self.n, "events": self.events, "excluded": self.excluded,
-            "concordance": _num(self.concordance), "loglik": _num(self.loglik),
+            "concordance": json_num(self.concordance), "loglik": json_num(self.loglik),
             "terms": [t.to_dict() for t in self.terms],
             "ph_test": [r.to_dict() for r in self.ph_test],
-            "loglik_null": _num(self.loglik_null),
-            "lr_test": {k: _num(v) if k != "df" else v for k, v in self.lr_test.items()},
-            "wald_test": {k: _num(v) if k != "df" else v for k, v in self.wald_test.items()},
+            "loglik_null": json_num(self.loglik_null),
+            "lr_test": {k: json_num(v) if k != "df" else v for k, v in self.lr_test.items()},
+            "wald_test": {k: json_num(v) if k != "df" else v for k, v in self.wald_test.items()},
             "covariates": [c.label for c in self.covariates],
             "conf_level": self.conf_level, "ties": self.ties,
         }
@@ -657,7 +658,7 @@ def cox_univariable(df: pd.DataFrame, time_col: str, event_col: str, covariates:
                     concordance: bool = True) -> UnivariableResult:
     """Fit :func:`cox_fit` separately for each covariate (each on its own complete cases)."""
     specs = _as_specs(covariates)
-    _require_columns(df, [time_col, event_col])
+    require_survival_columns(df, [time_col, event_col])
     models, errors = [], []
     for spec in specs:
         try:

@@ -22,7 +22,7 @@ from analysis.cutoffs import group_labels, outside_range_note
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
 from analysis.survival import (CI_TYPES, GroupHR, KMGroup, LogRankResult, SortedSurvival, StratifiedKM,
-                               _time_event_columns, km_from_counts, reverse_km_followup, timefix)
+                               time_event_columns, km_from_counts, reverse_km_followup, timefix)
 
 
 class CutoffSplitter:
@@ -35,7 +35,7 @@ class CutoffSplitter:
         for col in (time_col, event_col, marker):
             if col not in df.columns:
                 raise AnalysisError(f"column(s) not found: '{col}'")
-        t, e = _time_event_columns(df, time_col, event_col)
+        t, e = time_event_columns(df, time_col, event_col)
         x = to_numeric(df[marker], errors="coerce")
         if x.isna().sum() > df[marker].isna().sum():
             raise AnalysisError(f"column '{marker}' must be numeric to be cut")

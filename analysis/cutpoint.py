@@ -60,6 +60,7 @@ from scipy import stats
 
 from analysis.cutoffs import PAPER_CUTOFFS
 from analysis.errors import AnalysisError
+from analysis.jsonsafe import json_num
 from analysis.numeric import to_numeric
 from analysis.validate import lines_where
 
@@ -81,14 +82,6 @@ _TIE_RTOL_BEST = 1e-12
 
 # --- results -------------------------------------------------------------------------------------------
 
-def _num(value) -> float | None:
-    """JSON-safe float (NaN/inf/None -> None)."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 @dataclass
 class BootstrapResult:
     """Bootstrap distribution of the optimal cutpoint.
@@ -108,8 +101,8 @@ class BootstrapResult:
     share_at_optimum: float | None
 
     def to_dict(self) -> dict:
-        return {"lo": _num(self.lo), "hi": _num(self.hi), "level": self.level, "n_boot": self.n_boot,
-                "n_failed": self.n_failed, "share_at_optimum": _num(self.share_at_optimum),
+        return {"lo": json_num(self.lo), "hi": json_num(self.hi), "level": self.level, "n_boot": self.n_boot,
+                "n_failed": self.n_failed, "share_at_optimum": json_num(self.share_at_optimum),
                 "cutpoints": [float(c) for c in self.cutpoints]}
 
 
@@ -139,11 +132,11 @@ class SplitResult:
     note: str | None = None
 
     def to_dict(self) -> dict:
-        return {"cutpoint": _num(self.cutpoint), "n_train": self.n_train, "n_test": self.n_test,
-                "statistic_train": _num(self.statistic_train), "p_train_naive": _num(self.p_train_naive),
+        return {"cutpoint": json_num(self.cutpoint), "n_train": self.n_train, "n_test": self.n_test,
+                "statistic_train": json_num(self.statistic_train), "p_train_naive": json_num(self.p_train_naive),
                 "n_low": self.n_low, "n_high": self.n_high, "events_test": self.events_test,
-                "hr": _num(self.hr), "hr_lo": _num(self.hr_lo), "hr_hi": _num(self.hr_hi),
-                "p_logrank": _num(self.p_logrank), "note": self.note}
+                "hr": json_num(self.hr), "hr_lo": json_num(self.hr_lo), "hr_hi": json_num(self.hr_hi),
+                "p_logrank": json_num(self.p_logrank), "note": self.note}
 
 
 @dataclass
@@ -182,17 +175,17 @@ class CutpointResult:
     event: str | None = None
 
     def to_dict(self) -> dict:
-        cand = [{"cutoff": float(c), "statistic": _num(s), "n_low": int(k)}
+        cand = [{"cutoff": float(c), "statistic": json_num(s), "n_low": int(k)}
                 for c, s, k in zip(self.candidates["cutoff"], self.candidates["statistic"],
                                    self.candidates["n_low"])]
         return {
             "variable": self.variable, "time": self.time, "event": self.event,
-            "cutpoint": _num(self.cutpoint), "statistic": _num(self.statistic),
-            "p_naive": _num(self.p_naive), "p_lau92": _num(self.p_lau92), "p_lau94": _num(self.p_lau94),
-            "p_permutation": _num(self.p_permutation), "n_permutations": self.n_permutations,
+            "cutpoint": json_num(self.cutpoint), "statistic": json_num(self.statistic),
+            "p_naive": json_num(self.p_naive), "p_lau92": json_num(self.p_lau92), "p_lau94": json_num(self.p_lau94),
+            "p_permutation": json_num(self.p_permutation), "n_permutations": self.n_permutations,
             "n": self.n, "n_events": self.n_events, "n_low": self.n_low, "n_high": self.n_high,
             "n_excluded": self.n_excluded, "minprop": self.minprop, "maxprop": self.maxprop,
-            "next_value": _num(self.next_value), "seed": self.seed,
+            "next_value": json_num(self.next_value), "seed": self.seed,
             "candidates": cand,
             "bootstrap": self.bootstrap.to_dict() if self.bootstrap is not None else None,
             "split": self.split.to_dict() if self.split is not None else None,
@@ -451,7 +444,7 @@ def _bootstrap(t, e, x, lo, hi, b, level, rng, progress, optimum) -> BootstrapRe
         share = float(np.mean(cuts == optimum))
     else:
         lo_q = hi_q = share = None
-    return BootstrapResult(lo=_num(lo_q), hi=_num(hi_q), cutpoints=cuts, level=level, n_boot=b,
+    return BootstrapResult(lo=json_num(lo_q), hi=json_num(hi_q), cutpoints=cuts, level=level, n_boot=b,
                            n_failed=int(b - len(cuts)), share_at_optimum=share)
 
 
@@ -495,7 +488,7 @@ def _split_sample(t, e, x, minprop, maxprop, rng) -> SplitResult:
         result.note = "no events in the held-out half"
         return result
     hr, result.p_logrank = _two_group_survival(t[te], e[te], high)
-    result.hr, result.hr_lo, result.hr_hi = _num(hr.hr), _num(hr.lo), _num(hr.hi)
+    result.hr, result.hr_lo, result.hr_hi = json_num(hr.hr), json_num(hr.lo), json_num(hr.hi)
     if result.hr is None:
         result.note = f"held-out half: {hr.note or 'the hazard ratio cannot be estimated'} (log-rank p given)"
     return result

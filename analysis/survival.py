@@ -37,6 +37,7 @@ from analysis import schema
 from analysis.cutoffs import dichotomise, outside_range_note
 from analysis.efron import EfronRows, risk_set
 from analysis.errors import AnalysisError
+from analysis.jsonsafe import json_num
 from analysis.numeric import to_numeric
 from analysis.schema import display_name
 from analysis.validate import lines_where
@@ -45,14 +46,6 @@ CI_TYPES = ("log-log", "log", "plain")
 _TOL = math.sqrt(np.finfo(float).eps)
 #: a numeric grouping column without a cutoff is treated as categories only up to this many distinct values
 MAX_NUMERIC_LEVELS = 10
-
-
-def _num(x: Any) -> float | None:
-    """JSON-safe float: NaN/inf -> None."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -129,8 +122,8 @@ class KMResult:
         return next((a for a in self.at if abs(float(a["time"]) - float(t)) <= 1e-9), None)
 
     def to_dict(self, curve: bool = False) -> dict:
-        out = {"n": self.n, "events": self.events, "median": _num(self.median),
-               "median_lo": _num(self.median_lo), "median_hi": _num(self.median_hi),
+        out = {"n": self.n, "events": self.events, "median": json_num(self.median),
+               "median_lo": json_num(self.median_lo), "median_hi": json_num(self.median_hi),
                "at": [_at_dict(a) for a in self.at], "ci": self.ci, "conf_level": self.conf_level}
         if curve:
             out["curve"] = self.curve()
@@ -150,8 +143,8 @@ class KMResult:
         return {
             "time": [float(v) for v in t],
             "surv": [float(v) for v in pad(self.surv, 1.0)],
-            "lo": [_num(v) for v in pad(self.lo, 1.0)],
-            "hi": [_num(v) for v in pad(self.hi, 1.0)],
+            "lo": [json_num(v) for v in pad(self.lo, 1.0)],
+            "hi": [json_num(v) for v in pad(self.hi, 1.0)],
             "n_risk": [int(v) for v in pad(self.n_risk, self.n)],
             "censor_time": [float(v) for v in self.times[cmask]],
             "censor_surv": [float(v) for v in self.surv[cmask]],
@@ -159,7 +152,7 @@ class KMResult:
 
 
 def _at_dict(a: dict) -> dict:
-    return {"time": _num(a["time"]), "surv": _num(a["surv"]), "lo": _num(a["lo"]), "hi": _num(a["hi"]),
+    return {"time": json_num(a["time"]), "surv": json_num(a["surv"]), "lo": json_num(a["lo"]), "hi": json_num(a["hi"]),
             "at_risk": int(a["at_risk"]), "estimable": bool(a.get("estimable", True))}
 
 
@@ -326,7 +319,7 @@ class FollowUp:
     censored: int
 
     def to_dict(self) -> dict:
-        return {"median": _num(self.median), "q1": _num(self.q1), "q3": _num(self.q3), "n": self.n,
+        return {"median": json_num(self.median), "q1": json_num(self.q1), "q3": json_num(self.q3), "n": self.n,
                 "censored": self.censored, "method": "reverse Kaplan-Meier"}
 
 
@@ -359,7 +352,7 @@ class LogRankResult:
     levels: list
 
     def to_dict(self) -> dict:
-        return {"chisq": _num(self.chisq), "df": self.df, "p": _num(self.p)}
+        return {"chisq": json_num(self.chisq), "df": self.df, "p": json_num(self.p)}
 
 
 @dataclass
@@ -373,7 +366,7 @@ class TrendResult:
     levels: list
 
     def to_dict(self) -> dict:
-        return {"chisq": _num(self.chisq), "df": self.df, "p": _num(self.p),
+        return {"chisq": json_num(self.chisq), "df": self.df, "p": json_num(self.p),
                 "levels": [str(v) for v in self.levels], "scores": [float(s) for s in self.scores]}
 
 
@@ -507,8 +500,8 @@ class HRResult:
     note: str | None = None
 
     def to_dict(self) -> dict:
-        out = {"hr": _num(self.hr), "lo": _num(self.lo), "hi": _num(self.hi), "p": _num(self.p),
-               "coef": _num(self.coef), "se": _num(self.se)}
+        out = {"hr": json_num(self.hr), "lo": json_num(self.lo), "hi": json_num(self.hi), "p": json_num(self.p),
+               "coef": json_num(self.coef), "se": json_num(self.se)}
         if self.note:
             out["note"] = self.note
         return out
@@ -654,8 +647,8 @@ class KMGroup:
         return self.km.at
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "n": self.n, "events": self.events, "median": _num(self.median),
-                "median_lo": _num(self.median_lo), "median_hi": _num(self.median_hi),
+        return {"label": self.label, "n": self.n, "events": self.events, "median": json_num(self.median),
+                "median_lo": json_num(self.median_lo), "median_hi": json_num(self.median_hi),
                 "at": [_at_dict(a) for a in self.at]}
 
 
@@ -669,8 +662,8 @@ class GroupHR:
 
     def to_dict(self) -> dict:
         r = self.result
-        out = {"group": self.group, "reference": self.reference, "hr": _num(r.hr), "lo": _num(r.lo),
-               "hi": _num(r.hi), "p": _num(r.p)}
+        out = {"group": self.group, "reference": self.reference, "hr": json_num(r.hr), "lo": json_num(r.lo),
+               "hi": json_num(r.hi), "p": json_num(r.p)}
         if r.note:
             out["note"] = r.note
         return out
@@ -712,13 +705,13 @@ class StratifiedKM:
         return [{"label": g.label, **g.km.curve()} for g in self.groups]
 
 
-def _require_columns(df: pd.DataFrame, cols: Sequence[str]) -> None:
+def require_survival_columns(df: pd.DataFrame, cols: Sequence[str]) -> None:
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise AnalysisError("column(s) not found: " + ", ".join(f"'{c}'" for c in missing))
 
 
-def _time_event_columns(df: pd.DataFrame, time_col: str, event_col: str) -> tuple[pd.Series, pd.Series]:
+def time_event_columns(df: pd.DataFrame, time_col: str, event_col: str) -> tuple[pd.Series, pd.Series]:
     """Numeric time/event columns with the problems a user can fix reported by column and file line (the
     frame's rows in file order, as :func:`analysis.io.load_cohort` gives them)."""
     t = to_numeric(df[time_col], errors="coerce")
@@ -763,10 +756,10 @@ def km_by_group(df: pd.DataFrame, time_col: str, event_col: str, by: str | None 
     if ci not in CI_TYPES:
         raise AnalysisError(f"unknown confidence interval type; use one of {', '.join(CI_TYPES)}")
     cols = [time_col, event_col] + ([by] if by is not None else [])
-    _require_columns(df, cols)
+    require_survival_columns(df, cols)
     if cutoff is not None and by is None:
         raise AnalysisError("a cutoff needs a grouping column")
-    t, e = _time_event_columns(df, time_col, event_col)
+    t, e = time_event_columns(df, time_col, event_col)
     keep = t.notna() & e.notna()
     notes: list[str] = []
 
