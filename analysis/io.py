@@ -1004,7 +1004,8 @@ def _check_guesses(headers: list[str], names: list[str], cols: list, mapping: di
         scratch = ValidationReport()
         c = cols[i].by_value()
         role = "event" if name in schema.EVENT_COLUMNS else None
-        _clean_column(c, header, name, role, None, out := {}, scratch)
+        out: dict[str, pd.Series] = {}
+        _clean_column(c, header, name, role, None, out, scratch)
         cells = c.cells(c.values)
         given = ~_missing_mask(cells).to_numpy()
         result = out[name].to_numpy() if name in out else np.full(len(cells), np.nan, dtype=object)
@@ -1015,8 +1016,8 @@ def _check_guesses(headers: list[str], names: list[str], cols: list, mapping: di
         numeric_code = bool(scratch.errors) and len(unread) > 0 and all(is_number(str(v)) for v in unread)
         if numeric_code or (present and read < present / 2):
             names[i] = slug
-            report.warn("alias_not_applied", f"column {header!r} was not read as {name} ({_CODED[name]}): most of "
-                                             f"its values are not; it is kept as your own variable {slug!r}", slug)
+            report.warn("alias_not_applied", f"column {header!r} was not read as {name} ({_CODED[name]}): its values "
+                                             f"do not fit that coding; it is kept as your own variable {slug!r}", slug)
     return names
 
 
