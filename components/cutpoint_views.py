@@ -6,7 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from dash import html
 
-from components.format import format_estimate, format_number, format_p
+from components.format import format_estimate, format_number, format_p, format_percent
 from components.style import PALETTE
 
 
@@ -72,7 +72,7 @@ def worth_summary(result, full: bool) -> html.Div:
     ]
     if full and result.bootstrap is not None:
         b = result.bootstrap
-        rows.append(html.Div(f"Bootstrap {100 * b.level:.0f}% interval of the optimum: {b.lo:.4g} – {b.hi:.4g} "
+        rows.append(html.Div(f"Bootstrap {format_percent(b.level, 0)} interval of the optimum: {b.lo:.4g} – {b.hi:.4g} "
                              f"({b.n_boot} resamples)", id="cp-bootstrap"))
     if full and result.split is not None and result.split.hr is not None:
         s = result.split

@@ -40,8 +40,8 @@ def unit_check_view(issues: list[dict], summaries: list[dict], unit: str) -> dbc
         f = e["followup"] if e else None
         if f and f.get("median") is not None and d.get("unit") in TIME_UNIT_FACTORS:
             months = f["median"]
-            in_unit = f"{months / TIME_UNIT_FACTORS[d['unit']]:.1f} {d['unit']}"
-            years = f", {months / 12:.0f} years" if months >= 24 else ""
+            in_unit = f"{format_number(months / TIME_UNIT_FACTORS[d['unit']], 1)} {d['unit']}"
+            years = f", {format_number(months / 12, 0)} years" if months >= 24 else ""
             as_read = (f"a median follow-up of {in_unit}" +
                        (f" ({format_number(months, 1)} months{years})" if d["unit"] != "months" else
                         (f" ({years[2:]})" if years else "")))

@@ -77,7 +77,7 @@ def tsa_figure(r, spec: EffectSpec, *, title: str | None = None, presentation: b
     zc = float(stats.norm.isf(r.alpha / 2))
     for sign, show in ((1, True), (-1, False)):
         fig.add_trace(go.Scatter(x=[0, x_max], y=[sign * zc, sign * zc], mode="lines",
-                                 name=f"Conventional boundary (±{zc:.2f})", legendgroup="conventional",
+                                 name=f"Conventional boundary (±{format_number(zc)})", legendgroup="conventional",
                                  showlegend=show, line={"color": CONVENTIONAL, "width": width * 0.7,
                                                         "dash": "dash"}, hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=[r.ris, r.ris], y=[-y_top, y_top], mode="lines", name=f"RIS = {r.ris:,} patients",
@@ -85,7 +85,7 @@ def tsa_figure(r, spec: EffectSpec, *, title: str | None = None, presentation: b
     fig.add_trace(go.Scatter(x=[0, x_max], y=[0, 0], mode="lines", line={"color": "#999999", "width": 0.8},
                              showlegend=False, hoverinfo="skip", name="zero"))
     looks = [lk for lk in studies if lk.z is not None]
-    hover = [f"{plot_text(lk.study)}<br>{lk.n_cum:,} patients ({100 * lk.info_frac:.0f}% of RIS)<br>"
+    hover = [f"{plot_text(lk.study)}<br>{lk.n_cum:,} patients ({format_percent(lk.info_frac, 0)} of RIS)<br>"
              f"cumulative z = {format_number(lk.z)}; {spec.short} {format_number(lk.estimate)}"
              + ("" if lk.look is not None else "<br>not a look (adds ≤ 1% of the RIS)") for lk in looks]
     fig.add_trace(go.Scatter(
@@ -130,7 +130,7 @@ def tsa_summary_frame(r, spec: EffectSpec) -> pd.DataFrame:
         ("Diversity D²", format_percent(r.d2)),
         ("Control-arm risk p_C", f"{format_percent(r.pc)} ({r.pc_source})"),
         ("Experimental-arm risk p_I = p_C (1 − RRR)", format_percent(r.pi)),
-        ("Patients so far", f"{r.n_total:,} ({100 * r.n_total / r.ris:.0f}% of the RIS)"),
+        ("Patients so far", f"{r.n_total:,} ({format_percent(r.n_total / r.ris, 0)} of the RIS)"),
         (f"{spec.short}, {r.model_label}", format_number(r.estimate)),
         (f"{ci} 95% CI" + (f" (at {r.adjusted_study})" if r.adjusted_study else ""), ci_text),
     ]
