@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import html
 
+from components.format import finite, format_ci, format_n_pct, format_number, format_p
 from components.style import PALETTE
 
 FONT_FAMILY = "Arial, Helvetica, sans-serif"
@@ -37,51 +38,10 @@ MARKS = "abcdefghijklmnopqrstuvwxyz"
 SUPERSCRIPT = dict(zip("abcdefghijklmnoprstuvwxyz", "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ"))
 
 
-# ---------------------------------------------------------------------------------------------------------
-# number formatting
-# ---------------------------------------------------------------------------------------------------------
-def _finite(x: Any) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(float(x))
-
-
-def fmt_p(p: Any) -> str:
-    """``<0.001`` below 0.001, else three decimals; an en dash when there is no p-value."""
-    if not _finite(p):
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def plot_text(text: Any) -> str:
     """Text from data for a plotly label: plotly reads a subset of HTML in labels, so ``&``, ``<`` and ``>``
     become entities (shown as the characters, never read as tags)."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def group_text(label: Any) -> str:
-    """A group label as the tables and figures print it: ``AST <= 56.5`` -> ``AST ≤ 56.5`` (the analysis layer's
-    labels keep ASCII for the JSON contract)."""
-    return str(label).replace(" <= ", " ≤ ").replace(" >= ", " ≥ ")
-
-
-def p_text(p: Any) -> str:
-    """``p < 0.001`` / ``p = 0.042`` for running text."""
-    if not _finite(p):
-        return "p not available"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def fmt_n_pct(n: int, pct: Any, digits: int = 1, sign: bool = False, zero_plain: bool = False) -> str:
-    """``42 (13.9)`` (``sign=True``: ``42 (13.9%)``); with ``zero_plain`` a zero count is ``0`` alone, as the
-    paper's Table 5 prints it."""
-    if not _finite(pct) or (zero_plain and n == 0):
-        return f"{n}"
-    return f"{n} ({pct:.{digits}f}{'%' if sign else ''})"
-
-
-def fmt_ci(lo: Any, hi: Any, digits: int = 1) -> str:
-    if not (_finite(lo) and _finite(hi)):
-        return "–"
-    return f"{lo:.{digits}f}–{hi:.{digits}f}"
 
 
 class TestMarks:
@@ -247,13 +207,13 @@ def response_summary_table(result) -> ClinicalTable:
         cells = [Cell(cat)]
         for label in labels:
             s = result.criteria[label]
-            cells += [Cell(fmt_n_pct(s.counts[cat], s.pct[cat], sign=True)), Cell("")]
+            cells += [Cell(format_n_pct(s.counts[cat], s.pct[cat], sign=True)), Cell("")]
         rows.append(Row(cells))
     for name, attr in (("ORR", "orr"), ("DCR", "dcr")):
         cells = [Cell(name)]
         for label in labels:
             prop = getattr(result.criteria[label], attr)
-            cells += [Cell(fmt_n_pct(prop.n, prop.pct, sign=True)), Cell(fmt_ci(prop.lo, prop.hi))]
+            cells += [Cell(format_n_pct(prop.n, prop.pct, sign=True)), Cell(format_ci(prop.lo, prop.hi, 1))]
         rows.append(Row(cells, kind="summary"))
     notes = ["CR, complete response; PR, partial response; SD, stable disease; PD, progressive disease; NE, not "
              "evaluable; ORR, objective response rate (CR + PR); DCR, disease control rate (CR + PR + SD). 95% CI: "
@@ -286,10 +246,9 @@ def response_by_group_table(result) -> ClinicalTable:
             cells = [Cell(_criterion_title(label) if first else ""), Cell(name)]
             for g in result.groups:
                 prop = getattr(g.criteria[label], attr)
-                cells.append(Cell(f"{prop.n}/{prop.total} ({prop.pct:.1f}%)" if _finite(prop.pct)
-                                  else f"{prop.n}/{prop.total}"))
+                cells.append(Cell(format_n_pct(f"{prop.n}/{prop.total}", prop.pct, sign=True)))
             test = result.tests[label][name]
-            cells.append(Cell(fmt_p(test.p), mark=marks.mark(test.test) if test.p is not None else ""))
+            cells.append(Cell(format_p(test.p), mark=marks.mark(test.test) if test.p is not None else ""))
             rows.append(Row(cells))
             first = False
     notes = []
@@ -316,10 +275,11 @@ def response_crosstab_table(crosstab: pd.DataFrame, row_label: str = "RECIST 1.1
              + col_label + "."]
     if agreement.get("n"):
         text = (f"Agreement {agreement['agree']}/{agreement['n']} "
-                f"({agreement['percent_agreement']:.1f}%)")
-        if _finite(agreement.get("kappa")):
-            text += (f"; Cohen's κ = {agreement['kappa']:.2f} (95% CI {fmt_ci(agreement['lo'], agreement['hi'], 2)}), "
-                     f"{p_text(agreement['p'])} (test of κ = 0)")
+                f"({format_number(agreement['percent_agreement'], 1)}%)")
+        if finite(agreement.get("kappa")):
+            text += (f"; Cohen's κ = {format_number(agreement['kappa'])} "
+                     f"(95% CI {format_ci(agreement['lo'], agreement['hi'], 2)}), "
+                     f"{format_p(agreement['p'], prefix='p')} (test of κ = 0)")
         notes.append(text + ".")
     return ClinicalTable(columns, rows, spanners=[("", 1), (col_label, len(cols))], footnotes=notes,
                          align=["left"] + ["center"] * len(cols), nowrap_first=True)
@@ -413,14 +373,14 @@ def skipped_note(skipped: list[dict]) -> str | None:
 def _p_cell(row: dict, marks: TestMarks) -> Cell:
     if row.get("p") is None:
         return Cell("–" if row.get("test") or row.get("note") else "")
-    return Cell(fmt_p(row["p"]), mark=marks.mark(row.get("test")))
+    return Cell(format_p(row["p"]), mark=marks.mark(row.get("test")))
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Table 5: adverse events
 # ---------------------------------------------------------------------------------------------------------
 def _ae_np(n: int, pct: Any) -> str:
-    return fmt_n_pct(n, pct, zero_plain=True)
+    return format_n_pct(n, pct, zero_plain=True)
 
 
 def _ae_has_grade5(table) -> bool:
@@ -463,7 +423,7 @@ def ae_clinical_table(table) -> ClinicalTable:
                     if t is None or (r.term == "any_grade_3_plus" and name == "grade_3_plus"):
                         cells.append(Cell(""))
                     else:
-                        cells.append(Cell(fmt_p(t.p), mark=marks.mark(t.test) if t.p is not None else ""))
+                        cells.append(Cell(format_p(t.p), mark=marks.mark(t.test) if t.p is not None else ""))
             rows.append(Row(cells, kind=kind))
     notes = ["Worst CTCAE 5.0 grade per patient and term; percentages of the patients assessed for the term."]
     if table.by is not None:
@@ -530,13 +490,13 @@ def ae_grid_props(table, presentation: bool = False) -> dict:
         rec = {"term": r.term, "label": r.label}
         for k in ("any", "grade_1_2", "grade_3_4", "grade_5", "grade_3_plus"):
             rec[k] = c[k]
-            rec[f"pct_{k}"] = c[f"pct_{k}"] if _finite(c[f"pct_{k}"]) else None
+            rec[f"pct_{k}"] = c[f"pct_{k}"] if finite(c[f"pct_{k}"]) else None
         if r.term == "any_grade_3_plus":
             rec["grade_1_2"] = rec["pct_grade_1_2"] = None     # by construction 0: the row is grade >= 3
         for i, g in enumerate(r.groups):
             for k in ("any", "grade_3_plus"):
                 rec[f"g{i}_{k}"] = g[k]
-                rec[f"g{i}_pct_{k}"] = g[f"pct_{k}"] if _finite(g[f"pct_{k}"]) else None
+                rec[f"g{i}_pct_{k}"] = g[f"pct_{k}"] if finite(g[f"pct_{k}"]) else None
         for name in ("any", "grade_3_plus"):
             t = r.tests.get(name)
             if r.term == "any_grade_3_plus" and name == "grade_3_plus":
@@ -588,8 +548,8 @@ def ae_figure(table, top: int | None = 20, presentation: bool = False) -> go.Fig
         extent = 1.0
         for i, lv in enumerate(table.levels):
             color = PALETTE[i % len(PALETTE)]
-            left = [r.groups[i]["pct_grade_1_2"] if _finite(r.groups[i]["pct_grade_1_2"]) else 0 for r in events]
-            right = [r.groups[i]["pct_grade_3_plus"] if _finite(r.groups[i]["pct_grade_3_plus"]) else 0
+            left = [r.groups[i]["pct_grade_1_2"] if finite(r.groups[i]["pct_grade_1_2"]) else 0 for r in events]
+            right = [r.groups[i]["pct_grade_3_plus"] if finite(r.groups[i]["pct_grade_3_plus"]) else 0
                      for r in events]
             extent = max([extent, *left, *right])
             fig.add_trace(go.Bar(y=labels, x=[-v for v in left], orientation="h", name=f"{plot_text(lv)}: grade 1–2",

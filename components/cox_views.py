@@ -10,7 +10,9 @@ import math
 
 import plotly.graph_objects as go
 
-from components.clinical_tables import FONT_FAMILY, Cell, ClinicalTable, Row, fmt_p, p_text, plot_text
+from analysis.cutoffs import format_cutoff
+from components.clinical_tables import FONT_FAMILY, Cell, ClinicalTable, Row, plot_text
+from components.format import format_ci, format_estimate, format_number, format_p, format_ratio
 from components.style import PALETTE
 
 PH_ALPHA = 0.05
@@ -18,22 +20,9 @@ PH_FLAG = "PH"
 PH_MARK = "†"
 
 
-def fmt_hr(x: float | None) -> str:
-    """Two decimals (three significant digits below 0.1)."""
-    if x is None or not math.isfinite(x):
-        return "–"
-    return f"{x:.2f}" if x >= 0.095 else f"{x:.2g}"
-
-
-def fmt_hr_ci(lo: float | None, hi: float | None) -> str:
-    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
-        return "–"
-    return f"{fmt_hr(lo)}–{fmt_hr(hi)}"
-
-
 def ph_title(p: float) -> str:
-    return (f"Proportional-hazards test (cox.zph, KM time scale) p = {fmt_p(p)} < {PH_ALPHA}: the hazard ratio "
-            f"may change over follow-up, so the HR is an average over time. Look at the Kaplan-Meier curves "
+    return (f"Proportional-hazards test (cox.zph, KM time scale) p = {format_p(p)} < {PH_ALPHA}: the hazard "
+            f"ratio may change over follow-up, so the HR is an average over time. Look at the Kaplan-Meier curves "
             f"(do they cross or converge?) before relying on it.")
 
 
@@ -47,10 +36,10 @@ def _ph_p(result, var) -> float | None:
 
 
 def _hr_cells(term, ph_p: float | None, flag: bool) -> list[Cell]:
-    hr = Cell(fmt_hr(term.hr))
+    hr = Cell(format_ratio(term.hr))
     if flag and ph_p is not None and ph_p < PH_ALPHA:
         hr.flag, hr.flag_title, hr.flag_export = PH_FLAG, ph_title(ph_p), PH_MARK
-    return [hr, Cell(fmt_hr_ci(term.lo, term.hi)), Cell(fmt_p(term.p))]
+    return [hr, Cell(format_ci(term.lo, term.hi)), Cell(format_p(term.p))]
 
 
 def _blank(k: int) -> list[Cell]:
@@ -94,7 +83,7 @@ def cox_table(view) -> ClinicalTable:
             rows.append(Row(cells))
             continue
         head = [Cell(var.label), Cell(f"overall (reference {var.reference})")] + n_cell
-        head += [Cell(""), Cell(""), Cell(fmt_p(model.covariate_p))] + _blank(3)
+        head += [Cell(""), Cell(""), Cell(format_p(model.covariate_p))] + _blank(3)
         for cell, p in ((head[-4], uni_ph), (head[-1], multi_ph)):   # the univariable p / multivariable p cells
             if p is not None and p < PH_ALPHA:
                 cell.flag, cell.flag_title, cell.flag_export = PH_FLAG, ph_title(p), PH_MARK
@@ -116,13 +105,9 @@ def cox_table(view) -> ClinicalTable:
 
 
 def cutoff_note(view) -> str | None:
-    parts = [f"{v.label.split(' (')[0]} {_num(v.cutoff)} ({v.cutoff_source})" for v in view.variables
+    parts = [f"{v.label.split(' (')[0]} {format_cutoff(v.cutoff)} ({v.cutoff_source})" for v in view.variables
              if v.kind == "cut"]
     return ("Cutoffs (high group: value > cutoff): " + "; ".join(parts) + ".") if parts else None
-
-
-def _num(x: float) -> str:
-    return f"{x:g}"
 
 
 def table_notes(view) -> list[str]:
@@ -138,7 +123,7 @@ def table_notes(view) -> list[str]:
     if multi is not None:
         notes.append(f"Multivariable: {multi.n} patients with complete data, {multi.events} events, "
                      f"{multi.excluded} left out for missing values; concordance (Harrell's C) "
-                     f"{multi.concordance:.3f}.")
+                     f"{format_number(multi.concordance, 3)}.")
     alpha = getattr(view, "alpha", 0.05)
     rule = ("variables of the multivariable model chosen by hand" if view.rule == "manual" else
             f"variables with univariable p < {alpha:g} entered the multivariable model"
@@ -171,21 +156,22 @@ def cox_model_table(view) -> ClinicalTable:
         ph_p = _ph_p(multi, var)
         terms = by_term.get(var, [])
         for k, t in enumerate(terms):
-            ph = Cell(fmt_p(ph_p) if k == 0 else "")
+            ph = Cell(format_p(ph_p) if k == 0 else "")
             if k == 0 and ph_p is not None and ph_p < PH_ALPHA:
                 ph.flag, ph.flag_title, ph.flag_export = PH_FLAG, ph_title(ph_p), PH_MARK
             rows.append(Row([Cell(var.label if k == 0 else ""), Cell(var.comparison(t.term)),
-                             Cell(f"{fmt_hr(t.hr)} ({fmt_hr_ci(t.lo, t.hi)})"), Cell(fmt_p(t.p)), ph]))
+                             Cell(format_estimate(t.hr, t.lo, t.hi)), Cell(format_p(t.p)), ph]))
     glob = next((r for r in multi.ph_test if r.term == "GLOBAL"), None)
     summary = [
         ("Patients (complete cases)", f"{multi.n} of {multi.n + multi.excluded} ({multi.excluded} left out)"),
         ("Events", str(multi.events)),
-        ("Concordance (Harrell's C)", f"{multi.concordance:.3f}"),
-        ("Likelihood-ratio test", f"χ² = {multi.lr_test['chisq']:.2f}, df = {multi.lr_test['df']}, "
-                                  f"{p_text(multi.lr_test['p'])}"),
+        ("Concordance (Harrell's C)", format_number(multi.concordance, 3)),
+        ("Likelihood-ratio test", f"χ² = {format_number(multi.lr_test['chisq'])}, df = {multi.lr_test['df']}, "
+                                  f"{format_p(multi.lr_test['p'], prefix='p')}"),
     ]
     if glob is not None:
-        summary.append(("Global PH test (cox.zph)", f"χ² = {glob.chisq:.2f}, df = {glob.df}, {p_text(glob.p)}"))
+        summary.append(("Global PH test (cox.zph)",
+                        f"χ² = {format_number(glob.chisq)}, df = {glob.df}, {format_p(glob.p, prefix='p')}"))
     for k, (name, value) in enumerate(summary):
         rows.append(Row([Cell(name), Cell(value), Cell(""), Cell(""), Cell("")], kind="summary" if k == 0
                         else "data"))
@@ -209,8 +195,7 @@ def forest_figure(view, presentation: bool = False, title: str = "") -> go.Figur
                 lo.append(t.lo)
                 hi.append(t.hi)
                 ps.append(t.p)
-                texts.append(f"{fmt_hr(t.hr)} ({fmt_hr_ci(t.lo, t.hi)})  p {'' if t.p < 0.001 else '= '}"
-                             f"{fmt_p(t.p)}")
+                texts.append(f"{format_estimate(t.hr, t.lo, t.hi)}  {format_p(t.p, prefix='p')}")
     k = len(labels)
     y = list(range(k))[::-1]                          # first term at the top
     font = 17 if presentation else 13

@@ -6,7 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from dash import html
 
-from components.clinical_tables import fmt_p
+from components.format import format_estimate, format_number, format_p, format_percent
 from components.style import PALETTE
 
 
@@ -49,7 +49,7 @@ def statistic_chart(result, current_cutoff: float | None, references=(), present
 
 def worth_at_cutoff(naive_p: float | None, is_optimum: bool) -> html.Div:
     """The naive log-rank p of the current cutoff, with a warning when the cutoff is the data-driven optimum."""
-    rows = [html.Div([html.Span("Naive log-rank p at this cutoff: "), html.Strong(fmt_p(naive_p), id="cp-naive-p")])]
+    rows = [html.Div([html.Span("Naive log-rank p at this cutoff: "), html.Strong(format_p(naive_p), id="cp-naive-p")])]
     if is_optimum:
         rows.append(html.Div("This cutoff is the data-driven optimum on these same patients: its naive p is "
                              "optimistic. Quote the corrected p, or validate the cutoff in other patients.",
@@ -62,21 +62,23 @@ def worth_summary(result, full: bool) -> html.Div:
     rows = [
         html.Div([html.Span("Best cutoff on these data: "),
                   html.Strong(f"{result.cutpoint:.4g}", id="cp-optimum"),
-                  html.Span(f" (|Z| = {result.statistic:.2f}, naive p {fmt_p(result.p_naive)})")]),
+                  html.Span(f" (|Z| = {format_number(result.statistic)}, "
+                            f"naive {format_p(result.p_naive, prefix='p')})")]),
         html.Div([html.Span("p corrected for the search: "),
-                  html.Strong(f"Lau94 {fmt_p(result.p_lau94)}", id="cp-corrected-p"),
-                  html.Span(f" · Lau92 {fmt_p(result.p_lau92)}")]
-                 + ([html.Span(f" · permutation {fmt_p(result.p_permutation)} (B = {result.n_permutations})")]
+                  html.Strong(f"Lau94 {format_p(result.p_lau94)}", id="cp-corrected-p"),
+                  html.Span(f" · Lau92 {format_p(result.p_lau92)}")]
+                 + ([html.Span(f" · permutation {format_p(result.p_permutation)} (B = {result.n_permutations})")]
                     if full and result.p_permutation is not None else [])),
     ]
     if full and result.bootstrap is not None:
         b = result.bootstrap
-        rows.append(html.Div(f"Bootstrap {100 * b.level:.0f}% interval of the optimum: {b.lo:.4g} – {b.hi:.4g} "
+        rows.append(html.Div(f"Bootstrap {format_percent(b.level, 0)} interval of the optimum: {b.lo:.4g} – {b.hi:.4g} "
                              f"({b.n_boot} resamples)", id="cp-bootstrap"))
     if full and result.split is not None and result.split.hr is not None:
         s = result.split
         rows.append(html.Div(f"Split sample: cutoff {s.cutpoint:g} chosen on half the patients gives HR "
-                             f"{s.hr:.2f} ({s.hr_lo:.2f}–{s.hr_hi:.2f}), p {fmt_p(s.p_logrank)} on the other half"))
+                             f"{format_estimate(s.hr, s.hr_lo, s.hr_hi)}, {format_p(s.p_logrank, prefix='p')} on the "
+                             f"other half"))
     return html.Div(rows, className="small")
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from components.clinical_tables import plot_text
+from components.format import finite, format_ci, format_estimate, format_number, format_p, format_ratio, format_tau2
 from components.style import PALETTE
 
 FONT = "Arial, Helvetica, sans-serif"
@@ -92,52 +93,15 @@ class ForestStudy:
 # formatting
 # ---------------------------------------------------------------------------------------------------------
 
-def _ok(x) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
-
-
-def fmt_ratio(x) -> str:
-    if not _ok(x):
-        return "—"
-    return f"{x:.2f}" if x < 99.5 else f"{x:.0f}"
-
-
-def fmt_ci(est, lo, hi) -> str:
-    """``0.51 (0.40–0.65)``"""
-    return f"{fmt_ratio(est)} ({fmt_ratio(lo)}–{fmt_ratio(hi)})"
-
-
-def fmt_p(p) -> str:
-    if not _ok(p):
-        return "p = n/a"
-    if p < 0.001:
-        return "p < 0.001"
-    return f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
-
-
-def fmt_num(x, digits: int = 2) -> str:
-    if not _ok(x):
-        return "n/a"
-    return f"{x:.{digits}f}".replace("-", "−")
-
-
-def fmt_tau2(x) -> str:
-    if not _ok(x):
-        return "n/a"
-    if x == 0:
-        return "0"
-    return "< 0.001" if x < 0.001 else f"{x:.3f}"
-
-
 def per_study_display(frame: pd.DataFrame, short: str) -> pd.DataFrame:
     """The per-study table as a journal prints it: one number format per column -- the ratio and its CI limits
-    with two decimals (``fmt_ratio``), weights with one; blanks where a study has no value."""
+    with two decimals (``format_ratio``), weights with one; blanks where a study has no value."""
     out = frame.copy().astype(object)
     for col in out.columns:
         if col in (short, "95% CI lower", "95% CI upper"):
-            out[col] = [fmt_ratio(v) if _ok(v) else "" for v in frame[col]]
+            out[col] = [format_ratio(v, missing="") for v in frame[col]]
         elif str(col).startswith("Weight"):
-            out[col] = [fmt_num(v, 1) if _ok(v) else "" for v in frame[col]]
+            out[col] = [format_number(v, 1, missing="") for v in frame[col]]
     return out.where(out.notna(), "")
 
 
@@ -160,7 +124,7 @@ def _model_label(est, hk: bool) -> str:
 def log_range(values) -> tuple[float, float]:
     """A range of nice ticks (1-2-5) covering ``values`` within [0.01, 100], always from at most 0.5 to at
     least 2 so that the line of no effect has room on both sides."""
-    vals = [v for v in values if _ok(v) and v > 0]
+    vals = [v for v in values if finite(v) and v > 0]
     if not vals:
         return 0.2, 5.0
     lo, hi = min(vals), max(vals)
@@ -276,7 +240,7 @@ def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[C
         y0, y1 = -ref_span[0] + 0.6, -ref_span[1] - 0.5
         fig.add_trace(go.Scatter(x=[1, 1], y=[y0, y1], mode="lines", line={"color": INK, "width": 1},
                                  hoverinfo="skip", showlegend=False, name="reference-1"))
-        if _ok(center):
+        if finite(center):
             fig.add_trace(go.Scatter(x=[center, center], y=[y0, y1], mode="lines",
                                      line={"color": GREY, "width": 1, "dash": "dot"}, hoverinfo="skip",
                                      showlegend=False, name="pooled-line"))
@@ -290,7 +254,7 @@ def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[C
     sq = {"x": [], "y": [], "size": [], "row": [], "hover": [], "color": []}
     ghost = {"x": [], "y": [], "row": [], "hover": []}
     for y, ln in zip(ys, lines):
-        if ln.mark not in ("square", "ghost") or not (_ok(ln.lo) and _ok(ln.hi)):
+        if ln.mark not in ("square", "ghost") or not (finite(ln.lo) and finite(ln.hi)):
             continue
         tx, ty = (ci_x, ci_y) if ln.mark == "square" else (ghost_x, ghost_y)
         tx += [clip(ln.lo), clip(ln.hi), None]
@@ -300,7 +264,7 @@ def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[C
                 arrows["triangle-left"][0].append(xmin); arrows["triangle-left"][1].append(y)
             if ln.hi > xmax:
                 arrows["triangle-right"][0].append(xmax); arrows["triangle-right"][1].append(y)
-        if _ok(ln.est) and xmin <= ln.est <= xmax:
+        if finite(ln.est) and xmin <= ln.est <= xmax:
             target = sq if ln.mark == "square" else ghost
             target["x"].append(ln.est); target["y"].append(y); target["row"].append(ln.row)
             target["hover"].append(ln.hover or "")
@@ -323,17 +287,17 @@ def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[C
 
     # diamonds and prediction intervals
     for y, ln in zip(ys, lines):
-        if ln.mark == "diamond" and _ok(ln.est) and _ok(ln.lo) and _ok(ln.hi):
+        if ln.mark == "diamond" and finite(ln.est) and finite(ln.lo) and finite(ln.hi):
             lo, hi, est = clip(ln.lo), clip(ln.hi), clip(ln.est)
             fig.add_trace(go.Scatter(x=[lo, est, hi, est, lo], y=[y, y + 0.36, y, y - 0.36, y], mode="lines",
                                      fill="toself", fillcolor=ln.fill or RANDOM_FILL,
                                      line={"color": INK, "width": 1}, name=ln.kind, showlegend=False,
                                      hoverinfo="text", hoveron="fills", text=ln.hover or ""))
-        if ln.mark == "pi" and _ok(ln.lo) and _ok(ln.hi):
+        if ln.mark == "pi" and finite(ln.lo) and finite(ln.hi):
             fig.add_trace(go.Scatter(x=[clip(ln.lo), clip(ln.hi)], y=[y, y], mode="lines", name=ln.kind,
                                      line={"color": ln.fill or PI_COLOUR, "width": 5}, showlegend=False,
                                      hoverinfo="text", text=ln.hover or ""))
-        if ln.mark in ("diamond", "pi") and _ok(ln.lo) and _ok(ln.hi):   # interval beyond the axis: arrow
+        if ln.mark in ("diamond", "pi") and finite(ln.lo) and finite(ln.hi):   # interval beyond the axis: arrow
             if ln.lo < xmin:
                 arrows["triangle-left"][0].append(xmin); arrows["triangle-left"][1].append(y)
             if ln.hi > xmax:
@@ -391,7 +355,7 @@ def render_forest(lines: list[Line], left_cols: list[Column], right_cols: list[C
 # ---------------------------------------------------------------------------------------------------------
 
 def _square_size(weight, wmax) -> float:
-    if not _ok(weight) or not _ok(wmax) or wmax <= 0:
+    if not finite(weight) or not finite(wmax) or wmax <= 0:
         return 8.0
     return 5.0 + 15.0 * math.sqrt(max(weight, 0.0) / wmax)
 
@@ -403,13 +367,13 @@ def _study_line(r: ForestStudy, spec: EffectSpec, weight_key: str, wmax: float, 
     left = [label, plot_text(_arm_text(spec, r.events_exp, r.n_exp)),
             plot_text(_arm_text(spec, r.events_ctrl, r.n_ctrl))]
     if r.status == "pooled":
-        weights = [fmt_num(r.weight_fixed, 1)] + ([fmt_num(r.weight_random, 1)] if show_random else [])
-        return Line(left=left, right=[fmt_ci(r.est, r.lo, r.hi)] + weights, mark="square", est=r.est, lo=r.lo,
+        weights = [format_number(r.weight_fixed, 1)] + ([format_number(r.weight_random, 1)] if show_random else [])
+        return Line(left=left, right=[format_estimate(r.est, r.lo, r.hi)] + weights, mark="square", est=r.est, lo=r.lo,
                     hi=r.hi, size=_square_size(getattr(r, weight_key), wmax), row=r.row, kind="study",
-                    hover=f"{study}: {spec.short} {fmt_ci(r.est, r.lo, r.hi)} — click to leave it out of the "
-                          f"pool")
+                    hover=f"{study}: {spec.short} {format_estimate(r.est, r.lo, r.hi)} — click to leave it out of "
+                          f"the pool")
     if r.status == "left out":
-        est_text = fmt_ci(r.est, r.lo, r.hi) if _ok(r.est) and _ok(r.lo) else ""
+        est_text = format_estimate(r.est, r.lo, r.hi) if finite(r.est) and finite(r.lo) else ""
         text = f"{est_text}  left out by you" if est_text else plot_text(r.reason or "left out by you")
         return Line(left=left, right=[text], mark="ghost" if est_text else None,
                     est=r.est, lo=r.lo, hi=r.hi, style="grey", row=r.row, kind="left-out",
@@ -429,7 +393,7 @@ def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: s
     show_random = analysis is not None and analysis.random is not None and not single
     weight_key = "weight_random" if show_random else "weight_fixed"
     pooled = [r for r in rows if r.status == "pooled"]
-    wmax = max([getattr(r, weight_key) for r in pooled if _ok(getattr(r, weight_key))] or [1.0])
+    wmax = max([getattr(r, weight_key) for r in pooled if finite(getattr(r, weight_key))] or [1.0])
     lines: list[Line] = []
 
     def add_studies(items):
@@ -437,9 +401,9 @@ def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: s
             lines.append(_study_line(r, spec, weight_key, wmax, show_random))
 
     def add_pooled(est, label, fill, kind, het_text=None):
-        lines.append(Line(left=[label, "", ""], right=[fmt_ci(est.est, est.lo, est.hi)], mark="diamond",
+        lines.append(Line(left=[label, "", ""], right=[format_estimate(est.est, est.lo, est.hi)], mark="diamond",
                           est=est.est, lo=est.lo, hi=est.hi, fill=fill, style="bold", kind=kind,
-                          hover=f"{label}: {spec.short} {fmt_ci(est.est, est.lo, est.hi)}"))
+                          hover=f"{label}: {spec.short} {format_estimate(est.est, est.lo, est.hi)}"))
 
     subgroups = None if report is None else report.subgroups
     if subgroups is not None:
@@ -453,8 +417,9 @@ def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: s
                        else FIXED_FILL, "diamond-subgroup")
             h = g.heterogeneity
             het = ("Heterogeneity: not applicable (one study)" if h.df < 1 else
-                   f"Heterogeneity: I² = {fmt_num(h.i2, 0)}%"
-                   + (f", τ² = {fmt_tau2(e.tau2)}" if e.model == "random" else "") + f", {fmt_p(h.p)}")
+                   f"Heterogeneity: I² = {format_number(h.i2, 0)}%"
+                   + (f", τ² = {format_tau2(e.tau2)}" if e.model == "random" else "")
+                   + f", {format_p(h.p, prefix='p', short=True)}")
             lines.append(Line(left=[het], style="note", kind="note"))
         nogroup = [r for r in pooled if r.group not in {g.group for g in subgroups.groups}]
         if nogroup:
@@ -485,29 +450,32 @@ def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: s
         rnd = analysis.random
         if rnd is not None:
             add_pooled(rnd, _model_label(rnd, hk), RANDOM_FILL, "diamond-random")
-            if _ok(rnd.pi_lo) and _ok(rnd.pi_hi):
+            if finite(rnd.pi_lo) and finite(rnd.pi_hi):
                 lines.append(Line(left=["Prediction interval (95%)", "", ""],
-                                  right=[f"({fmt_ratio(rnd.pi_lo)}–{fmt_ratio(rnd.pi_hi)})"], mark="pi",
+                                  right=[f"({format_ci(rnd.pi_lo, rnd.pi_hi)})"], mark="pi",
                                   lo=rnd.pi_lo, hi=rnd.pi_hi, style="italic", kind="prediction-interval",
-                                  hover=f"95% prediction interval {fmt_ratio(rnd.pi_lo)}–{fmt_ratio(rnd.pi_hi)}"))
+                                  hover=f"95% prediction interval {format_ci(rnd.pi_lo, rnd.pi_hi)}"))
         center = analysis.primary.est
         ref_end = len(lines) - 1
         h = analysis.heterogeneity
         if h.df < 1:
             het = "Heterogeneity: not applicable (one study)"
         else:
-            het = (f"Heterogeneity: Q = {fmt_num(h.q)}, df = {h.df} ({fmt_p(h.p)}); I² = {fmt_num(h.i2, 0)}%"
-                   + (f"; τ² = {fmt_tau2(h.tau2)}" if rnd is not None else ""))
+            het = (f"Heterogeneity: Q = {format_number(h.q)}, df = {h.df} ({format_p(h.p, prefix='p', short=True)}); "
+                   f"I² = {format_number(h.i2, 0)}%"
+                   + (f"; τ² = {format_tau2(h.tau2)}" if rnd is not None else ""))
         lines.append(Line(left=[het], style="note", kind="heterogeneity"))
         prim = analysis.primary
         stat = "t" if prim.df is not None else "z"
-        df_txt = f" (df = {fmt_num(prim.df, 0)})" if prim.df is not None else ""
+        df_txt = f" (df = {format_number(prim.df, 0)})" if prim.df is not None else ""
         lines.append(Line(left=[f"Test for overall effect ({'random' if prim.model == 'random' else 'fixed'}): "
-                                f"{stat}{df_txt} = {fmt_num(prim.stat)}, {fmt_p(prim.p)}"], style="note",
+                                f"{stat}{df_txt} = {format_number(prim.stat)}, "
+                                f"{format_p(prim.p, prefix='p', short=True)}"], style="note",
                           kind="overall-test"))
         if subgroups is not None:
-            lines.append(Line(left=[f"Test for subgroup differences: Q = {fmt_num(subgroups.q_between)}, "
-                                    f"df = {subgroups.df_between}, {fmt_p(subgroups.p_between)}"], style="note",
+            lines.append(Line(left=[f"Test for subgroup differences: Q = {format_number(subgroups.q_between)}, "
+                                    f"df = {subgroups.df_between}, "
+                                    f"{format_p(subgroups.p_between, prefix='p', short=True)}"], style="note",
                               kind="subgroup-test"))
         weight_note = "random-effects" if show_random else ("Mantel-Haenszel" if fx.method == "MH"
                                                               else "inverse-variance")
@@ -549,15 +517,17 @@ def forest_figure(rows: list[ForestStudy], report, spec: EffectSpec, *, title: s
 def _refit_figure(refits, report, spec: EffectSpec, *, label, title: str, first_header: str) -> go.Figure:
     lines = []
     for r in refits:
-        lines.append(Line(left=[label(r), str(r.k)], right=[fmt_ci(r.est, r.lo, r.hi), f"{fmt_num(r.i2, 0)}%",
-                                                             fmt_tau2(r.tau2)],
+        lines.append(Line(left=[label(r), str(r.k)], right=[format_estimate(r.est, r.lo, r.hi),
+                                                             f"{format_number(r.i2, 0)}%",
+                                                             format_tau2(r.tau2)],
                           mark="square", est=r.est, lo=r.lo, hi=r.hi, size=8, kind="refit",
-                          hover=f"{label(r)}: {spec.short} {fmt_ci(r.est, r.lo, r.hi)}, I² {fmt_num(r.i2, 0)}%"))
+                          hover=f"{label(r)}: {spec.short} {format_estimate(r.est, r.lo, r.hi)}, "
+                                f"I² {format_number(r.i2, 0)}%"))
     a = report.analysis
     prim = a.primary
     lines.append(Line(left=[f"All {a.k} studies", str(a.k)],
-                      right=[fmt_ci(prim.est, prim.lo, prim.hi), f"{fmt_num(a.heterogeneity.i2, 0)}%",
-                             fmt_tau2(a.heterogeneity.tau2)],
+                      right=[format_estimate(prim.est, prim.lo, prim.hi), f"{format_number(a.heterogeneity.i2, 0)}%",
+                             format_tau2(a.heterogeneity.tau2)],
                       mark="diamond", est=prim.est, lo=prim.lo, hi=prim.hi, style="bold", kind="diamond-all",
                       fill=RANDOM_FILL if prim.model == "random" else FIXED_FILL))
     left_cols = [Column(first_header, 0.0, "left"), Column("k", 0.92, "center")]
@@ -599,7 +569,7 @@ def funnel_figure(report, spec: EffectSpec, presentation: bool = False) -> go.Fi
     f = report.funnel
     fig = go.Figure()
     tf = report.trimfill
-    se_pts = [p["se"] for p in f.points if _ok(p["se"])] + ([s["se"] for s in tf.filled] if tf else [])
+    se_pts = [p["se"] for p in f.points if finite(p["se"])] + ([s["se"] for s in tf.filled] if tf else [])
     se_top = max(se_pts + [f.se_max, 0.05]) * 1.12
     est_pts = [p["est"] for p in f.points] + ([math.exp(s["log_est"]) for s in tf.filled] if tf else [])
     xmin, xmax = log_range(est_pts + [math.exp(-2.6 * se_top), math.exp(2.6 * se_top), f.center])
@@ -608,7 +578,7 @@ def funnel_figure(report, spec: EffectSpec, presentation: bool = False) -> go.Fi
     zs = []
     for c in contours:
         lo_end = c["lo"][1]
-        zs.append((c["p"], -math.log(lo_end) / f.se_max if f.se_max > 0 and _ok(lo_end) else None))
+        zs.append((c["p"], -math.log(lo_end) / f.se_max if f.se_max > 0 and finite(lo_end) else None))
     zs = [(p, z) for p, z in zs if z is not None and z > 0]
     for j, (p, z) in enumerate(zs):
         z_next = zs[j + 1][1] if j + 1 < len(zs) else None
@@ -629,7 +599,7 @@ def funnel_figure(report, spec: EffectSpec, presentation: bool = False) -> go.Fi
     # pseudo 95% limits around the pooled estimate, reference lines
     c = f.center
     zc = None
-    if f.se_max > 0 and _ok(f.pseudo_ci["lo"][1]):
+    if f.se_max > 0 and finite(f.pseudo_ci["lo"][1]):
         zc = (math.log(c) - math.log(f.pseudo_ci["lo"][1])) / f.se_max
     if zc:
         fig.add_trace(go.Scatter(x=[math.exp(math.log(c) - zc * se_top), c, math.exp(math.log(c) + zc * se_top)],
@@ -637,7 +607,7 @@ def funnel_figure(report, spec: EffectSpec, presentation: bool = False) -> go.Fi
                                                                             "dash": "dash"},
                                  name="pseudo 95% limits", hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=[c, c], y=[0, se_top], mode="lines", line={"color": PALETTE[0], "width": 1.5},
-                             name=f"pooled {spec.short} {fmt_ratio(c)}", hoverinfo="skip"))
+                             name=f"pooled {spec.short} {format_ratio(c)}", hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=[1, 1], y=[0, se_top], mode="lines", line={"color": INK, "width": 1},
                              showlegend=False, hoverinfo="skip", name="reference-1"))
     fig.add_trace(go.Scatter(x=[p["est"] for p in f.points], y=[p["se"] for p in f.points], mode="markers",
@@ -672,8 +642,9 @@ def funnel_caption(report) -> str:
     parts = []
     e = report.egger
     if e is not None:
-        parts.append(f"Egger's test: intercept {fmt_num(e.bias)} (SE {fmt_num(e.bias_se)}), "
-                     f"{'t' if e.df is not None else 'z'} = {fmt_num(e.stat)}, {fmt_p(e.p)}")
+        parts.append(f"Egger's test: intercept {format_number(e.bias)} (SE {format_number(e.bias_se)}), "
+                     f"{'t' if e.df is not None else 'z'} = {format_number(e.stat)}, "
+                     f"{format_p(e.p, prefix='p', short=True)}")
     elif report.k < 3:
         parts.append(f"Egger's test needs ≥ 3 studies (k = {report.k})")
     else:
@@ -681,7 +652,8 @@ def funnel_caption(report) -> str:
     t = report.trimfill
     if t is not None:
         est = t.estimate
-        parts.append(f"trim-and-fill: {t.k0} imputed ({t.side} side), adjusted {fmt_ci(est.est, est.lo, est.hi)}")
+        parts.append(f"trim-and-fill: {t.k0} imputed ({t.side} side), "
+                     f"adjusted {format_estimate(est.est, est.lo, est.hi)}")
     return "; ".join(parts)
 
 
@@ -721,9 +693,10 @@ def metaregression_figure(report, spec: EffectSpec) -> go.Figure:
                                      "line": {"color": PALETTE[0], "width": 1.5}},
                              hovertemplate="%{text}<br>" + spec.short + " %{y:.2f}<extra></extra>"))
     per = "" if labels is not None else " per unit"
-    ci = f"{fmt_num(m.slope)} ({fmt_num(m.slope_lo)} to {fmt_num(m.slope_hi)})"
-    r2 = f"; R² = {fmt_num(m.r2, 0)}%" if m.r2 is not None else ""
-    caption = (f"slope (log {spec.short}){per}: {ci}, {fmt_p(m.slope_p)}{r2}; residual I² = {fmt_num(m.i2, 0)}%; "
+    ci = f"{format_number(m.slope)} ({format_number(m.slope_lo)} to {format_number(m.slope_hi)})"
+    r2 = f"; R² = {format_number(m.r2, 0)}%" if m.r2 is not None else ""
+    caption = (f"slope (log {spec.short}){per}: {ci}, {format_p(m.slope_p, prefix='p', short=True)}{r2}; "
+               f"residual I² = {format_number(m.i2, 0)}%; "
                f"k = {m.k} ({m.method}{', Hartung-Knapp' if m.hk else ''})")
     yvals = list(y) + [1.0]
     ymin, ymax = log_range(yvals)
@@ -766,12 +739,13 @@ def correlation_figure(points: list[dict], corr, published: dict | None = None) 
                              marker={"size": 11, "color": PALETTE[0], "line": {"color": "white", "width": 1}},
                              hovertemplate="%{text}<br>ORR RR %{x:.2f}, OS HR %{y:.2f}<extra></extra>"))
     if corr is not None:
-        cap = f"Spearman ρ = {fmt_num(corr.rho)}, {fmt_p(corr.p)} (n = {corr.n})"
+        cap = f"Spearman ρ = {format_number(corr.rho)}, {format_p(corr.p, prefix='p', short=True)} (n = {corr.n})"
     else:
         cap = (f"Spearman correlation needs ≥ 3 studies with ORR counts and an OS HR (n = {len(points)})")
     pub = (published or {}).get("correlation_orr_os")
     if pub:
-        cap += f"; published (all studies of Lu et al. 2025): ρ = {fmt_num(pub['rho'])}, {fmt_p(pub['p'])}"
+        cap += (f"; published (all studies of Lu et al. 2025): ρ = {format_number(pub['rho'])}, "
+                f"{format_p(pub['p'], prefix='p', short=True)}")
     fig.update_layout(
         template="plotly_white", font={"family": FONT, "size": 12, "color": INK}, height=440,
         margin={"l": 60, "r": 20, "t": 70, "b": 50}, showlegend=False, plot_bgcolor="white",

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import plotly.graph_objects as go
 
-from components.clinical_tables import group_text, p_text, plot_text
+from components.clinical_tables import plot_text
+from components.format import finite, format_group, format_median, format_p, format_percent
 from components.style import DASHES, PALETTE
 
 MAX_POINTS = 1000   # per curve sent to the browser: two points per ~2 px column of the plot, every visible step
@@ -53,14 +54,6 @@ def thin_step(times, *series, max_points: int = MAX_POINTS):
     return (times[keep], *[np.asarray(s, dtype=float)[keep] for s in series])
 
 
-def _fmt_median(c: CurveView) -> str:
-    if c.median is None or not np.isfinite(c.median):
-        return "not reached"
-    lo = "NR" if c.median_lo is None or not np.isfinite(c.median_lo) else f"{c.median_lo:.1f}"
-    hi = "NR" if c.median_hi is None or not np.isfinite(c.median_hi) else f"{c.median_hi:.1f}"
-    return f"{c.median:.1f} ({lo}–{hi})"
-
-
 def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = "", x_title: str = "Months",
               y_title: str = "Survival probability", logrank_p: float | None = None,
               hr_text: str | None = None, presentation: bool = False, show_ci: bool = True,
@@ -91,7 +84,7 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
         color, dash = PALETTE[i % len(PALETTE)], DASHES[i % len(DASHES)]
         t, s, lo, hi = thin_step(np.r_[0.0, c.times], np.r_[1.0, c.surv], np.r_[1.0, c.lo], np.r_[1.0, c.hi])
         lo, hi = np.where(np.isnan(lo), s, lo), np.where(np.isnan(hi), s, hi)  # R's NA limits (S = 0 or 1)
-        label = plot_text(group_text(c.label))   # labels come from data: shown as text, never read as HTML
+        label = plot_text(format_group(c.label))   # labels come from data: shown as text, never read as HTML
         group = {"legendgroup": label, "showlegend": False, "hoverinfo": "skip", "type": "scatter"}
         if show_ci:   # the band as one closed polygon: the upper limit forwards, the lower limit back
             traces.append({**group, **_band(t, hi, lo), "mode": "lines", "line": {"width": 0, "shape": "hv"},
@@ -111,11 +104,12 @@ def km_figure(curves: list[CurveView], *, risk_times: list[float], title: str = 
                            "line": {"color": color, "width": 1, "dash": "dot"}})
     lines = []
     if logrank_p is not None or hr_text:
-        lines.append("Log-rank " + p_text(logrank_p) + (f"<br>{hr_text}" if hr_text else ""))
+        lines.append("Log-rank " + format_p(logrank_p, prefix="p") + (f"<br>{hr_text}" if hr_text else ""))
     for i, c in enumerate(curves):
-        text = f"<span style='color:{PALETTE[i % len(PALETTE)]}'>■</span> median {_fmt_median(c)}"
+        median = format_median(c.median, c.median_lo, c.median_hi) if finite(c.median) else "not reached"
+        text = f"<span style='color:{PALETTE[i % len(PALETTE)]}'>■</span> median {median}"
         if c.landmarks and not compact:
-            text += "<br>\u00a0\u00a0\u00a0" + " · ".join(f"{t:g} mo {100 * s:.1f}%" for t, s, _lo, _hi in c.landmarks
+            text += "<br>\u00a0\u00a0\u00a0" + " · ".join(f"{t:g} mo {format_percent(s)}" for t, s, _lo, _hi in c.landmarks
                                             if s is not None and np.isfinite(s))
         lines.append(text)
     annotations = [{"xref": "x domain", "yref": "y domain", "x": 0.99, "y": 0.99, "xanchor": "right",
@@ -194,7 +188,7 @@ def _risk_table_names(curves: list[CurveView], font: int, y: float) -> list[dict
     blank = "\u00a0"
     return [{**common, "xanchor": "left", "align": "left", "text": f"{blank}<br>Number at risk"},
             {**common, "xanchor": "right", "align": "right", "xshift": -8,
-             "text": "<br>".join([blank, blank] + [plot_text(group_text(c.label)) for c in curves])}]
+             "text": "<br>".join([blank, blank] + [plot_text(format_group(c.label)) for c in curves])}]
 
 
 def thin_marks(times, values, max_marks: int = MAX_TICKS):
@@ -243,7 +237,7 @@ def curves_from_stratified(result, risk_times, landmark_times=()) -> list[CurveV
         km = g.km
         censored = km.n_censor > 0
         views.append(CurveView(
-            label=group_text(g.label), n=g.n, events=g.events, times=km.times, surv=km.surv, lo=km.lo, hi=km.hi,
+            label=format_group(g.label), n=g.n, events=g.events, times=km.times, surv=km.surv, lo=km.lo, hi=km.hi,
             censor_times=km.times[censored], censor_surv=km.surv[censored],
             median=_finite(g.median), median_lo=_finite(g.median_lo), median_hi=_finite(g.median_hi),
             at_risk=[int(km.at_time(t)["at_risk"]) for t in risk_times],

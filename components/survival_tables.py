@@ -7,7 +7,8 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
-from components.clinical_tables import group_text, p_text
+from components.format import (MISSING, NOT_REACHED, format_ci, format_group, format_hr_label, format_median,
+                               format_number, format_p, format_percent, format_ratio)
 from components.table_card import footnote_divs, table_card, table_card_update
 
 
@@ -15,25 +16,19 @@ from components.table_card import footnote_divs, table_card, table_card_update
 NOT_ESTIMABLE = "—"
 
 
-def _num(x, digits=1, pct=False, missing="NR"):
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return missing
-    return f"{100 * x:.{digits}f}" if pct else f"{x:.{digits}f}"
-
-
 def _landmark_cell(a: dict | None) -> str:
     """Survival % (95% CI) at a landmark; — when not estimable (after the group's last follow-up)."""
     if a is None or not a.get("estimable", True) or a["surv"] is None or not math.isfinite(a["surv"]):
         return NOT_ESTIMABLE
-    return f"{_num(a['surv'], pct=True)} ({_num(a['lo'], pct=True, missing='–')}–{_num(a['hi'], pct=True, missing='–')})"
+    return f"{format_percent(a['surv'], sign=False)} ({format_ci(a['lo'], a['hi'], percent=True, limit_missing=MISSING)})"
 
 
 def km_summary_frame(result, landmarks) -> pd.DataFrame:
     """The summary as text cells: group, n, events, median (95% CI), survival % (95% CI) at each landmark."""
     rows = []
     for g in result.groups:
-        row = {"Group": group_text(g.label), "n": g.n, "Events": g.events,
-               "Median, months (95% CI)": f"{_num(g.median)} ({_num(g.median_lo)}–{_num(g.median_hi)})"}
+        row = {"Group": format_group(g.label), "n": g.n, "Events": g.events,
+               "Median, months (95% CI)": format_median(g.median, g.median_lo, g.median_hi)}
         for t in landmarks:
             row[f"{t:g} mo, % (95% CI)"] = _landmark_cell(g.km.at_time(t))
         rows.append(row)
@@ -47,44 +42,19 @@ def _not_estimable(result, landmarks) -> bool:
 def km_test_caption(result) -> str:
     if result.logrank is None:
         return ""
-    text = f"Log-rank χ² = {result.logrank.chisq:.2f}, df = {result.logrank.df}, {p_text(result.logrank.p)}"
+    text = (f"Log-rank χ² = {format_number(result.logrank.chisq)}, df = {result.logrank.df}, "
+            f"{format_p(result.logrank.p, prefix='p')}")
     if result.hr is not None:
         r = result.hr.result
-        text += (f" · {hr_label(result.hr)}: " +
-                 (f"{r.hr:.2f} (95% CI {r.lo:.2f}–{r.hi:.2f}), Wald {p_text(r.p)}" if math.isfinite(r.hr)
-                  else (r.note or "not estimable")))
+        text += (f" · {format_hr_label(result.hr)}: " +
+                 (f"{format_ratio(r.hr)} (95% CI {format_ci(r.lo, r.hi)}), Wald {format_p(r.p, prefix='p')}"
+                  if math.isfinite(r.hr) else (r.note or "not estimable")))
     if result.trend is not None:
-        text += f" · test for trend {p_text(result.trend.p)}"
+        text += f" · test for trend {format_p(result.trend.p, prefix='p')}"
     return text
 
 
 KM_SUMMARY_TITLE = "Kaplan–Meier estimates"
-
-
-def _comparison(group: str, reference: str) -> str:
-    """``AST > 56.5`` vs ``AST <= 56.5`` -> ``AST > 56.5 vs ≤ 56.5``; ``Sex = Female`` vs ``Sex = Male`` ->
-    ``Sex = Female vs Male`` (the shared words said once)."""
-    group, reference = group_text(group), group_text(reference)
-    g, r = group.split(" "), reference.split(" ")
-    k = 0
-    while k < min(len(g), len(r)) - 1 and g[k] == r[k]:
-        k += 1
-    return f"{group} vs {' '.join(r[k:])}" if k else f"{group} vs {reference}"
-
-
-def hr_label(hr) -> str:
-    """``HR ALP > 174.5 vs ≤ 174.5``: which group's hazard is compared with which (the reference)."""
-    return f"HR {_comparison(hr.group, hr.reference)}"
-
-
-def hr_text(result) -> str | None:
-    """The HR line of the KM statistics box: ``HR ALP > 174.5 vs ≤ 174.5: 2.41 (1.69–3.43)``; None without one."""
-    if result.hr is None:
-        return None
-    r = result.hr.result
-    if not math.isfinite(r.hr):
-        return f"{hr_label(result.hr)}: not estimable"
-    return f"{hr_label(result.hr)}: {r.hr:.2f} ({r.lo:.2f}–{r.hi:.2f})"
 
 
 def km_summary_parts(result, landmarks, title: str = KM_SUMMARY_TITLE) -> dict:
@@ -101,8 +71,8 @@ def km_summary_parts(result, landmarks, title: str = KM_SUMMARY_TITLE) -> dict:
         notes.append(f"{NOT_ESTIMABLE}: not estimable, the landmark is after the group's last follow-up.")
     if result.followup is not None and result.followup.median is not None and math.isfinite(result.followup.median):
         f = result.followup
-        notes.append(f"Median follow-up {_num(f.median)} months (IQR {_num(f.q1, missing='–')}–"
-                     f"{_num(f.q3, missing='–')}; reverse Kaplan–Meier).")
+        notes.append(f"Median follow-up {format_number(f.median, 1)} months "
+                     f"(IQR {format_ci(f.q1, f.q3, 1, limit_missing=NOT_REACHED)}; reverse Kaplan–Meier).")
     notes += [n[:1].upper() + n[1:] + "." for n in result.notes]
     if result.excluded:
         notes.append(f"{result.excluded} patients without a value for the grouping or the endpoint are left out.")

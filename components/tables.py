@@ -1,23 +1,19 @@
 """Table builders: validation report, variable list, and journal-style tables from analysis results."""
 from __future__ import annotations
 
-import math
-
 import dash_bootstrap_components as dbc
 from dash import html
 
 from analysis.schema import TIME_UNIT_FACTORS
-
-
-def _months(x) -> str:
-    return "–" if x is None or not math.isfinite(x) else f"{x:.1f}"
+from components.format import NOT_REACHED, format_ci, format_n_pct, format_number
 
 
 def followup_text(followup: dict | None) -> str:
     """``19.4 months (IQR 15.8–26.5)`` from a reverse-KM follow-up dict."""
     if not followup or followup.get("median") is None:
         return "not reached"
-    return f"{_months(followup['median'])} months (IQR {_months(followup.get('q1'))}–{_months(followup.get('q3'))})"
+    return (f"{format_number(followup['median'], 1)} months "
+            f"(IQR {format_ci(followup.get('q1'), followup.get('q3'), 1, limit_missing=NOT_REACHED)})")
 
 
 def endpoints_view(summaries: list[dict]) -> html.Div:
@@ -44,10 +40,10 @@ def unit_check_view(issues: list[dict], summaries: list[dict], unit: str) -> dbc
         f = e["followup"] if e else None
         if f and f.get("median") is not None and d.get("unit") in TIME_UNIT_FACTORS:
             months = f["median"]
-            in_unit = f"{months / TIME_UNIT_FACTORS[d['unit']]:.1f} {d['unit']}"
-            years = f", {months / 12:.0f} years" if months >= 24 else ""
+            in_unit = f"{format_number(months / TIME_UNIT_FACTORS[d['unit']], 1)} {d['unit']}"
+            years = f", {format_number(months / 12, 0)} years" if months >= 24 else ""
             as_read = (f"a median follow-up of {in_unit}" +
-                       (f" ({_months(months)} months{years})" if d["unit"] != "months" else
+                       (f" ({format_number(months, 1)} months{years})" if d["unit"] != "months" else
                         (f" ({years[2:]})" if years else "")))
         else:
             as_read = "no median follow-up"
@@ -87,7 +83,7 @@ def variables_table(report: dict) -> dbc.Table:
         unit = f" (converted from {info['unit']})" if info.get("unit") not in (None, "months") else ""
         miss = info["n_missing"]
         rows.append(html.Tr([html.Td(html.Code(name)), html.Td(info["source"]), html.Td(kind + unit),
-                             html.Td(f"{miss} ({100 * miss / n:.0f}%)" if n else str(miss))]))
+                             html.Td(format_n_pct(miss, 100 * miss / n if n else None, digits=0, sign=True))]))
     head = html.Thead(html.Tr([html.Th("Column"), html.Th("Header in file"), html.Th("Read as"),
                                html.Th("Missing")]))
     return dbc.Table([head, html.Tbody(rows)], size="sm", striped=True, hover=True, className="small",

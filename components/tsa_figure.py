@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 from scipy import stats
 
 from components.clinical_tables import plot_text
-from components.forest import FONT, INK, EffectSpec, fmt_ci, fmt_num
+from components.forest import FONT, INK, EffectSpec
+from components.format import format_ci, format_number, format_percent
 from components.style import PALETTE
 
 Y_MAX = 8.0               # the TSA program's chart: |z| up to 8
@@ -30,13 +31,10 @@ def _finite(v) -> bool:
     return v is not None and math.isfinite(v) and abs(v) < 20
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%" if abs(100 * x - round(100 * x)) < 1e-9 else f"{100 * x:.1f}%"
-
-
 def settings_text(r) -> str:
     """'RRR 30%, α 5% (two-sided), power 80%'"""
-    return f"RRR {_pct(r.rrr)}, α {_pct(r.alpha)} (two-sided), power {_pct(1 - r.beta)}"
+    return (f"RRR {format_percent(r.rrr, None)}, α {format_percent(r.alpha, None)} (two-sided), "
+            f"power {format_percent(1 - r.beta, None)}")
 
 
 def tsa_figure(r, spec: EffectSpec, *, title: str | None = None, presentation: bool = False) -> go.Figure:
@@ -79,7 +77,7 @@ def tsa_figure(r, spec: EffectSpec, *, title: str | None = None, presentation: b
     zc = float(stats.norm.isf(r.alpha / 2))
     for sign, show in ((1, True), (-1, False)):
         fig.add_trace(go.Scatter(x=[0, x_max], y=[sign * zc, sign * zc], mode="lines",
-                                 name=f"Conventional boundary (±{zc:.2f})", legendgroup="conventional",
+                                 name=f"Conventional boundary (±{format_number(zc)})", legendgroup="conventional",
                                  showlegend=show, line={"color": CONVENTIONAL, "width": width * 0.7,
                                                         "dash": "dash"}, hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=[r.ris, r.ris], y=[-y_top, y_top], mode="lines", name=f"RIS = {r.ris:,} patients",
@@ -87,8 +85,8 @@ def tsa_figure(r, spec: EffectSpec, *, title: str | None = None, presentation: b
     fig.add_trace(go.Scatter(x=[0, x_max], y=[0, 0], mode="lines", line={"color": "#999999", "width": 0.8},
                              showlegend=False, hoverinfo="skip", name="zero"))
     looks = [lk for lk in studies if lk.z is not None]
-    hover = [f"{plot_text(lk.study)}<br>{lk.n_cum:,} patients ({100 * lk.info_frac:.0f}% of RIS)<br>"
-             f"cumulative z = {lk.z:.2f}; {spec.short} {fmt_num(lk.estimate)}"
+    hover = [f"{plot_text(lk.study)}<br>{lk.n_cum:,} patients ({format_percent(lk.info_frac, 0)} of RIS)<br>"
+             f"cumulative z = {format_number(lk.z)}; {spec.short} {format_number(lk.estimate)}"
              + ("" if lk.look is not None else "<br>not a look (adds ≤ 1% of the RIS)") for lk in looks]
     fig.add_trace(go.Scatter(
         x=[0] + [lk.n_cum for lk in looks], y=[0] + [max(-y_top, min(y_top, lk.z)) for lk in looks],
@@ -125,16 +123,15 @@ def tsa_figure(r, spec: EffectSpec, *, title: str | None = None, presentation: b
 def tsa_summary_frame(r, spec: EffectSpec) -> pd.DataFrame:
     """The numbers behind the figure, one per row (what the page lists next to it)."""
     ci = r.adjusted_type or "TSA-adjusted"
-    ci_text = (fmt_ci(r.estimate, r.adjusted_lo, r.adjusted_hi).split(" ", 1)[1]
-               if r.adjusted_lo is not None else "not available")
+    ci_text = f"({format_ci(r.adjusted_lo, r.adjusted_hi)})" if r.adjusted_lo is not None else "not available"
     rows = [
         ("Required information size (RIS)", f"{r.ris:,} patients"),
         ("RIS without heterogeneity adjustment", f"{r.ris_fixed:,} patients"),
-        ("Diversity D²", f"{100 * r.d2:.1f}%"),
-        ("Control-arm risk p_C", f"{100 * r.pc:.1f}% ({r.pc_source})"),
-        ("Experimental-arm risk p_I = p_C (1 − RRR)", f"{100 * r.pi:.1f}%"),
-        ("Patients so far", f"{r.n_total:,} ({100 * r.n_total / r.ris:.0f}% of the RIS)"),
-        (f"{spec.short}, {r.model_label}", fmt_num(r.estimate)),
+        ("Diversity D²", format_percent(r.d2)),
+        ("Control-arm risk p_C", f"{format_percent(r.pc)} ({r.pc_source})"),
+        ("Experimental-arm risk p_I = p_C (1 − RRR)", format_percent(r.pi)),
+        ("Patients so far", f"{r.n_total:,} ({format_percent(r.n_total / r.ris, 0)} of the RIS)"),
+        (f"{spec.short}, {r.model_label}", format_number(r.estimate)),
         (f"{ci} 95% CI" + (f" (at {r.adjusted_study})" if r.adjusted_study else ""), ci_text),
     ]
     return pd.DataFrame(rows, columns=["Quantity", "Value"])

@@ -26,9 +26,10 @@ from analysis.errors import AnalysisError
 from analysis.meta import DERIVATIONS
 from analysis.meta.tsa import TSASettings
 from components.forest import (
-    NOT_POOLED, correlation_figure, cumulative_figure, fmt_ci, fmt_num, fmt_p, fmt_ratio, fmt_tau2, forest_figure,
-    funnel_caption, funnel_figure, leave_one_out_figure, metaregression_figure, per_study_display,
+    NOT_POOLED, correlation_figure, cumulative_figure, forest_figure, funnel_caption, funnel_figure,
+    leave_one_out_figure, metaregression_figure, per_study_display,
 )
+from components.format import format_ci, format_estimate, format_number, format_p, format_tau2
 from components.layout import error_alert
 from components.report_buttons import report_buttons, report_callbacks
 from components.table_card import table_card
@@ -349,7 +350,7 @@ def summary(view) -> dbc.Row:
         only = rep.analysis.studies[0]
         ours = [html.Div(html.Span(NOT_POOLED[0].lower() + NOT_POOLED[1:], id="meta-our-estimate"),
                          className="fs-5 fw-semibold"),
-                html.Div(f"{only.study}: {spec.short} {fmt_ci(only.est, only.lo, only.hi)} (the study's own "
+                html.Div(f"{only.study}: {spec.short} {format_estimate(only.est, only.lo, only.hi)} (the study's own "
                          f"estimate; no pooled estimate, heterogeneity or prediction interval)", className="small")]
     else:
         a = rep.analysis
@@ -362,14 +363,15 @@ def summary(view) -> dbc.Row:
         if a.random is not None:
             fx = a.fixed_reported
             extra.append(f"fixed effect{' (Mantel-Haenszel)' if fx.method == 'MH' else ''} "
-                         f"{fmt_ci(fx.est, fx.lo, fx.hi)}")
+                         f"{format_estimate(fx.est, fx.lo, fx.hi)}")
             if a.random.pi_lo is not None:
-                extra.append(f"95% prediction interval {fmt_ratio(a.random.pi_lo)}–{fmt_ratio(a.random.pi_hi)}")
+                extra.append(f"95% prediction interval {format_ci(a.random.pi_lo, a.random.pi_hi)}")
         ours = [
             html.Div([html.Span(f"{spec.short} ", className="text-muted"),
-                      html.Span(fmt_ci(prim.est, prim.lo, prim.hi), id="meta-our-estimate")],
+                      html.Span(format_estimate(prim.est, prim.lo, prim.hi), id="meta-our-estimate")],
                      className="fs-5 fw-semibold"),
-            html.Div(f"{model}; {fmt_p(prim.p)}; I² {fmt_num(h.i2, 0)}%, τ² {fmt_tau2(h.tau2)}; k = {k}",
+            html.Div(f"{model}; {format_p(prim.p, prefix='p', short=True)}; I² {format_number(h.i2, 0)}%, "
+                     f"τ² {format_tau2(h.tau2)}; k = {k}",
                      className="small"),
             html.Div("; ".join(extra), className="small text-muted") if extra else None,
         ]
@@ -379,8 +381,9 @@ def summary(view) -> dbc.Row:
                                                           className="small text-muted")]
     elif pub.get("est") is not None:
         theirs = [html.Div([html.Span(f"{pub['measure']} ", className="text-muted"),
-                            html.Span(fmt_ci(pub["est"], pub["lo"], pub["hi"]))], className="fs-5 fw-semibold"),
-                  html.Div(f"random effects; I² {fmt_num(pub['i2'], 0)}%; k = {pub['k']} studies",
+                            html.Span(format_estimate(pub["est"], pub["lo"], pub["hi"]))],
+                           className="fs-5 fw-semibold"),
+                  html.Div(f"random effects; I² {format_number(pub['i2'], 0)}%; k = {pub['k']} studies",
                            className="small"),
                   html.Div("pooled on per-study data not all available publicly", className="small text-muted")]
     else:
@@ -476,9 +479,9 @@ def tab_content(tab: str, view, presentation: bool = False):
         excl = ", ".join(e.study for e in m.excluded)
         return [_graph("meta-metareg", metaregression_figure(rep, spec), "meta-regression"),
                 _muted(f"Mixed-effects meta-regression (metafor rma with mods); coding: {m.coding}; QM = "
-                       f"{fmt_num(m.qm)} ({fmt_p(m.qm_p)}); residual heterogeneity QE = {fmt_num(m.qe)}, df = "
-                       f"{m.qe_df} ({fmt_p(m.qe_p)})." + (f" Without a value (not in the regression): {excl}."
-                                                          if excl else ""))]
+                       f"{format_number(m.qm)} ({format_p(m.qm_p, prefix='p', short=True)}); residual heterogeneity "
+                       f"QE = {format_number(m.qe)}, df = {m.qe_df} ({format_p(m.qe_p, prefix='p', short=True)})."
+                       + (f" Without a value (not in the regression): {excl}." if excl else ""))]
     return None
 
 

@@ -16,10 +16,10 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 from analysis.errors import AnalysisError
 from components.clinical_tables import (plot_text, response_by_group_table, response_crosstab_table,
                                         response_summary_table)
+from components.format import format_hr
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import absent_note, error_alert
 from components.report_buttons import report_buttons, report_callbacks
-from components.survival_tables import hr_label
 from components.table_card import figure_card, table_card
 from services.cohort_views import (CRITERION_NAMES, group_dropdown, label_of, response_columns, response_cross,
                                    response_km, response_summary)
@@ -205,10 +205,7 @@ def response_km_figure(ds, result, presentation: bool = False) -> go.Figure:
     curves = curves_from_stratified(km, times, landmarks(ds, endpoint))
     for curve, group in zip(curves, km.groups):
         curve.label = plot_text(group.level)
-    hr_text = None
-    if km.hr is not None and math.isfinite(km.hr.result.hr):
-        r = km.hr.result
-        hr_text = f"{hr_label(km.hr)}: {r.hr:.2f} ({r.lo:.2f}–{r.hi:.2f})"
+    hr_text = format_hr(km) if km.hr is not None and math.isfinite(km.hr.result.hr) else None
     name = CRITERION_NAMES[result.criterion]
     label = endpoint_of(ds, endpoint).label
     title = f"{label} by {name} objective response"

@@ -12,11 +12,12 @@ from analysis.errors import AnalysisError
 from analysis.cutoffs import format_cutoff
 from analysis.cutpoint import clinical_reference_cutoffs, is_data_driven_optimum
 from components.cutpoint_views import CUTOFF_SHAPE, reference_list, statistic_chart, worth_at_cutoff, worth_summary
+from components.format import format_hr
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import error_alert
 from components.report_buttons import report_buttons, report_callbacks
 from components.table_card import figure_card, graph_config, table_card, table_card_outputs
-from components.survival_tables import KM_SUMMARY_TITLE, hr_text, km_summary_update
+from components.survival_tables import KM_SUMMARY_TITLE, km_summary_update
 from services.survival_view import (cutoff_control_spec, cutpoint_scan, default_variable, endpoint_key, endpoint_of,
                                     endpoint_options, grid_variables, is_cuttable, landmarks, risk_times,
                                     stratified_km, variable_options)
@@ -292,7 +293,7 @@ def _figure(ds, result, endpoint, presentation, compact, marks=None):
     curves = curves_from_stratified(result, times, landmarks(ds, endpoint, marks))
     return km_figure(curves, risk_times=times, x_title="Months", y_title=endpoint_of(ds, endpoint).label,
                      presentation=bool(presentation), compact=compact,
-                     logrank_p=result.logrank.p if result.logrank else None, hr_text=hr_text(result),
+                     logrank_p=result.logrank.p if result.logrank else None, hr_text=format_hr(result),
                      x_max=times[-1])
 
 

@@ -19,6 +19,7 @@ from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
 from pptx.oxml.ns import qn
 from pptx.util import Emu, Inches, Pt
 
+from components.format import format_number
 from reports import app_version
 from reports import figures as F
 from reports.layout import layout_table, paginate
@@ -364,7 +365,8 @@ def _cohort_slides(deck: Deck, results, pngs: dict) -> None:
         if ("forest", ep.endpoint.key) in pngs:
             m = ep.cox.multivariable
             slide = deck.slide(f"Multivariable model: {ep.endpoint.label}",
-                               notes=f"{m.n} patients, {m.events} events; Harrell's C {m.concordance:.3f}")
+                               notes=f"{m.n} patients, {m.events} events; "
+                                     f"Harrell's C {format_number(m.concordance, 3)}")
             deck.picture(slide, pngs[("forest", ep.endpoint.key)], MARGIN, BODY_TOP, BODY_W, BODY_H)
 
     for item in table_items(results, slide=True):

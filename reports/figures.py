@@ -23,8 +23,8 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
+from components.format import format_hr
 from components.km_figure import curves_from_stratified, km_figure
-from components.survival_tables import hr_text
 
 DEBIAN_CHROMIUM = "/usr/bin/chromium"
 #: the app's own plotly.js (the basic partial bundle the pages load; its version is the plotly package's, checked by
@@ -109,7 +109,7 @@ def km_view_picture(results, width_in: float, height_in: float) -> Picture:
     width, height = int(width_in * PX_PER_INCH), int(height_in * PX_PER_INCH)
     curves = curves_from_stratified(km, ep.risk_times, ep.landmarks)
     fig = km_figure(curves, risk_times=list(ep.risk_times), x_title="Months", y_title=ep.endpoint.label,
-                    logrank_p=km.logrank.p if km.logrank else None, hr_text=hr_text(km), presentation=True,
+                    logrank_p=km.logrank.p if km.logrank else None, hr_text=format_hr(km), presentation=True,
                     x_max=ep.risk_times[-1], height=height)
     return Picture(fig, width, height)
 

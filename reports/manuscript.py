@@ -18,6 +18,7 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
+from components.format import NOT_REACHED, format_ci, format_number, format_percent
 from reports import app_version
 from reports.layout import layout_table
 from reports.tables import (abbreviations, followup_text, km_estimates_table, meta_pooled_table,
@@ -214,21 +215,20 @@ def results_sentences(results) -> list[str]:
         label = ep.endpoint.label
         text = f"{label}: {ep.events} events in {ep.n} patients; {followup_text(ep.followup)}. "
         if math.isfinite(g.median):
-            lo = "NR" if not math.isfinite(g.median_lo) else f"{g.median_lo:.1f}"
-            hi = "NR" if not math.isfinite(g.median_hi) else f"{g.median_hi:.1f}"
-            text += f"The median {label.lower()} was {g.median:.1f} months (95% CI {lo}–{hi})"
+            text += (f"The median {label.lower()} was {format_number(g.median, 1)} months "
+                     f"(95% CI {format_ci(g.median_lo, g.median_hi, 1, limit_missing=NOT_REACHED)})")
         else:
             text += f"The median {label.lower()} was not reached"
         rates = []
         for t in ep.landmarks:
             a = g.km.at_time(t)
             if a is not None and a["estimable"] and a["surv"] is not None and math.isfinite(a["surv"]):
-                rates.append((t, 100 * a["surv"]))
+                rates.append((t, a["surv"]))
         if rates:
             text += (f"; the estimated rates at {', '.join(f'{t:g}' for t, _ in rates[:-1])}"
                      f"{' and ' if len(rates) > 1 else ''}{rates[-1][0]:g} months were "
-                     f"{', '.join(f'{v:.1f}%' for _, v in rates[:-1])}{' and ' if len(rates) > 1 else ''}"
-                     f"{rates[-1][1]:.1f}%")
+                     f"{', '.join(format_percent(v) for _, v in rates[:-1])}{' and ' if len(rates) > 1 else ''}"
+                     f"{format_percent(rates[-1][1])}")
         out.append(text + ".")
     return out
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from analysis import schema
 from analysis.cutoffs import format_cutoff
-from components.clinical_tables import (Cell, ClinicalTable, Row, ae_clinical_table, baseline_view_table, fmt_p,
+from components.clinical_tables import (Cell, ClinicalTable, Row, ae_clinical_table, baseline_view_table,
                                         response_by_group_table, response_summary_table)
-from components.cox_views import PH_ALPHA, PH_FLAG, PH_MARK, cox_table, fmt_hr, fmt_hr_ci
-from components.clinical_tables import group_text
-from components.survival_tables import hr_text
+from components.cox_views import PH_ALPHA, PH_FLAG, PH_MARK, cox_table
+from components.format import (NOT_REACHED, format_ci, format_estimate, format_group, format_hr, format_median,
+                               format_number, format_p, format_percent)
 from components.survival_tables import km_summary_frame
 
 CI_NAMES = {"log-log": "log-log", "log": "log", "plain": "plain (linear)"}
@@ -70,19 +70,15 @@ def km_caption(result) -> str:
     parts = []
     if result.logrank is not None:
         lr = result.logrank
-        parts.append(f"Log-rank χ² = {lr.chisq:.2f}, df = {lr.df}, p {_p_rel(lr.p)}")
-    text = hr_text(result)
+        parts.append(f"Log-rank χ² = {format_number(lr.chisq)}, df = {lr.df}, {format_p(lr.p, prefix='p')}")
+    text = format_hr(result)
     if text:
         r = result.hr.result
-        parts.append(text.replace(": ", ", ", 1) + (f", Wald p {_p_rel(r.p)}" if math.isfinite(r.p) else ""))
+        wald = f", Wald {format_p(r.p, prefix='p')}" if math.isfinite(r.p) else ""
+        parts.append(text.replace(": ", ", ", 1) + wald)
     if result.trend is not None:
-        parts.append(f"log-rank test for trend p {_p_rel(result.trend.p)}")
+        parts.append(f"log-rank test for trend {format_p(result.trend.p, prefix='p')}")
     return "; ".join(parts)
-
-
-def _p_rel(p) -> str:
-    text = fmt_p(p)
-    return text.replace("<", "< ") if text.startswith("<") else f"= {text}"
 
 
 def km_estimates_table(result, landmarks) -> ClinicalTable:
@@ -91,7 +87,7 @@ def km_estimates_table(result, landmarks) -> ClinicalTable:
     columns = [str(c).replace("Median, months (95% CI)", "Median, months\n(95% CI)").replace(" mo, % (95% CI)",
                                                                                           " months, %\n(95% CI)")
                for c in frame.columns]
-    rows = [Row([Cell(group_text(v) if j == 0 else str(v)) for j, v in enumerate(rec)])
+    rows = [Row([Cell(format_group(v) if j == 0 else str(v)) for j, v in enumerate(rec)])
             for rec in frame.itertuples(index=False)]
     notes = [f"Kaplan–Meier estimates with Greenwood variance and {CI_NAMES[result.ci]}-transformed 95% CIs "
              f"(R survfit(conf.type = \"{result.ci}\")); NR, not reached."]
@@ -120,9 +116,8 @@ def view_title(results) -> str:
 def followup_text(fu) -> str:
     if fu is None or not math.isfinite(fu.median):
         return "median follow-up not estimable (the reverse Kaplan–Meier curve does not reach 50%)"
-    q1 = "NR" if not math.isfinite(fu.q1) else f"{fu.q1:.1f}"
-    q3 = "NR" if not math.isfinite(fu.q3) else f"{fu.q3:.1f}"
-    return f"median follow-up {fu.median:.1f} months (IQR {q1}–{q3})"
+    return (f"median follow-up {format_number(fu.median, 1)} months "
+            f"(IQR {format_ci(fu.q1, fu.q3, 1, limit_missing=NOT_REACHED)})")
 
 
 def survival_summary_table(results) -> ClinicalTable:
@@ -136,23 +131,18 @@ def survival_summary_table(results) -> ClinicalTable:
         for t in ep.landmarks:
             a = g.km.at_time(t)
             if a is not None and a["estimable"] and a["surv"] is not None and math.isfinite(a["surv"]):
-                marks.append(f"{t:g} mo: {100 * a['surv']:.1f} ({100 * a['lo']:.1f}–{100 * a['hi']:.1f})"
-                             if math.isfinite(a["lo"]) and math.isfinite(a["hi"]) else f"{t:g} mo: {100 * a['surv']:.1f}")
+                ci = format_ci(a["lo"], a["hi"], percent=True, missing="")
+                marks.append(f"{t:g} mo: {format_percent(a['surv'], sign=False)}" + (f" ({ci})" if ci else ""))
         fu = ep.followup
-        fu_text = "NR" if not math.isfinite(fu.median) else (
-            f"{fu.median:.1f} ({_num(fu.q1)}–{_num(fu.q3)})")
+        fu_text = format_median(fu.median, fu.q1, fu.q3) if math.isfinite(fu.median) else NOT_REACHED
         rows.append(Row([Cell(ep.endpoint.label), Cell(str(ep.n)), Cell(str(ep.events)),
-                         Cell(f"{_num(g.median)} ({_num(g.median_lo)}–{_num(g.median_hi)})"),
+                         Cell(format_median(g.median, g.median_lo, g.median_hi)),
                          Cell("; ".join(marks) or "–"), Cell(fu_text)]))
     notes = ["Kaplan–Meier estimates (Greenwood variance, "
              f"{CI_NAMES[results.spec.ci]}-transformed 95% CIs); median follow-up and its interquartile range by the "
              "reverse Kaplan–Meier method (Schemper & Smith 1996; R quantile(survfit(Surv(time, 1 - event) ~ 1))). "
              "NR, not reached."]
     return ClinicalTable(columns, rows, footnotes=notes, align=["left"] + ["center"] * 5)
-
-
-def _num(x) -> str:
-    return "NR" if x is None or not math.isfinite(x) else f"{x:.1f}"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -185,12 +175,12 @@ def meta_pooled_table(results) -> ClinicalTable:
         for k, est in enumerate(ests):
             model = ("Random effects, " + est.method + (" + HK" if est.hk else "")) if est.model == "random" else \
                 ("Fixed effect, " + ("Mantel–Haenszel" if est.method == "MH" else "inverse variance"))
-            pi = (f"{fmt_hr(est.pi_lo)}–{fmt_hr(est.pi_hi)}" if est.pi_lo is not None and est.pi_hi is not None
-                  and math.isfinite(est.pi_lo) and math.isfinite(est.pi_hi) else "")
+            pi = format_ci(est.pi_lo, est.pi_hi, missing="")
             rows.append(Row([Cell(f"{title} ({pooled.effect.short})" if k == 0 else ""), Cell(str(a.k) if k == 0 else ""),
-                             Cell(model), Cell(f"{fmt_hr(est.est)} ({fmt_hr_ci(est.lo, est.hi)})"), Cell(fmt_p(est.p)),
-                             Cell(f"{a.heterogeneity.i2:.1f}" if k == 0 else ""),
-                             Cell(f"{a.heterogeneity.tau2:.4f}" if est.model == "random" else ""), Cell(pi)],
+                             Cell(model), Cell(format_estimate(est.est, est.lo, est.hi)), Cell(format_p(est.p)),
+                             Cell(format_number(a.heterogeneity.i2, 1) if k == 0 else ""),
+                             Cell(format_number(a.heterogeneity.tau2, 4) if est.model == "random" else ""),
+                             Cell(pi)],
                             kind="data" if k == 0 else "level"))      # an outcome's two rows are one block
     spec = results.spec.meta
     knha = ', test = "knha"' if spec.hk else ""

@@ -18,6 +18,7 @@ from analysis.io import load_cohort
 from analysis.response import response_crosstab, response_table
 from components import clinical_tables as ct
 from components import cox_views as cv
+from components.format import format_ci, format_p, format_ratio
 from components.export import to_html_table
 from components.table_card import export_texts, figure_card, table_card
 from services import cohort_views as views
@@ -79,7 +80,7 @@ def test_text_from_data_stays_text():
 @pytest.mark.parametrize("p,text", [(0.0004, "<0.001"), (0.001, "0.001"), (0.04951, "0.050"), (None, "–"),
                                     (float("nan"), "–")])
 def test_p_formatting(p, text):
-    assert ct.fmt_p(p) == text
+    assert format_p(p) == text
 
 
 def test_test_marks_are_assigned_in_order_of_use():
@@ -118,7 +119,7 @@ def test_response_by_group_table_has_the_tests(cohort):
     frame = table.to_frame()
     assert [c for c in frame.columns if "(n = " in c] == [f"{g.level} (n = {g.n})" for g in result.groups]
     ps = frame["p"].tolist()
-    expected = [ct.fmt_p(result.tests[lab][name].p) + "ᵃ" for lab in result.criteria for name in ("ORR", "DCR")]
+    expected = [format_p(result.tests[lab][name].p) + "ᵃ" for lab in result.criteria for name in ("ORR", "DCR")]
     assert ps == expected
     g = result.groups[0].criteria["RECIST1.1"].orr
     assert frame.iloc[0, 2] == f"{g.n}/{g.total} ({g.pct:.1f}%)"
@@ -161,7 +162,7 @@ def test_baseline_table_by_group_p_values_and_test_footnote(cohort):
     for r in result.rows:
         if r["p"] is None:
             continue
-        shown = [p for lab, p in zip(frame.iloc[:, 0], frame["p"]) if p.startswith(ct.fmt_p(r["p"]))]
+        shown = [p for lab, p in zip(frame.iloc[:, 0], frame["p"]) if p.startswith(format_p(r["p"]))]
         assert shown, r["variable"]
     foot = " ".join(table.footnotes)
     used = {t.test for tests in result.tests.values() for t in tests if t.p is not None}
@@ -175,7 +176,7 @@ def test_baseline_table_by_group_p_values_and_test_footnote(cohort):
     age_line = mean_only[mean_only.iloc[:, 0].str.startswith("Age")].iloc[0]
     age = [r for r in result.rows if r["variable"] == "age" and r["level"] == "Mean ± SD"][0]
     assert age_line.iloc[1] == age["stats"]["Overall"]
-    assert age_line["p"].startswith(ct.fmt_p(age["p"]))
+    assert age_line["p"].startswith(format_p(age["p"]))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -211,8 +212,8 @@ def test_ae_table_by_group_p_values(cohort):
     for i, r in enumerate(result.summary + result.events):
         if r.term == "any_grade_3_plus":
             continue
-        assert frame["p, any grade"][i].startswith(ct.fmt_p(r.tests["any"].p))
-        assert frame["p, grade ≥3"][i].startswith(ct.fmt_p(r.tests["grade_3_plus"].p))
+        assert frame["p, any grade"][i].startswith(format_p(r.tests["any"].p))
+        assert frame["p, grade ≥3"][i].startswith(format_p(r.tests["grade_3_plus"].p))
     level = result.levels[0]
     col = [c for c in frame.columns if c.startswith(level) and c.endswith("Any grade")][0]
     g = result.events[0].groups[0]
@@ -311,17 +312,17 @@ def test_cox_table_rows_match_models_and_flag_ph_violations():
                                     "Multivariable p"]
     xx_uni = view.model_of(view.variables[0]).terms[0]
     assert out.iloc[0].tolist()[:2] == ["Xx", "Yes vs No"]
-    assert out.iloc[0, 2] == cv.fmt_hr(xx_uni.hr) + "†"               # flagged: crossing hazards
+    assert out.iloc[0, 2] == format_ratio(xx_uni.hr) + "†"               # flagged: crossing hazards
     assert out.iloc[0, 3] == f"{xx_uni.lo:.2f}–{xx_uni.hi:.2f}"
     multi = {t.term: t for t in view.multivariable.terms}
-    assert out.iloc[0, 5] == cv.fmt_hr(multi["xx=Yes"].hr) + "†"
+    assert out.iloc[0, 5] == format_ratio(multi["xx=Yes"].hr) + "†"
     zz = view.variables[1]
     # a numeric user column is continuous by default: the HR per a round number of units near its spread
     assert zz.kind == "num" and zz.spec.per == schema.default_per(frame["zz"]) == 1.0
     zz_uni = view.model_of(zz).terms[0]
     assert out.iloc[1, 1] == "per unit"
-    assert out.iloc[1, 2] == cv.fmt_hr(zz_uni.hr)                     # no flag
-    assert out.iloc[1, 4] == ct.fmt_p(zz_uni.p)
+    assert out.iloc[1, 2] == format_ratio(zz_uni.hr)                     # no flag
+    assert out.iloc[1, 4] == format_p(zz_uni.p)
     # cut at a cutoff the user chose (the URL's form), or per 10 units
     ds = Dataset("c", "c.csv", frame, frame_hash(frame))
     (cut_zz,), _ = views.cox_variables(ds, ["zz"], {}, True, forms={"zz": "zz:0.25"})
@@ -333,7 +334,7 @@ def test_cox_table_rows_match_models_and_flag_ph_violations():
     comp = table.to_component("cox-table")
     flags = [s for s in walk(comp) if getattr(s, "className", "") == "ph-flag"]
     ph_p = [r.p for r in view.model_of(view.variables[0]).ph_test if r.term == "xx"][0]
-    assert len(flags) == 2 and ct.fmt_p(ph_p) in flags[0].title and "cox.zph" in flags[0].title
+    assert len(flags) == 2 and format_p(ph_p) in flags[0].title and "cox.zph" in flags[0].title
     assert any("PH (†" in n for n in table.footnotes)
 
 
@@ -348,7 +349,7 @@ def test_cox_table_multilevel_heading_and_blank_multivariable_cells(cohort):
     assert out.iloc[0, -3:].tolist() == ["", "", ""]                  # not in the multivariable model
     ast_row = out[out["Variable"] == "AST (U/L)"].iloc[0]
     ast_multi = view.multivariable.terms[0]
-    assert ast_row["Multivariable HR"] == cv.fmt_hr(ast_multi.hr)
+    assert ast_row["Multivariable HR"] == format_ratio(ast_multi.hr)
     # n column appears because AST has missing values (its model has fewer patients)
     view2 = _view(frame, ["cnlc_stage", "ast"], rule="manual", manual=["ast"])
     assert "n" in cv.cox_table(view2).to_frame().columns
@@ -359,7 +360,7 @@ def test_cox_table_multilevel_heading_and_blank_multivariable_cells(cohort):
     v3 = views.CoxView("os", variables, uni, [], "manual")
     out3 = cv.cox_table(v3).to_frame()
     assert out3.iloc[0, :2].tolist() == ["CNLC stage", "overall (reference IIA)"]
-    assert out3.iloc[0, 4] == ct.fmt_p(uni.models[0].covariate_p)
+    assert out3.iloc[0, 4] == format_p(uni.models[0].covariate_p)
     assert out3.iloc[1:, 0].tolist() == ["IIB vs IIA", "IIIA vs IIA", "IIIB vs IIA"]
 
 
@@ -377,10 +378,10 @@ def test_cox_model_table_and_forest_plot(cohort):
     view = _view(cohort, ["ast", "child_pugh", "ehm", "nlr"], rule="manual", manual=["ast", "child_pugh", "ehm"])
     multi = view.multivariable
     table = cv.cox_model_table(view).to_frame()
-    assert table.iloc[:3, 2].tolist() == [f"{cv.fmt_hr(t.hr)} ({cv.fmt_hr_ci(t.lo, t.hi)})" for t in multi.terms]
-    assert table.iloc[:3, 3].tolist() == [ct.fmt_p(t.p) for t in multi.terms]
+    assert table.iloc[:3, 2].tolist() == [f"{format_ratio(t.hr)} ({format_ci(t.lo, t.hi)})" for t in multi.terms]
+    assert table.iloc[:3, 3].tolist() == [format_p(t.p) for t in multi.terms]
     ph = {r.term: r.p for r in multi.ph_test}
-    assert table.iloc[1, 4].rstrip("†") == ct.fmt_p(ph["child_pugh"])
+    assert table.iloc[1, 4].rstrip("†") == format_p(ph["child_pugh"])
     summary = dict(zip(table.iloc[3:, 0], table.iloc[3:, 1]))
     assert summary["Concordance (Harrell's C)"] == f"{multi.concordance:.3f}"
     assert summary["Events"] == str(multi.events)
@@ -396,7 +397,7 @@ def test_cox_model_table_and_forest_plot(cohort):
     assert any(s.x0 == 1 and s.x1 == 1 for s in fig.layout.shapes)            # reference line at HR = 1
     assert len(fig.layout.yaxis.ticktext) == 3 and "AST" in fig.layout.yaxis.ticktext[0]
     right = [a.text for a in fig.layout.annotations if a.xref == "paper" and a.yref == "y"]
-    assert right[0].startswith(cv.fmt_hr(multi.terms[0].hr))
+    assert right[0].startswith(format_ratio(multi.terms[0].hr))
 
 
 def test_cox_variables_cutoff_sources_and_fallbacks(dataset):

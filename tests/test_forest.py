@@ -12,6 +12,7 @@ import pytest
 from analysis.meta import load_study_file, run_meta
 from components import forest as F
 from components.forest import EffectSpec, ForestStudy
+from components.format import format_estimate, format_number, format_p
 from services.meta_views import build_view, effect_spec, normalise_params, shipped_data, study_table
 
 
@@ -81,7 +82,7 @@ def test_forest_diamond_per_pooled_estimate_and_prediction_bar(data):
     (pi,) = traces(fig, "prediction-interval")
     assert tuple(pi.x) == pytest.approx((a.random.pi_lo, a.random.pi_hi))
     right = [t for t, _c in texts(fig, "x3")]
-    assert F.fmt_ci(a.random.est, a.random.lo, a.random.hi) in right   # "0.51 (0.40–0.65)"
+    assert format_estimate(a.random.est, a.random.lo, a.random.hi) in right   # "0.51 (0.40–0.65)"
     assert "0.51 (0.40–0.65)" in right and "0.53 (0.47–0.61)" in right
 
 
@@ -124,7 +125,7 @@ def test_forest_heterogeneity_and_overall_test_text(data):
     text = all_text(fig)
     assert f"Q = {h.q:.2f}, df = {h.df} (p < 0.001); I² = {h.i2:.0f}%; τ² = {h.tau2:.3f}" in text
     prim = v.report.analysis.primary
-    assert f"z = {F.fmt_num(prim.stat)}" in text
+    assert f"z = {format_number(prim.stat)}" in text
 
 
 def test_forest_marks_derived_values_with_dagger_and_footnote(data):
@@ -220,9 +221,10 @@ def test_log_range_and_formatting():
     assert F.log_range([0.8, 0.9]) == (0.5, 2.0)
     assert F.log_range([1.4, 28.75]) == (0.5, 50.0)
     assert F.log_range([]) == (0.2, 5.0)
-    assert F.fmt_ci(0.5063, 0.395, 0.6488) == "0.51 (0.40–0.65)"
-    assert F.fmt_p(0.00001) == "p < 0.001" and F.fmt_p(0.0183) == "p = 0.018" and F.fmt_p(0.45) == "p = 0.45"
-    assert F.fmt_num(-1.25) == "−1.25"
+    assert format_estimate(0.5063, 0.395, 0.6488) == "0.51 (0.40–0.65)"
+    assert (format_p(0.00001, prefix="p", short=True) == "p < 0.001" and format_p(0.0183, prefix="p", short=True)
+            == "p = 0.018" and format_p(0.45, prefix="p", short=True) == "p = 0.45")
+    assert format_number(-1.25) == "−1.25"
 
 
 # ------------------------------------------------------------------------------------------------ other figures
@@ -290,7 +292,7 @@ def test_metaregression_bubble_plot(data):
     line = traces(fig, "fitted line")[0]
     np.testing.assert_allclose(line.y, np.exp(m.intercept + m.slope * np.asarray(line.x)), rtol=1e-12)
     assert list(fig.layout.xaxis.ticktext) == ["cisplatin (reference)", "oxaliplatin"]
-    assert fig.layout.yaxis.type == "log" and F.fmt_p(m.slope_p) in fig.layout.title.text
+    assert fig.layout.yaxis.type == "log" and format_p(m.slope_p, prefix="p", short=True) in fig.layout.title.text
 
 
 def test_correlation_scatter(data):
@@ -300,7 +302,7 @@ def test_correlation_scatter(data):
     pts = traces(fig, "studies")[0]
     assert [p["study"] for p in v.correlation_points] == v.correlation.studies
     assert len(pts.x) == v.correlation.n == 4
-    assert f"ρ = {F.fmt_num(v.correlation.rho)}" in fig.layout.title.text and "ρ = −0.54, p = 0.031" in \
+    assert f"ρ = {format_number(v.correlation.rho)}" in fig.layout.title.text and "ρ = −0.54, p = 0.031" in \
         fig.layout.title.text
     off = view_of(data, outcome="os", derive=())
     fig = F.correlation_figure(off.correlation_points, off.correlation)

@@ -126,8 +126,7 @@ def test_every_variant_is_a_valid_plotly_figure():
 
 
 def test_labels_print_le_and_the_hr_says_its_direction():
-    from components.clinical_tables import group_text
-    from components.survival_tables import hr_text
+    from components.format import format_group, format_hr
 
     res = km_by_group(LUNG, "time", "status", by="age", cutoff=65, at=list(RISK))
     fig = km_figure(curves_from_stratified(res, RISK, ()), risk_times=list(RISK), height=432)
@@ -135,11 +134,11 @@ def test_labels_print_le_and_the_hr_says_its_direction():
     assert names[0].startswith("Age ≤ 65  (n=") and names[1].startswith("Age &gt; 65  (n=")
     assert fig.layout.annotations[-1].text.endswith("Age ≤ 65<br>Age &gt; 65") and fig.layout.height == 432
     r = res.hr.result
-    assert hr_text(res) == f"HR Age > 65 vs ≤ 65: {r.hr:.2f} ({r.lo:.2f}–{r.hi:.2f})"
-    assert group_text("AST <= 56.5") == "AST ≤ 56.5" and group_text("a >= b") == "a ≥ b"
+    assert format_hr(res) == f"HR Age > 65 vs ≤ 65: {r.hr:.2f} ({r.lo:.2f}–{r.hi:.2f})"
+    assert format_group("AST <= 56.5") == "AST ≤ 56.5" and format_group("a >= b") == "a ≥ b"
     sex = km_by_group(LUNG, "time", "status", by="sex")
-    assert hr_text(sex).startswith("HR Sex = Female vs Male: ")
-    assert hr_text(km_by_group(LUNG, "time", "status")) is None
+    assert format_hr(sex).startswith("HR Sex = Female vs Male: ")
+    assert format_hr(km_by_group(LUNG, "time", "status")) is None
 
 
 def test_censor_marks_are_thinned_to_one_per_column_for_drawing_only():

@@ -27,7 +27,7 @@ from analysis.io import load_cohort
 from analysis.response import response_table
 from analysis.survival import km_by_group, reverse_km_followup
 from components.clinical_tables import ClinicalTable, Row
-from components.clinical_tables import group_text
+from components.format import format_group
 from reports.layout import blocks, layout_table, page_height, paginate
 from reports.results import compute, dataset_from_load
 from reports.rscript import app_numbers, compare, r_script
@@ -274,7 +274,7 @@ def test_deck_numbers_equal_the_analysis(deck, demo):
     df = demo.frame
     km = km_by_group(df, "pfs_months", "pfs_event", by="ast", cutoff=56.5, at=[6, 12, 24, 36])
     for g in km.groups:
-        (cells,) = rows[("Kaplan–Meier estimates: Progression-free survival by AST", group_text(g.label))]
+        (cells,) = rows[("Kaplan–Meier estimates: Progression-free survival by AST", format_group(g.label))]
         assert cells[1:4] == [str(g.n), str(g.events), f"{g.median:.1f} ({g.median_lo:.1f}–{g.median_hi:.1f})"]
         a = g.km.at_time(12)
         assert cells[5] == f"{100 * a['surv']:.1f} ({100 * a['lo']:.1f}–{100 * a['hi']:.1f})"
