@@ -466,13 +466,6 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-class RedactingFormatter(logging.Formatter):
-    """A formatter that redacts before formatting (``logconfig_dict`` users can name it)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return super().format(redact_record(record))
-
-
 _installed = {"factory": False}
 NAMED_LOGGERS = ("", "werkzeug", "gunicorn.error", "gunicorn.access", "dash", "flask.app", "celery",
                  "celery.task", "celery.worker", "py.warnings")
