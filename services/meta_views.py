@@ -35,7 +35,7 @@ from analysis.meta import (
     DERIVATIONS, OUTCOMES, PUBLISHED_POOLED, StudyTable, load_study_file, orr_os_correlation, outcome_effects,
     run_meta,
 )
-from analysis.meta.report import MetaReport
+from analysis.meta.report import MetaReport, NothingToPool
 from analysis.meta.tsa import TSAResult, TSASettings, tsa_for_effects
 from analysis.numeric import is_number
 from analysis.validate import ValidationReport
@@ -441,9 +441,8 @@ def build_view(data: StudyData, params: MetaParams) -> MetaView:
                 break
             except AnalysisError as exc:
                 text = str(exc)
-                cut = text.find(" (derivations are switched off")   # the engine's hint names CLI flags
-                if cut > 0:
-                    text = text[:cut] + " — switch on 'Derived values' (left) to use derived values"
+                if isinstance(exc, NothingToPool) and exc.derivations_would_help:   # the page's switch, not a flag
+                    text = exc.reason + " — switch on 'Derived values' (left) to use derived values"
                 if text not in messages:
                     messages.append(text)
     else:
