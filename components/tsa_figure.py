@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 from scipy import stats
 
 from components.clinical_tables import plot_text
-from components.forest import FONT, INK, EffectSpec, fmt_ci, fmt_num
+from analysis.meta.study_rows import EffectSpec
+from components.forest import FONT, INK, fmt_ci, fmt_num
 from components.style import PALETTE
 
 Y_MAX = 8.0               # the TSA program's chart: |z| up to 8
