@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from analysis.meta.study_rows import EffectSpec, ForestStudy
 from components.clinical_tables import plot_text
 from components.format import finite, format_ci, format_estimate, format_number, format_p, format_ratio, format_tau2
 from components.style import PALETTE
@@ -42,51 +43,6 @@ PLOT = (0.415, 0.675)
 RIGHT = (0.69, 1.0)
 PRESENTATION_SCALE = 1.3   # presentation mode: text and rows of the forest and funnel plots this much larger
 FOOTNOTE_CHARS = 150       # characters per footnote line (10.5 px text on the forest plot's ~900 px at 1,280 px)
-
-
-@dataclass
-class EffectSpec:
-    """Labels for one outcome: the measure (``short`` "HR", ``name`` "Hazard ratio"), the arms and the sides."""
-
-    short: str
-    name: str
-    outcome: str
-    exp_label: str
-    ctrl_label: str
-    counts: bool
-    favours_left: str
-    favours_right: str
-    exp_header: str = ""          # column header, may hold <br> (default: exp_label)
-    ctrl_header: str = ""
-    comparison: str = ""          # "HAIC + systemic therapy vs systemic therapy alone"
-
-    def __post_init__(self) -> None:
-        self.exp_header = self.exp_header or self.exp_label
-        self.ctrl_header = self.ctrl_header or self.ctrl_label
-        self.comparison = self.comparison or f"{self.exp_label} vs {self.ctrl_label}"
-
-
-@dataclass
-class ForestStudy:
-    """One study of the table as the forest plot lists it. ``status``: ``pooled``, ``excluded`` (no usable data
-    for the outcome; ``reason`` says why) or ``left out`` (by the user). ``row`` is the 0-based table row."""
-
-    row: int
-    study: str
-    status: str
-    reason: str | None = None
-    n_exp: str = ""
-    n_ctrl: str = ""
-    events_exp: str = ""
-    events_ctrl: str = ""
-    est: float | None = None
-    lo: float | None = None
-    hi: float | None = None
-    weight_fixed: float | None = None
-    weight_random: float | None = None
-    derived: bool = False
-    derivation: str | None = None
-    group: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy import stats
 
+from analysis.meta.study_rows import EffectSpec
 from components.clinical_tables import plot_text
-from components.forest import FONT, INK, EffectSpec
+from components.forest import FONT, INK
 from components.format import format_ci, format_number, format_percent
 from components.style import PALETTE
 

@@ -17,7 +17,6 @@ from analysis.survival import describe_endpoints
 from components.layout import FORMAT_PATH, error_alert
 from components.report_buttons import report_buttons, report_callbacks
 from components.tables import endpoints_view, unit_check_view, validation_report_view, variables_table
-from services.meta_views import discard_session_data
 from services.reports import default_view
 from services.store import (DEMO_ID, DatasetMissing, delete_session_data, get_dataset, get_pending, put_dataset,
                             put_pending)
@@ -189,7 +188,7 @@ def handle_upload(contents, _demo, _remove, _apply, _add, _unit, sheets_chosen, 
     if trigger == "remove-data":
         # everything this browser session put on the server: cohorts (with derived results), pending uploads,
         # and the meta-analysis page's edited study table
-        removed = delete_session_data() + int(discard_session_data())
+        removed = delete_session_data()
         text = ("Your uploaded data were deleted from the server." if removed
                 else "No uploaded data of yours were on the server.")
         return DEMO_ID, dbc.Alert(text + " Showing the synthetic demo cohort.", color="info", className="py-2"), \

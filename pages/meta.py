@@ -24,6 +24,9 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, 
 
 from analysis.errors import AnalysisError
 from analysis.meta import DERIVATIONS
+from analysis.meta.dataset import OUTCOME_CHOICES, OUTCOME_TITLES, column_label
+from analysis.meta.edits import edits_frame
+from analysis.meta.study_rows import study_frame
 from analysis.meta.tsa import TSASettings
 from components.forest import (
     NOT_POOLED, correlation_figure, cumulative_figure, forest_figure, funnel_caption, funnel_figure,
@@ -31,14 +34,15 @@ from components.forest import (
 )
 from components.format import format_ci, format_estimate, format_number, format_p, format_tau2
 from components.layout import error_alert
+from components.meta_grid import grid_rows, provenance_csv, studies_csv
 from components.report_buttons import report_buttons, report_callbacks
 from components.table_card import table_card
 from components.tsa_figure import tsa_figure, tsa_summary_frame
 from services.meta_views import (
-    METHODS, OUTCOME_CHOICES, OUTCOME_TITLES, apply_edit, column_choices, column_label, current_data,
-    default_rrr, discard_session_data, edits_frame, grid_rows, load_upload, meta_view, normalise_params,
-    provenance_csv, study_frame, study_table, studies_csv, tsa_view,
+    METHODS, apply_edit, column_choices, current_data, default_rrr, load_upload, meta_view, normalise_params,
+    study_table, tsa_view,
 )
+from services.store import delete_study_set
 
 dash.register_page(__name__, path="/meta", name="Meta-analysis", title="Meta-analysis - HAIC Cohort Analytics")
 
@@ -446,7 +450,7 @@ def tab_content(tab: str, view, presentation: bool = False):
                        "exact = FALSE). The line is a least-squares guide only. Studies left out of the pool are "
                        "left out here too.")]
     if tab == "table":
-        frame = study_frame(view)
+        frame = study_frame(view.rows, view.spec, view.report)
         body = dbc.Table.from_dataframe(per_study_display(frame, spec.short), size="sm", striped=True,
                                         bordered=False, className="small mb-0")
         return table_card("meta-studies", f"Per-study estimates — {spec.outcome}", body, frame,
@@ -615,7 +619,7 @@ def refresh_grid(_version, exclude):
             + (f"; {len(data.edits)} edit{'s' if len(data.edits) != 1 else ''}" if data.edits else "") + ".")
     edits = None
     if data.edits:
-        frame = edits_frame(data)
+        frame = edits_frame(data.frame, data.provenance, data.edits)
         edits = table_card("meta-edits-table", "Your edits (their provenance)",
                            dbc.Table.from_dataframe(frame, size="sm", striped=True, className="small mb-0"), frame,
                            filename="meta-edits",
@@ -725,7 +729,7 @@ def upload(contents, filenames):
     Input("meta-restore", "n_clicks"), prevent_initial_call=True,
 )
 def restore(_clicks):
-    removed = discard_session_data()
+    removed = delete_study_set()
     text = ("Your edited/uploaded table was deleted from the server; " if removed else "") + \
         "showing the 17-study file as shipped."
     return current_data().content_hash, [], dbc.Alert(text, color="info", className="py-2 small", dismissable=True)
@@ -764,7 +768,7 @@ def download_forest_csv(_n, outcome, method, hk, mh, measure, derive_se, derive_
     except AnalysisError:
         return no_update
     name = f"meta-{view.params.outcome or 'studies'}-per-study.csv"
-    return {"content": "\ufeff" + to_safe_csv(study_frame(view)), "filename": name, "type": "text/csv"}
+    return {"content": "\ufeff" + to_safe_csv(study_frame(view.rows, view.spec, view.report)), "filename": name, "type": "text/csv"}
 
 
 clientside_callback(

@@ -142,7 +142,7 @@ def meta_forest_picture(view, width_in: float, height_in: float) -> Picture:
     """The meta-analysis forest plot (``components.forest.forest_figure``, as the meta page draws it) of the pooled
     studies (the studies without an estimate are named in the slide's note)."""
     from components.forest import forest_figure
-    from services.meta_views import column_label
+    from analysis.meta.dataset import column_label
 
     pooled = [r for r in view.rows if r.status == "pooled"]      # a slide lists the pooled studies only
     subgroup = view.params.subgroup

@@ -221,7 +221,7 @@ def _cox(ds: Dataset, endpoint: Endpoint, spec: ReportSpec, columns: list[str], 
 def compute(ds: Dataset | None, spec: ReportSpec, *, meta_data=None, today: dt.date | None = None) -> ReportResults:
     """Every number of the view ``spec`` on the dataset ``ds`` (see the module docstring); ``ds`` may be None for
     a view of the meta-analysis alone (``cohort: false``), whose ``meta_data`` is the study table
-    (``services.meta_views.StudyData``; default: the shipped 17 studies). Problems with a part (a multivariable
+    (``services.store.StudyData``; default: the shipped 17 studies). Problems with a part (a multivariable
     model that cannot be fitted, a panel without two groups) become notes and empty parts; a view that cannot be
     read (an unknown column, an endpoint that is not one) raises :class:`AnalysisError`."""
     if ds is None and spec.cohort:
@@ -326,7 +326,7 @@ class PooledMeta:
     """The pooled analysis of one meta-analysis outcome: its effect labels and ``analysis.meta`` result."""
 
     outcome: str | None
-    effect: Any                   # components.forest.EffectSpec (outcome name, measure)
+    effect: Any                   # analysis.meta.study_rows.EffectSpec (outcome name, measure)
     analysis: Any                 # analysis.meta.MetaAnalysisResult, None when no study can be pooled
 
 

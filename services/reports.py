@@ -8,7 +8,7 @@ and SYNTHETIC flag come from the dataset, never from the page. Results are memoi
 results (``services.store.memoised``: deleted with the dataset), so the second deliverable of a view costs only
 its writing.
 
-A page's button group (``components.report_buttons``) runs two callbacks:
+A page's Deck / Tables / Reproduce-in-R button group (``report_buttons``) runs two callbacks:
 
 1. in the user's own request, :func:`start_job` checks access and hands the job a single-use ticket: to the
    dataset (``services.store.issue_ticket``), or for the meta page to a copy of the session's study table (a job

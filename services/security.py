@@ -32,7 +32,7 @@ The policy
 ----------
 ``script-src 'self'`` plus the SHA-256 hashes of exactly the inline scripts Dash itself writes into its index
 page (the renderer start-up line and the clientside-callback functions, from ``Dash.csp_hashes``): no
-``'unsafe-inline'`` and no ``'unsafe-eval'`` for scripts -- Dash 4's renderer, dcc, dash-bootstrap-components,
+``'unsafe-inline'`` and no ``'unsafe-eval'`` for scripts -- Dash 4's renderer, dcc, Dash Bootstrap Components,
 dash-ag-grid and plotly.js's SVG traces run without them (plotly's WebGL traces would need ``'unsafe-eval'``;
 the app draws none). ``style-src`` keeps ``'unsafe-inline'``: the Dash renderer, dcc (react-select, sliders), plotly.js and AG Grid
 set inline styles and insert ``<style>`` elements at run time and none of them takes a nonce; injected CSS
@@ -274,7 +274,7 @@ def callback_body_problem(body: Any, callback_map: dict | None) -> str | None:
 
 
 def _dependency(entry: Any) -> bool:
-    if isinstance(entry, list):                      # pattern-matching: a list of matched components
+    if isinstance(entry, list):                      # pattern-matching: a list of matched ids
         return all(_dependency(e) for e in entry if not isinstance(e, list))
     return isinstance(entry, dict) and isinstance(entry.get("id"), (str, dict)) and \
         isinstance(entry.get("property"), str)
@@ -464,13 +464,6 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         redact_record(record)
         return True
-
-
-class RedactingFormatter(logging.Formatter):
-    """A formatter that redacts before formatting (``logconfig_dict`` users can name it)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return super().format(redact_record(record))
 
 
 _installed = {"factory": False}

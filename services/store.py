@@ -1,4 +1,4 @@
-"""Server-side datasets and memoised analysis results.
+"""Server-side datasets and memoised analysis results, and the meta-analysis page's study set of a session.
 
 Uploaded cohorts live on the server, never in the browser: a page holds only an unguessable dataset id
 (``secrets.token_urlsafe``) and parameters. Datasets and analysis results are kept in one flask-caching backend:
@@ -30,10 +30,11 @@ Nothing is lost silently:
 Retention: results derived from an uploaded dataset count as its data. Every result key a dataset computes or
 reads is recorded in that dataset's index, and :func:`delete_dataset` deletes the dataset, those results and the
 session's pending (not yet mapped) uploads at once; :func:`delete_session_data` does so for every dataset of the
-browser session. A deleted id is tombstoned so that a request already in flight cannot write it back. A
-background thread in every server process (:func:`start_sweeper`, every ``HAIC_SWEEP_INTERVAL`` seconds,
-default 30) deletes expired files of the filesystem cache whether or not requests arrive, and on Redis with an
-append-only file has it rewritten when keys were deleted or expired, so that removed data leave the disk too.
+browser session and deletes its meta-analysis study set (:class:`StudyData`, with the results computed from it)
+too. A deleted id is tombstoned so that a request already in flight cannot write it back. A background thread
+in every server process (:func:`start_sweeper`, every ``HAIC_SWEEP_INTERVAL`` seconds, default 30) deletes
+expired files of the filesystem cache whether or not requests arrive, and on Redis with an append-only file has
+it rewritten when keys were deleted or expired, so that removed data leave the disk too.
 
 Identity: datasets belong to the browser session (a random id in Flask's signed session cookie) and, when
 ``HAIC_USER_HEADER`` names the header a trusted authenticating proxy sets (e.g. ``X-Forwarded-User``), to that
@@ -53,6 +54,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -771,8 +773,9 @@ def delete_dataset(dataset_id: str) -> bool:
 
 @_guarded
 def delete_session_data() -> int:
-    """Delete every uploaded dataset of the current browser session (with derived results) and its pending
-    uploads. Returns how many datasets were deleted."""
+    """Delete everything the current browser session put on the server: every uploaded dataset (with derived
+    results), its pending uploads and its meta-analysis study set (:func:`delete_study_set`). Returns how many
+    were deleted (datasets, and the study set counting as one)."""
     owner = current_owner()
     deleted = 0
     for dataset_id in _index_pop(_owner_index(owner)):
@@ -783,7 +786,7 @@ def delete_session_data() -> int:
     if deleted:
         _count_deletion()
     delete_pending()
-    return deleted
+    return deleted + int(delete_study_set())
 
 
 def _count_deletion() -> None:
@@ -791,6 +794,92 @@ def _count_deletion() -> None:
     client = getattr(cache.cache, "_write_client", None)
     if client is not None:
         client.incr("haic:deletions")
+
+
+# --- the meta-analysis page's study set ----------------------------------------------------------------------
+
+@dataclass
+class StudyData:
+    """A meta-analysis study table as the page holds it (:mod:`analysis.meta.edits`): text cells with lower-case
+    column names (as in the file), the provenance that goes with it (or None), and the user's edits (``row``
+    0-based, newest last). ``shipped``: the shipped 17-study file, shared by every session; otherwise the
+    session's own copy, stored by :func:`put_study_set`."""
+
+    name: str
+    frame: pd.DataFrame
+    provenance: pd.DataFrame | None
+    edits: list[dict] = field(default_factory=list)
+    shipped: bool = False
+    content_hash: str = ""
+    touched: float = 0.0      # when its idle expiry was last pushed back (time.time())
+
+    def __post_init__(self) -> None:
+        if not self.content_hash:
+            digest = hashlib.sha256(frame_hash(self.frame).encode())
+            digest.update(b"|" + (frame_hash(self.provenance) if self.provenance is not None else "-").encode())
+            self.content_hash = digest.hexdigest()[:32]
+
+    @property
+    def n(self) -> int:
+        return int(len(self.frame))
+
+
+def _study_set_key(owner: str | None = None) -> str:
+    return f"meta:table:{owner or current_owner()}"
+
+
+def _study_results_index(owner: str | None = None) -> str:
+    return f"meta:results:{owner or current_owner()}"
+
+
+def get_study_set() -> StudyData | None:
+    """This browser session's own (edited or uploaded) study table, or None (the session is on the shipped
+    file); pushes back its idle expiry (``HAIC_DATASET_TTL``) while it is in use."""
+    data = cache.get(_study_set_key())
+    if data is None:
+        return None
+    if time.time() - data.touched >= _touch_interval(dataset_ttl()):   # in use: not rewritten on every read
+        put_study_set(data)
+    return data
+
+
+def put_study_set(data: StudyData) -> StudyData:
+    """Keep ``data`` as this browser session's study table (it expires after ``HAIC_DATASET_TTL`` without use)."""
+    data.touched = time.time()
+    cache.set(_study_set_key(), data, timeout=dataset_ttl())
+    return data
+
+
+def delete_study_set() -> bool:
+    """Delete this session's own study table and the results computed from it; the session is back on the
+    shipped file. Returns whether there was something to delete."""
+    had = cache.get(_study_set_key()) is not None
+    cache.delete(_study_set_key())
+    keys = _index_pop(_study_results_index())
+    if keys:
+        cache.delete_many(*keys)
+    return had
+
+
+def memoised_for_study_set(data: StudyData, kind: str, params: Any, build: Callable[[], Any],
+                           version: int = 0) -> Any:
+    """``build()`` memoised on (``version``, the table's content hash, ``params``; ``params`` with a stable
+    ``repr``). Results of the shipped table are shared by all sessions; a session's own table's results are keyed
+    by session and deleted with it (:func:`delete_study_set`). Errors are not cached."""
+    scope = "shipped" if data.shipped else current_owner()
+    raw = f"{version}|{scope}|{data.content_hash}|{params!r}"
+    key = f"meta:{kind}:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    value = build()
+    ttl = dataset_ttl()
+    if not data.shipped:
+        if cache.get(_study_set_key()) is None:   # deleted (or expired) while this ran: do not store its results
+            return value
+        _index_add(_study_results_index(), [key], timeout=ttl, refresh=True)
+    cache.set(key, value, timeout=ttl)
+    return value
 
 
 #: keyword arguments that do not change a result (e.g. a progress callback) and stay out of the cache key

@@ -11,9 +11,9 @@ import pytest
 
 from analysis.meta import load_study_file, run_meta
 from components import forest as F
-from components.forest import EffectSpec, ForestStudy
+from analysis.meta.study_rows import EffectSpec, ForestStudy, effect_spec
 from components.format import format_estimate, format_number, format_p
-from services.meta_views import build_view, effect_spec, normalise_params, shipped_data, study_table
+from services.meta_views import build_view, normalise_params, shipped_data, study_table
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +322,7 @@ def test_effect_spec_for_generic_files(tmp_path):
 
 
 def build_view_generic(path, **kw):
-    from services.meta_views import StudyData
+    from services.store import StudyData
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     data = StudyData(path.name, frame, None)
     return build_view(data, normalise_params(study_table(data), **kw))

@@ -14,6 +14,7 @@ from analysis.meta import (
     PUBLISHED_POOLED, load_study_file, orr_os_correlation, outcome_effects, run_meta,
 )
 from analysis.meta.dataset import _percent_cells
+from analysis.meta.report import NothingToPool
 
 ROOT = Path(__file__).parents[1]
 META17 = ROOT / "data" / "meta17.csv"
@@ -211,8 +212,12 @@ def test_other_errors(tmp_path, table):
         outcome_effects(table, "os", derive=["guess"])
     with pytest.raises(AnalysisError, match="outcome must be one of"):
         outcome_effects(table, "qol")
-    with pytest.raises(AnalysisError, match="no study can be pooled for outcome 'ae'.*derive=True"):
+    with pytest.raises(AnalysisError, match="no study can be pooled for outcome 'ae'.*derive=True") as caught:
         run_meta(table, "ae", derive=False)
+    # the hint is data, not text to parse: the reason alone, and whether derivations would help
+    assert isinstance(caught.value, NothingToPool) and caught.value.derivations_would_help
+    assert caught.value.reason.startswith("no study can be pooled for outcome 'ae'") and \
+        "derive" not in caught.value.reason and str(caught.value) == caught.value.reason + NothingToPool.HINT
     assert run_meta(table, "ae").k == 1  # default: Zuo's counts computed from percentages, flagged
     with pytest.raises(AnalysisError, match="Mantel-Haenszel"):
         run_meta(table, "os", mh=True)

@@ -18,6 +18,7 @@ import pytest
 from flask import session
 
 from analysis.cli import build_parser
+from components.meta_grid import grid_rows, provenance_csv, studies_csv
 from services import meta_views as mv
 from services import store
 from tests.support.dash_tree import find, text_of
@@ -202,7 +203,7 @@ def test_edited_cell_changes_the_pooled_estimate_and_its_provenance(page, as_use
     assert rows[0]["__edited_os_hr"] is True
     assert "EDITED BY YOU — source: full text, Table 2; value in the file: 0.60" in rows[0]["__tip_os_hr"]
     assert "1 edit" in info and "full text, Table 2" in text_of(edits)
-    prov = pd.read_csv(pd.io.common.StringIO(mv.provenance_csv(data)), dtype=str, keep_default_na=False)
+    prov = pd.read_csv(pd.io.common.StringIO(provenance_csv(data)), dtype=str, keep_default_na=False)
     mine = prov[(prov["study_id"] == "1") & (prov["field"] == "os_hr")]
     assert list(mine["confidence"]) == ["edited by user"] and list(mine["value"]) == ["0.75"]
     assert list(mine["source_url"]) == ["full text, Table 2"]
@@ -300,7 +301,7 @@ def test_upload_17_study_layout_with_provenance_and_download_round_trip(page, as
     page.grid_changed([{"colId": "os_hr", "value": "0.55", "rowIndex": 0, "data": {"__row": 0}}], [], "erratum")
     data = mv.current_data()
     est = page.compute_view("os", "REML", False, False, "RR", True, True, None, None, [])[1].report.k
-    studies, prov = mv.studies_csv(data), mv.provenance_csv(data)
+    studies, prov = studies_csv(data), provenance_csv(data)
     assert studies.count("\r\n") == 18 and "edited by user" in prov
     page.upload([csv_upload(studies), csv_upload(prov)], ["meta17_edited.csv", "meta17_edited_provenance.csv"])
     again = page.compute_view("os", "REML", False, False, "RR", True, True, None, None, [])[1]
@@ -314,7 +315,7 @@ def test_restore_deletes_the_session_table_and_its_results(page, as_user, app):
     as_user("jane")
     page.grid_changed([{"colId": "os_hr", "value": "0.58", "rowIndex": 0, "data": {"__row": 0}}], [], None)
     results(page)                                              # computes and caches a result for jane's table
-    keys = store.cache.get(mv._results_key())
+    keys = store.cache.get(store._study_results_index())
     assert keys and all(store.cache.get(k) is not None for k in keys)
     version, exclude, feedback = page.restore(1)
     assert version == mv.shipped_data().content_hash and exclude == []
@@ -446,7 +447,7 @@ def test_weight_headers_share_one_label_and_numbers_have_one_format_per_column(p
     assert "0.60 (" not in body and " 0.38 " in f" {body} " and " 0.60 " in f" {body} "
     assert " 0.384 " not in f" {body} " and " 0.6 " not in f" {body} "
     # the data grid: os_hr cells 0.60 and 0.384 are shown with three decimals each (the text is kept)
-    rows, defs = mv.grid_rows(mv.current_data(), set())
+    rows, defs = grid_rows(mv.current_data(), set())
     fmt = next(d for d in defs if d["field"] == "os_hr")["valueFormatter"]["function"]
     assert "toFixed(3)" in fmt and rows[0]["os_hr"] == "0.60"
     assert "valueFormatter" not in next(d for d in defs if d["field"] == "year")

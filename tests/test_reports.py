@@ -493,6 +493,7 @@ def test_the_meta_pages_bundle_has_its_view_and_the_sessions_own_study_table(cac
 
     from services import meta_views
     from services.reports import report_job, start_job
+    from services.store import delete_study_set
 
     view = {"cohort": False, "meta": {"outcome": "orr", "method": "DL", "hk": True, "measure": "OR",
                                       "exclude": [2, 5], "subgroup": "platinum"}}
@@ -504,7 +505,7 @@ def test_the_meta_pages_bundle_has_its_view_and_the_sessions_own_study_table(cac
                                              measure="OR", exclude=(2, 5))
         page = meta_views.build_view(edited, params).report.analysis
         docx = start_job(None, "docx", view)
-        meta_views.discard_session_data()
+        delete_study_set()
     out, err = report_job(job)                                   # outside the request, as a background job runs
     assert err is None and out["filename"].startswith("meta-analysis-meta17-reproduce-in-R-")
     z = zipfile.ZipFile(io.BytesIO(base64.b64decode(out["content"])))

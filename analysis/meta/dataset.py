@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
+from analysis.schema import MISSING_MARKERS
 from analysis.meta.effects import (
     EffectData, Excluded, counts_from_percentage, double_zero, log_ratio_from_ci, log_ratio_from_counts,
     parse_p_value, se_from_p,
@@ -53,6 +54,34 @@ OUTCOMES = {
     "ae": {"type": "counts", "label": "grade >= 3 adverse events", "exp": "ae34_haic", "ctrl": "ae34_ctrl"},
 }
 
+#: the outcomes' names on the page, in figures and deliverables: short (selector) and title (figure titles, with
+#: the typographic "≥"); ``OUTCOMES[...]["label"]`` is the plain-text name the engine's messages use
+OUTCOME_CHOICES = {"os": "OS", "pfs": "PFS", "orr": "ORR", "dcr": "DCR", "ae": "Grade ≥3 AEs"}
+OUTCOME_TITLES = {"os": "Overall survival", "pfs": "Progression-free survival", "orr": "Objective response",
+                  "dcr": "Disease control", "ae": "Grade ≥3 adverse events"}
+
+#: readable names of the 17-study file's columns (grid headers, selector labels). These label a study file's
+#: columns (one study per row); :func:`analysis.schema.label` labels a cohort's (one patient per row) and owns
+#: that idea -- no column means the same in both, and a study file's other columns keep their own names.
+COLUMN_LABELS = {
+    "study_id": "study_id", "first_author": "First author", "year": "Year", "journal": "Journal", "design": "Design",
+    "design_class": "Design (RCT vs non-randomised)", "platinum": "Platinum drug", "systemic": "Systemic therapy",
+    "n_haic": "n HAIC arm", "n_ctrl": "n control arm", "os_hr": "OS HR", "os_lo": "OS HR lower 95%",
+    "os_hi": "OS HR upper 95%", "pfs_hr": "PFS HR", "pfs_lo": "PFS HR lower 95%", "pfs_hi": "PFS HR upper 95%",
+    "orr_haic": "ORR events HAIC", "orr_ctrl": "ORR events control", "orr_criterion": "ORR criterion",
+    "dcr_haic": "DCR events HAIC", "dcr_ctrl": "DCR events control", "ae34_haic": "Grade ≥3 AE HAIC",
+    "ae34_ctrl": "Grade ≥3 AE control", "mos_haic": "Median OS HAIC (mo)", "mos_ctrl": "Median OS control (mo)",
+    "mpfs_haic": "Median PFS HAIC (mo)", "mpfs_ctrl": "Median PFS control (mo)", "os_p": "OS p-value",
+    "pfs_p": "PFS p-value", "os_events_haic": "Deaths HAIC", "os_events_ctrl": "Deaths control",
+    "country": "Country",
+}
+
+
+def column_label(col: str) -> str:
+    """A study file's column for display (:data:`COLUMN_LABELS`; any other column by its own name)."""
+    return COLUMN_LABELS.get(col, col)
+
+
 #: Pooled results published by Lu D et al., Int J Surg 2025;111:3494 (doi 10.1097/JS9.0000000000002326),
 #: random-effects (the paper used random effects when I2 >= 50%, which all four reach; R package meta); ``tsa``:
 #: its trial sequential analyses (Fig. 6; TSA software 0.9.5.10 beta, random effects, 16 and 15 trials).
@@ -69,7 +98,14 @@ PUBLISHED_POOLED = {
     "correlation_orr_os": {"method": "spearman", "rho": -0.54, "p": 0.031},
 }
 
-_NA_TOKENS = {"", "na", "n/a", "nan", "none", "null", "-", "nr", "not reported"}
+#: cell texts of a study file that :func:`_is_na` reads as missing (compared stripped and lower-cased). The cohort's
+#: missing markers (:data:`analysis.schema.MISSING_MARKERS`, the one owner of that idea) differ here on purpose: a
+#: study table is transcribed from papers, where "NR" / "not reported" is how a value is absent, while ".", "--",
+#: "?", "missing" and "#n/a" mark a transcription still to be resolved -- in a number column they are reported as
+#: an error naming the cell, not read as a blank.
+NOT_REPORTED = frozenset({"nr", "not reported"})
+UNRESOLVED = frozenset({".", "--", "?", "missing", "#n/a"})
+_NA_TOKENS = (frozenset(MISSING_MARKERS) - UNRESOLVED) | NOT_REPORTED
 
 _OUTCOME_MARKERS = {"os_hr", "pfs_hr", "orr_haic", "dcr_haic", "ae34_haic"}
 _RATIO_COLS = ("study", "hr", "lo", "hi")

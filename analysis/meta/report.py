@@ -153,6 +153,23 @@ def _moderator(effects: EffectData, name: str) -> tuple[str, np.ndarray, str]:
     return col, x, f"1 = '{other}', 0 = '{ref}' (reference)"
 
 
+class NothingToPool(AnalysisError):
+    """No study of the table can be pooled for the outcome. ``reason`` says why (the studies' reasons);
+    ``derivations_would_help``: some study lacks only a derived value (derivations are off), so a caller can say
+    how its user switches them on. The message adds the engine's own hint (its keyword and command-line flag)."""
+
+    HINT = (" (derivations are switched off; with them on -- the default, derive=True, no --no-derive -- "
+            "derived values would be used)")
+
+    def __init__(self, reason: str, derivations_would_help: bool = False):
+        self.reason = reason
+        self.derivations_would_help = derivations_would_help
+        super().__init__(reason + (self.HINT if derivations_would_help else ""))
+
+    def __reduce__(self):
+        return type(self), (self.reason, self.derivations_would_help)
+
+
 def run_meta(source, outcome: str | None = None, *, measure: str = "RR", method: str = "REML", hk: bool = False,
              hk_adhoc: bool = False, mh: bool = False, pi: str = "metafor", derive: bool | Iterable[str] = True,
              subgroup: str | None = None, moderator: str | None = None, egger_model: str = "lm",
@@ -179,10 +196,8 @@ def run_meta(source, outcome: str | None = None, *, measure: str = "RR", method:
     if effects.k == 0:
         what = f"outcome '{outcome}'" if outcome else "this file"
         reasons = sorted({e.reason for e in effects.excluded})
-        hint = (" (derivations are switched off; with them on -- the default, derive=True, no --no-derive -- "
-                "derived values would be used)") if any(
-            r.endswith("(derivation off)") or r.endswith("without CI") for r in reasons) else ""
-        raise AnalysisError(f"no study can be pooled for {what}: {'; '.join(reasons)}{hint}")
+        raise NothingToPool(f"no study can be pooled for {what}: {'; '.join(reasons)}", derivations_would_help=any(
+            r.endswith("(derivation off)") or r.endswith("without CI") for r in reasons))
     analysis = meta_analysis(effects, method, hk, hk_adhoc, mh, pi, level)
     analysis.settings["derive"] = [d for d in DERIVATIONS if d in _want(derive)]  # which derivations were on
     notes: list[str] = []
