@@ -29,8 +29,9 @@ from scipy import stats
 import warnings
 
 from analysis.errors import AnalysisError
+from analysis.jsonsafe import json_num
 from analysis.meta.pooling import (
-    PooledEstimate, _as_dict, _exp, _fit_any, _num, check_method, full_rank, meta_regression,
+    PooledEstimate, check_method, exp_or_inf, full_rank, meta_regression, pool_by_method, result_dict,
 )
 
 EQUAL_SE = ("Egger's test is undefined: the studies' standard errors are (nearly) all the same, so a regression "
@@ -54,7 +55,7 @@ class EggerResult:
     limit_hi: float
 
     def to_dict(self) -> dict:
-        return _as_dict(self)
+        return result_dict(self)
 
 
 def egger_test(yi, vi, model: str = "lm", method: str = "REML", hk: bool = False,
@@ -81,7 +82,7 @@ def egger_test(yi, vi, model: str = "lm", method: str = "REML", hk: bool = False
         crit = float(stats.t.ppf(0.5 + level / 2, df))
         b0, se0 = float(fit.params[0]), float(fit.bse[0])
         return EggerResult("lm", k, float(fit.params[1]), float(fit.bse[1]), float(fit.tvalues[1]), df,
-                           float(fit.pvalues[1]), _exp(b0), _exp(b0 - crit * se0), _exp(b0 + crit * se0))
+                           float(fit.pvalues[1]), exp_or_inf(b0), exp_or_inf(b0 - crit * se0), exp_or_inf(b0 + crit * se0))
     if model == "rma":
         try:
             reg = meta_regression(yi, vi, sei, method=method, hk=hk, level=level, moderator="sei")
@@ -91,7 +92,7 @@ def egger_test(yi, vi, model: str = "lm", method: str = "REML", hk: bool = False
             stats.t.ppf(0.5 + level / 2, reg.slope_df))
         b0, se0 = reg.intercept, reg.intercept_se
         return EggerResult("rma", k, reg.slope, reg.slope_se, reg.slope_stat, reg.slope_df, reg.slope_p,
-                           _exp(b0), _exp(b0 - crit * se0), _exp(b0 + crit * se0))
+                           exp_or_inf(b0), exp_or_inf(b0 - crit * se0), exp_or_inf(b0 + crit * se0))
 
 
 @dataclass
@@ -109,15 +110,15 @@ class TrimFillResult:
 
     def to_dict(self) -> dict:
         e = self.estimate
-        return {"k0": self.k0, "se_k0": _num(self.se_k0), "side": self.side, "estimator": self.estimator,
-                "k_total": self.k_total, "est": _num(e.est), "lo": _num(e.lo), "hi": _num(e.hi),
-                "p": _num(e.p), "tau2": _num(e.tau2), "log_est": _num(e.log_est), "se": _num(e.se),
-                "filled": [{"log_est": _num(f["log_est"]), "se": _num(f["se"]), "est": _num(_exp(f["log_est"]))}
+        return {"k0": self.k0, "se_k0": json_num(self.se_k0), "side": self.side, "estimator": self.estimator,
+                "k_total": self.k_total, "est": json_num(e.est), "lo": json_num(e.lo), "hi": json_num(e.hi),
+                "p": json_num(e.p), "tau2": json_num(e.tau2), "log_est": json_num(e.log_est), "se": json_num(e.se),
+                "filled": [{"log_est": json_num(f["log_est"]), "se": json_num(f["se"]), "est": json_num(exp_or_inf(f["log_est"]))}
                            for f in self.filled]}
 
 
 def _fit_beta(yi, vi, method) -> float:
-    return _fit_any(yi, vi, method).log_est
+    return pool_by_method(yi, vi, method).log_est
 
 
 def trim_and_fill(yi, vi, method: str = "REML", side: str | None = None, estimator: str = "L0",
@@ -184,10 +185,10 @@ def trim_and_fill(yi, vi, method: str = "REML", side: str | None = None, estimat
         filled = [{"log_est": float(f), "se": float(math.sqrt(v))} for f, v in zip(fill, fill_v)]
         y_all = np.concatenate([yi, fill])
         v_all = np.concatenate([vi, fill_v])
-        est = _fit_any(y_all, v_all, method, level=level)
+        est = pool_by_method(y_all, v_all, method, level=level)
     else:
         y_all, v_all = yi, vi
-        est = _fit_any(yi, vi, method, hk, hk_adhoc, level=level)
+        est = pool_by_method(yi, vi, method, hk, hk_adhoc, level=level)
     return TrimFillResult(k0, se_k0, side, estimator, len(y_all), est, filled)
 
 
@@ -204,7 +205,7 @@ class FunnelData:
     contours: list[dict]
 
     def to_dict(self) -> dict:
-        return {"center": _num(self.center), "se_max": _num(self.se_max), "points": self.points,
+        return {"center": json_num(self.center), "se_max": json_num(self.se_max), "points": self.points,
                 "pseudo_ci": self.pseudo_ci, "contours": self.contours}
 
 
@@ -218,16 +219,16 @@ def funnel_data(yi, vi, center_log: float, studies: Sequence[str] | None = None,
         studies = [f"Study {i + 1}" for i in range(len(yi))]
     se_max = float(np.max(sei)) if len(sei) else 0.0
     z = float(stats.norm.ppf(0.5 + level / 2))
-    points = [{"study": s, "est": _num(math.exp(y)), "log_est": _num(y), "se": _num(e)}
+    points = [{"study": s, "est": json_num(math.exp(y)), "log_est": json_num(y), "se": json_num(e)}
               for s, y, e in zip(studies, yi, sei)]
     pseudo = {"level": level, "se": [0.0, se_max],
-              "lo": [_num(math.exp(center_log)), _num(math.exp(center_log - z * se_max))],
-              "hi": [_num(math.exp(center_log)), _num(math.exp(center_log + z * se_max))]}
+              "lo": [json_num(math.exp(center_log)), json_num(math.exp(center_log - z * se_max))],
+              "hi": [json_num(math.exp(center_log)), json_num(math.exp(center_log + z * se_max))]}
     contours = []
     for lev in levels:
         zc = float(stats.norm.ppf(0.5 + lev / 2))
-        contours.append({"level": lev, "p": _num(round(1 - lev, 10)), "se": [0.0, se_max],
-                         "lo": [1.0, _num(math.exp(-zc * se_max))], "hi": [1.0, _num(math.exp(zc * se_max))]})
+        contours.append({"level": lev, "p": json_num(round(1 - lev, 10)), "se": [0.0, se_max],
+                         "lo": [1.0, json_num(math.exp(-zc * se_max))], "hi": [1.0, json_num(math.exp(zc * se_max))]})
     return FunnelData(math.exp(center_log), se_max, points, pseudo, contours)
 
 
@@ -242,7 +243,7 @@ class CorrelationResult:
     method: str = "spearman, t approximation (R cor.test exact=FALSE)"
 
     def to_dict(self) -> dict:
-        return {"rho": _num(self.rho), "p": _num(self.p), "n": self.n, "studies": list(self.studies),
+        return {"rho": json_num(self.rho), "p": json_num(self.p), "n": self.n, "studies": list(self.studies),
                 "method": self.method}
 
 

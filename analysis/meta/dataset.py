@@ -98,7 +98,7 @@ PUBLISHED_POOLED = {
     "correlation_orr_os": {"method": "spearman", "rho": -0.54, "p": 0.031},
 }
 
-#: cell texts of a study file that :func:`_is_na` reads as missing (compared stripped and lower-cased). The cohort's
+#: cell texts of a study file that :func:`is_missing_cell` reads as missing (compared stripped and lower-cased). The cohort's
 #: missing markers (:data:`analysis.schema.MISSING_MARKERS`, the one owner of that idea) differ here on purpose: a
 #: study table is transcribed from papers, where "NR" / "not reported" is how a value is absent, while ".", "--",
 #: "?", "missing" and "#n/a" mark a transcription still to be resolved -- in a number column they are reported as
@@ -143,10 +143,10 @@ class StudyTable:
         for col in self.frame.columns:
             if col in skip:
                 continue
-            vals = [v for v in self.frame[col] if not _is_na(v)]
+            vals = [v for v in self.frame[col] if not is_missing_cell(v)]
             if not vals:
                 continue
-            numeric = all(_to_float(v) is not None for v in vals)
+            numeric = all(cell_float(v) is not None for v in vals)
             levels = set(vals)
             if numeric:
                 mod.append(col)
@@ -157,7 +157,8 @@ class StudyTable:
         return {"subgroup": sub, "moderator": mod}
 
 
-def _is_na(v) -> bool:
+def is_missing_cell(v) -> bool:
+    """Whether a study file's cell is missing: None, NaN or one of the study file's missing tokens."""
     if v is None:
         return True
     if isinstance(v, float) and math.isnan(v):
@@ -165,7 +166,8 @@ def _is_na(v) -> bool:
     return str(v).strip().lower() in _NA_TOKENS
 
 
-def _to_float(v) -> float | None:
+def cell_float(v) -> float | None:
+    """A study file's cell as a finite float, else None."""
     try:
         x = float(str(v).strip())
     except ValueError:
@@ -184,9 +186,9 @@ def _numeric(frame: pd.DataFrame, col: str) -> np.ndarray:
     out = np.full(len(frame), np.nan)
     bad = []
     for i, v in enumerate(frame[col]):
-        if _is_na(v):
+        if is_missing_cell(v):
             continue
-        x = _to_float(v)
+        x = cell_float(v)
         if x is None:
             bad.append(i)
         else:
@@ -224,11 +226,11 @@ def _labels(frame: pd.DataFrame, kind: str, warnings: list[str]) -> list[str]:
         years = frame["year"] if "year" in frame.columns else [""] * len(frame)
         labels = []
         for a, y in zip(frame["first_author"], years):
-            yv = _to_float(y)
-            ytxt = str(int(yv)) if yv is not None and yv == int(yv) else ("" if _is_na(y) else str(y))
-            labels.append(f"{'' if _is_na(a) else a} {ytxt}".strip())
+            yv = cell_float(y)
+            ytxt = str(int(yv)) if yv is not None and yv == int(yv) else ("" if is_missing_cell(y) else str(y))
+            labels.append(f"{'' if is_missing_cell(a) else a} {ytxt}".strip())
     else:
-        labels = ["" if _is_na(s) else str(s) for s in frame["study"]]
+        labels = ["" if is_missing_cell(s) else str(s) for s in frame["study"]]
     blank = [i for i, s in enumerate(labels) if not s]
     if blank:
         warnings.append(f"study label missing in {_rows(blank)}; labelled 'Study <row>'")
@@ -254,7 +256,7 @@ def _exact_duplicates(frame: pd.DataFrame) -> dict[int, int]:
     first: dict[tuple, int] = {}
     out = {}
     for i, row in enumerate(frame.itertuples(index=False, name=None)):
-        key = tuple("" if _is_na(v) else str(v).strip() for v in row)
+        key = tuple("" if is_missing_cell(v) else str(v).strip() for v in row)
         if key in first:
             out[i] = first[key]
         else:
@@ -313,7 +315,7 @@ def load_study_file(source, provenance="auto") -> StudyTable:
                             "percentages)")
         if "design" in cols and "design_class" not in cols:
             frame["design_class"] = [
-                "" if _is_na(d) else ("RCT" if str(d).upper().startswith("RCT") else "non-randomised")
+                "" if is_missing_cell(d) else ("RCT" if str(d).upper().startswith("RCT") else "non-randomised")
                 for d in frame["design"]]
     return StudyTable(frame, kind, studies, prov, warnings, name, dups)
 
@@ -336,7 +338,8 @@ def _percent_cells(prov: pd.DataFrame | None) -> set[tuple[str, str]]:
     return out
 
 
-def _want(derive) -> set[str]:
+def wanted_derivations(derive) -> set[str]:
+    """The derivations ``derive`` asks for (True: all of :data:`DERIVATIONS`), unknown names refused."""
     if derive is True:
         return set(DERIVATIONS)
     if not derive:
@@ -352,7 +355,7 @@ def _want(derive) -> set[str]:
 def _covariates(table: StudyTable, rows: list[int]) -> pd.DataFrame:
     cov = table.frame.iloc[rows].reset_index(drop=True).copy()
     if "year" in cov.columns:
-        cov["year"] = [_to_float(v) if not _is_na(v) else np.nan for v in cov["year"]]
+        cov["year"] = [cell_float(v) if not is_missing_cell(v) else np.nan for v in cov["year"]]
     return cov
 
 
@@ -393,7 +396,7 @@ def _ratio_effects(table: StudyTable, est_c, lo_c, hi_c, p_c, measure, want, lev
         if not np.isnan(lo[i]) or not np.isnan(hi[i]):
             excluded.append(Excluded(s, "incomplete CI"))
             continue
-        parsed = None if _is_na(pcol[i]) else parse_p_value(pcol[i])
+        parsed = None if is_missing_cell(pcol[i]) else parse_p_value(pcol[i])
         if "se_from_p" not in want:
             excluded.append(Excluded(s, f"{measure} without CI"))
             continue
@@ -500,7 +503,7 @@ def outcome_effects(table: StudyTable, outcome: str | None = None, measure: str 
     ``measure`` (RR or OR) applies to count data. ``derive``: False (default), True (all derivations) or a
     subset of :data:`DERIVATIONS`.
     """
-    want = _want(derive)
+    want = wanted_derivations(derive)
     measure = str(measure).upper()
     if measure not in ("RR", "OR"):
         raise AnalysisError("measure must be RR or OR")

@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from analysis.errors import AnalysisError
+from analysis.jsonsafe import json_num
 from analysis.numeric import to_numeric
 from analysis.meta.effects import EffectData, Excluded
 
@@ -39,15 +40,8 @@ METHODS = ("FE", "DL", "REML", "PM")
 PI_TYPES = ("metafor", "meta", "hts")
 
 
-def _num(x) -> float | None:
-    """Plain float, NaN/inf -> None (JSON-safe)."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
-
-def _exp(x) -> float:
+def exp_or_inf(x) -> float:
     """exp of a log-scale value; inf where it overflows (a regression's limit estimate can be huge), NaN for
     None/NaN."""
     if x is None or math.isnan(x):
@@ -86,11 +80,12 @@ def well_conditioned(X) -> bool:
     return bool(np.all(np.linalg.eigvalsh(X.T @ X) > EVTOL))
 
 
-def _as_dict(obj) -> dict:
+def result_dict(obj) -> dict:
+    """A result dataclass as a dict, its floats JSON-safe (NaN/inf -> None)."""
     out = {}
     for key, val in asdict(obj).items():
         if isinstance(val, float) or isinstance(val, np.floating):
-            out[key] = _num(val)
+            out[key] = json_num(val)
         else:
             out[key] = val
     return out
@@ -213,7 +208,7 @@ class Heterogeneity:
     vt: float
 
     def to_dict(self) -> dict:
-        return _as_dict(self)
+        return result_dict(self)
 
 
 @dataclass
@@ -246,7 +241,7 @@ class PooledEstimate:
     level: float = 0.95
 
     def to_dict(self) -> dict:
-        return _as_dict(self)
+        return result_dict(self)
 
 
 @dataclass
@@ -263,7 +258,7 @@ class StudyRow:
     derivation: str | None
 
     def to_dict(self) -> dict:
-        return _as_dict(self)
+        return result_dict(self)
 
 
 @dataclass
@@ -365,7 +360,7 @@ def _pooled(model, method, k, b, se, df, level, tau2=0.0, **extra) -> PooledEsti
         stat = math.nan
     return PooledEstimate(
         model=model, method=method, k=k, log_est=float(b), se=float(se), log_lo=float(lo), log_hi=float(hi),
-        est=_exp(b), lo=_exp(lo), hi=_exp(hi), stat=float(stat), df=df, p=_pvalue(stat, df),
+        est=exp_or_inf(b), lo=exp_or_inf(lo), hi=exp_or_inf(hi), stat=float(stat), df=df, p=_pvalue(stat, df),
         tau2=float(tau2), tau=math.sqrt(tau2), level=level, **extra,
     )
 
@@ -436,7 +431,7 @@ def random_effects(yi, vi, method: str = "REML", hk: bool = False, hk_adhoc: boo
     est = _pooled("random", method, k, b, se, df, level, tau2, hk=hk, hk_adhoc=bool(hk_adhoc),
                   hk_factor=factor, se_classic=se_classic)
     lo, hi, pdf = _prediction(b, se, se_classic, tau2, k, 1, hk, pi, level)
-    est.pi_lo, est.pi_hi, est.pi_df, est.pi_type = _exp(lo), _exp(hi), pdf, pi
+    est.pi_lo, est.pi_hi, est.pi_df, est.pi_type = exp_or_inf(lo), exp_or_inf(hi), pdf, pi
     return est
 
 
@@ -543,7 +538,8 @@ def meta_analysis(effects: EffectData, method: str = "REML", hk: bool = False, h
                               list(effects.excluded), settings)
 
 
-def _fit_any(yi, vi, method, hk=False, hk_adhoc=False, pi="metafor", level=0.95) -> PooledEstimate:
+def pool_by_method(yi, vi, method, hk=False, hk_adhoc=False, pi="metafor", level=0.95) -> PooledEstimate:
+    """The fixed effect (``method="FE"``) or the random-effects estimate with ``method``'s tau^2."""
     if method == "FE":
         return fixed_effect(yi, vi, level)
     return random_effects(yi, vi, method, hk, hk_adhoc, pi, level)
@@ -573,11 +569,11 @@ class RefitRow:
     h2_tau2: float
 
     def to_dict(self) -> dict:
-        return _as_dict(self)
+        return result_dict(self)
 
 
 def _refit_row(label, yi, vi, method, hk, hk_adhoc, level) -> RefitRow:
-    est = _fit_any(yi, vi, method, hk, hk_adhoc, "metafor", level)
+    est = pool_by_method(yi, vi, method, hk, hk_adhoc, "metafor", level)
     het = heterogeneity(yi, vi, est.tau2)
     i2_tau2 = het.i2 if method == "FE" else het.i2_tau2
     h2_tau2 = het.h2 if method == "FE" else het.h2_tau2
@@ -632,10 +628,10 @@ class SubgroupEstimate:
 
     def to_dict(self) -> dict:
         e, h = self.estimate, self.heterogeneity
-        return {"group": self.group, "k": self.k, "studies": list(self.studies), "est": _num(e.est),
-                "lo": _num(e.lo), "hi": _num(e.hi), "p": _num(e.p), "log_est": _num(e.log_est),
-                "se": _num(e.se), "tau2": _num(e.tau2), "q": _num(h.q), "df": h.df, "i2": _num(h.i2),
-                "pi_lo": _num(e.pi_lo), "pi_hi": _num(e.pi_hi)}
+        return {"group": self.group, "k": self.k, "studies": list(self.studies), "est": json_num(e.est),
+                "lo": json_num(e.lo), "hi": json_num(e.hi), "p": json_num(e.p), "log_est": json_num(e.log_est),
+                "se": json_num(e.se), "tau2": json_num(e.tau2), "q": json_num(h.q), "df": h.df, "i2": json_num(h.i2),
+                "pi_lo": json_num(e.pi_lo), "pi_hi": json_num(e.pi_hi)}
 
 
 @dataclass
@@ -657,9 +653,9 @@ class SubgroupResult:
 
     def to_dict(self) -> dict:
         return {"variable": self.variable, "method": self.method, "groups": [g.to_dict() for g in self.groups],
-                "q_between": _num(self.q_between), "df_between": self.df_between,
-                "p_between": _num(self.p_between), "q_between_fixed": _num(self.q_between_fixed),
-                "p_between_fixed": _num(self.p_between_fixed),
+                "q_between": json_num(self.q_between), "df_between": self.df_between,
+                "p_between": json_num(self.p_between), "q_between_fixed": json_num(self.q_between_fixed),
+                "p_between_fixed": json_num(self.p_between_fixed),
                 "excluded": [e.to_dict() for e in self.excluded]}
 
 
@@ -694,7 +690,7 @@ def subgroup_analysis(effects: EffectData, groups: Sequence, variable: str = "su
             est = _pooled("fixed" if method == "FE" else "random", method, 1, float(yi[0]),
                           math.sqrt(vi[0]), None, level)
         else:
-            est = _fit_any(yi, vi, method, hk, hk_adhoc, pi, level)
+            est = pool_by_method(yi, vi, method, hk, hk_adhoc, pi, level)
         het = heterogeneity(yi, vi, est.tau2)
         out.append(SubgroupEstimate(g, int(m.sum()), [s for s, keep in zip(effects.studies, m) if keep], est, het))
     est_arr = np.array([g.estimate.log_est for g in out])
@@ -745,7 +741,7 @@ class MetaRegressionResult:
     points: list[dict] = field(default_factory=list)  # per study: study, x, log_est, se (for a bubble plot)
 
     def to_dict(self) -> dict:
-        d = _as_dict(self)
+        d = result_dict(self)
         d["excluded"] = [e.to_dict() for e in self.excluded]
         return d
 

@@ -24,16 +24,17 @@ from typing import Iterable
 import numpy as np
 
 from analysis.errors import AnalysisError
+from analysis.jsonsafe import json_num
 from analysis.meta.bias import (
     CorrelationResult, EggerResult, FunnelData, TrimFillResult, egger_test, funnel_data, trim_and_fill,
 )
 from analysis.meta.dataset import (
-    DERIVATIONS, OUTCOMES, PUBLISHED_POOLED, StudyTable, _is_na, _to_float, _want, load_study_file,
+    DERIVATIONS, OUTCOMES, PUBLISHED_POOLED, StudyTable, is_missing_cell, cell_float, wanted_derivations, load_study_file,
     orr_os_correlation, outcome_effects,
 )
 from analysis.meta.effects import EffectData, Excluded
 from analysis.meta.pooling import (
-    PI_TYPES, MetaAnalysisResult, MetaRegressionResult, RefitRow, SubgroupResult, _num, check_method,
+    PI_TYPES, MetaAnalysisResult, MetaRegressionResult, RefitRow, SubgroupResult, check_method,
     cumulative, leave_one_out, meta_analysis, meta_regression, subgroup_analysis,
 )
 from analysis.meta.tsa import TSAResult, TSASettings, tsa_for_effects
@@ -72,24 +73,24 @@ class MetaReport:
             "measure": a.measure,
             "outcome": self.outcome,
             "method": a.method,
-            "fixed": {"est": _num(fx.est), "lo": _num(fx.lo), "hi": _num(fx.hi), "p": _num(fx.p),
-                      "method": fx.method, "log_est": _num(fx.log_est), "se": _num(fx.se)},
+            "fixed": {"est": json_num(fx.est), "lo": json_num(fx.lo), "hi": json_num(fx.hi), "p": json_num(fx.p),
+                      "method": fx.method, "log_est": json_num(fx.log_est), "se": json_num(fx.se)},
             "random": None if rnd is None else {
-                "est": _num(rnd.est), "lo": _num(rnd.lo), "hi": _num(rnd.hi), "p": _num(rnd.p),
-                "tau2": _num(rnd.tau2), "tau": _num(rnd.tau), "pi_lo": _num(rnd.pi_lo), "pi_hi": _num(rnd.pi_hi),
-                "pi_type": rnd.pi_type, "pi_df": _num(rnd.pi_df), "method": rnd.method, "hk": rnd.hk,
-                "hk_adhoc": rnd.hk_adhoc, "df": _num(rnd.df), "log_est": _num(rnd.log_est), "se": _num(rnd.se)},
-            "heterogeneity": {"q": _num(het.q), "df": het.df, "p": _num(het.p), "i2": _num(het.i2),
-                              "h2": _num(het.h2), "tau2": _num(het.tau2), "i2_tau2": _num(het.i2_tau2)},
+                "est": json_num(rnd.est), "lo": json_num(rnd.lo), "hi": json_num(rnd.hi), "p": json_num(rnd.p),
+                "tau2": json_num(rnd.tau2), "tau": json_num(rnd.tau), "pi_lo": json_num(rnd.pi_lo), "pi_hi": json_num(rnd.pi_hi),
+                "pi_type": rnd.pi_type, "pi_df": json_num(rnd.pi_df), "method": rnd.method, "hk": rnd.hk,
+                "hk_adhoc": rnd.hk_adhoc, "df": json_num(rnd.df), "log_est": json_num(rnd.log_est), "se": json_num(rnd.se)},
+            "heterogeneity": {"q": json_num(het.q), "df": het.df, "p": json_num(het.p), "i2": json_num(het.i2),
+                              "h2": json_num(het.h2), "tau2": json_num(het.tau2), "i2_tau2": json_num(het.i2_tau2)},
             "egger": None if self.egger is None else {
-                "t": _num(self.egger.stat), "p": _num(self.egger.p), "df": _num(self.egger.df),
-                "bias": _num(self.egger.bias), "bias_se": _num(self.egger.bias_se), "model": self.egger.model},
+                "t": json_num(self.egger.stat), "p": json_num(self.egger.p), "df": json_num(self.egger.df),
+                "bias": json_num(self.egger.bias), "bias_se": json_num(self.egger.bias_se), "model": self.egger.model},
             "trimfill": None if self.trimfill is None else self.trimfill.to_dict(),
             "leave_one_out": [_refit(r) for r in self.leave_one_out],
             "cumulative": [_refit(r) for r in self.cumulative],
-            "studies": [{"study": s.study, "est": _num(s.est), "lo": _num(s.lo), "hi": _num(s.hi),
-                         "weight_fixed": _num(s.weight_fixed), "weight_random": _num(s.weight_random),
-                         "log_est": _num(s.log_est), "se": _num(s.se), "derived": s.derived,
+            "studies": [{"study": s.study, "est": json_num(s.est), "lo": json_num(s.lo), "hi": json_num(s.hi),
+                         "weight_fixed": json_num(s.weight_fixed), "weight_random": json_num(s.weight_random),
+                         "log_est": json_num(s.log_est), "se": json_num(s.se), "derived": s.derived,
                          "derivation": s.derivation} for s in a.studies],
             "excluded": [e.to_dict() for e in a.excluded],
             "subgroups": None,
@@ -117,8 +118,8 @@ class MetaReport:
 
 
 def _refit(r: RefitRow) -> dict:
-    return {"study": r.study, "k": r.k, "est": _num(r.est), "lo": _num(r.lo), "hi": _num(r.hi), "p": _num(r.p),
-            "i2": _num(r.i2), "i2_tau2": _num(r.i2_tau2), "tau2": _num(r.tau2), "q": _num(r.q)}
+    return {"study": r.study, "k": r.k, "est": json_num(r.est), "lo": json_num(r.lo), "hi": json_num(r.hi), "p": json_num(r.p),
+            "i2": json_num(r.i2), "i2_tau2": json_num(r.i2_tau2), "tau2": json_num(r.tau2), "q": json_num(r.q)}
 
 
 def _metareg(m: MetaRegressionResult) -> dict:
@@ -140,16 +141,16 @@ def _column(effects: EffectData, name: str, what: str) -> tuple[str, list]:
 def _moderator(effects: EffectData, name: str) -> tuple[str, np.ndarray, str]:
     """Numeric values of the moderator (NaN = missing) and a description of the coding."""
     col, vals = _column(effects, name, "moderator")
-    present = [v for v in vals if not _is_na(v)]
-    nums = [_to_float(v) for v in present]
+    present = [v for v in vals if not is_missing_cell(v)]
+    nums = [cell_float(v) for v in present]
     if present and all(n is not None for n in nums):
-        return col, np.array([np.nan if _is_na(v) else _to_float(v) for v in vals], dtype=float), "numeric"
+        return col, np.array([np.nan if is_missing_cell(v) else cell_float(v) for v in vals], dtype=float), "numeric"
     levels = sorted({str(v) for v in present})
     if len(levels) != 2:
         raise AnalysisError(f"moderator '{col}' must be numeric or have exactly two levels among the pooled "
                             f"studies (it has {len(levels)}); use a subgroup analysis instead")
     ref, other = levels
-    x = np.array([np.nan if _is_na(v) else (1.0 if str(v) == other else 0.0) for v in vals], dtype=float)
+    x = np.array([np.nan if is_missing_cell(v) else (1.0 if str(v) == other else 0.0) for v in vals], dtype=float)
     return col, x, f"1 = '{other}', 0 = '{ref}' (reference)"
 
 
@@ -199,7 +200,7 @@ def run_meta(source, outcome: str | None = None, *, measure: str = "RR", method:
         raise NothingToPool(f"no study can be pooled for {what}: {'; '.join(reasons)}", derivations_would_help=any(
             r.endswith("(derivation off)") or r.endswith("without CI") for r in reasons))
     analysis = meta_analysis(effects, method, hk, hk_adhoc, mh, pi, level)
-    analysis.settings["derive"] = [d for d in DERIVATIONS if d in _want(derive)]  # which derivations were on
+    analysis.settings["derive"] = [d for d in DERIVATIONS if d in wanted_derivations(derive)]  # which derivations were on
     notes: list[str] = []
     if effects.k == 1:
         notes.append("one study: nothing is pooled (the 'pooled' estimates are that study's own)")

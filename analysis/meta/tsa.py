@@ -50,7 +50,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from analysis.errors import AnalysisError
-from analysis.meta.pooling import _num
+from analysis.jsonsafe import json_num
 
 ZERO_ADJ = 0.5
 LOOK_MIN = 0.01          # RTSA's time_tf: a look must add more than 1 % of the RIS
@@ -413,10 +413,10 @@ class TSALook:
     estimate: float | None = None    # cumulative pooled RR of the model
 
     def to_dict(self) -> dict:
-        return {"study": self.study, "n_cum": self.n_cum, "info_frac": _num(self.info_frac), "z": _num(self.z),
-                "upper": _num(self.upper), "lower": _num(self.lower),
-                "futility_upper": _num(self.futility_upper), "futility_lower": _num(self.futility_lower),
-                "look": self.look, "estimate": _num(self.estimate)}
+        return {"study": self.study, "n_cum": self.n_cum, "info_frac": json_num(self.info_frac), "z": json_num(self.z),
+                "upper": json_num(self.upper), "lower": json_num(self.lower),
+                "futility_upper": json_num(self.futility_upper), "futility_lower": json_num(self.futility_lower),
+                "look": self.look, "estimate": json_num(self.estimate)}
 
 
 @dataclass
@@ -463,16 +463,16 @@ class TSAResult:
 
     def to_dict(self) -> dict:
         return {
-            "ris": self.ris, "ris_fixed": self.ris_fixed, "d2": _num(self.d2), "i2": _num(self.i2),
-            "tau2": _num(self.tau2), "pc": _num(self.pc), "pc_source": self.pc_source, "pi": _num(self.pi),
-            "rrr": _num(self.rrr), "alpha": _num(self.alpha), "beta": _num(self.beta),
+            "ris": self.ris, "ris_fixed": self.ris_fixed, "d2": json_num(self.d2), "i2": json_num(self.i2),
+            "tau2": json_num(self.tau2), "pc": json_num(self.pc), "pc_source": self.pc_source, "pi": json_num(self.pi),
+            "rrr": json_num(self.rrr), "alpha": json_num(self.alpha), "beta": json_num(self.beta),
             "model": self.model, "model_label": self.model_label, "weights": self.weights,
             "futility": self.futility, "n_total": self.n_total,
-            "info_frac": _num(self.n_total / self.ris), "ris_reached": self.ris_reached,
+            "info_frac": json_num(self.n_total / self.ris), "ris_reached": self.ris_reached,
             "looks": [lk.to_dict() for lk in self.looks],
-            "boundary": {key: [_num(v) for v in vals] for key, vals in self.boundary.items()},
-            "estimate": _num(self.estimate),
-            "adjusted_ci": {"lo": _num(self.adjusted_lo), "hi": _num(self.adjusted_hi), "type": self.adjusted_type,
+            "boundary": {key: [json_num(v) for v in vals] for key, vals in self.boundary.items()},
+            "estimate": json_num(self.estimate),
+            "adjusted_ci": {"lo": json_num(self.adjusted_lo), "hi": json_num(self.adjusted_hi), "type": self.adjusted_type,
                             "study": self.adjusted_study},
             "crossing": self.crossing, "futility_crossing": self.futility_crossing,
             "conclusion": self.conclusion, "excluded": list(self.excluded), "notes": list(self.notes),
