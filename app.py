@@ -97,7 +97,7 @@ app.clientside_callback(
 
 # presentation mode: large fonts, thick lines, high contrast (figures read the switch; CSS does the rest)
 app.clientside_callback(
-    """function(on) { document.body.classList.toggle("presentation", !!on); return on ? "presentation" : ""; }""",
+    ClientsideFunction("haic", "presentation"),
     Output("app-root", "className"),
     Input("presentation", "value"),
 )

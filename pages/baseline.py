@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, clientside_callback, dcc, html
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
 
 from analysis.errors import AnalysisError
 from components.clinical_tables import baseline_view_table
@@ -62,9 +62,7 @@ def fill_groups(dataset_id, current, url_by):
 
 
 clientside_callback(
-    """function(by, num, state) {
-        return window.haicView.update(state, {by: by === "none" ? null : by, num: num === "both" ? null : num});
-    }""",
+    ClientsideFunction("baseline", "viewState"),
     Output("view-state", "data", allow_duplicate=True),
     Input("baseline-by", "value"), Input("baseline-num", "value"), State("view-state", "data"),
     prevent_initial_call="initial_duplicate",

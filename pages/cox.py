@@ -14,7 +14,8 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import (ALL, MATCH, ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html,
+                  no_update)
 
 from analysis.cox import CovariateSpec
 from analysis.cutoffs import default_cutoff
@@ -192,11 +193,7 @@ def render_form_rows(cand, dataset_id, groups, chosen, forms):
 
 # the form decides which value input shows
 clientside_callback(
-    """function(form) {
-        const show = {}, hide = {display: "none"};
-        return [form === "continuous" ? show : hide, form === "cut" ? show : hide,
-                form === "categorical" ? show : hide];
-    }""",
+    ClientsideFunction("cox", "formInputs"),
     Output({"type": "cox-per-box", "col": MATCH}, "style"), Output({"type": "cox-cut-box", "col": MATCH}, "style"),
     Output({"type": "cox-ref", "col": MATCH}, "style"),
     Input({"type": "cox-form", "col": MATCH}, "value"), prevent_initial_call=True,
@@ -239,27 +236,14 @@ def fill_manual_options(cand):
 
 # switching to "by hand" starts from the variables the p < 0.05 rule chose; the checklist shows only then
 clientside_callback(
-    """function(rule, vars, selected) {
-        const style = rule === "manual" ? {} : {display: "none"};
-        if (rule === "manual" && (!vars || vars.length === 0) && selected && selected.length) {
-            return [selected, style];
-        }
-        return [window.dash_clientside.no_update, style];
-    }""",
+    ClientsideFunction("cox", "manualVariables"),
     Output("cox-vars", "value"), Output("cox-vars-box", "style"),
     Input("cox-rule", "value"), State("cox-vars", "value"), State("cox-selected", "data"),
 )
 
 # view state -> URL query string and the navbar link (assets/url_state.js)
 clientside_callback(
-    """function(endpoint, rule, vars, cand, groups, defaults, forms, state) {
-        const same = cand && defaults && cand.length === defaults.length && cand.every((c, i) => c === defaults[i]);
-        const spec = Object.keys(forms || {}).filter(k => (cand || []).indexOf(k) >= 0).map(k => forms[k]);
-        return window.haicView.update(state, {endpoint: endpoint, rule: rule,
-                                              vars: rule === "manual" ? vars : null,
-                                              cand: (cand && !same) ? cand : null, groups: groups ? null : "0",
-                                              spec: spec.length ? spec : null});
-    }""",
+    ClientsideFunction("cox", "viewState"),
     Output("view-state", "data", allow_duplicate=True),
     Input("cox-endpoint", "value"), Input("cox-rule", "value"), Input("cox-vars", "value"),
     Input("cox-cand", "value"), Input("cox-groups", "value"), Input("cox-default-cand", "data"),

@@ -20,7 +20,7 @@ import binascii
 import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from analysis.errors import AnalysisError
 from analysis.meta import DERIVATIONS
@@ -765,33 +765,14 @@ def download_forest_csv(_n, outcome, method, hk, mh, measure, derive_se, derive_
 
 
 clientside_callback(
-    """function(nPng, nSvg) {
-        const t = (window.dash_clientside.callback_context.triggered[0] || {}).prop_id || "";
-        const fmt = t.indexOf("svg") >= 0 ? "svg" : "png";
-        const host = document.getElementById("meta-forest");
-        const el = host && (host.classList.contains("js-plotly-plot") ? host : host.querySelector(".js-plotly-plot"));
-        if (!el || !window.Plotly || !el._fullLayout) { return window.dash_clientside.no_update; }
-        window.Plotly.downloadImage(el, {format: fmt, filename: "forest-plot", width: el._fullLayout.width,
-                                         height: el._fullLayout.height, scale: fmt === "png" ? 3 : 1});
-        return Date.now();
-    }""",
+    ClientsideFunction("meta", "downloadForest"),
     Output("meta-forest-done", "data"), Input("meta-forest-png", "n_clicks"), Input("meta-forest-svg", "n_clicks"),
     prevent_initial_call=True,
 )
 
 # view state -> URL query string and the navbar link (assets/url_state.js)
 clientside_callback(
-    """function(outcome, method, hk, mh, measure, dse, dpct, subgroup, moderator, exclude, tab, rrr, alpha, beta,
-                fut, state) {
-        const rows = (exclude || []).map(function (i) { return i + 1; });
-        const tsa = tab === "tsa";
-        return window.haicView.update(state, {outcome: outcome, method: method, hk: hk ? 1 : null,
-            mh: mh ? 1 : null, measure: measure && measure !== "RR" ? measure : null, se: dse ? null : 0,
-            pct: dpct ? null : 0, subgroup: subgroup, moderator: moderator, exclude: rows,
-            tab: tab && tab !== "funnel" ? tab : null, rrr: tsa ? rrr : null,
-            alpha: tsa && alpha !== "0.05" ? alpha : null, beta: tsa && beta !== "0.2" ? beta : null,
-            fut: tsa && !fut ? 0 : null});
-    }""",
+    ClientsideFunction("meta", "viewState"),
     Output("view-state", "data", allow_duplicate=True),
     Input("meta-outcome", "value"), Input("meta-method", "value"), Input("meta-hk", "value"),
     Input("meta-mh", "value"), Input("meta-measure", "value"), Input("meta-derive-se", "value"),

@@ -11,7 +11,7 @@ import math
 import dash
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from analysis.errors import AnalysisError
 from components.clinical_tables import (plot_text, response_by_group_table, response_crosstab_table,
@@ -129,10 +129,7 @@ def fill_groups(dataset_id, current, url_by, endpoint=None, initial_endpoint=Non
 
 
 clientside_callback(
-    """function(by, criterion, endpoint, landmark, state) {
-        return window.haicView.update(state, {by: by === "none" ? null : by, criterion: criterion,
-                                              endpoint: endpoint, landmark: landmark === "0" ? null : landmark});
-    }""",
+    ClientsideFunction("response", "viewState"),
     Output("view-state", "data", allow_duplicate=True),
     Input("response-by", "value"), Input("response-criterion", "value"), Input("response-endpoint", "value"),
     Input("response-landmark", "value"), State("view-state", "data"), prevent_initial_call="initial_duplicate",

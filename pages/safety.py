@@ -10,7 +10,7 @@ import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from analysis.errors import AnalysisError
 from components.clinical_tables import (FONT_FAMILY, ae_clinical_table, ae_figure, ae_figure_top_options,
@@ -65,9 +65,7 @@ def fill_groups(dataset_id, current, url_by):
 
 
 clientside_callback(
-    """function(by, top, state) {
-        return window.haicView.update(state, {by: by === "none" ? null : by, top: top === "20" ? null : top});
-    }""",
+    ClientsideFunction("safety", "viewState"),
     Output("view-state", "data", allow_duplicate=True),
     Input("ae-by", "value"), Input("ae-top", "value"), State("view-state", "data"),
     prevent_initial_call="initial_duplicate",

@@ -6,7 +6,8 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import (ALL, MATCH, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html,
+                  no_update)
 
 from analysis.errors import AnalysisError
 from analysis.cutoffs import format_cutoff
@@ -104,6 +105,8 @@ def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | No
                "Searching for the best cutoff makes its naive p too small; the corrected p pays for the search.",
                className="small text-muted mt-2 mb-0"),
         dcc.Store(id="cp-ticket"), dcc.Store(id="cp-full-key"),
+        # which of the chart's shapes is the current cutoff's line (moved in the browser: assets/survival.js)
+        dcc.Store(id="cp-cutoff-shape", data=CUTOFF_SHAPE),
     ]), className="shadow-sm mt-3", id="cp-card")
     return html.Div([
         html.H2("Kaplan–Meier survival", className="h4 mt-3"),
@@ -194,26 +197,13 @@ def set_cutoff_control(var, _reset, current_cutoff, cutoff_var, dataset_id):
 # (a typed cutoff moves the thumb) waits until that cutoff's KM figure is drawn: see "After a cutoff's KM figure
 # is drawn" below.
 clientside_callback(
-    """function(sliderValue, boxValue) {
-        if (sliderValue === null || sliderValue === undefined || sliderValue === boxValue) {
-            return window.dash_clientside.no_update;
-        }
-        return sliderValue;
-    }""",
+    ClientsideFunction("survival", "sliderToBox"),
     Output("km-cutoff", "value", allow_duplicate=True),
     Input("km-slider", "value"), State("km-cutoff", "value"), prevent_initial_call=True,
 )
 
 clientside_callback(
-    """function(values, ids, state) {
-        const next = Object.assign({}, state || {});
-        let changed = false;
-        ids.forEach(function (id, i) {
-            const v = values[i];
-            if (v !== null && v !== undefined && next[id.var] !== v) { next[id.var] = v; changed = true; }
-        });
-        return changed ? next : window.dash_clientside.no_update;
-    }""",
+    ClientsideFunction("survival", "gridCutoffs"),
     Output("chosen-cutoffs", "data", allow_duplicate=True),
     Input({"type": "grid-cutoff", "var": ALL}, "value"), State({"type": "grid-cutoff", "var": ALL}, "id"),
     State("chosen-cutoffs", "data"), prevent_initial_call=True,
@@ -384,49 +374,12 @@ def update_worth(endpoint, var, full_key, presentation, grid, dataset_id, cutoff
 # 80 -> 75 ms, p95 105 -> 91 ms; the card: see update_km).
 # It also runs when a new statistic chart arrives (drawn with its request's cutoff) and when grid mode toggles.
 clientside_callback(
-    """function(_atCutoff, _figure, grid, endpoint, v, cutoff, ci, state, chosen, drawn, at) {
-        const dc = window.dash_clientside;
-        const path = window.location.pathname;   // the survival page's, even if the browser has left it by then
-        const later = window.haicAfterKm = window.haicAfterKm || {};
-        const idle = window.requestIdleCallback || function (f) { return setTimeout(f, 50); };
-        const cancel = window.cancelIdleCallback || clearTimeout;
-        if (later.pending) { cancel(later.pending); }
-        later.pending = idle(function () {
-            later.pending = null;
-            const api = window.dash_component_api;
-            const card = api.getLayout("km-card-for");
-            if (card && JSON.stringify(card.props.data || null) !== JSON.stringify(drawn || null)) {
-                dc.set_props("km-card-for", {data: drawn || null});
-            }
-            const view = window.haicView.update(state, {endpoint: endpoint, var: v, cutoff: cutoff, ci: ci,
-                                                        at: at || null, mode: grid ? "grid" : null}, path);
-            if (view !== dc.no_update) { dc.set_props("view-state", {data: view}); }
-            if (v && v !== "none" && cutoff !== null && cutoff !== undefined && (chosen || {})[v] !== cutoff) {
-                dc.set_props("chosen-cutoffs", {data: Object.assign({}, chosen || {}, {[v]: cutoff})});
-            }
-            const box = api.getLayout("km-cutoff");
-            // left the page, or a newer cutoff is on its way (its own figure will bring this here again)
-            if (cutoff === null || cutoff === undefined || !box || box.props.value !== cutoff) { return; }
-            const slider = api.getLayout("km-slider");
-            if (slider && slider.props.value !== cutoff) { dc.set_props("km-slider", {value: cutoff}); }
-            const graph = api.getLayout("cp-chart");
-            const figure = graph && graph.props && graph.props.figure;
-            const shapes = figure && figure.layout && figure.layout.shapes;
-            if (!shapes || !shapes.length) { return; }
-            const current = shapes[%d];
-            if (current.visible && current.x0 === cutoff && current.x1 === cutoff) { return; }
-            const moved = shapes.slice();
-            moved[%d] = Object.assign({}, current, {x0: cutoff, x1: cutoff, visible: true});
-            const layout = Object.assign({}, figure.layout, {shapes: moved});
-            dc.set_props("cp-chart", {figure: Object.assign({}, figure, {layout: layout})});
-        }, {timeout: 1000});
-        return dc.no_update;
-    }""" % (CUTOFF_SHAPE, CUTOFF_SHAPE),
+    ClientsideFunction("survival", "afterKmDrawn"),
     Output("cp-chart", "figure", allow_duplicate=True),
     Input("cp-at-cutoff", "children"), Input("cp-chart", "figure"), Input("km-grid", "value"),
     State("km-endpoint", "value"), State("km-var", "value"), State("km-cutoff", "value"), State("km-ci", "value"),
     State("view-state", "data"), State("chosen-cutoffs", "data"), State("km-drawn", "data"), State("km-at", "value"),
-    prevent_initial_call=True,
+    State("cp-cutoff-shape", "data"), prevent_initial_call=True,
 )
 
 
