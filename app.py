@@ -16,6 +16,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_u
 
 from analysis import bounded
 from analysis.io import Limits
+from components import ids
 from components.layout import NAV_ITEMS, dataset_badge, nav_id, navbar
 from services.background import background_manager
 from services.security import install_security, secret_key
@@ -36,11 +37,11 @@ def on_callback_error(err: Exception) -> None:
     said = storage_failure(err)          # the store's errors, and the backend's own (Redis down) said as such
     if said is not None:
         logger.warning("callback refused by the store: %s", type(err).__name__)
-        set_props("global-alert", {"children": dbc.Alert(str(said), color="warning", dismissable=True,
+        set_props(ids.GLOBAL_ALERT, {"children": dbc.Alert(str(said), color="warning", dismissable=True,
                                                          className="my-2")})
         return
     logger.error("callback failed: %s", type(err).__name__)
-    set_props("global-alert", {"children": dbc.Alert(
+    set_props(ids.GLOBAL_ALERT, {"children": dbc.Alert(
         f"Something went wrong while updating this view ({type(err).__name__}). The rest of the page still works; "
         f"try another setting, or reload.", color="danger", dismissable=True, className="my-2")})
 
@@ -70,16 +71,16 @@ install_security(server)
 
 app.layout = html.Div(
     [
-        dcc.Location(id="url", refresh=False),
+        dcc.Location(id=ids.URL, refresh=False),
         # the id of the server-side dataset this browser tab works on; never the data itself
-        dcc.Store(id="dataset-id", storage_type="session", data="demo"),
+        dcc.Store(id=ids.DATASET_ID, storage_type="session", data="demo"),
         # per page path, the query string of its last view (see assets/url_state.js)
-        dcc.Store(id="view-state", storage_type="session", data={}),
+        dcc.Store(id=ids.VIEW_STATE, storage_type="session", data={}),
         # cutoffs chosen on the survival page, {column: cutoff}; the Cox page uses them
-        dcc.Store(id="chosen-cutoffs", storage_type="session", data={}),
+        dcc.Store(id=ids.CHOSEN_CUTOFFS, storage_type="session", data={}),
         navbar(),
         dbc.Container(
-            [html.Div(id="dataset-banner", className="mt-2"), html.Div(id="global-alert"), dash.page_container],
+            [html.Div(id=ids.DATASET_BANNER, className="mt-2"), html.Div(id=ids.GLOBAL_ALERT), dash.page_container],
             fluid=True, className="pb-5",
         ),
     ],
@@ -90,16 +91,16 @@ app.layout = html.Div(
 app.clientside_callback(
     ClientsideFunction("haic", "navHrefs"),
     [Output(nav_id(path), "href") for _label, path in NAV_ITEMS],
-    Input("view-state", "data"), Input("dataset-id", "data"),
+    Input(ids.VIEW_STATE, "data"), Input(ids.DATASET_ID, "data"),
     *[State(nav_id(path), "id") for _label, path in NAV_ITEMS],
 )
 
 
 # presentation mode: large fonts, thick lines, high contrast (figures read the switch; CSS does the rest)
 app.clientside_callback(
-    """function(on) { document.body.classList.toggle("presentation", !!on); return on ? "presentation" : ""; }""",
+    ClientsideFunction("haic", "presentation"),
     Output("app-root", "className"),
-    Input("presentation", "value"),
+    Input(ids.PRESENTATION, "value"),
 )
 
 
@@ -117,7 +118,7 @@ def set_up_before_serving() -> None:
         server.preprocess_request()
 
 
-@app.callback(Output("dataset-banner", "children"), Input("dataset-id", "data"), State("url", "search"))
+@app.callback(Output(ids.DATASET_BANNER, "children"), Input(ids.DATASET_ID, "data"), State(ids.URL, "search"))
 def show_dataset(dataset_id, search=None):
     try:
         ds = get_dataset(dataset_id)
@@ -132,8 +133,8 @@ def show_dataset(dataset_id, search=None):
     return dataset_badge(ds.label, ds.synthetic, note)
 
 
-@app.callback(Output("dataset-id", "data", allow_duplicate=True), Input("url", "search"), State("dataset-id", "data"),
-              prevent_initial_call="initial_duplicate")
+@app.callback(Output(ids.DATASET_ID, "data", allow_duplicate=True), Input(ids.URL, "search"),
+              State(ids.DATASET_ID, "data"), prevent_initial_call="initial_duplicate")
 def open_linked_dataset(search, current):
     """A view URL names its dataset (``ds=<id>``, written by assets/url_state.js): opened in another tab of the
     same browser session, it switches to that dataset -- if this session owns it and it is still on the server

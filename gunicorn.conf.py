@@ -22,6 +22,13 @@ loglevel = os.environ.get("HAIC_LOG_LEVEL", "info")
 forwarded_allow_ips = ""
 # Load the app before forking so workers share the imported libraries.
 preload_app = True
+# gunicorn's control socket (for gunicornc: worker status, scaling, reload) is off unless HAIC_CONTROL_SOCKET names
+# its path. Its default path, ~/.gunicorn/gunicorn.ctl, cannot be created under the container's read-only home, and
+# gunicorn logged "Control server error" at every start; nothing here uses it.
+_control_socket = os.environ.get("HAIC_CONTROL_SOCKET", "")
+control_socket_disable = not _control_socket
+if _control_socket:
+    control_socket = _control_socket
 
 
 def pre_fork(server, worker):

@@ -62,24 +62,23 @@
   }
 
   window.haicView = { update: update, query: query };
-  window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    haic: {
-      navHrefs: function (state, dataset) {
-        // the remaining arguments are the nav link ids: "nav-data" is "/", "nav-cox" is "/cox"
-        const ids = Array.prototype.slice.call(arguments, 2);
-        const ds = dataset;
-        return ids.map(function (id) {
-          const p = id === "nav-data" ? "/" : "/" + id.slice(4);
-          // a page's last view, on the dataset open now (its stored ds may be an earlier dataset's)
-          const params = new URLSearchParams((state || {})[p] || "");
-          if (p !== "/" && ds && ds !== "demo") { params.set("ds", ds); } else { params.delete("ds"); }
-          const q = params.toString();
-          const href = q ? p + "?" + q : p;
-          // only the link whose view changed is updated (a cutoff move re-rendered all seven before)
-          const link = document.getElementById(id);
-          return link && link.getAttribute("href") === href ? window.dash_clientside.no_update : href;
-        });
-      },
+  window.dash_clientside = window.dash_clientside || {};
+  window.dash_clientside.haic = Object.assign(window.dash_clientside.haic || {}, {
+    navHrefs: function (state, dataset) {
+      // the remaining arguments are the nav link ids: "nav-data" is "/", "nav-cox" is "/cox"
+      const ids = Array.prototype.slice.call(arguments, 2);
+      const ds = dataset;
+      return ids.map(function (id) {
+        const p = id === "nav-data" ? "/" : "/" + id.slice(4);
+        // a page's last view, on the dataset open now (its stored ds may be an earlier dataset's)
+        const params = new URLSearchParams((state || {})[p] || "");
+        if (p !== "/" && ds && ds !== "demo") { params.set("ds", ds); } else { params.delete("ds"); }
+        const q = params.toString();
+        const href = q ? p + "?" + q : p;
+        // only the link whose view changed is updated (a cutoff move re-rendered all seven before)
+        const link = document.getElementById(id);
+        return link && link.getAttribute("href") === href ? window.dash_clientside.no_update : href;
+      });
     },
   });
 })();

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, clientside_callback, dcc, html
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
 
 from analysis.errors import AnalysisError
+from components import ids
 from components.clinical_tables import baseline_view_table
 from components.layout import controls_page, error_alert
 from components.report_buttons import report_buttons, report_callbacks
@@ -34,8 +35,8 @@ def _initial_options(by: str | None) -> list[dict]:
 def layout(by: str | None = None, num: str = "both", **_other):
     num = num if num in NUMERIC_CHOICES else "both"
     controls = dbc.Card(dbc.CardBody([
-        dbc.Label("Compare by", html_for="baseline-by", className="fw-semibold small mb-1"),
-        dcc.Dropdown(id="baseline-by", value=by or "none", clearable=False, options=_initial_options(by)),
+        dbc.Label("Compare by", html_for=ids.BASELINE_BY, className="fw-semibold small mb-1"),
+        dcc.Dropdown(id=ids.BASELINE_BY, value=by or "none", clearable=False, options=_initial_options(by)),
         dcc.Store(id="baseline-by-url", data=by),
         dbc.Label("Numeric variables", className="fw-semibold small mb-1 mt-3"),
         dbc.RadioItems(id="baseline-num", value=num, className="small",
@@ -52,29 +53,27 @@ def report_view(dataset_id, by) -> dict:
     return grouped_view(get_dataset(dataset_id), "baseline", by)
 
 
-report_callbacks("baseline", [State("baseline-by", "value")], report_view)
+report_callbacks("baseline", [State(ids.BASELINE_BY, "value")], report_view)
 
 
-@callback(Output("baseline-by", "options"), Output("baseline-by", "value"), Input("dataset-id", "data"),
-          State("baseline-by", "value"), State("baseline-by-url", "data"))
+@callback(Output(ids.BASELINE_BY, "options"), Output(ids.BASELINE_BY, "value"), Input(ids.DATASET_ID, "data"),
+          State(ids.BASELINE_BY, "value"), State("baseline-by-url", "data"))
 def fill_groups(dataset_id, current, url_by):
     return group_dropdown(dataset_id, current, url_by, "None (overall only)")
 
 
 clientside_callback(
-    """function(by, num, state) {
-        return window.haicView.update(state, {by: by === "none" ? null : by, num: num === "both" ? null : num});
-    }""",
-    Output("view-state", "data", allow_duplicate=True),
-    Input("baseline-by", "value"), Input("baseline-num", "value"), State("view-state", "data"),
+    ClientsideFunction("baseline", "viewState"),
+    Output(ids.VIEW_STATE, "data", allow_duplicate=True),
+    Input(ids.BASELINE_BY, "value"), Input("baseline-num", "value"), State(ids.VIEW_STATE, "data"),
     prevent_initial_call="initial_duplicate",
 )
 
 
 @callback(
     Output("baseline-table-slot", "children"), Output("baseline-alert", "children"),
-    Input("baseline-by", "value"), Input("baseline-num", "value"), Input("presentation", "value"),
-    Input("dataset-id", "data"),
+    Input(ids.BASELINE_BY, "value"), Input("baseline-num", "value"), Input(ids.PRESENTATION, "value"),
+    Input(ids.DATASET_ID, "data"),
 )
 def update_baseline(by, num, presentation, dataset_id):
     by = None if not by or by == "none" else by
@@ -82,14 +81,14 @@ def update_baseline(by, num, presentation, dataset_id):
         ds = get_dataset(dataset_id)
         result = baseline(ds, by)
     except (DatasetMissing, AnalysisError) as exc:
-        return html.Div(id="baseline-table"), error_alert(str(exc))
+        return html.Div(id=ids.BASELINE_TABLE), error_alert(str(exc))
     return render_baseline(result, num, bool(presentation)), None
 
 
 def render_baseline(result, num: str, presentation: bool):
     t = baseline_view_table(result, num)
     title = "Baseline characteristics" + (f" by {label_of(result.by)}" if result.by else "")
-    return table_card("baseline-table", title, t.to_component("baseline-table", "1.2rem" if presentation else
+    return table_card(ids.BASELINE_TABLE, title, t.to_component(ids.BASELINE_TABLE, "1.2rem" if presentation else
                                                               "0.95rem"),
                       t.to_frame(), footnotes=t.footnotes, filename="baseline" + (f"_by_{result.by}" if result.by
                                                                                   else ""))

@@ -14,11 +14,13 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import (ALL, MATCH, ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html,
+                  no_update)
 
 from analysis.cox import CovariateSpec
 from analysis.cutoffs import default_cutoff
 from analysis.errors import AnalysisError
+from components import ids
 from components.cox_views import cox_model_table, cox_table, forest_figure
 from components.clinical_tables import plot_text
 from components.layout import controls_page, error_alert
@@ -54,16 +56,16 @@ def layout(endpoint: str | None = None, rule: str = "p05", vars: str | None = No
     controls = dbc.Card(dbc.CardBody([
         dbc.Label("Endpoint", className="fw-semibold small mb-1"),
         # the dataset's endpoints are filled in by fill_candidates; the URL's is kept until then
-        dbc.RadioItems(id="cox-endpoint", value=endpoint, inline=True, options=[]),
+        dbc.RadioItems(id=ids.COX_ENDPOINT, value=endpoint, inline=True, options=[]),
         dcc.Store(id="cox-initial-endpoint", data=endpoint),
         dbc.Label("Multivariable model", className="fw-semibold small mb-1 mt-3"),
         dbc.RadioItems(id="cox-rule", value=rule, options=[{"label": v, "value": k} for k, v in RULES.items()],
                        className="small"),
         html.Div([
             dbc.Label("Variables in the multivariable model", className="small mb-1 mt-2"),
-            dbc.Checklist(id="cox-vars", value=_split(vars) or [], options=[], className="small",
+            dbc.Checklist(id=ids.COX_VARS, value=_split(vars) or [], options=[], className="small",
                           style={"maxHeight": "260px", "overflowY": "auto"}),
-        ], id="cox-vars-box", style={} if rule == "manual" else {"display": "none"}),
+        ], id=ids.COX_VARS_BOX, style={} if rule == "manual" else {"display": "none"}),
         dbc.Label("Candidate variables (univariable screen)", html_for="cox-cand",
                   className="fw-semibold small mb-1 mt-3"),
         dcc.Dropdown(id="cox-cand", multi=True, value=None, options=[], placeholder="candidate variables"),
@@ -86,7 +88,7 @@ def layout(endpoint: str | None = None, rule: str = "p05", vars: str | None = No
     return controls_page("Cox proportional-hazards regression", controls, [
         html.Div(id="cox-alert"),
         dcc.Loading(html.Div(id="cox-table-slot"), delay_show=400),
-        figure_card("cox-forest", "Forest plot: multivariable hazard ratios", "cox-forest", go.Figure()),
+        figure_card(ids.COX_FOREST, "Forest plot: multivariable hazard ratios", ids.COX_FOREST, go.Figure()),
         html.Div(id="cox-model-slot"),
     ])
 
@@ -107,16 +109,16 @@ def report_view(dataset_id, endpoint, rule, manual, cand, groups, chosen, forms)
     return view
 
 
-report_callbacks("cox", [State("cox-endpoint", "value"), State("cox-rule", "value"), State("cox-vars", "value"),
-                         State("cox-cand", "value"), State("cox-groups", "value"), State("chosen-cutoffs", "data"),
+report_callbacks("cox", [State(ids.COX_ENDPOINT, "value"), State("cox-rule", "value"), State(ids.COX_VARS, "value"),
+                         State("cox-cand", "value"), State("cox-groups", "value"), State(ids.CHOSEN_CUTOFFS, "data"),
                          State("cox-forms", "data")], report_view)
 
 
 @callback(
     Output("cox-cand", "options"), Output("cox-cand", "value"), Output("cox-default-cand", "data"),
-    Output("cox-endpoint", "options"), Output("cox-endpoint", "value"), Output("cox-groups", "style"),
-    Input("dataset-id", "data"), State("cox-cand-url", "data"), State("cox-cand", "value"),
-    State("cox-endpoint", "value"), State("cox-initial-endpoint", "data"),
+    Output(ids.COX_ENDPOINT, "options"), Output(ids.COX_ENDPOINT, "value"), Output("cox-groups", "style"),
+    Input(ids.DATASET_ID, "data"), State("cox-cand-url", "data"), State("cox-cand", "value"),
+    State(ids.COX_ENDPOINT, "value"), State("cox-initial-endpoint", "data"),
 )
 def fill_candidates(dataset_id, url_cand, current, endpoint=None, initial_endpoint=None):
     """The dataset's endpoints and candidate columns (every usable one by default; the URL's list if given); the
@@ -172,8 +174,8 @@ def _form_row(var, allowed, levels, cut_default) -> html.Div:
 
 
 @callback(Output("cox-form-rows", "children"),
-          Input("cox-cand", "value"), Input("dataset-id", "data"), Input("cox-groups", "value"),
-          Input("chosen-cutoffs", "data"), State("cox-forms", "data"))
+          Input("cox-cand", "value"), Input(ids.DATASET_ID, "data"), Input("cox-groups", "value"),
+          Input(ids.CHOSEN_CUTOFFS, "data"), State("cox-forms", "data"))
 def render_form_rows(cand, dataset_id, groups, chosen, forms):
     if not cand:
         return None
@@ -192,11 +194,7 @@ def render_form_rows(cand, dataset_id, groups, chosen, forms):
 
 # the form decides which value input shows
 clientside_callback(
-    """function(form) {
-        const show = {}, hide = {display: "none"};
-        return [form === "continuous" ? show : hide, form === "cut" ? show : hide,
-                form === "categorical" ? show : hide];
-    }""",
+    ClientsideFunction("cox", "formInputs"),
     Output({"type": "cox-per-box", "col": MATCH}, "style"), Output({"type": "cox-cut-box", "col": MATCH}, "style"),
     Output({"type": "cox-ref", "col": MATCH}, "style"),
     Input({"type": "cox-form", "col": MATCH}, "value"), prevent_initial_call=True,
@@ -206,8 +204,8 @@ clientside_callback(
 @callback(Output("cox-forms", "data"),
           Input({"type": "cox-form", "col": ALL}, "value"), Input({"type": "cox-per", "col": ALL}, "value"),
           Input({"type": "cox-cut", "col": ALL}, "value"), Input({"type": "cox-ref", "col": ALL}, "value"),
-          State({"type": "cox-form", "col": ALL}, "id"), State("cox-cand", "value"), State("dataset-id", "data"),
-          State("cox-groups", "value"), State("chosen-cutoffs", "data"), State("cox-forms", "data"),
+          State({"type": "cox-form", "col": ALL}, "id"), State("cox-cand", "value"), State(ids.DATASET_ID, "data"),
+          State("cox-groups", "value"), State(ids.CHOSEN_CUTOFFS, "data"), State("cox-forms", "data"),
           prevent_initial_call=True)
 def collect_forms(forms, pers, cuts, refs, ids, cand, dataset_id, groups, chosen, current):
     """The forms the user chose that differ from each column's default ({column: text form}, kept in the URL)."""
@@ -232,47 +230,34 @@ def collect_forms(forms, pers, cuts, refs, ids, cand, dataset_id, groups, chosen
     return out if out != (current or {}) else no_update
 
 
-@callback(Output("cox-vars", "options"), Input("cox-cand", "value"))
+@callback(Output(ids.COX_VARS, "options"), Input("cox-cand", "value"))
 def fill_manual_options(cand):
     return [{"label": label_of(c), "value": c} for c in (cand or [])]
 
 
 # switching to "by hand" starts from the variables the p < 0.05 rule chose; the checklist shows only then
 clientside_callback(
-    """function(rule, vars, selected) {
-        const style = rule === "manual" ? {} : {display: "none"};
-        if (rule === "manual" && (!vars || vars.length === 0) && selected && selected.length) {
-            return [selected, style];
-        }
-        return [window.dash_clientside.no_update, style];
-    }""",
-    Output("cox-vars", "value"), Output("cox-vars-box", "style"),
-    Input("cox-rule", "value"), State("cox-vars", "value"), State("cox-selected", "data"),
+    ClientsideFunction("cox", "manualVariables"),
+    Output(ids.COX_VARS, "value"), Output(ids.COX_VARS_BOX, "style"),
+    Input("cox-rule", "value"), State(ids.COX_VARS, "value"), State("cox-selected", "data"),
 )
 
 # view state -> URL query string and the navbar link (assets/url_state.js)
 clientside_callback(
-    """function(endpoint, rule, vars, cand, groups, defaults, forms, state) {
-        const same = cand && defaults && cand.length === defaults.length && cand.every((c, i) => c === defaults[i]);
-        const spec = Object.keys(forms || {}).filter(k => (cand || []).indexOf(k) >= 0).map(k => forms[k]);
-        return window.haicView.update(state, {endpoint: endpoint, rule: rule,
-                                              vars: rule === "manual" ? vars : null,
-                                              cand: (cand && !same) ? cand : null, groups: groups ? null : "0",
-                                              spec: spec.length ? spec : null});
-    }""",
-    Output("view-state", "data", allow_duplicate=True),
-    Input("cox-endpoint", "value"), Input("cox-rule", "value"), Input("cox-vars", "value"),
+    ClientsideFunction("cox", "viewState"),
+    Output(ids.VIEW_STATE, "data", allow_duplicate=True),
+    Input(ids.COX_ENDPOINT, "value"), Input("cox-rule", "value"), Input(ids.COX_VARS, "value"),
     Input("cox-cand", "value"), Input("cox-groups", "value"), Input("cox-default-cand", "data"),
-    Input("cox-forms", "data"), State("view-state", "data"), prevent_initial_call="initial_duplicate",
+    Input("cox-forms", "data"), State(ids.VIEW_STATE, "data"), prevent_initial_call="initial_duplicate",
 )
 
 
 @callback(
-    Output("cox-table-slot", "children"), Output("cox-model-slot", "children"), Output("cox-forest", "figure"),
+    Output("cox-table-slot", "children"), Output("cox-model-slot", "children"), Output(ids.COX_FOREST, "figure"),
     Output("cox-alert", "children"), Output("cox-selected", "data"),
-    Input("cox-endpoint", "value"), Input("cox-rule", "value"), Input("cox-vars", "value"),
-    Input("cox-cand", "value"), Input("cox-groups", "value"), Input("chosen-cutoffs", "data"),
-    Input("cox-forms", "data"), Input("presentation", "value"), Input("dataset-id", "data"),
+    Input(ids.COX_ENDPOINT, "value"), Input("cox-rule", "value"), Input(ids.COX_VARS, "value"),
+    Input("cox-cand", "value"), Input("cox-groups", "value"), Input(ids.CHOSEN_CUTOFFS, "data"),
+    Input("cox-forms", "data"), Input(ids.PRESENTATION, "value"), Input(ids.DATASET_ID, "data"),
 )
 def update_cox(endpoint, rule, manual, cand, groups, chosen, forms, presentation, dataset_id):
     if cand is None or endpoint is None:       # the candidates and endpoints are filled from the dataset first
@@ -282,7 +267,7 @@ def update_cox(endpoint, rule, manual, cand, groups, chosen, forms, presentation
         view = cox_view(ds, endpoint, list(cand), chosen, rule, manual or [], bool(groups), forms=forms)
         name = endpoint_of(ds, endpoint).label
     except (DatasetMissing, AnalysisError) as exc:
-        return (html.Div(error_alert(str(exc)), id="cox-table"), html.Div(id="cox-multi-table"),
+        return (html.Div(error_alert(str(exc)), id=ids.COX_TABLE), html.Div(id=ids.COX_MULTI_TABLE),
                 _empty_forest(str(exc)), None, no_update)
     return render_cox(view, name, bool(presentation))
 
@@ -293,17 +278,17 @@ def render_cox(view, name: str, presentation: bool):
     endpoint = view.endpoint
     table = cox_table(view)
     title = f"Univariable and multivariable Cox regression: {name.lower()}"
-    main = table_card("cox-table", title, table.to_component("cox-table", font), table.to_frame(),
+    main = table_card(ids.COX_TABLE, title, table.to_component(ids.COX_TABLE, font), table.to_frame(),
                       footnotes=table.footnotes, filename=f"cox_{endpoint}")
     selected = [v.column for v in view.selected]
     if view.multivariable is None:
         model = html.Div(dbc.Alert(f"Multivariable model: {view.multi_error}.",
                                    color="warning" if view.selected else "secondary", className="small"),
-                         id="cox-multi-table")
+                         id=ids.COX_MULTI_TABLE)
         return main, model, _empty_forest(view.multi_error or ""), None, selected
     mt = cox_model_table(view)
-    model = table_card("cox-multi-table", "Multivariable model: fit and diagnostics",
-                       mt.to_component("cox-multi-table", font), mt.to_frame(), footnotes=mt.footnotes,
+    model = table_card(ids.COX_MULTI_TABLE, "Multivariable model: fit and diagnostics",
+                       mt.to_component(ids.COX_MULTI_TABLE, font), mt.to_frame(), footnotes=mt.footnotes,
                        filename=f"cox_{endpoint}_multivariable")
     return main, model, forest_figure(view, presentation=presentation), None, selected
 

@@ -14,6 +14,7 @@ from analysis import formats, schema
 from analysis.bounded import load_cohort      # the upload is read in a bounded child process (issue 13)
 from analysis.io import Limits
 from analysis.survival import describe_endpoints
+from components import ids
 from components.layout import FORMAT_PATH, error_alert
 from components.report_buttons import report_buttons, report_callbacks
 from components.tables import endpoints_view, unit_check_view, validation_report_view, variables_table
@@ -37,7 +38,7 @@ def layout(**_query):
         dbc.Row([
             dbc.Col([
                 dcc.Upload(
-                    id="upload",
+                    id=ids.UPLOAD,
                     children=html.Div(["Drag and drop a cohort file here, or ", html.A("choose a file"),
                                        html.Div(f"CSV/TSV, Excel (.xlsx) or SPSS (.sav), up to "
                                                 f"{limits.max_bytes // (1024 * 1024)} MB and "
@@ -46,22 +47,22 @@ def layout(**_query):
                     className="upload-box", multiple=False, max_size=limits.max_bytes, accept=ACCEPT,
                 ),
                 dbc.Row([
-                    dbc.Col(dbc.Label("Time unit where the header does not say", html_for="time-unit",
+                    dbc.Col(dbc.Label("Time unit where the header does not say", html_for=ids.TIME_UNIT,
                                       className="small mb-0"), width="auto"),
-                    dbc.Col(dbc.Select(id="time-unit", value="months", size="sm",
+                    dbc.Col(dbc.Select(id=ids.TIME_UNIT, value="months", size="sm",
                                        options=[{"label": u, "value": u} for u in schema.TIME_UNIT_FACTORS])),
                 ], className="mt-2 g-2 align-items-center"),
                 html.Div([
-                    dbc.Button("Use the synthetic demo cohort", id="use-demo", size="sm", color="secondary",
+                    dbc.Button("Use the synthetic demo cohort", id=ids.USE_DEMO, size="sm", color="secondary",
                                outline=True, className="me-2 mt-2"),
-                    dbc.Button("Remove my data", id="remove-data", size="sm", color="danger", outline=True,
+                    dbc.Button("Remove my data", id=ids.REMOVE_DATA, size="sm", color="danger", outline=True,
                                className="mt-2"),
                 ]),
                 html.Div(dcc.Link("What a cohort file may hold: the file format", href=FORMAT_PATH),
                          className="small mt-2"),
                 report_buttons("data", what="the whole dataset (every analysis with its defaults)"),
             ], md=5),
-            dbc.Col([html.Div(id="upload-feedback")], md=7),
+            dbc.Col([html.Div(id=ids.UPLOAD_FEEDBACK)], md=7),
         ], className="g-3"),
         dcc.Store(id="pending-upload"),
         # how the pending file is read: time unit, sheet, column mapping, endpoints named, unit confirmed
@@ -69,11 +70,11 @@ def layout(**_query):
         # fires the preview on page load: Dash does not run a callback for a new page when its only input is
         # an output of a callback that is prevented from its initial call (the upload handler)
         dcc.Store(id="data-page-init", data=True),
-        html.Div(id="mapping-step", className="mt-3"),
+        html.Div(id=ids.MAPPING_STEP, className="mt-3"),
         html.H3("Endpoints", className="h6 mt-4"),
         html.Div(id="dataset-endpoints"),
         html.H3("Preview", className="h6 mt-4"),
-        html.Div(id="preview"),
+        html.Div(id=ids.PREVIEW),
         html.H3("Variables", className="h6 mt-4"),
         html.Div(id="variables"),
     ])
@@ -153,20 +154,20 @@ def _unit_issues(report: dict) -> list[dict]:
 
 
 @callback(
-    Output("dataset-id", "data"),
-    Output("upload-feedback", "children"),
+    Output(ids.DATASET_ID, "data"),
+    Output(ids.UPLOAD_FEEDBACK, "children"),
     Output("pending-upload", "data"),
-    Output("mapping-step", "children"),
+    Output(ids.MAPPING_STEP, "children"),
     Output("upload-settings", "data"),
-    Input("upload", "contents"),
-    Input("use-demo", "n_clicks"),
-    Input("remove-data", "n_clicks"),
+    Input(ids.UPLOAD, "contents"),
+    Input(ids.USE_DEMO, "n_clicks"),
+    Input(ids.REMOVE_DATA, "n_clicks"),
     Input({"type": "apply-mapping", "index": ALL}, "n_clicks"),
     Input({"type": "add-endpoint", "index": ALL}, "n_clicks"),
     Input({"type": "unit-choice", "unit": ALL}, "n_clicks"),
     Input({"type": "upload-sheet", "index": ALL}, "value"),
-    State("upload", "filename"),
-    State("time-unit", "value"),
+    State(ids.UPLOAD, "filename"),
+    State(ids.TIME_UNIT, "value"),
     State("pending-upload", "data"),
     State("upload-settings", "data"),
     State({"type": "map-col", "source": ALL}, "value"),
@@ -182,10 +183,10 @@ def handle_upload(contents, _demo, _remove, _apply, _add, _unit, sheets_chosen, 
     """Read an upload (or re-read the pending one with new settings) and make it the active dataset, unless it
     is refused or its time unit must be confirmed first; the previous dataset stays active otherwise."""
     trigger = ctx.triggered_id
-    if trigger == "use-demo":
+    if trigger == ids.USE_DEMO:
         return (DEMO_ID, dbc.Alert("Switched to the synthetic demo cohort.", color="info", className="py-2"), None,
                 None, None)
-    if trigger == "remove-data":
+    if trigger == ids.REMOVE_DATA:
         # everything this browser session put on the server: cohorts (with derived results), pending uploads,
         # and the meta-analysis page's edited study table
         removed = delete_session_data()
@@ -193,7 +194,7 @@ def handle_upload(contents, _demo, _remove, _apply, _add, _unit, sheets_chosen, 
                 else "No uploaded data of yours were on the server.")
         return DEMO_ID, dbc.Alert(text + " Showing the synthetic demo cohort.", color="info", className="py-2"), \
             None, None, None
-    if trigger == "upload":
+    if trigger == ids.UPLOAD:
         if not contents:
             return (no_update,) * 5
         raw, name = _decode_upload(contents), filename or "upload.csv"
@@ -252,8 +253,8 @@ def handle_upload(contents, _demo, _remove, _apply, _add, _unit, sheets_chosen, 
     return ds.id, feedback, pending, step, settings
 
 
-@callback(Output("preview", "children"), Output("variables", "children"), Output("dataset-endpoints", "children"),
-          Input("dataset-id", "data"), Input("data-page-init", "data"))
+@callback(Output(ids.PREVIEW, "children"), Output("variables", "children"), Output("dataset-endpoints", "children"),
+          Input(ids.DATASET_ID, "data"), Input("data-page-init", "data"))
 def show_dataset(dataset_id, _init=None):
     try:
         ds = get_dataset(dataset_id)
@@ -261,7 +262,7 @@ def show_dataset(dataset_id, _init=None):
         return error_alert(str(exc)), None, None
     head = ds.frame.head(PREVIEW_ROWS)
     grid = dag.AgGrid(
-        id="preview-grid",
+        id=ids.PREVIEW_GRID,
         rowData=head.astype(object).where(head.notna(), None).to_dict("records"),
         columnDefs=[{"field": c, "headerName": c} for c in head.columns],
         defaultColDef={"resizable": True, "sortable": True, "filter": True, "minWidth": 90},

@@ -20,7 +20,7 @@ import binascii
 import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from analysis.errors import AnalysisError
 from analysis.meta import DERIVATIONS
@@ -28,6 +28,7 @@ from analysis.meta.dataset import OUTCOME_CHOICES, OUTCOME_TITLES, column_label
 from analysis.meta.edits import edits_frame
 from analysis.meta.study_rows import study_frame
 from analysis.meta.tsa import TSASettings
+from components import ids
 from components.forest import (
     NOT_POOLED, correlation_figure, cumulative_figure, forest_figure, funnel_caption, funnel_figure,
     leave_one_out_figure, metaregression_figure, per_study_display,
@@ -94,30 +95,30 @@ def layout(outcome: str = "os", method: str = "REML", hk: str | None = None, mh:
     excluded = [i for i in _rows_from_query(exclude) if i < data.n]
     controls = dbc.Card(dbc.CardBody([
         dbc.Label("Outcome", className="fw-semibold small mb-1"),
-        dbc.RadioItems(id="meta-outcome", value=outcome, inline=True, className="small",
+        dbc.RadioItems(id=ids.META_OUTCOME, value=outcome, inline=True, className="small",
                        options=_outcome_options(outcomes)),
-        html.Div(id="meta-outcome-note", className="small text-muted"),
-        dbc.Label("Model", html_for="meta-method", className="fw-semibold small mb-1 mt-3"),
-        dbc.Select(id="meta-method", value=method, size="sm",
+        html.Div(id=ids.META_OUTCOME_NOTE, className="small text-muted"),
+        dbc.Label("Model", html_for=ids.META_METHOD, className="fw-semibold small mb-1 mt-3"),
+        dbc.Select(id=ids.META_METHOD, value=method, size="sm",
                    options=[{"label": METHOD_LABELS[m], "value": m} for m in METHODS]),
-        dbc.Switch(id="meta-hk", label="Hartung-Knapp CI (t-based, wider)", value=_flag(hk), className="mt-2 small"),
+        dbc.Switch(id=ids.META_HK, label="Hartung-Knapp CI (t-based, wider)", value=_flag(hk), className="mt-2 small"),
         html.Div([
             dbc.Label("Event counts", className="fw-semibold small mb-1 mt-2"),
             dbc.RadioItems(id="meta-measure", value=measure if measure in ("RR", "OR") else "RR", inline=True,
                            className="small", options=[{"label": "Risk ratio", "value": "RR"},
                                                        {"label": "Odds ratio", "value": "OR"}]),
-            dbc.Switch(id="meta-mh", label="Mantel-Haenszel fixed effect", value=_flag(mh), className="small"),
-        ], id="meta-count-controls"),
+            dbc.Switch(id=ids.META_MH, label="Mantel-Haenszel fixed effect", value=_flag(mh), className="small"),
+        ], id=ids.META_COUNT_CONTROLS),
         dbc.Label("Derived values (flagged †)", className="fw-semibold small mb-1 mt-3"),
-        dbc.Switch(id="meta-derive-se", value=str(se) != "0", className="small",
+        dbc.Switch(id=ids.META_DERIVE_SE, value=str(se) != "0", className="small",
                    label="SE of a hazard ratio from its p-value (Altman & Bland 2011)"),
-        dbc.Switch(id="meta-derive-pct", value=str(pct) != "0", className="small",
+        dbc.Switch(id=ids.META_DERIVE_PCT, value=str(pct) != "0", className="small",
                    label="Event counts from reported percentages"),
-        dbc.Label("Subgroups", html_for="meta-subgroup", className="fw-semibold small mb-1 mt-3"),
-        dcc.Dropdown(id="meta-subgroup", value=subgroup, options=choices["subgroup"], clearable=True,
+        dbc.Label("Subgroups", html_for=ids.META_SUBGROUP, className="fw-semibold small mb-1 mt-3"),
+        dcc.Dropdown(id=ids.META_SUBGROUP, value=subgroup, options=choices["subgroup"], clearable=True,
                      placeholder="none", className="small"),
-        dbc.Label("Meta-regression moderator", html_for="meta-moderator", className="fw-semibold small mb-1 mt-3"),
-        dcc.Dropdown(id="meta-moderator", value=moderator, options=choices["moderator"], clearable=True,
+        dbc.Label("Meta-regression moderator", html_for=ids.META_MODERATOR, className="fw-semibold small mb-1 mt-3"),
+        dcc.Dropdown(id=ids.META_MODERATOR, value=moderator, options=choices["moderator"], clearable=True,
                      placeholder="none", className="small"),
         html.P(["Click a study in the forest plot, or untick it in the study table, to leave it out of the pool; "
                 "click again to bring it back."], className="small text-muted mt-3 mb-0"),
@@ -128,9 +129,9 @@ def layout(outcome: str = "os", method: str = "REML", hk: str | None = None, mh:
         dbc.CardHeader(html.Div([
             html.Span("Forest plot", className="fw-semibold"),
             html.Div([
-                dbc.Button("PNG", id="meta-forest-png", size="sm", color="secondary", outline=True, className="me-1",
+                dbc.Button("PNG", id=ids.META_FOREST_PNG, size="sm", color="secondary", outline=True, className="me-1",
                            title="Download the forest plot as PNG (3x screen resolution)"),
-                dbc.Button("SVG", id="meta-forest-svg", size="sm", color="secondary", outline=True, className="me-1",
+                dbc.Button("SVG", id=ids.META_FOREST_SVG, size="sm", color="secondary", outline=True, className="me-1",
                            title="Download the forest plot as SVG (vector, for print)"),
                 dbc.Button("CSV", id="meta-forest-csv", size="sm", color="secondary", outline=True,
                            title="Download the per-study table behind the forest plot"),
@@ -138,13 +139,13 @@ def layout(outcome: str = "os", method: str = "REML", hk: str | None = None, mh:
             ], className="d-flex"),
         ], className="d-flex justify-content-between align-items-center"), className="bg-white"),
         dbc.CardBody([
-            dcc.Loading(dcc.Graph(id="meta-forest", config=_graph_config("forest-plot"),
+            dcc.Loading(dcc.Graph(id=ids.META_FOREST, config=_graph_config("forest-plot"),
                                   figure=_empty_figure()), delay_show=500),
         ], className="p-2"),
     ], className="shadow-sm mb-3")
 
     tabs = dbc.Card([
-        dbc.CardHeader(dbc.Tabs(id="meta-tabs", active_tab=tab, children=[
+        dbc.CardHeader(dbc.Tabs(id=ids.META_TABS, active_tab=tab, children=[
             dbc.Tab(label="Funnel plot & small-study effects", tab_id="funnel"),
             dbc.Tab(label="Leave-one-out & cumulative", tab_id="sensitivity"),
             dbc.Tab(label="Meta-regression", tab_id="metareg"),
@@ -162,7 +163,7 @@ def layout(outcome: str = "os", method: str = "REML", hk: str | None = None, mh:
         dbc.CardBody([
             dbc.Row([
                 dbc.Col([
-                    dcc.Upload(id="meta-upload", multiple=True, className="upload-box",
+                    dcc.Upload(id=ids.META_UPLOAD, multiple=True, className="upload-box",
                                children=html.Div(["Drop a study CSV here (the 17-study layout, optionally with its "
                                                   "provenance file, or a generic file: ",
                                                   html.Code("study,hr,lo,hi"), " or ",
@@ -170,23 +171,23 @@ def layout(outcome: str = "os", method: str = "REML", hk: str | None = None, mh:
                                                   "), or ", html.A("choose a file")])),
                 ], lg=6),
                 dbc.Col([
-                    dbc.Label("Source of your next edits", html_for="meta-edit-source", className="small mb-1"),
-                    dbc.Input(id="meta-edit-source", size="sm", debounce=False, maxLength=300,
+                    dbc.Label("Source of your next edits", html_for=ids.META_EDIT_SOURCE, className="small mb-1"),
+                    dbc.Input(id=ids.META_EDIT_SOURCE, size="sm", debounce=False, maxLength=300,
                               placeholder="e.g. full text, Table 2 (blank: 'edited by user')"),
                     html.Div([
                         dbc.Button("Download studies CSV", id="meta-download-studies", size="sm", color="secondary",
                                    outline=True, className="me-1 mt-2"),
                         dbc.Button("Download provenance CSV", id="meta-download-prov", size="sm", color="secondary",
                                    outline=True, className="me-1 mt-2"),
-                        dbc.Button("Restore the 17-study file", id="meta-restore", size="sm", color="danger",
+                        dbc.Button("Restore the 17-study file", id=ids.META_RESTORE, size="sm", color="danger",
                                    outline=True, className="mt-2"),
                         dcc.Download(id="meta-download"),
                     ]),
                 ], lg=6),
             ], className="g-3"),
-            html.Div(id="meta-data-feedback", className="mt-2"),
-            html.Div(id="meta-data-info", className="small text-muted mt-2"),
-            dag.AgGrid(id="meta-grid", rowData=[], columnDefs=[], getRowId="params.data.__row",
+            html.Div(id=ids.META_DATA_FEEDBACK, className="mt-2"),
+            html.Div(id=ids.META_DATA_INFO, className="small text-muted mt-2"),
+            dag.AgGrid(id=ids.META_GRID, rowData=[], columnDefs=[], getRowId="params.data.__row",
                        defaultColDef={"resizable": True, "sortable": False, "filter": False,
                                       "singleClickEdit": False},
                        dashGridOptions={"tooltipShowDelay": 250, "tooltipHideDelay": 20000,
@@ -200,7 +201,7 @@ def layout(outcome: str = "os", method: str = "REML", hk: str | None = None, mh:
                                                              "confidence and quote · blank = not found in any "
                                                              "available source",
             ], className="small text-muted mt-1"),
-            html.Div(id="meta-edits", className="mt-3"),
+            html.Div(id=ids.META_EDITS, className="mt-3"),
         ]),
     ], className="shadow-sm mb-4")
 
@@ -208,13 +209,13 @@ def layout(outcome: str = "os", method: str = "REML", hk: str | None = None, mh:
         html.H2("Meta-analysis: HAIC + systemic therapy vs systemic therapy", className="h4 mt-3"),
         html.P("Study-level results of the 17 studies in Lu D et al., Int J Surg 2025;111:3494, re-pooled from what "
                "the public sources report. Gaps are real and stay visible.", className="small text-muted"),
-        dcc.Store(id="meta-exclude", data=excluded),
+        dcc.Store(id=ids.META_EXCLUDE, data=excluded),
         dcc.Store(id="meta-version", data=data.content_hash),
         dbc.Row([
             dbc.Col(controls, lg=3, md=4),
             dbc.Col([
                 html.Div(id="meta-alert"),
-                html.Div(id="meta-summary", className="mb-3"),
+                html.Div(id=ids.META_SUMMARY, className="mb-3"),
                 forest_card,
                 tabs,
             ], lg=9, md=8),
@@ -230,27 +231,27 @@ def _tsa_panel(tab, outcome, rrr, alpha, beta, fut) -> html.Div:
     alpha = _number(alpha, TSA_ALPHAS) or 0.05
     beta = _number(beta, TSA_BETAS) or 0.20
     controls = dbc.Row([
-        dbc.Col([dbc.Label("Relative risk reduction to detect (%)", html_for="meta-tsa-rrr", className="small mb-1"),
-                 dbc.Input(id="meta-tsa-rrr", type="number", min=1, max=99, step=1, value=rrr_pct, size="sm",
+        dbc.Col([dbc.Label("Relative risk reduction to detect (%)", html_for=ids.META_TSA_RRR, className="small mb-1"),
+                 dbc.Input(id=ids.META_TSA_RRR, type="number", min=1, max=99, step=1, value=rrr_pct, size="sm",
                            debounce=True)], md=3),
-        dbc.Col([dbc.Label("α (two-sided)", html_for="meta-tsa-alpha", className="small mb-1"),
-                 dbc.Select(id="meta-tsa-alpha", value=str(alpha), size="sm",
+        dbc.Col([dbc.Label("α (two-sided)", html_for=ids.META_TSA_ALPHA, className="small mb-1"),
+                 dbc.Select(id=ids.META_TSA_ALPHA, value=str(alpha), size="sm",
                             options=[{"label": f"{a:g}", "value": str(a)} for a in TSA_ALPHAS])], md=2),
-        dbc.Col([dbc.Label("β (power 1 − β)", html_for="meta-tsa-beta", className="small mb-1"),
-                 dbc.Select(id="meta-tsa-beta", value=str(beta), size="sm",
+        dbc.Col([dbc.Label("β (power 1 − β)", html_for=ids.META_TSA_BETA, className="small mb-1"),
+                 dbc.Select(id=ids.META_TSA_BETA, value=str(beta), size="sm",
                             options=[{"label": f"{b:g} (power {100 * (1 - b):.0f}%)", "value": str(b)}
                                      for b in TSA_BETAS])], md=3),
-        dbc.Col(dbc.Switch(id="meta-tsa-futility", value=str(fut) != "0", className="small mt-4",
+        dbc.Col(dbc.Switch(id=ids.META_TSA_FUTILITY, value=str(fut) != "0", className="small mt-4",
                            label="Futility boundaries (non-binding)"), md=4),
     ], className="g-2 mb-2")
     return html.Div([
         controls,
         html.Div(id="meta-tsa-model", className="small text-muted mb-2"),
-        dcc.Loading(dcc.Graph(id="meta-tsa-graph", config=_graph_config("trial-sequential-analysis"),
+        dcc.Loading(dcc.Graph(id=ids.META_TSA_GRAPH, config=_graph_config("trial-sequential-analysis"),
                               figure=_empty_figure()), delay_show=500),
         html.Div(id="meta-tsa-summary"),
-        html.Div(id="meta-tsa-paper", className="mt-3"),
-    ], id="meta-tsa-panel", style={} if tab == "tsa" else {"display": "none"})
+        html.Div(id=ids.META_TSA_PAPER, className="mt-3"),
+    ], id=ids.META_TSA_PANEL, style={} if tab == "tsa" else {"display": "none"})
 
 
 def _outcome_options(outcomes: list[str]) -> list[dict]:
@@ -278,10 +279,10 @@ def _params(table, outcome, method, hk, mh, measure, derive_se, derive_pct, subg
                             subgroup=subgroup, moderator=moderator, exclude=exclude or ())
 
 
-PARAM_INPUTS = [Input("meta-outcome", "value"), Input("meta-method", "value"), Input("meta-hk", "value"),
-                Input("meta-mh", "value"), Input("meta-measure", "value"), Input("meta-derive-se", "value"),
-                Input("meta-derive-pct", "value"), Input("meta-subgroup", "value"),
-                Input("meta-moderator", "value"), Input("meta-exclude", "data"), Input("meta-version", "data")]
+PARAM_INPUTS = [Input(ids.META_OUTCOME, "value"), Input(ids.META_METHOD, "value"), Input(ids.META_HK, "value"),
+                Input(ids.META_MH, "value"), Input("meta-measure", "value"), Input(ids.META_DERIVE_SE, "value"),
+                Input(ids.META_DERIVE_PCT, "value"), Input(ids.META_SUBGROUP, "value"),
+                Input(ids.META_MODERATOR, "value"), Input(ids.META_EXCLUDE, "data"), Input("meta-version", "data")]
 
 
 def compute_view(outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator, exclude):
@@ -311,9 +312,9 @@ report_callbacks("meta", [State(i.component_id, i.component_property) for i in P
 # ---------------------------------------------------------------------------------------------------------
 
 @callback(
-    Output("meta-forest", "figure"), Output("meta-summary", "children"), Output("meta-alert", "children"),
-    Output("meta-outcome-note", "children"), Output("meta-count-controls", "style"),
-    *PARAM_INPUTS, Input("presentation", "value"),
+    Output(ids.META_FOREST, "figure"), Output(ids.META_SUMMARY, "children"), Output("meta-alert", "children"),
+    Output(ids.META_OUTCOME_NOTE, "children"), Output(ids.META_COUNT_CONTROLS, "style"),
+    *PARAM_INPUTS, Input(ids.PRESENTATION, "value"),
 )
 def update_results(outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator, exclude,
                    _version, presentation=False):
@@ -352,7 +353,7 @@ def summary(view) -> dbc.Row:
                 html.Div("no study can be pooled with these settings", className="small text-muted")]
     elif rep.k == 1:
         only = rep.analysis.studies[0]
-        ours = [html.Div(html.Span(NOT_POOLED[0].lower() + NOT_POOLED[1:], id="meta-our-estimate"),
+        ours = [html.Div(html.Span(NOT_POOLED[0].lower() + NOT_POOLED[1:], id=ids.META_OUR_ESTIMATE),
                          className="fs-5 fw-semibold"),
                 html.Div(f"{only.study}: {spec.short} {format_estimate(only.est, only.lo, only.hi)} (the study's own "
                          f"estimate; no pooled estimate, heterogeneity or prediction interval)", className="small")]
@@ -372,7 +373,7 @@ def summary(view) -> dbc.Row:
                 extra.append(f"95% prediction interval {format_ci(a.random.pi_lo, a.random.pi_hi)}")
         ours = [
             html.Div([html.Span(f"{spec.short} ", className="text-muted"),
-                      html.Span(format_estimate(prim.est, prim.lo, prim.hi), id="meta-our-estimate")],
+                      html.Span(format_estimate(prim.est, prim.lo, prim.hi), id=ids.META_OUR_ESTIMATE)],
                      className="fs-5 fw-semibold"),
             html.Div(f"{model}; {format_p(prim.p, prefix='p', short=True)}; I² {format_number(h.i2, 0)}%, "
                      f"τ² {format_tau2(h.tau2)}; k = {k}",
@@ -404,7 +405,7 @@ def summary(view) -> dbc.Row:
                                                                       "text-muted"), *theirs],
                     md=6, className="border-start"),
         ]),
-        html.Div(rests, id="meta-pool-size", className="small mt-2"),
+        html.Div(rests, id=ids.META_POOL_SIZE, className="small mt-2"),
         html.Div([html.Div(n, className="small text-muted") for n in (rep.notes if rep is not None else [])
                   if not n.startswith("one study:")]       # said above, in the card
                  + [html.Div(w, className="small text-muted") for w in view.warnings]),
@@ -415,8 +416,8 @@ def summary(view) -> dbc.Row:
 # tabs
 # ---------------------------------------------------------------------------------------------------------
 
-@callback(Output("meta-tab-content", "children"), Input("meta-tabs", "active_tab"), *PARAM_INPUTS,
-          Input("presentation", "value"))
+@callback(Output("meta-tab-content", "children"), Input(ids.META_TABS, "active_tab"), *PARAM_INPUTS,
+          Input(ids.PRESENTATION, "value"))
 def update_tab(tab, outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator, exclude,
                _version, presentation=False):
     if tab == "tsa":
@@ -499,8 +500,8 @@ def _published_corr():
 # trial sequential analysis (the TSA tab)
 # ---------------------------------------------------------------------------------------------------------
 
-TSA_INPUTS = [Input("meta-tsa-rrr", "value"), Input("meta-tsa-alpha", "value"), Input("meta-tsa-beta", "value"),
-              Input("meta-tsa-futility", "value")]
+TSA_INPUTS = [Input(ids.META_TSA_RRR, "value"), Input(ids.META_TSA_ALPHA, "value"), Input(ids.META_TSA_BETA, "value"),
+              Input(ids.META_TSA_FUTILITY, "value")]
 
 
 def tsa_settings(rrr_pct, alpha, beta, futility) -> TSASettings:
@@ -516,9 +517,9 @@ def tsa_settings(rrr_pct, alpha, beta, futility) -> TSASettings:
 
 
 @callback(
-    Output("meta-tsa-panel", "style"), Output("meta-tsa-graph", "figure"), Output("meta-tsa-summary", "children"),
-    Output("meta-tsa-paper", "children"), Output("meta-tsa-model", "children"),
-    Input("meta-tabs", "active_tab"), *PARAM_INPUTS, *TSA_INPUTS, Input("presentation", "value"),
+    Output(ids.META_TSA_PANEL, "style"), Output(ids.META_TSA_GRAPH, "figure"), Output("meta-tsa-summary", "children"),
+    Output(ids.META_TSA_PAPER, "children"), Output("meta-tsa-model", "children"),
+    Input(ids.META_TABS, "active_tab"), *PARAM_INPUTS, *TSA_INPUTS, Input(ids.PRESENTATION, "value"),
 )
 def update_tsa(tab, outcome, method, hk, mh, measure, derive_se, derive_pct, subgroup, moderator, exclude, _version,
                rrr, alpha, beta, futility, presentation=False):
@@ -550,7 +551,7 @@ def update_tsa(tab, outcome, method, hk, mh, measure, derive_se, derive_pct, sub
         notes.append(html.Div("Not in the TSA: " + "; ".join(f"{e['study']} ({e['reason']})" for e in r.excluded),
                               className="small text-muted"))
     summary_div = html.Div([
-        html.P(r.conclusion, id="meta-tsa-conclusion", className="fw-semibold mb-2"),
+        html.P(r.conclusion, id=ids.META_TSA_CONCLUSION, className="fw-semibold mb-2"),
         dbc.Table.from_dataframe(frame, size="sm", bordered=False, className="small mb-1", id="meta-tsa-table"),
         *notes,
     ])
@@ -588,7 +589,7 @@ def _tsa_paper_table(rows: list[dict]):
     ])
 
 
-@callback(Output("meta-tsa-rrr", "value"), Input("meta-outcome", "value"), prevent_initial_call=True)
+@callback(Output(ids.META_TSA_RRR, "value"), Input(ids.META_OUTCOME, "value"), prevent_initial_call=True)
 def tsa_default_rrr(outcome):
     """A new outcome starts at its own RRR: the paper's 30 % (ORR) and 15 % (DCR), 20 % otherwise."""
     return round(100 * default_rrr(outcome))
@@ -599,10 +600,10 @@ def tsa_default_rrr(outcome):
 # ---------------------------------------------------------------------------------------------------------
 
 @callback(
-    Output("meta-grid", "rowData"), Output("meta-grid", "columnDefs"), Output("meta-data-info", "children"),
-    Output("meta-edits", "children"), Output("meta-subgroup", "options"), Output("meta-moderator", "options"),
-    Output("meta-outcome", "options"),
-    Input("meta-version", "data"), Input("meta-exclude", "data"),
+    Output(ids.META_GRID, "rowData"), Output(ids.META_GRID, "columnDefs"), Output(ids.META_DATA_INFO, "children"),
+    Output(ids.META_EDITS, "children"), Output(ids.META_SUBGROUP, "options"), Output(ids.META_MODERATOR, "options"),
+    Output(ids.META_OUTCOME, "options"),
+    Input("meta-version", "data"), Input(ids.META_EXCLUDE, "data"),
 )
 def refresh_grid(_version, exclude):
     data = current_data()
@@ -634,8 +635,8 @@ def _toggle(exclude, row) -> list[int]:
     return sorted(current)
 
 
-@callback(Output("meta-exclude", "data", allow_duplicate=True), Output("meta-forest", "clickData"),
-          Input("meta-forest", "clickData"), State("meta-exclude", "data"), prevent_initial_call=True)
+@callback(Output(ids.META_EXCLUDE, "data", allow_duplicate=True), Output(ids.META_FOREST, "clickData"),
+          Input(ids.META_FOREST, "clickData"), State(ids.META_EXCLUDE, "data"), prevent_initial_call=True)
 def toggle_from_forest(click, exclude):
     """A click on a study's row (its label, square or CI) leaves it out of the pool or brings it back."""
     try:
@@ -650,10 +651,10 @@ def toggle_from_forest(click, exclude):
 
 
 @callback(
-    Output("meta-exclude", "data", allow_duplicate=True), Output("meta-version", "data", allow_duplicate=True),
-    Output("meta-data-feedback", "children", allow_duplicate=True),
-    Output("meta-grid", "rowData", allow_duplicate=True),
-    Input("meta-grid", "cellValueChanged"), State("meta-exclude", "data"), State("meta-edit-source", "value"),
+    Output(ids.META_EXCLUDE, "data", allow_duplicate=True), Output("meta-version", "data", allow_duplicate=True),
+    Output(ids.META_DATA_FEEDBACK, "children", allow_duplicate=True),
+    Output(ids.META_GRID, "rowData", allow_duplicate=True),
+    Input(ids.META_GRID, "cellValueChanged"), State(ids.META_EXCLUDE, "data"), State(ids.META_EDIT_SOURCE, "value"),
     prevent_initial_call=True,
 )
 def grid_changed(changes, exclude, source):
@@ -698,9 +699,9 @@ def _decode(contents: str) -> bytes:
 
 
 @callback(
-    Output("meta-version", "data", allow_duplicate=True), Output("meta-exclude", "data", allow_duplicate=True),
-    Output("meta-data-feedback", "children", allow_duplicate=True),
-    Input("meta-upload", "contents"), State("meta-upload", "filename"), prevent_initial_call=True,
+    Output("meta-version", "data", allow_duplicate=True), Output(ids.META_EXCLUDE, "data", allow_duplicate=True),
+    Output(ids.META_DATA_FEEDBACK, "children", allow_duplicate=True),
+    Input(ids.META_UPLOAD, "contents"), State(ids.META_UPLOAD, "filename"), prevent_initial_call=True,
 )
 def upload(contents, filenames):
     """Read an uploaded study file (and optional provenance file); a bad file leaves the current table in use."""
@@ -724,9 +725,9 @@ def upload(contents, filenames):
 
 
 @callback(
-    Output("meta-version", "data", allow_duplicate=True), Output("meta-exclude", "data", allow_duplicate=True),
-    Output("meta-data-feedback", "children", allow_duplicate=True),
-    Input("meta-restore", "n_clicks"), prevent_initial_call=True,
+    Output("meta-version", "data", allow_duplicate=True), Output(ids.META_EXCLUDE, "data", allow_duplicate=True),
+    Output(ids.META_DATA_FEEDBACK, "children", allow_duplicate=True),
+    Input(ids.META_RESTORE, "n_clicks"), prevent_initial_call=True,
 )
 def restore(_clicks):
     removed = delete_study_set()
@@ -772,38 +773,19 @@ def download_forest_csv(_n, outcome, method, hk, mh, measure, derive_se, derive_
 
 
 clientside_callback(
-    """function(nPng, nSvg) {
-        const t = (window.dash_clientside.callback_context.triggered[0] || {}).prop_id || "";
-        const fmt = t.indexOf("svg") >= 0 ? "svg" : "png";
-        const host = document.getElementById("meta-forest");
-        const el = host && (host.classList.contains("js-plotly-plot") ? host : host.querySelector(".js-plotly-plot"));
-        if (!el || !window.Plotly || !el._fullLayout) { return window.dash_clientside.no_update; }
-        window.Plotly.downloadImage(el, {format: fmt, filename: "forest-plot", width: el._fullLayout.width,
-                                         height: el._fullLayout.height, scale: fmt === "png" ? 3 : 1});
-        return Date.now();
-    }""",
-    Output("meta-forest-done", "data"), Input("meta-forest-png", "n_clicks"), Input("meta-forest-svg", "n_clicks"),
+    ClientsideFunction("meta", "downloadForest"),
+    Output("meta-forest-done", "data"), Input(ids.META_FOREST_PNG, "n_clicks"), Input(ids.META_FOREST_SVG, "n_clicks"),
     prevent_initial_call=True,
 )
 
 # view state -> URL query string and the navbar link (assets/url_state.js)
 clientside_callback(
-    """function(outcome, method, hk, mh, measure, dse, dpct, subgroup, moderator, exclude, tab, rrr, alpha, beta,
-                fut, state) {
-        const rows = (exclude || []).map(function (i) { return i + 1; });
-        const tsa = tab === "tsa";
-        return window.haicView.update(state, {outcome: outcome, method: method, hk: hk ? 1 : null,
-            mh: mh ? 1 : null, measure: measure && measure !== "RR" ? measure : null, se: dse ? null : 0,
-            pct: dpct ? null : 0, subgroup: subgroup, moderator: moderator, exclude: rows,
-            tab: tab && tab !== "funnel" ? tab : null, rrr: tsa ? rrr : null,
-            alpha: tsa && alpha !== "0.05" ? alpha : null, beta: tsa && beta !== "0.2" ? beta : null,
-            fut: tsa && !fut ? 0 : null});
-    }""",
-    Output("view-state", "data", allow_duplicate=True),
-    Input("meta-outcome", "value"), Input("meta-method", "value"), Input("meta-hk", "value"),
-    Input("meta-mh", "value"), Input("meta-measure", "value"), Input("meta-derive-se", "value"),
-    Input("meta-derive-pct", "value"), Input("meta-subgroup", "value"), Input("meta-moderator", "value"),
-    Input("meta-exclude", "data"), Input("meta-tabs", "active_tab"), Input("meta-tsa-rrr", "value"),
-    Input("meta-tsa-alpha", "value"), Input("meta-tsa-beta", "value"), Input("meta-tsa-futility", "value"),
-    State("view-state", "data"), prevent_initial_call="initial_duplicate",
+    ClientsideFunction("meta", "viewState"),
+    Output(ids.VIEW_STATE, "data", allow_duplicate=True),
+    Input(ids.META_OUTCOME, "value"), Input(ids.META_METHOD, "value"), Input(ids.META_HK, "value"),
+    Input(ids.META_MH, "value"), Input("meta-measure", "value"), Input(ids.META_DERIVE_SE, "value"),
+    Input(ids.META_DERIVE_PCT, "value"), Input(ids.META_SUBGROUP, "value"), Input(ids.META_MODERATOR, "value"),
+    Input(ids.META_EXCLUDE, "data"), Input(ids.META_TABS, "active_tab"), Input(ids.META_TSA_RRR, "value"),
+    Input(ids.META_TSA_ALPHA, "value"), Input(ids.META_TSA_BETA, "value"), Input(ids.META_TSA_FUTILITY, "value"),
+    State(ids.VIEW_STATE, "data"), prevent_initial_call="initial_duplicate",
 )

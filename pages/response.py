@@ -11,9 +11,10 @@ import math
 import dash
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from analysis.errors import AnalysisError
+from components import ids
 from components.clinical_tables import (plot_text, response_by_group_table, response_crosstab_table,
                                         response_summary_table)
 from components.format import format_hr
@@ -69,7 +70,7 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str | Non
         dbc.RadioItems(id="response-endpoint", value=endpoint, inline=True, className="small", options=[]),
         dcc.Store(id="response-initial-endpoint", data=endpoint),
         dbc.Label("Landmark", className="small mb-1 mt-2"),
-        dbc.RadioItems(id="response-landmark", value=landmark, className="small",
+        dbc.RadioItems(id=ids.RESPONSE_LANDMARK, value=landmark, className="small",
                        options=[{"label": v, "value": k} for k, v in LANDMARK_CHOICES.items()]),
         ], id="response-km-controls"),
         report_buttons("response", what="these response tables"),
@@ -88,8 +89,8 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str | Non
                 ], className="g-3"),
                 html.Div(id="response-by-slot"),
                 html.Div(id="response-km-alert"),
-                figure_card("response-km", "Survival by objective response", "response-km", go.Figure()),
-                html.Div(id="response-km-note", className="small mb-2"),
+                figure_card(ids.RESPONSE_KM, "Survival by objective response", ids.RESPONSE_KM, go.Figure()),
+                html.Div(id=ids.RESPONSE_KM_NOTE, className="small mb-2"),
                 dbc.Alert(WHY_LANDMARK, color="light", className="small border", id="response-why"),
                 ], id="response-content"),
             ], lg=9, md=8),
@@ -107,7 +108,7 @@ report_callbacks("response", [State("response-by", "value"), State("response-end
 
 @callback(Output("response-by", "options"), Output("response-by", "value"), Output("response-endpoint", "options"),
           Output("response-endpoint", "value"), Output("response-absent", "children"),
-          Output("response-content", "style"), Output("response-km-controls", "style"), Input("dataset-id", "data"),
+          Output("response-content", "style"), Output("response-km-controls", "style"), Input(ids.DATASET_ID, "data"),
           State("response-by", "value"), State("response-by-url", "data"), State("response-endpoint", "value"),
           State("response-initial-endpoint", "data"))
 def fill_groups(dataset_id, current, url_by, endpoint=None, initial_endpoint=None):
@@ -129,31 +130,28 @@ def fill_groups(dataset_id, current, url_by, endpoint=None, initial_endpoint=Non
 
 
 clientside_callback(
-    """function(by, criterion, endpoint, landmark, state) {
-        return window.haicView.update(state, {by: by === "none" ? null : by, criterion: criterion,
-                                              endpoint: endpoint, landmark: landmark === "0" ? null : landmark});
-    }""",
-    Output("view-state", "data", allow_duplicate=True),
+    ClientsideFunction("response", "viewState"),
+    Output(ids.VIEW_STATE, "data", allow_duplicate=True),
     Input("response-by", "value"), Input("response-criterion", "value"), Input("response-endpoint", "value"),
-    Input("response-landmark", "value"), State("view-state", "data"), prevent_initial_call="initial_duplicate",
+    Input(ids.RESPONSE_LANDMARK, "value"), State(ids.VIEW_STATE, "data"), prevent_initial_call="initial_duplicate",
 )
 
 
 @callback(
     Output("response-table-slot", "children"), Output("response-crosstab-slot", "children"),
     Output("response-by-slot", "children"), Output("response-alert", "children"),
-    Input("response-by", "value"), Input("presentation", "value"), Input("dataset-id", "data"),
+    Input("response-by", "value"), Input(ids.PRESENTATION, "value"), Input(ids.DATASET_ID, "data"),
 )
 def update_tables(by, presentation, dataset_id):
     font = "1.2rem" if presentation else "0.95rem"
     try:
         ds = get_dataset(dataset_id)
         if not response_columns(ds):          # fill_groups shows the note instead
-            return html.Div(id="response-table"), None, None, None
+            return html.Div(id=ids.RESPONSE_TABLE), None, None, None
         summary = response_summary(ds)
         t = response_summary_table(summary)
-        main = table_card("response-table", "Best overall response by RECIST 1.1 and mRECIST",
-                          t.to_component("response-table", font), t.to_frame(), footnotes=t.footnotes,
+        main = table_card(ids.RESPONSE_TABLE, "Best overall response by RECIST 1.1 and mRECIST",
+                          t.to_component(ids.RESPONSE_TABLE, font), t.to_frame(), footnotes=t.footnotes,
                           filename="response")
         cross = response_cross(ds)
         cross_card = None
@@ -163,7 +161,7 @@ def update_tables(by, presentation, dataset_id):
                                     ct.to_component("response-crosstab", font), ct.to_frame(),
                                     footnotes=ct.footnotes, filename="response_crosstab")
     except (DatasetMissing, AnalysisError) as exc:
-        return html.Div(id="response-table"), None, None, error_alert(str(exc))
+        return html.Div(id=ids.RESPONSE_TABLE), None, None, error_alert(str(exc))
     by_card, alert = None, None
     if by and by != "none":
         try:
@@ -178,9 +176,10 @@ def update_tables(by, presentation, dataset_id):
 
 
 @callback(
-    Output("response-km", "figure"), Output("response-km-note", "children"), Output("response-km-alert", "children"),
-    Input("response-criterion", "value"), Input("response-endpoint", "value"), Input("response-landmark", "value"),
-    Input("presentation", "value"), Input("dataset-id", "data"),
+    Output(ids.RESPONSE_KM, "figure"), Output(ids.RESPONSE_KM_NOTE, "children"),
+    Output("response-km-alert", "children"),
+    Input("response-criterion", "value"), Input("response-endpoint", "value"), Input(ids.RESPONSE_LANDMARK, "value"),
+    Input(ids.PRESENTATION, "value"), Input(ids.DATASET_ID, "data"),
 )
 def update_km(criterion, endpoint, landmark, presentation, dataset_id):
     if endpoint is None:

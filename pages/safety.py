@@ -10,9 +10,10 @@ import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from analysis.errors import AnalysisError
+from components import ids
 from components.clinical_tables import (FONT_FAMILY, ae_clinical_table, ae_figure, ae_figure_top_options,
                                         ae_grid_props, parse_top)
 from components.layout import absent_note, controls_page, error_alert
@@ -34,8 +35,8 @@ def _initial_options(by: str | None) -> list[dict]:
 def layout(by: str | None = None, top: str = "20", **_other):
     top = top if top in ("10", "20", "all") else "20"
     controls = dbc.Card(dbc.CardBody([
-        dbc.Label("Compare by", html_for="ae-by", className="fw-semibold small mb-1"),
-        dcc.Dropdown(id="ae-by", value=by or "none", clearable=False, options=_initial_options(by)),
+        dbc.Label("Compare by", html_for=ids.AE_BY, className="fw-semibold small mb-1"),
+        dcc.Dropdown(id=ids.AE_BY, value=by or "none", clearable=False, options=_initial_options(by)),
         dcc.Store(id="ae-by-url", data=by),
         dbc.Label("Chart: terms shown", className="fw-semibold small mb-1 mt-3"),
         dbc.RadioItems(id="ae-top", value=top, inline=True, options=ae_figure_top_options(), className="small"),
@@ -46,7 +47,7 @@ def layout(by: str | None = None, top: str = "20", **_other):
     return controls_page("Adverse events (CTCAE 5.0)", controls, [
         html.Div(id="ae-alert"),
         dcc.Loading(html.Div(id="ae-table-slot"), delay_show=400),
-        html.Div(figure_card("ae-chart", "Adverse events by grade", "ae-chart", go.Figure()), id="ae-chart-box"),
+        html.Div(figure_card(ids.AE_CHART, "Adverse events by grade", ids.AE_CHART, go.Figure()), id="ae-chart-box"),
     ])
 
 
@@ -55,30 +56,28 @@ def report_view(dataset_id, by) -> dict:
     return grouped_view(get_dataset(dataset_id), "ae", by)
 
 
-report_callbacks("ae", [State("ae-by", "value")], report_view)
+report_callbacks("ae", [State(ids.AE_BY, "value")], report_view)
 
 
-@callback(Output("ae-by", "options"), Output("ae-by", "value"), Input("dataset-id", "data"),
-          State("ae-by", "value"), State("ae-by-url", "data"))
+@callback(Output(ids.AE_BY, "options"), Output(ids.AE_BY, "value"), Input(ids.DATASET_ID, "data"),
+          State(ids.AE_BY, "value"), State("ae-by-url", "data"))
 def fill_groups(dataset_id, current, url_by):
     return group_dropdown(dataset_id, current, url_by, "None (all patients)")
 
 
 clientside_callback(
-    """function(by, top, state) {
-        return window.haicView.update(state, {by: by === "none" ? null : by, top: top === "20" ? null : top});
-    }""",
-    Output("view-state", "data", allow_duplicate=True),
-    Input("ae-by", "value"), Input("ae-top", "value"), State("view-state", "data"),
+    ClientsideFunction("safety", "viewState"),
+    Output(ids.VIEW_STATE, "data", allow_duplicate=True),
+    Input(ids.AE_BY, "value"), Input("ae-top", "value"), State(ids.VIEW_STATE, "data"),
     prevent_initial_call="initial_duplicate",
 )
 
 
 @callback(
-    Output("ae-table-slot", "children"), Output("ae-chart", "figure"), Output("ae-alert", "children"),
+    Output("ae-table-slot", "children"), Output(ids.AE_CHART, "figure"), Output("ae-alert", "children"),
     Output("ae-chart-box", "style"),
-    Input("ae-by", "value"), Input("ae-top", "value"), Input("presentation", "value"),
-    Input("dataset-id", "data"),
+    Input(ids.AE_BY, "value"), Input("ae-top", "value"), Input(ids.PRESENTATION, "value"),
+    Input(ids.DATASET_ID, "data"),
 )
 def update_ae(by, top, presentation, dataset_id):
     by = None if not by or by == "none" else by
@@ -87,10 +86,10 @@ def update_ae(by, top, presentation, dataset_id):
         if not has_adverse_events(ds):
             note = absent_note("adverse-event data", "one column per adverse event named ae_<term> (e.g. "
                                "ae_fatigue) holding each patient's worst CTCAE grade 0-5", "adverse-events")
-            return html.Div(note, id="ae-table"), no_update, None, {"display": "none"}
+            return html.Div(note, id=ids.AE_TABLE), no_update, None, {"display": "none"}
         table = adverse_events(ds, by)
     except (DatasetMissing, AnalysisError) as exc:
-        return html.Div(id="ae-table"), no_update, error_alert(str(exc)), no_update
+        return html.Div(id=ids.AE_TABLE), no_update, error_alert(str(exc)), no_update
     return render_ae(table, top, bool(presentation)) + (None, {})
 
 
@@ -98,7 +97,7 @@ def ae_grid(table, presentation: bool = False) -> dag.AgGrid:
     props = ae_grid_props(table, presentation)
     size = 16 if presentation else 14
     return dag.AgGrid(
-        id="ae-table",
+        id=ids.AE_TABLE,
         columnDefs=props["columnDefs"], rowData=props["rowData"],
         defaultColDef={"sortable": True, "resizable": True, "wrapHeaderText": True, "autoHeaderHeight": True,
                        "suppressMovable": True},
@@ -116,6 +115,6 @@ def render_ae(table, top, presentation: bool):
     """(table card, chart) for an ``analysis.adverse_events.AETable``."""
     export = ae_clinical_table(table)
     title = "Adverse events" + (f" by {label_of(table.by)}" if table.by else "")
-    card = table_card("ae-table", title, ae_grid(table, presentation), export.to_frame(),
+    card = table_card(ids.AE_TABLE, title, ae_grid(table, presentation), export.to_frame(),
                       footnotes=export.footnotes, filename="adverse_events" + (f"_by_{table.by}" if table.by else ""))
     return card, ae_figure(table, top=parse_top(top), presentation=presentation)

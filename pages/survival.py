@@ -6,11 +6,13 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import (ALL, MATCH, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html,
+                  no_update)
 
 from analysis.errors import AnalysisError
 from analysis.cutoffs import format_cutoff
 from analysis.cutpoint import clinical_reference_cutoffs, is_data_driven_optimum
+from components import ids
 from components.cutpoint_views import CUTOFF_SHAPE, reference_list, statistic_chart, worth_at_cutoff, worth_summary
 from components.format import format_hr
 from components.km_figure import curves_from_stratified, km_figure
@@ -50,24 +52,24 @@ def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | No
     controls = dbc.Card(dbc.CardBody([
         dbc.Label("Endpoint", className="fw-semibold small mb-1"),
         # the dataset's endpoints are filled in by fill_variables; the URL's is kept until then
-        dbc.RadioItems(id="km-endpoint", value=endpoint, inline=True, options=[]),
+        dbc.RadioItems(id=ids.KM_ENDPOINT, value=endpoint, inline=True, options=[]),
         dcc.Store(id="km-initial-endpoint", data=endpoint),
         html.Div([
-            dbc.Label("Stratify by", html_for="km-var", className="fw-semibold small mb-1 mt-2"),
+            dbc.Label("Stratify by", html_for=ids.KM_VAR, className="fw-semibold small mb-1 mt-2"),
             # no value until the dataset's options arrive with it (a value without its option shows blank)
-            dcc.Dropdown(id="km-var", value=None, clearable=False, options=[]),
+            dcc.Dropdown(id=ids.KM_VAR, value=None, clearable=False, options=[]),
             # the URL's variable: the dropdown may drop a value that is not yet among its options
             dcc.Store(id="km-initial-var", data=var),
             html.Div([
-                dbc.Label("Cutoff (low group: value ≤ cutoff)", html_for="km-cutoff",
+                dbc.Label("Cutoff (low group: value ≤ cutoff)", html_for=ids.KM_CUTOFF,
                           className="small mb-1 mt-2"),
-                dcc.Slider(id="km-slider", min=0, max=1, value=None, updatemode="drag", marks=None,
+                dcc.Slider(id=ids.KM_SLIDER, min=0, max=1, value=None, updatemode="drag", marks=None,
                            allow_direct_input=False,
                            tooltip={"placement": "bottom", "always_visible": False}),
                 dbc.InputGroup([
-                    dbc.Input(id="km-cutoff", type="number", value=_float_or_none(cutoff), debounce=True, size="sm",
+                    dbc.Input(id=ids.KM_CUTOFF, type="number", value=_float_or_none(cutoff), debounce=True, size="sm",
                               step="any"),
-                    dbc.Button("Reset", id="km-cutoff-reset", size="sm", color="secondary", outline=True,
+                    dbc.Button("Reset", id=ids.KM_CUTOFF_RESET, size="sm", color="secondary", outline=True,
                                title="back to the default cutoff"),
                 ], size="sm"),
                 html.Div(id="km-cutoff-note", className="small text-muted mt-1"),
@@ -78,8 +80,8 @@ def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | No
         dbc.Label("Landmarks (months)", html_for="km-at", className="fw-semibold small mb-1 mt-3"),
         dbc.Input(id="km-at", value=at or "", placeholder="default: round times inside follow-up", debounce=True,
                   size="sm"),
-        dbc.Label("95% CI transform", html_for="km-ci", className="fw-semibold small mb-1 mt-3"),
-        dbc.Select(id="km-ci", value=ci, size="sm", options=[
+        dbc.Label("95% CI transform", html_for=ids.KM_CI, className="fw-semibold small mb-1 mt-3"),
+        dbc.Select(id=ids.KM_CI, value=ci, size="sm", options=[
             {"label": "log-log (default)", "value": "log-log"}, {"label": "log (R's default)", "value": "log"},
             {"label": "plain", "value": "plain"}]),
         dbc.Switch(id="km-grid", label="Grid of small multiples (the paper's Figure 3/4)", value=mode == "grid",
@@ -88,14 +90,14 @@ def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | No
     ]), className="shadow-sm")
     worth = dbc.Card(dbc.CardBody([
         html.H3("How much is this cutoff worth?", className="h6"),
-        dcc.Graph(id="cp-chart", config={"displayModeBar": False}, style={"height": "200px"}),
-        html.Div(id="cp-at-cutoff"),
-        html.Div(id="cp-summary"),
+        dcc.Graph(id=ids.CP_CHART, config={"displayModeBar": False}, style={"height": "200px"}),
+        html.Div(id=ids.CP_AT_CUTOFF),
+        html.Div(id=ids.CP_SUMMARY),
         html.Div([
-            dbc.Button("Find optimal cutoff", id="cp-run", size="sm", color="primary", className="me-1"),
+            dbc.Button("Find optimal cutoff", id=ids.CP_RUN, size="sm", color="primary", className="me-1"),
             dbc.Button("Cancel", id="cp-cancel", size="sm", color="secondary", outline=True, disabled=True,
                        className="me-1"),
-            dbc.Button("Use optimum", id="cp-use", size="sm", color="secondary", outline=True),
+            dbc.Button("Use optimum", id=ids.CP_USE, size="sm", color="secondary", outline=True),
         ], className="mt-2"),
         dbc.Progress(id="cp-progress", value=0, max=1, className="mt-2", style={"height": "6px"}),
         html.Div(id="cp-alert"),
@@ -104,24 +106,26 @@ def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | No
         html.P("The statistic is the standardised log-rank statistic at every candidate cutoff (R maxstat). "
                "Searching for the best cutoff makes its naive p too small; the corrected p pays for the search.",
                className="small text-muted mt-2 mb-0"),
-        dcc.Store(id="cp-ticket"), dcc.Store(id="cp-full-key"),
+        dcc.Store(id=ids.CP_TICKET), dcc.Store(id=ids.CP_FULL_KEY),
+        # which of the chart's shapes is the current cutoff's line (moved in the browser: assets/survival.js)
+        dcc.Store(id="cp-cutoff-shape", data=CUTOFF_SHAPE),
     ]), className="shadow-sm mt-3", id="cp-card")
     return html.Div([
         html.H2("Kaplan–Meier survival", className="h4 mt-3"),
         dbc.Row([
             dbc.Col([controls, worth], lg=3, md=4),
             dbc.Col([
-                html.Div(id="km-alert"),
+                html.Div(id=ids.KM_ALERT),
                 html.Div([
-                    figure_card("km", "Kaplan–Meier curves", "km-graph"),
+                    figure_card("km", "Kaplan–Meier curves", ids.KM_GRAPH),
                     # laid out once; update_km_table replaces its parts (table, notes, export texts) on every move
                     html.Div(table_card("km-summary", KM_SUMMARY_TITLE, None, pd.DataFrame(), filename="km-summary"),
-                             id="km-table", style={"display": "none"}),
+                             id=ids.KM_TABLE, style={"display": "none"}),
                     # what update_km drew (endpoint, variable, cutoff, CI, dataset id), and the same once the
                     # figure is on screen and the browser idle: update_km_table builds the KM card for that
-                    dcc.Store(id="km-drawn"), dcc.Store(id="km-card-for"),
+                    dcc.Store(id=ids.KM_DRAWN), dcc.Store(id=ids.KM_CARD_FOR),
                 ], id="km-single-view"),
-                html.Div(id="km-grid-view"),
+                html.Div(id=ids.KM_GRID_VIEW),
             ], lg=9, md=8),
         ], className="g-3"),
     ])
@@ -147,14 +151,14 @@ def report_view(dataset_id, endpoint, var, cutoff, ci, at, grid, chosen) -> dict
     return view
 
 
-report_callbacks("km", [State("km-endpoint", "value"), State("km-var", "value"), State("km-cutoff", "value"),
-                        State("km-ci", "value"), State("km-at", "value"), State("km-grid", "value"),
-                        State("chosen-cutoffs", "data")], report_view)
+report_callbacks("km", [State(ids.KM_ENDPOINT, "value"), State(ids.KM_VAR, "value"), State(ids.KM_CUTOFF, "value"),
+                        State(ids.KM_CI, "value"), State("km-at", "value"), State("km-grid", "value"),
+                        State(ids.CHOSEN_CUTOFFS, "data")], report_view)
 
 
-@callback(Output("km-var", "options"), Output("km-var", "value"), Output("km-endpoint", "options"),
-          Output("km-endpoint", "value"), Input("dataset-id", "data"),
-          State("km-var", "value"), State("km-initial-var", "data"), State("km-endpoint", "value"),
+@callback(Output(ids.KM_VAR, "options"), Output(ids.KM_VAR, "value"), Output(ids.KM_ENDPOINT, "options"),
+          Output(ids.KM_ENDPOINT, "value"), Input(ids.DATASET_ID, "data"),
+          State(ids.KM_VAR, "value"), State("km-initial-var", "data"), State(ids.KM_ENDPOINT, "value"),
           State("km-initial-endpoint", "data"))
 def fill_variables(dataset_id, current, initial=None, endpoint=None, initial_endpoint=None):
     """The dataset's endpoints and stratifying variables; the current choice kept if the dataset has it, else
@@ -169,11 +173,11 @@ def fill_variables(dataset_id, current, initial=None, endpoint=None, initial_end
 
 
 @callback(
-    Output("km-slider", "min"), Output("km-slider", "max"), Output("km-slider", "step"),
-    Output("km-slider", "marks"), Output("km-cutoff", "value"), Output("km-cutoff-box", "style"),
+    Output(ids.KM_SLIDER, "min"), Output(ids.KM_SLIDER, "max"), Output(ids.KM_SLIDER, "step"),
+    Output(ids.KM_SLIDER, "marks"), Output(ids.KM_CUTOFF, "value"), Output("km-cutoff-box", "style"),
     Output("km-cutoff-var", "data"),
-    Input("km-var", "value"), Input("km-cutoff-reset", "n_clicks"), State("km-cutoff", "value"),
-    State("km-cutoff-var", "data"), State("dataset-id", "data"),
+    Input(ids.KM_VAR, "value"), Input(ids.KM_CUTOFF_RESET, "n_clicks"), State(ids.KM_CUTOFF, "value"),
+    State("km-cutoff-var", "data"), State(ids.DATASET_ID, "data"),
 )
 def set_cutoff_control(var, _reset, current_cutoff, cutoff_var, dataset_id):
     """The slider of a numeric variable: its range, and the cutoff kept for the same variable (the URL's), else
@@ -186,7 +190,7 @@ def set_cutoff_control(var, _reset, current_cutoff, cutoff_var, dataset_id):
         spec = None
     if spec is None:
         return 0, 1, None, None, None, {"display": "none"}, var
-    keep = var == cutoff_var and current_cutoff is not None and ctx.triggered_id != "km-cutoff-reset"
+    keep = var == cutoff_var and current_cutoff is not None and ctx.triggered_id != ids.KM_CUTOFF_RESET
     value = current_cutoff if keep else spec.default
     return min(spec.low, value), max(spec.high, value), spec.step, spec.marks, value, {}, var
 
@@ -195,37 +199,24 @@ def set_cutoff_control(var, _reset, current_cutoff, cutoff_var, dataset_id):
 # (a typed cutoff moves the thumb) waits until that cutoff's KM figure is drawn: see "After a cutoff's KM figure
 # is drawn" below.
 clientside_callback(
-    """function(sliderValue, boxValue) {
-        if (sliderValue === null || sliderValue === undefined || sliderValue === boxValue) {
-            return window.dash_clientside.no_update;
-        }
-        return sliderValue;
-    }""",
-    Output("km-cutoff", "value", allow_duplicate=True),
-    Input("km-slider", "value"), State("km-cutoff", "value"), prevent_initial_call=True,
+    ClientsideFunction("survival", "sliderToBox"),
+    Output(ids.KM_CUTOFF, "value", allow_duplicate=True),
+    Input(ids.KM_SLIDER, "value"), State(ids.KM_CUTOFF, "value"), prevent_initial_call=True,
 )
 
 clientside_callback(
-    """function(values, ids, state) {
-        const next = Object.assign({}, state || {});
-        let changed = false;
-        ids.forEach(function (id, i) {
-            const v = values[i];
-            if (v !== null && v !== undefined && next[id.var] !== v) { next[id.var] = v; changed = true; }
-        });
-        return changed ? next : window.dash_clientside.no_update;
-    }""",
-    Output("chosen-cutoffs", "data", allow_duplicate=True),
+    ClientsideFunction("survival", "gridCutoffs"),
+    Output(ids.CHOSEN_CUTOFFS, "data", allow_duplicate=True),
     Input({"type": "grid-cutoff", "var": ALL}, "value"), State({"type": "grid-cutoff", "var": ALL}, "id"),
-    State("chosen-cutoffs", "data"), prevent_initial_call=True,
+    State(ids.CHOSEN_CUTOFFS, "data"), prevent_initial_call=True,
 )
 
 
 @callback(
-    Output("km-graph", "figure"), Output("km-alert", "children"), Output("km-cutoff-note", "children"),
-    Output("cp-at-cutoff", "children"), Output("km-drawn", "data"),
-    Input("km-endpoint", "value"), Input("km-var", "value"), Input("km-cutoff", "value"),
-    Input("km-ci", "value"), Input("km-at", "value"), Input("presentation", "value"), Input("dataset-id", "data"),
+    Output(ids.KM_GRAPH, "figure"), Output(ids.KM_ALERT, "children"), Output("km-cutoff-note", "children"),
+    Output(ids.CP_AT_CUTOFF, "children"), Output(ids.KM_DRAWN, "data"),
+    Input(ids.KM_ENDPOINT, "value"), Input(ids.KM_VAR, "value"), Input(ids.KM_CUTOFF, "value"),
+    Input(ids.KM_CI, "value"), Input("km-at", "value"), Input(ids.PRESENTATION, "value"), Input(ids.DATASET_ID, "data"),
 )
 def update_km(endpoint, var, cutoff, ci, at, presentation, dataset_id):
     """The KM figure for the cutoff in the number box (the slider writes it in the browser), and the naive p of
@@ -262,8 +253,8 @@ def update_km(endpoint, var, cutoff, ci, at, presentation, dataset_id):
     return figure, None, "; ".join(note) or None, at_cutoff, drawn
 
 
-@callback(*table_card_outputs("km-summary"), Output("km-table", "style"),
-          Input("km-card-for", "data"), prevent_initial_call=True)
+@callback(*table_card_outputs("km-summary"), Output(ids.KM_TABLE, "style"),
+          Input(ids.KM_CARD_FOR, "data"), prevent_initial_call=True)
 def update_km_table(drawn):
     """The KM estimates card (median, landmark survival, log-rank, HR) of what update_km has drawn; hidden when
     update_km could not draw (its alert says why)."""
@@ -300,8 +291,8 @@ def _figure(ds, result, endpoint, presentation, compact, marks=None):
 # --- grid mode: small multiples (the paper's Figure 3/4), each with its own cutoff ----------------------------
 
 @callback(
-    Output("km-grid-view", "children"), Output("km-single-view", "style"), Output("km-single-controls", "style"),
-    Input("km-grid", "value"), Input("dataset-id", "data"), State("chosen-cutoffs", "data"),
+    Output(ids.KM_GRID_VIEW, "children"), Output("km-single-view", "style"), Output("km-single-controls", "style"),
+    Input("km-grid", "value"), Input(ids.DATASET_ID, "data"), State(ids.CHOSEN_CUTOFFS, "data"),
 )
 def show_grid(grid, dataset_id, chosen):
     if not grid:
@@ -331,8 +322,9 @@ def show_grid(grid, dataset_id, chosen):
 @callback(
     Output({"type": "grid-graph", "var": MATCH}, "figure"),
     Input({"type": "grid-cutoff", "var": MATCH}, "value"),
-    Input("km-endpoint", "value"), Input("km-ci", "value"), Input("km-at", "value"), Input("presentation", "value"),
-    State("dataset-id", "data"),
+    Input(ids.KM_ENDPOINT, "value"), Input(ids.KM_CI, "value"), Input("km-at", "value"),
+    Input(ids.PRESENTATION, "value"),
+    State(ids.DATASET_ID, "data"),
 )
 def update_grid_panel(cutoff, endpoint, ci, at, presentation, dataset_id):
     var = ctx.outputs_list["id"]["var"]
@@ -351,11 +343,11 @@ def update_grid_panel(cutoff, endpoint, ci, at, presentation, dataset_id):
 # --- how much is the cutoff worth (maximally selected log-rank statistic) ---------------------------------
 
 @callback(
-    Output("cp-chart", "figure"), Output("cp-summary", "children"), Output("cp-references-box", "children"),
+    Output(ids.CP_CHART, "figure"), Output(ids.CP_SUMMARY, "children"), Output("cp-references-box", "children"),
     Output("cp-card", "style"),
-    Input("km-endpoint", "value"), Input("km-var", "value"), Input("cp-full-key", "data"),
-    Input("presentation", "value"), Input("km-grid", "value"),
-    State("dataset-id", "data"), State("km-cutoff", "value"),
+    Input(ids.KM_ENDPOINT, "value"), Input(ids.KM_VAR, "value"), Input(ids.CP_FULL_KEY, "data"),
+    Input(ids.PRESENTATION, "value"), Input("km-grid", "value"),
+    State(ids.DATASET_ID, "data"), State(ids.KM_CUTOFF, "value"),
 )
 def update_worth(endpoint, var, full_key, presentation, grid, dataset_id, cutoff):
     """The statistic over every candidate cutoff and the corrected p-values: per variable, not per cutoff move
@@ -385,54 +377,17 @@ def update_worth(endpoint, var, full_key, presentation, grid, dataset_id, cutoff
 # 80 -> 75 ms, p95 105 -> 91 ms; the card: see update_km).
 # It also runs when a new statistic chart arrives (drawn with its request's cutoff) and when grid mode toggles.
 clientside_callback(
-    """function(_atCutoff, _figure, grid, endpoint, v, cutoff, ci, state, chosen, drawn, at) {
-        const dc = window.dash_clientside;
-        const path = window.location.pathname;   // the survival page's, even if the browser has left it by then
-        const later = window.haicAfterKm = window.haicAfterKm || {};
-        const idle = window.requestIdleCallback || function (f) { return setTimeout(f, 50); };
-        const cancel = window.cancelIdleCallback || clearTimeout;
-        if (later.pending) { cancel(later.pending); }
-        later.pending = idle(function () {
-            later.pending = null;
-            const api = window.dash_component_api;
-            const card = api.getLayout("km-card-for");
-            if (card && JSON.stringify(card.props.data || null) !== JSON.stringify(drawn || null)) {
-                dc.set_props("km-card-for", {data: drawn || null});
-            }
-            const view = window.haicView.update(state, {endpoint: endpoint, var: v, cutoff: cutoff, ci: ci,
-                                                        at: at || null, mode: grid ? "grid" : null}, path);
-            if (view !== dc.no_update) { dc.set_props("view-state", {data: view}); }
-            if (v && v !== "none" && cutoff !== null && cutoff !== undefined && (chosen || {})[v] !== cutoff) {
-                dc.set_props("chosen-cutoffs", {data: Object.assign({}, chosen || {}, {[v]: cutoff})});
-            }
-            const box = api.getLayout("km-cutoff");
-            // left the page, or a newer cutoff is on its way (its own figure will bring this here again)
-            if (cutoff === null || cutoff === undefined || !box || box.props.value !== cutoff) { return; }
-            const slider = api.getLayout("km-slider");
-            if (slider && slider.props.value !== cutoff) { dc.set_props("km-slider", {value: cutoff}); }
-            const graph = api.getLayout("cp-chart");
-            const figure = graph && graph.props && graph.props.figure;
-            const shapes = figure && figure.layout && figure.layout.shapes;
-            if (!shapes || !shapes.length) { return; }
-            const current = shapes[%d];
-            if (current.visible && current.x0 === cutoff && current.x1 === cutoff) { return; }
-            const moved = shapes.slice();
-            moved[%d] = Object.assign({}, current, {x0: cutoff, x1: cutoff, visible: true});
-            const layout = Object.assign({}, figure.layout, {shapes: moved});
-            dc.set_props("cp-chart", {figure: Object.assign({}, figure, {layout: layout})});
-        }, {timeout: 1000});
-        return dc.no_update;
-    }""" % (CUTOFF_SHAPE, CUTOFF_SHAPE),
-    Output("cp-chart", "figure", allow_duplicate=True),
-    Input("cp-at-cutoff", "children"), Input("cp-chart", "figure"), Input("km-grid", "value"),
-    State("km-endpoint", "value"), State("km-var", "value"), State("km-cutoff", "value"), State("km-ci", "value"),
-    State("view-state", "data"), State("chosen-cutoffs", "data"), State("km-drawn", "data"), State("km-at", "value"),
-    prevent_initial_call=True,
+    ClientsideFunction("survival", "afterKmDrawn"),
+    Output(ids.CP_CHART, "figure", allow_duplicate=True),
+    Input(ids.CP_AT_CUTOFF, "children"), Input(ids.CP_CHART, "figure"), Input("km-grid", "value"),
+    State(ids.KM_ENDPOINT, "value"), State(ids.KM_VAR, "value"), State(ids.KM_CUTOFF, "value"),
+    State(ids.KM_CI, "value"), State(ids.VIEW_STATE, "data"), State(ids.CHOSEN_CUTOFFS, "data"),
+    State(ids.KM_DRAWN, "data"), State("km-at", "value"), State("cp-cutoff-shape", "data"), prevent_initial_call=True,
 )
 
 
-@callback(Output("cp-ticket", "data"), Output("cp-alert", "children", allow_duplicate=True),
-          Input("cp-run", "n_clicks"), State("dataset-id", "data"), prevent_initial_call=True)
+@callback(Output(ids.CP_TICKET, "data"), Output("cp-alert", "children", allow_duplicate=True),
+          Input(ids.CP_RUN, "n_clicks"), State(ids.DATASET_ID, "data"), prevent_initial_call=True)
 def start_search(_clicks, dataset_id):
     """Check access in the user's own request, then hand the background job a single-use ticket."""
     try:
@@ -442,10 +397,10 @@ def start_search(_clicks, dataset_id):
 
 
 @callback(
-    Output("cp-full-key", "data"), Output("cp-alert", "children"),
-    Input("cp-ticket", "data"), State("km-endpoint", "value"), State("km-var", "value"),
+    Output(ids.CP_FULL_KEY, "data"), Output("cp-alert", "children"),
+    Input(ids.CP_TICKET, "data"), State(ids.KM_ENDPOINT, "value"), State(ids.KM_VAR, "value"),
     background=True, prevent_initial_call=True,
-    running=[(Output("cp-run", "disabled"), True, False), (Output("cp-cancel", "disabled"), False, True)],
+    running=[(Output(ids.CP_RUN, "disabled"), True, False), (Output("cp-cancel", "disabled"), False, True)],
     cancel=[Input("cp-cancel", "n_clicks")],
     progress=[Output("cp-progress", "value"), Output("cp-progress", "max")],
 )
@@ -459,8 +414,8 @@ def run_search(set_progress, ticket, endpoint, var):
     return [ds.content_hash, endpoint, var], None
 
 
-@callback(Output("km-cutoff", "value", allow_duplicate=True), Input("cp-use", "n_clicks"),
-          State("km-endpoint", "value"), State("km-var", "value"), State("dataset-id", "data"),
+@callback(Output(ids.KM_CUTOFF, "value", allow_duplicate=True), Input(ids.CP_USE, "n_clicks"),
+          State(ids.KM_ENDPOINT, "value"), State(ids.KM_VAR, "value"), State(ids.DATASET_ID, "data"),
           prevent_initial_call=True)
 def use_optimum(_clicks, endpoint, var, dataset_id):
     try:

@@ -33,3 +33,42 @@ def test_every_trace_type_used_is_in_the_basic_bundle():
                                text))
     assert used, "no traces found: the pattern above is out of date"
     assert used <= BASIC_TRACES, f"trace types outside plotly.js' basic bundle: {sorted(used - BASIC_TRACES)}"
+
+
+def _assets_functions() -> dict[str, set[str]]:
+    """{namespace: function names} defined in assets/*.js as ``window.dash_clientside.<ns> = ...{ name: function``."""
+    out: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "assets").glob("*.js")):
+        text = path.read_text(encoding="utf-8")
+        # each namespace's block runs to the next namespace assignment (or the end of the file)
+        blocks = re.split(r"window\.dash_clientside\.(\w+) = ", text)
+        for ns, block in zip(blocks[1::2], blocks[2::2]):
+            out.setdefault(ns, set()).update(re.findall(r"^\s+(\w+): function\b", block, re.M))
+    return out
+
+
+def test_every_clientside_callback_of_the_pages_is_a_function_in_assets(tmp_path):
+    """The pages' and the shell's clientside callbacks name functions in assets/*.js (no JavaScript in Python
+    strings), and every one they name is defined there and linked from the page."""
+    import os
+    import sys
+
+    if "app" not in sys.modules:
+        os.environ.setdefault("HAIC_CACHE_DIR", str(tmp_path / "cache"))
+    import app
+
+    client = app.server.test_client()
+    deps = client.get("/_dash-dependencies").get_json()
+    # Dash's private namespace holds the inline ones: Dash's own page router and components/table_card.py's
+    named = {(cb["clientside_function"]["namespace"], cb["clientside_function"]["function_name"])
+             for cb in deps if cb.get("clientside_function")
+             and not cb["clientside_function"]["namespace"].startswith("_dashprivate")}
+    defined = _assets_functions()
+    assert {ns for ns, _ in named} >= {"haic", "survival", "cox", "meta", "baseline", "response", "safety"}
+    for ns, name in named:
+        assert name in defined.get(ns, set()), f"{ns}.{name} is not defined in assets/*.js"
+    for path in [*(ROOT / "pages").glob("*.py"), ROOT / "app.py"]:
+        assert '"""function(' not in path.read_text(encoding="utf-8"), f"JavaScript in a Python string: {path.name}"
+    page = client.get("/").get_data(as_text=True)
+    for path in (ROOT / "assets").glob("*.js"):
+        assert f"/assets/{path.name}?m=" in page, path.name

@@ -40,3 +40,19 @@ def test_the_master_forks_workers_with_one_thread_and_each_worker_sweeps(tmp_pat
     assert proc.returncode == 0, proc.stderr[-2000:]
     before, after, name = json.loads(proc.stdout.strip().splitlines()[-1])
     assert before == 1 and after == 2 and name == "haic-sweeper"
+
+
+def test_control_socket_is_off_unless_a_path_is_given(monkeypatch):
+    """gunicorn's default control socket lives under $HOME, which is read-only in the container: an error at
+    every start. It is off unless HAIC_CONTROL_SOCKET names where it goes."""
+    from gunicorn.config import Config
+
+    monkeypatch.delenv("HAIC_CONTROL_SOCKET", raising=False)
+    conf = runpy.run_path(str(CONF))
+    assert conf["control_socket_disable"] is True and "control_socket" not in conf
+    cfg = Config()
+    for name in ("control_socket_disable", "control_socket"):   # the names are gunicorn's own settings
+        assert name in cfg.settings
+    monkeypatch.setenv("HAIC_CONTROL_SOCKET", "/run/haic/gunicorn.ctl")
+    conf = runpy.run_path(str(CONF))
+    assert conf["control_socket_disable"] is False and conf["control_socket"] == "/run/haic/gunicorn.ctl"
