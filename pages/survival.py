@@ -131,9 +131,9 @@ def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | No
     ])
 
 
-def report_view(dataset_id, endpoint, var, cutoff, ci, at, grid, chosen) -> dict:
+def report_view(dataset_id, endpoint, var, cutoff, ci, at, grid, chosen, panel_cutoffs=(), panel_ids=()) -> dict:
     """The deliverables' view of this page (:mod:`reports.spec`): the KM view as it is -- endpoint, variable,
-    cutoff, CI transform, landmarks -- and, in grid mode, the grid's panels with their cutoffs."""
+    cutoff, CI transform, landmarks -- and, in grid mode, the grid's panels with the cutoffs they show."""
     ds = get_dataset(dataset_id)
     key = endpoint_of(ds, endpoint).key
     view = default_view(ds, key)
@@ -144,16 +144,18 @@ def report_view(dataset_id, endpoint, var, cutoff, ci, at, grid, chosen) -> dict
     view["km"] = {"by": by, "cutoff": cut, "ci": ci or "log-log", "landmarks": parse_landmarks(at)}
     if grid:
         chosen, panels = clean_cutoffs(chosen), []
+        shown = clean_cutoffs({i["var"]: c for i, c in zip(panel_ids or (), panel_cutoffs or ())})
         for v in grid_variables(ds):
             spec = cutoff_control_spec(ds, v)
-            panels.append(v if spec is None else f"{v}:{format_cutoff(chosen.get(v, spec.default))}")
+            panels.append(v if spec is None else f"{v}:{format_cutoff(shown.get(v, chosen.get(v, spec.default)))}")
         view["grid"] = panels
     return view
 
 
 report_callbacks("km", [State(ids.KM_ENDPOINT, "value"), State(ids.KM_VAR, "value"), State(ids.KM_CUTOFF, "value"),
                         State(ids.KM_CI, "value"), State("km-at", "value"), State("km-grid", "value"),
-                        State(ids.CHOSEN_CUTOFFS, "data")], report_view)
+                        State(ids.CHOSEN_CUTOFFS, "data"), State({"type": "grid-cutoff", "var": ALL}, "value"),
+                        State({"type": "grid-cutoff", "var": ALL}, "id")], report_view)
 
 
 @callback(Output(ids.KM_VAR, "options"), Output(ids.KM_VAR, "value"), Output(ids.KM_ENDPOINT, "options"),
@@ -293,8 +295,12 @@ def _figure(ds, result, endpoint, presentation, compact, marks=None):
 @callback(
     Output(ids.KM_GRID_VIEW, "children"), Output("km-single-view", "style"), Output("km-single-controls", "style"),
     Input("km-grid", "value"), Input(ids.DATASET_ID, "data"), State(ids.CHOSEN_CUTOFFS, "data"),
+    State("km-cutoff-var", "data"), State(ids.KM_CUTOFF, "value"),
 )
-def show_grid(grid, dataset_id, chosen):
+def show_grid(grid, dataset_id, chosen, cutoff_var=None, cutoff=None):
+    """The grid's panels, each at its variable's chosen cutoff -- the single view's variable at the single view's
+    cutoff (a URL's ``var=...&cutoff=...&mode=grid`` opens the grid at that cutoff, before the chosen cutoffs
+    have caught up with it)."""
     if not grid:
         return None, {}, {}
     try:
@@ -304,9 +310,11 @@ def show_grid(grid, dataset_id, chosen):
     panels = []
     for var in grid_variables(ds):
         spec = cutoff_control_spec(ds, var)
+        value = (cutoff if var == cutoff_var and isinstance(cutoff, (int, float)) and spec is not None
+                 else (chosen or {}).get(var, spec.default if spec is not None else None))
         control = (dbc.InputGroup([dbc.InputGroupText("cutoff", className="small"),
                                    dbc.Input(id={"type": "grid-cutoff", "var": var}, type="number", step="any",
-                                             value=(chosen or {}).get(var, spec.default), debounce=True,
+                                             value=value, debounce=True,
                                              size="sm")], size="sm")
                    if spec is not None else   # a categorical panel: the same height, one curve per level
                    html.Div([dcc.Input(id={"type": "grid-cutoff", "var": var}, type="hidden", value=None),
