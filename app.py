@@ -15,9 +15,9 @@ import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update, set_props
 
 from analysis import bounded
-from analysis.io import Limits
 from components import ids
 from components.layout import NAV_ITEMS, dataset_badge, nav_id, navbar
+from services import config
 from services.background import background_manager
 from services.security import install_security, secret_key
 from services.store import DatasetMissing, get_dataset, init_cache, storage_failure
@@ -60,11 +60,11 @@ server = app.server
 server.config.update(
     # HAIC_SECRET_KEY, or one host's key kept beside the cache; never a silent key per start (services/security.py)
     SECRET_KEY=secret_key(),
-    MAX_CONTENT_LENGTH=Limits.from_env().max_bytes * 4 // 3 + 1024 * 1024,  # base64 upload + callback JSON
+    MAX_CONTENT_LENGTH=config.upload_limits().max_bytes * 4 // 3 + 1024 * 1024,  # base64 upload + callback JSON
 )
 init_cache(server)
 # the process uploads are read in (analysis/bounded.py); under gunicorn it starts in the master, before the workers
-bounded.start()
+bounded.start(config.parse_concurrency())
 # security headers (CSP, HSTS over TLS), Secure cookies over TLS, trusted proxies (ProxyFix), same-origin POSTs,
 # 400 for malformed callback bodies, 413 message, log redaction
 install_security(server)

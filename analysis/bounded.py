@@ -21,8 +21,8 @@ stay locked in the child for ever):
 
 * a *loader server* (:func:`start`): ``python -c "...serve()"`` started once, which imports :mod:`analysis.io`
   (pandas, numpy) with one BLAS thread, listens on a Unix socket in a private directory (mode 0700) and forks
-  one child per connection (at most ``HAIC_PARSE_CONCURRENCY`` at a time, default 2; more wait, up to three
-  times the budget's seconds, then "the server is busy"). ``app.py`` starts it at import, so under gunicorn
+  one child per connection (at most ``concurrency`` at a time, default 2, the app's ``HAIC_PARSE_CONCURRENCY``;
+  more wait, up to three times the budget's seconds, then "the server is busy"). ``app.py`` starts it at import, so under gunicorn
   (``preload_app``) the master starts it before forking the workers and all workers share it; it exits when
   the process that started it does. A worker that finds it gone starts its own.
 * without a server, a single-threaded caller (the command line) forks itself: it is small and has one thread.
@@ -47,6 +47,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -55,6 +56,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: memory and time a file may take beyond the default budget, per byte of file (the command line reads files
 #: larger than an upload; a 183 MB file of 1M rows x 30 columns peaks at ~1.3 GB and takes ~5 s)
 MEMORY_PER_FILE_BYTE = 12
+#: children a loader server runs at once unless :func:`start` is told otherwise
+DEFAULT_CONCURRENCY = 2
 FILE_BYTES_PER_SECOND = 15 * 2**20
 #: modules the loader server imports once, so that a child does not (optional ones only if installed)
 PRELOAD = ("analysis.io",)
@@ -72,16 +75,17 @@ _SIGNALS = {signal.SIGKILL: "killed", signal.SIGSEGV: "a segmentation fault", si
 @dataclass(frozen=True)
 class Budget:
     """What one load may cost: ``memory_mb`` of address space beyond what the reading process held when it
-    started, and ``seconds`` of wall-clock time. ``from_env`` reads ``HAIC_PARSE_MEMORY_MB`` (default 1024)
-    and ``HAIC_PARSE_SECONDS`` (default 10)."""
+    started, and ``seconds`` of wall-clock time."""
 
     memory_mb: int = 1024
     seconds: float = 10.0
 
     @classmethod
-    def from_env(cls) -> Budget:
-        return cls(memory_mb=int(os.environ.get("HAIC_PARSE_MEMORY_MB", 1024)),
-                   seconds=float(os.environ.get("HAIC_PARSE_SECONDS", 10)))
+    def from_settings(cls, settings: Mapping[str, str]) -> Budget:
+        """``HAIC_PARSE_MEMORY_MB`` (default 1024) and ``HAIC_PARSE_SECONDS`` (default 10) of ``settings`` (a
+        mapping such as ``os.environ``: the app's ``services.config``, the command line's environment)."""
+        return cls(memory_mb=int(settings.get("HAIC_PARSE_MEMORY_MB", 1024)),
+                   seconds=float(settings.get("HAIC_PARSE_SECONDS", 10)))
 
     def for_size(self, n_bytes: int) -> Budget:
         """This budget, raised for a file larger than uploads are (the command line reads files of any size):
@@ -102,16 +106,18 @@ class OverBudget(Exception):
 
 # --- the public loaders -------------------------------------------------------------------------------------
 
-def load_cohort(source, *, budget: Budget | None = None, **kwargs):
+def load_cohort(source, *, budget: Budget | None = None, base: Budget | None = None, **kwargs):
     """:func:`analysis.io.load_cohort` in a bounded child process; the same :class:`~analysis.io.LoadResult`.
 
-    A DataFrame (already in memory, nothing to parse) is loaded here. A path is read by the child itself.
+    ``budget``: exactly this budget; else ``base`` (the deployment's, default :class:`Budget`'s) as
+    :func:`_budget` adapts it to the file. A DataFrame (already in memory, nothing to parse) is loaded here. A path
+    is read by the child itself.
     """
     from analysis import io as aio
 
     if _is_frame(source):
         return aio.load_cohort(source, **kwargs)
-    budget = _budget(source, budget)
+    budget = _budget(source, budget, base)
     try:
         result = run(aio.load_cohort, source, budget=budget, **kwargs)
         if result.ok or not _last.pressed:
@@ -125,10 +131,10 @@ def load_cohort(source, *, budget: Budget | None = None, **kwargs):
         return aio.LoadResult(None, report)
 
 
-def read_raw_table(source, report, limits=None, budget: Budget | None = None):
+def read_raw_table(source, report, limits=None, budget: Budget | None = None, base: Budget | None = None):
     """:func:`analysis.io.read_raw_table` in a bounded child process: the frame (or None), problems added to
-    ``report``."""
-    budget = _budget(source, budget)
+    ``report``; ``budget`` and ``base`` as in :func:`load_cohort`."""
+    budget = _budget(source, budget, base)
     try:
         frame, found = run(_read_raw_table_reporting, source, limits, budget=budget)
         if frame is None and _last.pressed:
@@ -159,12 +165,13 @@ def _is_frame(source) -> bool:
     return type(source).__module__.startswith("pandas") and hasattr(source, "columns")
 
 
-def _budget(source, budget: Budget | None) -> Budget:
-    """An explicit budget as given; else :meth:`Budget.from_env`, raised for a file larger than an upload, and for
-    a single-threaded process without a loader server (the command line) counted from the process' start."""
+def _budget(source, budget: Budget | None, base: Budget | None = None) -> Budget:
+    """An explicit budget as given; else ``base`` (default :class:`Budget`), raised for a file larger than an
+    upload, and for a single-threaded process without a loader server (the command line) counted from the
+    process' start."""
     if budget is not None:
         return budget
-    budget = Budget.from_env()
+    budget = base or Budget()
     if isinstance(source, (str, Path)):
         try:
             size = os.stat(source).st_size
@@ -200,7 +207,7 @@ def run(func: Callable, *args: Any, budget: Budget | None = None, **kwargs: Any)
     """``func(*args, **kwargs)`` in a child process within ``budget``: its return value, or the exception it
     raised (re-raised here), or :class:`OverBudget`. ``func`` and its arguments must pickle (a module-level
     function)."""
-    budget = budget or Budget.from_env()
+    budget = budget or Budget()
     request = (func, args, kwargs, budget)
     server = _server_for_this_process()
     if server is None:
@@ -481,7 +488,7 @@ def stop() -> None:
 def _spawn(concurrency: int | None) -> _Server:
     directory = tempfile.mkdtemp(prefix="haic-loader-")        # mode 0700: only this user can connect
     path = os.path.join(directory, "socket")
-    concurrency = concurrency or int(os.environ.get("HAIC_PARSE_CONCURRENCY", 2))
+    concurrency = concurrency or DEFAULT_CONCURRENCY
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     proc = subprocess.Popen([sys.executable, "-c", SERVE, path, str(os.getpid()), str(concurrency)], env=env,

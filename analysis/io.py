@@ -16,6 +16,7 @@ import io
 import itertools
 import os
 import re
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +47,8 @@ MISSING_WARN_SHARE = 0.2
 class Limits:
     """Size limits for untrusted uploads (the command line reads trusted files without limits).
 
-    Defaults fit a 100k-patient cohort with a few hundred columns. ``from_env`` reads ``HAIC_MAX_UPLOAD_MB``,
-    ``HAIC_MAX_ROWS``, ``HAIC_MAX_COLUMNS`` and ``HAIC_MAX_CELL_CHARS``.
+    Defaults fit a 100k-patient cohort with a few hundred columns. :meth:`from_settings` reads them from a
+    deployment's settings (the app's ``services.config``, the command line's environment).
     """
 
     max_bytes: int = 64 * 1024 * 1024
@@ -56,13 +57,13 @@ class Limits:
     max_cell_chars: int = 1000
 
     @classmethod
-    def from_env(cls) -> "Limits":
-        import os
-
-        return cls(max_bytes=int(float(os.environ.get("HAIC_MAX_UPLOAD_MB", 64)) * 1024 * 1024),
-                   max_rows=int(os.environ.get("HAIC_MAX_ROWS", 200_000)),
-                   max_columns=int(os.environ.get("HAIC_MAX_COLUMNS", 500)),
-                   max_cell_chars=int(os.environ.get("HAIC_MAX_CELL_CHARS", 1000)))
+    def from_settings(cls, settings: Mapping[str, str]) -> "Limits":
+        """The limits ``HAIC_MAX_UPLOAD_MB``, ``HAIC_MAX_ROWS``, ``HAIC_MAX_COLUMNS`` and ``HAIC_MAX_CELL_CHARS``
+        of ``settings`` (a mapping such as ``os.environ``), the defaults for those it lacks."""
+        return cls(max_bytes=int(float(settings.get("HAIC_MAX_UPLOAD_MB", 64)) * 1024 * 1024),
+                   max_rows=int(settings.get("HAIC_MAX_ROWS", 200_000)),
+                   max_columns=int(settings.get("HAIC_MAX_COLUMNS", 500)),
+                   max_cell_chars=int(settings.get("HAIC_MAX_CELL_CHARS", 1000)))
 
 
 @dataclass

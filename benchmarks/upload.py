@@ -8,8 +8,8 @@ alone: ``VmHWM`` of ``/proc/self/status`` (the high-water mark of this process i
 because Linux carries it over from the parent across fork + exec, and the parent may have built big frames).
 Elsewhere ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` is the fallback. The peak after the imports and before
 reading is reported too, so the import's own share is visible. The file is read from disk without upload
-limits, as ``python -m analysis`` does (the web upload route applies ``Limits.from_env()``, by default at most
-200,000 rows and 64 MB, so a 1M-row file is refused there before parsing).
+limits, as ``python -m analysis`` does (the web upload route applies ``services.config.upload_limits()``, by
+default at most 200,000 rows and 64 MB, so a 1M-row file is refused there before parsing).
 """
 from __future__ import annotations
 

@@ -12,12 +12,12 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from analysis import formats, schema
 from analysis.bounded import load_cohort      # the upload is read in a bounded child process (issue 13)
-from analysis.io import Limits
 from analysis.survival import describe_endpoints
 from components import ids
 from components.layout import FORMAT_PATH, error_alert
 from components.report_buttons import report_buttons, report_callbacks
 from components.tables import endpoints_view, unit_check_view, validation_report_view, variables_table
+from services import config
 from services.reports import default_view
 from services.store import (DEMO_ID, DatasetMissing, delete_session_data, get_dataset, get_pending, put_dataset,
                             put_pending)
@@ -32,7 +32,7 @@ ACCEPT = ",".join(sorted(formats.EXTENSIONS))
 
 
 def layout(**_query):
-    limits = Limits.from_env()
+    limits = config.upload_limits()
     return html.Div([
         html.H2("Data", className="h4 mt-3"),
         dbc.Row([
@@ -226,7 +226,7 @@ def handle_upload(contents, _demo, _remove, _apply, _add, _unit, sheets_chosen, 
             settings["sheet"] = sheets_chosen[0] if sheets_chosen else None
     result = load_cohort(raw, time_unit=settings["time_unit"], mapping=settings.get("mapping") or {},
                          endpoints=settings.get("endpoints") or None, sheet=settings.get("sheet"),
-                         limits=Limits.from_env())
+                         limits=config.upload_limits(), base=config.parse_budget())
     report = result.report.to_dict()
     sheets = formats.sheet_names(raw) if report.get("format") == formats.WORKBOOK else []
     step = _mapping_form(report, settings, sheets)

@@ -14,14 +14,10 @@ hour, and the worker's logs go through the same redaction as the web processes'.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from services import config
+
 RESULT_EXPIRES = 60 * 60
-
-
-def cache_dir() -> str:
-    return os.environ.get("HAIC_CACHE_DIR", str(ROOT / "cache"))
 
 
 def celery_importable() -> bool:
@@ -43,7 +39,7 @@ def make_celery(redis_url: str):
         task_serializer="json", result_serializer="json", accept_content=["json"],
         result_expires=RESULT_EXPIRES, task_track_started=True, worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True, worker_send_task_events=False, task_send_sent_event=False,
-        task_time_limit=int(os.environ.get("HAIC_JOB_TIME_LIMIT", 30 * 60)),
+        task_time_limit=config.job_time_limit(),
     )
     install_log_redaction()
 
@@ -79,7 +75,7 @@ def make_celery(redis_url: str):
 
 
 #: the Celery app for ``celery -A services.background.celery_app worker`` (None without celery installed)
-celery_app = make_celery(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0") if celery_importable() else None
+celery_app = make_celery(config.redis_url() or "redis://127.0.0.1:6379/0") if celery_importable() else None
 
 
 #: modules that code run by a background job imports lazily (inside a function): imported by
@@ -109,7 +105,7 @@ def import_job_modules() -> None:
 def background_manager():
     """CeleryManager on Redis when ``REDIS_URL`` is set and celery is importable, else a DiskcacheManager in the
     cache directory (the modules its forked jobs import are imported first: :func:`import_job_modules`)."""
-    if os.environ.get("REDIS_URL") and celery_app is not None:
+    if config.redis_url() and celery_app is not None:
         from dash import CeleryManager
 
         return CeleryManager(celery_app, expire=RESULT_EXPIRES)
@@ -117,6 +113,6 @@ def background_manager():
     from dash import DiskcacheManager
 
     import_job_modules()
-    directory = os.path.join(cache_dir(), "background")
+    directory = os.path.join(config.cache_dir(), "background")
     os.makedirs(directory, mode=0o700, exist_ok=True)
     return DiskcacheManager(diskcache.Cache(directory), expire=RESULT_EXPIRES)

@@ -39,6 +39,7 @@ from analysis.meta.report import MetaReport, NothingToPool
 from analysis.meta.study_rows import EffectSpec, ForestStudy, correlation_points, effect_spec, study_rows
 from analysis.meta.tsa import TSAResult, TSASettings, tsa_for_effects
 from analysis.validate import ValidationReport
+from services import config
 from services.store import StudyData, get_study_set, memoised_for_study_set, put_study_set
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +105,7 @@ def _read_upload(name: str, raw: bytes) -> pd.DataFrame:
     report = ValidationReport()
     limits = Limits(max_bytes=MAX_UPLOAD_BYTES, max_rows=MAX_STUDIES * 20, max_columns=200,
                     max_cell_chars=MAX_CELL_CHARS * 4)
-    frame = read_raw_table(raw, report, limits)
+    frame = read_raw_table(raw, report, limits, base=config.parse_budget())
     if frame is None:
         reason = "; ".join(i.message for i in report.errors) or "could not read a table"
         raise AnalysisError(f"{name}: {reason}")

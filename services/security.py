@@ -73,6 +73,8 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 
+from services import config
+
 # --- headers --------------------------------------------------------------------------------------------
 
 BASE_POLICY = {
@@ -139,11 +141,9 @@ def security_headers(csp: str) -> dict[str, str]:
 
 def _tls_setting(name: str) -> bool:
     """A setting that is ``auto`` (on when this request came over TLS), ``1`` (on) or ``0`` (off)."""
-    value = os.environ.get(name, "auto").strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
+    mode = config.tls_mode(name)
+    if mode != "auto":
+        return mode == "on"
     return has_request_context() and request.is_secure
 
 
@@ -160,15 +160,13 @@ def secret_key() -> str:
     """``HAIC_SECRET_KEY``; else a key generated once and kept beside the filesystem cache (mode 0600), shared by
     every worker and kept across restarts; with ``REDIS_URL`` and no ``HAIC_SECRET_KEY``, RuntimeError (several
     hosts cannot share a file, and a key per start loses every user's session and with it their data)."""
-    key = os.environ.get("HAIC_SECRET_KEY")
+    key = config.secret_key_setting()
     if key:
         return key
-    if os.environ.get("REDIS_URL"):
+    if config.redis_url():
         raise RuntimeError("REDIS_URL is set but HAIC_SECRET_KEY is not: set HAIC_SECRET_KEY to one long random "
                            "value for every app process and the Celery worker (see docs/deployment.md)")
-    from services.store import ROOT
-
-    directory = Path(os.environ.get("HAIC_CACHE_DIR", str(ROOT / "cache"))) / "keys"
+    directory = Path(config.cache_dir()) / "keys"
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = directory / "secret_key"
     if not path.exists():
@@ -193,13 +191,7 @@ def _limit_text(server: Flask) -> str:
     limit = server.config.get("MAX_CONTENT_LENGTH")
     if not limit:
         return "the server's limit"
-    try:
-        from analysis.io import Limits
-
-        file_mb = Limits.from_env().max_bytes / (1024 * 1024)
-        return f"{file_mb:g} MB per file"
-    except Exception:  # pragma: no cover - analysis is always importable in the app
-        return f"{limit / (1024 * 1024):.0f} MB"
+    return f"{config.upload_limits().max_bytes / (1024 * 1024):g} MB per file"
 
 
 def _origin(scheme: str, netloc: str) -> tuple[str, str, int] | None:
@@ -226,7 +218,7 @@ def _same_origin(origin_header: str) -> bool:
 
 def install_proxy_fix(server: Flask) -> None:
     """Trust ``X-Forwarded-For/-Proto/-Host/-Port`` from exactly ``HAIC_PROXY_COUNT`` proxies (default 0: none)."""
-    count = int(os.environ.get("HAIC_PROXY_COUNT", "0"))
+    count = config.proxy_count()
     if count > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -301,7 +293,7 @@ def install_security(server: Flask) -> Flask:
 
     @server.before_request
     def _same_origin_only():
-        if request.method in ("GET", "HEAD", "OPTIONS") or os.environ.get("HAIC_CHECK_ORIGIN", "1") == "0":
+        if request.method in ("GET", "HEAD", "OPTIONS") or not config.check_origin():
             return None
         origin = request.headers.get("Origin")
         if origin is None:

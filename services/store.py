@@ -63,11 +63,11 @@ from flask_caching import Cache
 
 from analysis import schema
 from analysis.io import LoadResult, load_cohort
+from services import config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_PATH = ROOT / "data" / "demo_cohort.csv"
 DEMO_ID = "demo"
-DEFAULT_TTL = 2 * 60 * 60
 
 cache = Cache()
 logger = logging.getLogger("haic.store")
@@ -204,7 +204,7 @@ def _write(key: str, value: Any, timeout: int) -> None:
     """``cache.set`` that says when it failed (the filesystem backend returns False on a full or unwritable disk
     and only logs it)."""
     if not cache.set(key, value, timeout=timeout):
-        raise StorageFull(FULL) if _disk_free() is not None and _disk_free() < _reserve_bytes() else \
+        raise StorageFull(FULL) if _disk_free() is not None and _disk_free() < config.storage_reserve_bytes() else \
             StorageUnavailable(UNREACHABLE)
 
 
@@ -268,32 +268,24 @@ def _disk_free() -> int | None:
         return None
 
 
-def _reserve_bytes() -> int:
-    return int(float(os.environ.get("HAIC_STORAGE_RESERVE_MB", 512)) * 2**20)
-
-
 def _check_room(nbytes: int) -> None:
     """Refuse a write that would leave less than the reserve free on the filesystem backend's disk."""
     free = _disk_free()
-    if free is not None and free - nbytes < _reserve_bytes():
+    if free is not None and free - nbytes < config.storage_reserve_bytes():
         raise StorageFull(FULL)
-
-
-def dataset_ttl() -> int:
-    return int(os.environ.get("HAIC_DATASET_TTL", DEFAULT_TTL))
 
 
 def cache_config() -> dict:
     """flask-caching configuration from the environment."""
-    if os.environ.get("REDIS_URL"):
+    if config.redis_url():
         # an outage must be noticed in seconds, not hang a request
-        return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": os.environ["REDIS_URL"],
-                "CACHE_DEFAULT_TIMEOUT": dataset_ttl(), "CACHE_KEY_PREFIX": "haic:",
+        return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": config.redis_url(),
+                "CACHE_DEFAULT_TIMEOUT": config.dataset_ttl(), "CACHE_KEY_PREFIX": "haic:",
                 "CACHE_OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 3, "health_check_interval": 15}}
-    directory = os.environ.get("HAIC_CACHE_DIR", str(ROOT / "cache"))
+    directory = config.cache_dir()
     # no count threshold: cachelib's pruning deletes live entries (other users' datasets) past it
     return {"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": directory, "CACHE_THRESHOLD": 0,
-            "CACHE_DEFAULT_TIMEOUT": dataset_ttl()}
+            "CACHE_DEFAULT_TIMEOUT": config.dataset_ttl()}
 
 
 _app: list = [None]
@@ -331,7 +323,7 @@ def check_no_eviction() -> None:
         return
     policy = str(info.get("maxmemory_policy", "noeviction"))
     if int(info.get("maxmemory", 0) or 0) > 0 and policy != "noeviction" and \
-            os.environ.get("HAIC_REDIS_ALLOW_EVICTION") != "1":
+            not config.redis_allows_eviction():
         raise RuntimeError(f"Redis evicts keys when it reaches maxmemory (maxmemory-policy {policy}): uploaded "
                            f"datasets would vanish. Run it with --maxmemory-policy noeviction (docker-compose.yml "
                            f"does), or give the app a Redis of its own")
@@ -360,7 +352,7 @@ def current_owner() -> str:
     if not owner:
         owner = secrets.token_urlsafe(24)
         session["owner"] = owner
-    header = os.environ.get("HAIC_USER_HEADER", "").strip()
+    header = config.user_header()
     if header:
         user = request.headers.get(header, "")
         owner = owner + ":" + hashlib.sha256(user.encode()).hexdigest()[:32]
@@ -391,13 +383,6 @@ TOMBSTONE_TTL = 60 * 60
 PENDING_TTL = 30 * 60
 #: raw uploads a session keeps for the column-mapping step (one per browser tab; the page asks for its latest)
 PENDING_PER_SESSION = 3
-
-
-def session_quota() -> tuple[int, int]:
-    """(datasets, bytes) one browser session may hold: ``HAIC_SESSION_MAX_DATASETS`` (default 10) and
-    ``HAIC_SESSION_MAX_MB`` (default 1024)."""
-    return (int(os.environ.get("HAIC_SESSION_MAX_DATASETS", 10)),
-            int(float(os.environ.get("HAIC_SESSION_MAX_MB", 1024)) * 2**20))
 
 
 # --- small indexes (lists of keys) kept in the cache, updated under a lock shared by all processes ----------
@@ -530,7 +515,7 @@ def _compact_append_only_file(client) -> bool:
         last = client.get("haic:aof-compacted")
         if last is not None and last.decode() == marker:
             return False
-        if not client.set("haic:aof-compaction-lock", b"1", nx=True, ex=max(1, int(sweep_interval()))):
+        if not client.set("haic:aof-compaction-lock", b"1", nx=True, ex=max(1, int(config.sweep_interval()))):
             return False
         client.bgrewriteaof()
         client.set("haic:aof-compacted", marker)
@@ -538,10 +523,6 @@ def _compact_append_only_file(client) -> bool:
     except Exception as exc:                           # noqa: BLE001 - retried at the next sweep
         logger.warning("could not compact Redis' append-only file (%s)", type(exc).__name__)
         return False
-
-
-def sweep_interval() -> float:
-    return float(os.environ.get("HAIC_SWEEP_INTERVAL", 30))
 
 
 _sweeper: dict = {"pid": None, "thread": None}
@@ -565,8 +546,8 @@ def start_sweeper() -> None:
 def _sweep_forever() -> None:
     last = time.monotonic()
     while True:
-        time.sleep(min(1.0, max(0.2, sweep_interval())))       # wakes often: the interval is read every time
-        if time.monotonic() - last < sweep_interval():
+        time.sleep(min(1.0, max(0.2, config.sweep_interval())))       # wakes often: the interval is read every time
+        if time.monotonic() - last < config.sweep_interval():
             continue
         last = time.monotonic()
         server = _app[0]
@@ -632,7 +613,7 @@ def _get_uploaded(dataset_id: str) -> Dataset:
     if ds is None or ds.owner != current_owner():  # another session's id reads as "not there"
         raise DatasetMissing("this dataset is no longer on the server (it expired or was removed); "
                              "upload it again or switch to the demo cohort")
-    ttl = dataset_ttl()
+    ttl = config.dataset_ttl()
     now = time.time()
     if now - getattr(ds, "touched", 0.0) >= _touch_interval(ttl):
         # rewrite at most every min(60 s, ttl/10): a dataset idle for ttl is gone (a little early, never late)
@@ -661,7 +642,7 @@ def put_dataset(result: LoadResult, name: str) -> Dataset:
     """Store a loaded cohort under a new unguessable id, within the session's quota and the store's room."""
     if not result.ok:
         raise ValueError("only a loaded cohort without blocking errors can be stored")
-    ttl = dataset_ttl()
+    ttl = config.dataset_ttl()
     owner = current_owner()
     ds = Dataset(secrets.token_urlsafe(24), name, result.data, frame_hash(result.data),
                  report=result.report.to_dict(), mapping=result.mapping, owner=owner, touched=time.time())
@@ -674,7 +655,7 @@ def put_dataset(result: LoadResult, name: str) -> Dataset:
 
 
 def _check_quota(held: list[Dataset], new: Dataset) -> None:
-    max_datasets, max_bytes = session_quota()
+    max_datasets, max_bytes = config.session_quota()
     used = sum(getattr(d, "nbytes", 0) for d in held)
     if len(held) + 1 <= max_datasets and used + new.nbytes <= max_bytes:
         return
@@ -700,7 +681,7 @@ def put_pending(raw: bytes, name: str) -> str:
     latest)."""
     token = secrets.token_urlsafe(24)
     owner = current_owner()
-    timeout = min(dataset_ttl(), PENDING_TTL)
+    timeout = min(config.dataset_ttl(), PENDING_TTL)
     _check_room(len(raw))
     with _locked(_pending_index(owner)):
         _write(f"pending:{token}", (raw, name, owner), timeout)
@@ -838,7 +819,7 @@ def get_study_set() -> StudyData | None:
     data = cache.get(_study_set_key())
     if data is None:
         return None
-    if time.time() - data.touched >= _touch_interval(dataset_ttl()):   # in use: not rewritten on every read
+    if time.time() - data.touched >= _touch_interval(config.dataset_ttl()):   # in use: not rewritten on every read
         put_study_set(data)
     return data
 
@@ -846,7 +827,7 @@ def get_study_set() -> StudyData | None:
 def put_study_set(data: StudyData) -> StudyData:
     """Keep ``data`` as this browser session's study table (it expires after ``HAIC_DATASET_TTL`` without use)."""
     data.touched = time.time()
-    cache.set(_study_set_key(), data, timeout=dataset_ttl())
+    cache.set(_study_set_key(), data, timeout=config.dataset_ttl())
     return data
 
 
@@ -873,7 +854,7 @@ def memoised_for_study_set(data: StudyData, kind: str, params: Any, build: Calla
     if hit is not None:
         return hit
     value = build()
-    ttl = dataset_ttl()
+    ttl = config.dataset_ttl()
     if not data.shipped:
         if cache.get(_study_set_key()) is None:   # deleted (or expired) while this ran: do not store its results
             return value
@@ -899,7 +880,7 @@ def memoised(func: Callable[..., Any], dataset: Dataset, *args: Any, **kwargs: A
     params = repr((args, sorted((k, v) for k, v in kwargs.items() if k not in NOT_IN_KEY)))
     key = "result:" + hashlib.sha256(f"{dataset.content_hash}|{name}|{params}".encode()).hexdigest()[:40]
     uploaded = dataset.id != DEMO_ID
-    ttl = dataset_ttl()
+    ttl = config.dataset_ttl()
     hit = _quietly(cache.get, key)
     if hit is not None:
         if uploaded:

@@ -17,7 +17,8 @@ from analysis.cutoffs import default_cutoff
 from analysis.cutpoint import optimal_cutpoint
 from analysis.errors import AnalysisError
 from analysis.survival import PAPER_LANDMARKS, default_landmarks, km_by_group, time_axis
-from services.store import Dataset, dataset_ttl, memoised
+from services import config
+from services.store import Dataset, memoised
 
 #: the paper's Figure 3/4 panels
 GRID_VARIABLES = ("ast", "alp", "nlr", "child_pugh", "ehm", "metabolic_comorbidity", "treatment", "tb", "crp")
@@ -159,7 +160,7 @@ class SplitterCache:
         self.max_idle = max_idle
 
     def _idle_limit(self) -> float:
-        return self.max_idle if self.max_idle is not None else min(600.0, float(dataset_ttl()))
+        return self.max_idle if self.max_idle is not None else min(600.0, float(config.dataset_ttl()))
 
     def get(self, ds: Dataset, endpoint: str, var: str) -> CutoffSplitter:
         e = endpoint_of(ds, endpoint)

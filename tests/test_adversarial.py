@@ -8,6 +8,7 @@ import os
 import pytest
 
 from analysis import bounded
+from services import config
 from tests.support import adversarial
 
 #: CI sizes: small, medium and a few MB (the long run goes to the 64 MB byte limit and 20 MB lines)
@@ -22,7 +23,7 @@ def loader_server():
 
 
 def test_every_generator_is_answered_within_the_budget_by_the_loader(loader_server):
-    budget = bounded.Budget.from_env()
+    budget = config.parse_budget()
     rows = []
     for name, size, raw in adversarial.cases(3, SIZES):
         rows.append((name, len(raw), True, adversarial.through_loader(raw, web=True)))

@@ -9,7 +9,7 @@ import pytest
 from flask import session
 
 from analysis.io import load_cohort
-from services import store
+from services import config, store
 
 
 @pytest.fixture
@@ -309,7 +309,7 @@ def test_other_sessions_activity_never_evicts_an_idle_users_dataset_nor_scans_th
         ctx.pop()
     with app.test_request_context("/"):          # ... and their results fill the store past 5,000 entries
         for i in range(5_100):
-            store.cache.set(f"result:other-{i}", i, timeout=store.dataset_ttl())
+            store.cache.set(f"result:other-{i}", i, timeout=config.dataset_ttl())
     ctx = as_session(app, "victim")
     assert store.get_dataset(victim.id).frame["tag"].tolist() == [CANARY, "b", CANARY, "b"]
     ctx.pop()

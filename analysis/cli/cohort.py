@@ -8,11 +8,17 @@ public contract (README, "Command line"); extend them, never break them.
 from __future__ import annotations
 
 import argparse
+import os
 
-from analysis import schema
+from analysis import bounded, schema
 from analysis.errors import AnalysisError
-from analysis.bounded import load_cohort      # every file is read in a bounded child process (issue 13)
 from analysis.io import LoadResult
+
+
+def read_cohort(path: str, **kwargs) -> LoadResult:
+    """A file as the command line reads it: in a bounded child process (issue 13), within the budget of this
+    process' environment (``HAIC_PARSE_MEMORY_MB``, ``HAIC_PARSE_SECONDS``), without upload limits."""
+    return bounded.load_cohort(path, base=bounded.Budget.from_settings(os.environ), **kwargs)
 
 
 def load_or_fail(path: str, time_unit: str | None = None, endpoints: list | None = None,
@@ -21,7 +27,7 @@ def load_or_fail(path: str, time_unit: str | None = None, endpoints: list | None
 
     ``endpoints``: the time/event pairs the command names (``--time``/``--event``), read strictly as such.
     """
-    result = load_cohort(path, time_unit=time_unit, endpoints=endpoints, sheet=sheet)
+    result = read_cohort(path, time_unit=time_unit, endpoints=endpoints, sheet=sheet)
     if not result.ok:
         raise AnalysisError("; ".join(issue.message for issue in result.report.errors))
     return result
@@ -95,7 +101,7 @@ def _endpoint(result: LoadResult, args) -> tuple[str, str]:
 def cmd_validate(args):
     from analysis.survival import describe_endpoints
 
-    result = load_cohort(args.file, time_unit=args.time_unit, endpoints=_requested_endpoint(args),
+    result = read_cohort(args.file, time_unit=args.time_unit, endpoints=_requested_endpoint(args),
                          sheet=args.sheet)
     payload = result.report.to_dict()
     if result.ok:

@@ -192,10 +192,11 @@ def through_loader(raw: bytes, web: bool = True) -> dict:
     """One file through :func:`analysis.bounded.load_cohort`'s child: the web path (upload limits) or the
     command line's (no limits, a budget for the file's size)."""
     from analysis import bounded
-    from analysis.io import Limits, load_cohort
+    from analysis.io import load_cohort
+    from services import config
 
-    budget = bounded._budget(raw, None)
-    m = bounded.measure(load_cohort, raw, limits=Limits.from_env() if web else None, budget=budget)
+    budget = bounded._budget(raw, None, config.parse_budget())
+    m = bounded.measure(load_cohort, raw, limits=config.upload_limits() if web else None, budget=budget)
     answer = ("loaded" if m.outcome == "ok" and m.value.ok else
               "refused" if m.outcome == "ok" else m.reason or m.raised)
     codes = [i.code for i in m.value.report.errors][:3] if m.outcome == "ok" else []
