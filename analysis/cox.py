@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.cutoffs import format_cutoff
+from analysis.dichotomise import format_cutoff
 from analysis.efron import EfronRows, risk_set
 from analysis.errors import AnalysisError
 from analysis.jsonsafe import json_num

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from analysis.cutoffs import group_labels, outside_range_note
+from analysis.dichotomise import group_labels, outside_range_note
 from analysis.errors import AnalysisError
 from analysis.numeric import to_numeric
 from analysis.survival import (CI_TYPES, GroupHR, KMGroup, LogRankResult, SortedSurvival, StratifiedKM,

@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.cutoffs import PAPER_CUTOFFS
+from analysis.dichotomise import PAPER_CUTOFFS
 from analysis.errors import AnalysisError
 from analysis.jsonsafe import json_num
 from analysis.numeric import to_numeric
@@ -589,7 +589,7 @@ def is_data_driven_optimum(current_cutoff: float, result: CutpointResult, tol: f
 _PAPER = "Chen et al. (seed paper), data-derived"
 _PAPER_NOTE = ("chosen on the seed paper's own cohort by an optimal-cutoff search; not an external threshold, "
                "so its p-value on that cohort is optimistic")
-# the seed paper's cutoffs: one list, in analysis.cutoffs (imported above)
+# the seed paper's cutoffs: one list, in analysis.dichotomise (imported above)
 
 #: upper limits of normal used for CTCAE v5.0 multiples (CTCAE grades liver tests as multiples of the
 #: local laboratory's ULN; these are common adult reference limits -- use your laboratory's if it differs)

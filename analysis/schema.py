@@ -587,7 +587,7 @@ def default_form(column: str, series: pd.Series, uses: frozenset[str] | None = N
     cut, when ``paper`` defaults apply; the caller supplies the cutoff), ``"categorical"`` (text, or numeric with
     at most :data:`MAX_LEVELS_AS_CATEGORIES` distinct values) or ``"continuous"`` (other numeric columns); None
     when the column cannot be used (see :func:`column_uses`)."""
-    from analysis.cutoffs import PAPER_CUTOFFS
+    from analysis.dichotomise import PAPER_CUTOFFS
 
     levels = distinct_levels(series) if levels is None else levels
     uses = column_uses(series, levels=levels) if uses is None else uses

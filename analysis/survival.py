@@ -34,7 +34,7 @@ import pandas as pd
 from scipy import special, stats
 
 from analysis import schema
-from analysis.cutoffs import dichotomise, outside_range_note
+from analysis.dichotomise import dichotomise, outside_range_note
 from analysis.efron import EfronRows, risk_set
 from analysis.errors import AnalysisError
 from analysis.jsonsafe import json_num
@@ -743,7 +743,7 @@ def km_by_group(df: pd.DataFrame, time_col: str, event_col: str, by: str | None 
     """Kaplan-Meier curves by the groups of column ``by`` with log-rank test, HR and trend test.
 
     * ``by=None``: one group ("All patients"); no tests.
-    * ``cutoff``: ``by`` must be numeric and is split by :func:`analysis.cutoffs.dichotomise`
+    * ``cutoff``: ``by`` must be numeric and is split by :func:`analysis.dichotomise.dichotomise`
       (groups ``"AST <= 56.5"`` then ``"AST > 56.5"``; the ``<=`` group is the HR reference).
     * categorical ``by``: groups labelled ``"Child-Pugh = A"`` in schema order; the HR (two groups only) is
       against ``analysis.schema.reference_level``; for ordered columns (``schema.ORDERED_FACTORS``) the

@@ -23,7 +23,7 @@
 
     // After a cutoff's KM figure is drawn, when the browser is idle: the KM card is requested, and the URL, the
     // navbar link, the chosen cutoff per variable, the slider's thumb and the statistic chart's current-cutoff
-    // line (layout.shapes[shape], components.cutpoint_views.CUTOFF_SHAPE) follow. See pages/survival.py.
+    // line (layout.shapes[shape], components.cutpoint_figure.CUTOFF_SHAPE) follow. See pages/survival.py.
     afterKmDrawn: function (_atCutoff, _figure, grid, endpoint, v, cutoff, ci, state, chosen, drawn, at, shape) {
       const dc = window.dash_clientside;
       const path = window.location.pathname;   // the survival page's, even if the browser has left it by then

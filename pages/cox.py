@@ -18,10 +18,10 @@ from dash import (ALL, MATCH, ClientsideFunction, Input, Output, State, callback
                   no_update)
 
 from analysis.cox import CovariateSpec
-from analysis.cutoffs import default_cutoff
+from analysis.dichotomise import default_cutoff
 from analysis.errors import AnalysisError
 from components import ids
-from components.cox_views import cox_model_table, cox_table, forest_figure
+from components.cox_tables import cox_model_table, cox_table, forest_figure
 from components.clinical_tables import plot_text
 from components.layout import controls_page, error_alert
 from components.report_buttons import report_buttons, report_callbacks

@@ -16,7 +16,7 @@ from analysis.survival import describe_endpoints
 from components import ids
 from components.layout import FORMAT_PATH, error_alert
 from components.report_buttons import report_buttons, report_callbacks
-from components.tables import endpoints_view, unit_check_view, validation_report_view, variables_table
+from components.dataset_tables import endpoints_view, unit_check_view, validation_report_view, variables_table
 from services import config
 from services.reports import default_view
 from services.store import (DEMO_ID, DatasetMissing, delete_session_data, get_dataset, get_pending, put_dataset,

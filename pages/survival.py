@@ -10,10 +10,10 @@ from dash import (ALL, MATCH, ClientsideFunction, Input, Output, State, callback
                   no_update)
 
 from analysis.errors import AnalysisError
-from analysis.cutoffs import format_cutoff
+from analysis.dichotomise import format_cutoff
 from analysis.cutpoint import clinical_reference_cutoffs, is_data_driven_optimum
 from components import ids
-from components.cutpoint_views import CUTOFF_SHAPE, reference_list, statistic_chart, worth_at_cutoff, worth_summary
+from components.cutpoint_figure import CUTOFF_SHAPE, reference_list, statistic_chart, worth_at_cutoff, worth_summary
 from components.format import format_hr
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import error_alert

@@ -1,5 +1,5 @@
 """The deck's figures: built by the same builders the pages use (``components.km_figure``,
-``components.cox_views``, ``components.forest``) and rendered to PNG on the server by kaleido in Chromium.
+``components.cox_tables``, ``components.forest``) and rendered to PNG on the server by kaleido in Chromium.
 
 Rendering never downloads a browser. :func:`browser_path` picks the browser: the ``BROWSER_PATH`` environment
 variable when it is set (kaleido's and choreographer's own override), else Debian's ``/usr/bin/chromium`` (the
@@ -131,8 +131,8 @@ def _short(endpoint) -> str:
 
 
 def cox_forest_picture(cox, width_in: float, height_in: float) -> Picture:
-    """Forest plot of the multivariable model (``components.cox_views.forest_figure``, presentation size)."""
-    from components.cox_views import forest_figure
+    """Forest plot of the multivariable model (``components.cox_tables.forest_figure``, presentation size)."""
+    from components.cox_tables import forest_figure
 
     fig = forest_figure(cox, presentation=True)
     return _fit(fig, width_in, height_in)

@@ -21,7 +21,7 @@ from analysis import schema
 from analysis.adverse_events import ae_columns, ae_table
 from analysis.baseline import baseline_table
 from analysis.cox import CovariateSpec, parse_covariate
-from analysis.cutoffs import format_cutoff
+from analysis.dichotomise import format_cutoff
 from analysis.errors import AnalysisError
 from analysis.response import response_table
 from analysis.schema import Endpoint

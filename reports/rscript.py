@@ -21,7 +21,7 @@ import pandas as pd
 
 from analysis import schema
 from analysis.baseline import group_levels
-from analysis.cutoffs import format_cutoff
+from analysis.dichotomise import format_cutoff
 from reports import app_version
 from reports.spec import grouped_name
 

@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 
 from analysis import schema
-from analysis.cutoffs import format_cutoff
+from analysis.dichotomise import format_cutoff
 from components.clinical_tables import (Cell, ClinicalTable, Row, ae_clinical_table, baseline_view_table,
                                         response_by_group_table, response_summary_table)
-from components.cox_views import PH_ALPHA, PH_FLAG, PH_MARK, cox_table
+from components.cox_tables import PH_ALPHA, PH_FLAG, PH_MARK, cox_table
 from components.format import (NOT_REACHED, format_ci, format_estimate, format_group, format_hr, format_median,
                                format_number, format_p, format_percent)
 from components.survival_tables import km_summary_frame
@@ -149,7 +149,7 @@ def survival_summary_table(results) -> ClinicalTable:
 # Cox, response, adverse events, baseline, meta
 # ---------------------------------------------------------------------------------------------------------
 def cox_report_table(ep) -> ClinicalTable:
-    """The paper's Table 3/4 (``components.cox_views.cox_table``) with the multivariable model's problem, if any.
+    """The paper's Table 3/4 (``components.cox_tables.cox_table``) with the multivariable model's problem, if any.
     The page's PH flag is a hover badge; in a document it is the footnote mark † (its export form)."""
     table = cox_table(ep.cox)
     table.footnotes = [f"{PH_MARK} Proportional-hazards test (cox.zph) p < {PH_ALPHA} for that covariate in that "

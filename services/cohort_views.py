@@ -19,7 +19,7 @@ from analysis import schema
 from analysis.adverse_events import ae_columns, ae_table
 from analysis.baseline import baseline_table
 from analysis.cox import CovariateSpec, cox_fit, cox_univariable, parse_covariate, select_by_pvalue
-from analysis.cutoffs import PAPER_CUTOFFS, default_cutoff, format_cutoff
+from analysis.dichotomise import PAPER_CUTOFFS, default_cutoff, format_cutoff
 from analysis.errors import AnalysisError
 from analysis.response import landmark, objective_response, response_crosstab, response_table
 from analysis.survival import km_by_group

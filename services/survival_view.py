@@ -13,7 +13,7 @@ import numpy as np
 
 from analysis import schema
 from analysis.cutoff_split import CutoffSplitter
-from analysis.cutoffs import default_cutoff
+from analysis.dichotomise import default_cutoff
 from analysis.cutpoint import optimal_cutpoint
 from analysis.errors import AnalysisError
 from analysis.survival import PAPER_LANDMARKS, default_landmarks, km_by_group, time_axis
@@ -124,7 +124,7 @@ def cutoff_control_spec(ds: Dataset, var: str | None) -> CutoffSpec | None:
 
     Quantiles over the whole column: called when the variable changes, not on every cutoff update. The default
     is the paper's cutoff for a cohort like the paper's, else a round value between two observed values near
-    the median (:func:`analysis.cutoffs.default_cutoff`): never one patient's value."""
+    the median (:func:`analysis.dichotomise.default_cutoff`): never one patient's value."""
     if not is_cuttable(ds, var):
         return None
     values = ds.frame[var]

@@ -13,11 +13,11 @@ from analysis import schema
 from analysis.adverse_events import ae_table
 from analysis.baseline import baseline_table
 from analysis.cox import CovariateSpec, cox_fit, cox_univariable
-from analysis.cutoffs import format_cutoff
+from analysis.dichotomise import format_cutoff
 from analysis.io import load_cohort
 from analysis.response import response_crosstab, response_table
 from components import clinical_tables as ct
-from components import cox_views as cv
+from components import cox_tables as cv
 from components.format import format_ci, format_p, format_ratio
 from components.export import to_html_table
 from components.table_card import export_texts, figure_card, table_card

@@ -15,7 +15,7 @@ import pytest
 
 from analysis import formats, schema
 from analysis.baseline import baseline_table
-from analysis.cutoffs import default_cutoff, round_cutoff
+from analysis.dichotomise import default_cutoff, round_cutoff
 from analysis.io import load_cohort
 from analysis.survival import default_landmarks, km_by_group, time_axis
 

@@ -358,7 +358,7 @@ def test_survival_report_view_is_the_km_view_as_it_is(pages, ctx):
 def test_cox_report_view_gives_the_pages_own_table(pages, synthetic):
     """A deck made from the Cox page shows exactly the page's table: forms of the URL's spec=, the Survival
     page's cutoffs, the paper's groupings on or off, the manual rule."""
-    from components.cox_views import cox_table
+    from components.cox_tables import cox_table
 
     cox = pages["cox"]
     cand = ["sex", "etiology", "age", "ast", "nlr", "child_pugh", "cnlc_stage"]

@@ -141,7 +141,7 @@ def test_default_view_of_a_public_dataset_uses_its_own_columns():
 def test_default_cox_view_is_the_cox_pages_default(cache_app, path, unit):
     """One owner for the Cox defaults: the deliverables' default candidates, forms, groupings and tables are the
     Cox page's (``services.cohort_views``), on the demo and on files of other diseases."""
-    from components.cox_views import cox_table
+    from components.cox_tables import cox_table
     from services.cohort_views import cox_view, default_candidates
 
     ds = dataset_from_load(load_cohort(path, time_unit=unit), path.name)

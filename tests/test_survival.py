@@ -1,4 +1,4 @@
-"""Tests of analysis/survival.py and analysis/cutoffs.py.
+"""Tests of analysis/survival.py and analysis/dichotomise.py.
 
 R values come from tests/reference/survival.R (R survival 3.5: survfit, summary.survfit, print.survfit,
 survdiff, coxph) on survival::lung, survival::veteran, lifelines' Rossi data and small edge-case sets, all
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from analysis.cutoffs import PAPER_CUTOFFS, default_cutoff, dichotomise, display_name, format_cutoff
+from analysis.dichotomise import PAPER_CUTOFFS, default_cutoff, dichotomise, display_name, format_cutoff
 from analysis.errors import AnalysisError
 from analysis.survival import (
     SortedSurvival, hazard_ratio, kaplan_meier, km_by_group, logrank_test, timefix, trend_test,

@@ -6,7 +6,7 @@ server (gunicorn, debug log level, access log on) must log no canary value.
 
 The URLs themselves are checked too: a proxy's default access log records the query string, and the survival
 page's default cutoff for a user variable is that variable's median -- a patient's value. That check fails
-until the default cutoff is a round value between two observed values (issue 12, analysis/cutoffs.py).
+until the default cutoff is a round value between two observed values (issue 12, analysis/dichotomise.py).
 """
 from __future__ import annotations
 

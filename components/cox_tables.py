@@ -10,7 +10,7 @@ import math
 
 import plotly.graph_objects as go
 
-from analysis.cutoffs import format_cutoff
+from analysis.dichotomise import format_cutoff
 from components.clinical_tables import FONT_FAMILY, Cell, ClinicalTable, Row, plot_text
 from components.format import format_ci, format_estimate, format_number, format_p, format_ratio
 from components.style import PALETTE

@@ -8,7 +8,7 @@ import pandas as pd
 from analysis.cutpoint import clinical_reference_cutoffs, is_data_driven_optimum, optimal_cutpoint
 import plotly.graph_objects as go
 
-from components.cutpoint_views import CUTOFF_SHAPE, reference_list, statistic_chart, worth_at_cutoff, worth_summary
+from components.cutpoint_figure import CUTOFF_SHAPE, reference_list, statistic_chart, worth_at_cutoff, worth_summary
 
 DEMO = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "demo_cohort.csv")
 

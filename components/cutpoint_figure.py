@@ -44,7 +44,7 @@ def statistic_chart(result, current_cutoff: float | None, references=(), present
               "uirevision": "cutpoint", "shapes": shapes,
               "xaxis": {"title": {"text": "cutoff", "standoff": 2}, "gridcolor": "#eee", "zeroline": False},
               "yaxis": {"title": {"text": "|Z|", "standoff": 2}, "range": [0, top * 1.1], "gridcolor": "#eee"}}
-    return go.Figure({"data": traces, "layout": layout}, _validate=False)   # valid: tests/test_cutpoint_views.py
+    return go.Figure({"data": traces, "layout": layout}, _validate=False)   # valid: tests/test_cutpoint_figure.py
 
 
 def worth_at_cutoff(naive_p: float | None, is_optimum: bool) -> html.Div:
