@@ -12,6 +12,7 @@ times were used, so that the slides, the tables and the R script say the same.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 

@@ -436,6 +436,22 @@ def test_cli_writes_the_manuscript_and_the_bundle(tmp_path):
     assert [a["time"] for a in app["km"]["view"]["groups"][0]["at"]][:3] == [0.0, 6.0, 12.0]
 
 
+def test_cli_applies_a_specs_groupings(tmp_path):
+    """A spec's groupings (reports/spec.py's example: CNLC IIA/IIB vs IIIA/IIIB) make a grouped column the view's
+    covariates may use; the bundle's numbers and its R script hold it."""
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"groupings": {"cnlc_stage": {"IIA": "IIA/IIB", "IIB": "IIA/IIB", "IIIA": "IIIA/IIIB",
+                                                             "IIIB": "IIIA/IIIB"}}}))
+    out = tmp_path / "grouped.zip"
+    p = _cli("r", str(DEMO), "--spec", str(spec), "--covariates", "cnlc_stage_grouped,age*10", "-o", str(out))
+    assert p.returncode == 0, p.stdout + p.stderr
+    bundle = zipfile.ZipFile(out)
+    app = json.loads(bundle.read("app_results.json"))
+    assert list(app["cox"]["os"]["univariable"]) == ["cnlc_stage_grouped=IIA/IIB", "age*10"]
+    script = bundle.read("reproduce.R").decode()          # the script builds the grouping from the file's levels
+    assert "cnlc_stage_grouped" in script and '"IIA/IIB"' in script and '"IIIA/IIIB"' in script
+
+
 @pytest.mark.parametrize("args,message", [
     (["docx", "missing.csv"], "cannot read"),
     (["docx", str(DEMO), "--by", "nope"], "'nope' is not in the data"),
