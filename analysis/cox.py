@@ -34,7 +34,7 @@ from analysis.dichotomise import format_cutoff
 from analysis.efron import EfronRows, risk_set
 from analysis.errors import AnalysisError
 from analysis.jsonsafe import json_num
-from analysis.numeric import to_numeric
+from analysis.numeric import numbers_or_raise
 from analysis.validate import lines_where
 from analysis import schema
 from analysis.survival import (
@@ -194,11 +194,8 @@ def _build_design(df: pd.DataFrame, time_col: str, event_col: str, specs: list[C
             raw = raw.astype(float)
         numeric = pd.api.types.is_numeric_dtype(raw)
         if spec.cutoff is not None or (numeric and spec.kind == "continuous"):
-            vals = to_numeric(raw, errors="coerce")
-            bad = vals.isna() & raw.notna()
-            if bad.any():
-                raise AnalysisError(f"column '{spec.column}' must be numeric (non-numeric values in "
-                                    f"{lines_where(bad)})")
+            vals = numbers_or_raise(raw, lambda lines: f"column '{spec.column}' must be numeric (non-numeric "
+                                                       f"values in {lines})")
             if np.isinf(vals).any():
                 raise AnalysisError(f"column '{spec.column}' has infinite values ({lines_where(np.isinf(vals))})")
             kind = "cut" if spec.cutoff is not None else "num"

@@ -61,7 +61,7 @@ from scipy import stats
 from analysis.dichotomise import PAPER_CUTOFFS
 from analysis.errors import AnalysisError
 from analysis.jsonsafe import json_num
-from analysis.numeric import to_numeric
+from analysis.numeric import numbers_or_raise
 from analysis.validate import lines_where
 
 ProgressCallback = Callable[[int, int], None]
@@ -327,14 +327,8 @@ def _numeric_column(data: pd.DataFrame, col: str, role: str) -> np.ndarray:
     if col not in data.columns:
         raise AnalysisError(f"{role} column {col!r} is not in the data "
                             f"(columns: {', '.join(map(str, data.columns))})")
-    series = data[col]
-    if pd.api.types.is_bool_dtype(series):
-        series = series.astype(float)
-    converted = to_numeric(series, errors="coerce")
-    bad = converted.isna() & series.notna()
-    if bad.any():
-        raise AnalysisError(f"{role} column {col!r} must be numeric; non-numeric entries at "
-                            f"{lines_where(bad.to_numpy(), index=data.index)}")
+    converted = numbers_or_raise(data[col], lambda lines: f"{role} column {col!r} must be numeric; non-numeric "
+                                                          f"entries at {lines}", index=data.index)
     return converted.to_numpy(dtype=float, na_value=np.nan)
 
 

@@ -13,8 +13,7 @@ import pandas as pd
 
 from analysis import schema
 from analysis.errors import AnalysisError
-from analysis.numeric import to_numeric
-from analysis.validate import lines_where
+from analysis.numeric import numbers_or_raise, to_numeric
 
 #: cutoffs reported in the seed paper (units as in :data:`analysis.schema.NUMERIC_COLUMNS`)
 PAPER_CUTOFFS: dict[str, float] = {
@@ -132,13 +131,8 @@ def dichotomise(values: pd.Series, cutoff: float, name: str | None = None) -> Di
     col = name if name is not None else (str(values.name) if values.name is not None else "value")
     cut, low_label, high_label = group_labels(col, cutoff)
     series = values if isinstance(values, pd.Series) else pd.Series(values)
-    if series.dtype == bool:
-        series = series.astype(float)
-    num = to_numeric(series, errors="coerce")
-    bad = num.isna() & series.notna()
-    if bad.any():
-        raise AnalysisError(f"column '{col}' must be numeric to apply a cutoff; non-numeric values in "
-                            f"{lines_where(bad, index=series.index)}")
+    num = numbers_or_raise(series, lambda lines: f"column '{col}' must be numeric to apply a cutoff; non-numeric "
+                                                 f"values in {lines}", index=series.index)
     arr = num.to_numpy(dtype=float)
     missing = np.isnan(arr)
     high = np.where(missing, np.nan, (arr > cut).astype(float))

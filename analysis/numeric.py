@@ -8,6 +8,7 @@ text with an absurd exponent (5+ digits: no real measurement has one) is treated
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -53,3 +54,20 @@ def is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def numbers_or_raise(values, message: Callable[[str], str], index=None) -> pd.Series:
+    """A column's values as numbers (booleans as 0/1, missing cells NaN), by :func:`to_numeric`. A cell holding
+    text that is not a number raises :class:`~analysis.errors.AnalysisError` with ``message(lines)``, ``lines``
+    naming the file lines of such cells (:func:`analysis.validate.lines_where`, with ``index`` as it takes it)."""
+    from analysis.errors import AnalysisError
+    from analysis.validate import lines_where
+
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    if pd.api.types.is_bool_dtype(series):
+        series = series.astype(float)
+    numbers = to_numeric(series, errors="coerce")
+    bad = numbers.isna() & series.notna()
+    if bad.any():
+        raise AnalysisError(message(lines_where(bad.to_numpy(), index=index)))
+    return numbers

@@ -38,7 +38,7 @@ from analysis.dichotomise import dichotomise, outside_range_note
 from analysis.efron import EfronRows, risk_set
 from analysis.errors import AnalysisError
 from analysis.jsonsafe import json_num
-from analysis.numeric import to_numeric
+from analysis.numeric import numbers_or_raise, to_numeric
 from analysis.schema import display_name
 from analysis.validate import lines_where
 
@@ -714,10 +714,7 @@ def require_survival_columns(df: pd.DataFrame, cols: Sequence[str]) -> None:
 def time_event_columns(df: pd.DataFrame, time_col: str, event_col: str) -> tuple[pd.Series, pd.Series]:
     """Numeric time/event columns with the problems a user can fix reported by column and file line (the
     frame's rows in file order, as :func:`analysis.io.load_cohort` gives them)."""
-    t = to_numeric(df[time_col], errors="coerce")
-    bad = t.isna() & df[time_col].notna()
-    if bad.any():
-        raise AnalysisError(f"column '{time_col}' has non-numeric values ({lines_where(bad)})")
+    t = numbers_or_raise(df[time_col], lambda lines: f"column '{time_col}' has non-numeric values ({lines})")
     if (t < 0).any():
         raise AnalysisError(f"column '{time_col}' has negative times ({lines_where(t < 0)})")
     if np.isinf(t).any():

@@ -170,9 +170,8 @@ def risk_tick_labels(curves: list[CurveView], risk_times) -> list[str]:
 
     At each risk time one multi-line label: the time, an empty line (the "Number at risk" heading's), then one
     line per group coloured as its curve. The whole table is one SVG text per time on the axis the figure draws
-    anyway, instead of a text trace per group on a subplot of its own (that subplot, with the censor ticks drawn
-    as one SVG path per tick, made Plotly's redraw at n = 302 18-22 ms instead of 13-14). The group names are a
-    multi-line annotation hung from the same height (:func:`_risk_table_names`): multi-line text has the same
+    anyway, not a text trace per group on a subplot of its own (docs/performance.md: the redraw it saves). The
+    group names are a multi-line annotation hung from the same height (:func:`_risk_table_names`): multi-line text has the same
     line height everywhere in plotly, so row k of the names is line k of every label whatever the figure's size.
     """
     colours = [PALETTE[i % len(PALETTE)] for i in range(len(curves))]

@@ -168,8 +168,8 @@ class Dataset:
 
 def frame_nbytes(frame: pd.DataFrame) -> int:
     """A frame's size in memory, strings included (``memory_usage(deep=True)``), counted per distinct string: a
-    text column's cells point at its few distinct values (the importer reads coded columns so), and sizing each
-    cell's string took 0.2 s at 100k rows x 30."""
+    text column's cells point at its few distinct values (the importer reads coded columns so); see
+    docs/performance.md for what sizing each cell's string cost."""
     total = 0
     for name in frame.columns:
         col = frame[name]
