@@ -9,7 +9,7 @@ from dash import html
 
 from components.format import (MISSING, NOT_REACHED, format_ci, format_group, format_hr_label, format_median,
                                format_number, format_p, format_percent, format_ratio)
-from components.table_card import footnote_divs, table_card, table_card_update
+from components.table_card import footnote_divs, table_card_update
 
 
 #: what a landmark cell shows when the estimate is beyond the group's last follow-up (footnoted)
@@ -78,13 +78,6 @@ def km_summary_parts(result, landmarks, title: str = KM_SUMMARY_TITLE) -> dict:
         notes.append(f"{result.excluded} patients without a value for the grouping or the endpoint are left out.")
     body = [html.Div(caption, id="km-stats-caption", className="small mb-2"), table]
     return {"body": body, "footnotes": notes, "frame": frame, "caption": f"{title}. {caption}"}
-
-
-def km_summary_table(result, landmarks, title: str = KM_SUMMARY_TITLE) -> dbc.Card:
-    """The summary table in an export card (CSV, copy as HTML), with the tests as its caption."""
-    parts = km_summary_parts(result, landmarks, title)
-    return table_card("km-summary", title, parts["body"], parts["frame"], footnotes=parts["footnotes"],
-                      filename="km-summary", caption=parts["caption"])
 
 
 def km_summary_update(result, landmarks, title: str = KM_SUMMARY_TITLE) -> tuple:

@@ -11,7 +11,8 @@ from analysis.survival import km_by_group
 from components.km_figure import MAX_POINTS, MAX_TICKS, curves_from_stratified, km_figure, thin_marks, thin_step
 from components.clinical_tables import plot_text
 from components.style import PALETTE
-from components.survival_tables import km_summary_table, km_summary_update
+from components.survival_tables import km_summary_parts, km_summary_update
+from components.table_card import footnote_divs
 
 LUNG = pd.read_csv(Path(__file__).parent / "reference" / "data" / "lung.csv")
 RISK = (0.0, 200.0, 400.0, 600.0, 800.0)
@@ -164,17 +165,16 @@ def test_thinning_keeps_endpoints_and_bounds_points():
 
 def test_summary_table_shows_medians_and_test():
     res = result()
-    table = km_summary_table(res, LAND)
-    text = str(table)
+    text = str(km_summary_parts(res, LAND)["body"])
     g = res.groups[0]
     assert f"{g.median:.1f}" in text and "Log-rank" in text and "<0.001" not in text
 
 
-def test_summary_update_fills_the_card_laid_out_once_with_what_the_full_card_shows():
+def test_summary_update_fills_the_card_laid_out_once_with_the_summary_table():
     res = result()
-    card = str(km_summary_table(res, LAND))
+    parts = km_summary_parts(res, LAND)
     body, notes, store, text, html_text = km_summary_update(res, LAND)
-    assert str(body) in card and str(notes) in card
+    assert str(body) == str(parts["body"]) and str(notes) == str(footnote_divs(parts["footnotes"]))
     assert store["filename"] == "km-summary.csv" and store["csv"].startswith("Group,n,Events")
     assert f"{res.groups[1].median:.1f}" in store["csv"]
     assert f"{res.groups[0].median:.1f}" in text and "Log-rank" in html_text
