@@ -24,8 +24,8 @@ import pandas as pd
 
 from analysis import schema
 from analysis.baseline import TestResult, contingency_test, group_levels, require_columns
-from analysis.jsonsafe import json_safe
 from analysis.errors import AnalysisError
+from analysis.jsonsafe import json_safe
 from analysis.numeric import to_numeric
 from analysis.validate import lines_where
 

@@ -30,13 +30,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis import schema
 from analysis.dichotomise import format_cutoff
 from analysis.efron import EfronRows, risk_set
 from analysis.errors import AnalysisError
 from analysis.jsonsafe import json_num
 from analysis.numeric import numbers_or_raise
 from analysis.validate import lines_where
-from analysis import schema
 from analysis.survival import (
     kaplan_meier, require_survival_columns, time_event_columns, ordered_levels, reference_level, timefix,
 )

@@ -31,8 +31,8 @@ from scipy import stats
 
 from analysis import schema
 from analysis.baseline import TestResult, contingency_test, group_levels, require_columns
-from analysis.jsonsafe import json_safe
 from analysis.errors import AnalysisError
+from analysis.jsonsafe import json_safe
 from analysis.numeric import to_numeric
 from analysis.validate import lines_where
 

@@ -115,7 +115,7 @@ def markdown(res: dict) -> str:
               "it needs (analysis.meta, python-docx, python-pptx, kaleido).",
               "", "End to end = every analysis of the view (reports.results.compute) + writing the file; the deck "
               "includes starting Chromium and rendering every figure with kaleido (one tab). File only = the file "
-              "from results computed before (services.reports memoises a view's results with the dataset)."]
+              "from results computed before (reports.jobs memoises a view's results with the dataset)."]
     return "\n".join(lines) + "\n"
 
 

@@ -6,9 +6,9 @@ page), :func:`report_callbacks` registers its callbacks with the page's own cont
 the cutpoint search's (``pages/survival.py``: ``start_search`` / ``run_search``):
 
 1. ``start`` runs in the user's own request: the page's ``view_of(dataset_id, *controls)`` turns its controls into
-   the view (:class:`reports.spec.ReportSpec`'s JSON form) and :func:`services.reports.start_job` checks access
+   the view (:class:`reports.spec.ReportSpec`'s JSON form) and :func:`reports.jobs.start_job` checks access
    and issues a single-use ticket;
-2. ``make`` is a background callback (``background=True``): :func:`services.reports.report_job` renders the file
+2. ``make`` is a background callback (``background=True``): :func:`reports.jobs.report_job` renders the file
    with progress ``(done, total)`` on the bar, the buttons disabled and Cancel enabled while it runs.
 
 A view the data cannot give, an expired dataset or a missing Chromium becomes a readable alert, never a
@@ -23,7 +23,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from analysis.errors import AnalysisError
 from components.layout import error_alert
-from services.reports import report_job, start_job
+from reports.jobs import report_job, start_job
 from services.store import DatasetMissing
 
 KINDS = ("deck", "docx", "r")

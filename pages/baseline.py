@@ -16,8 +16,8 @@ from components.clinical_tables import baseline_view_table
 from components.layout import controls_page, error_alert
 from components.report_buttons import report_buttons, report_callbacks
 from components.table_card import table_card
+from reports.jobs import grouped_view
 from services.cohort_views import baseline, group_dropdown, label_of
-from services.reports import grouped_view
 from services.store import DatasetMissing, get_dataset
 
 dash.register_page(__name__, path="/baseline", name="Baseline", title="Baseline - HAIC Cohort Analytics")

@@ -21,15 +21,15 @@ from analysis.cox import CovariateSpec
 from analysis.dichotomise import default_cutoff
 from analysis.errors import AnalysisError
 from components import ids
-from components.cox_tables import cox_model_table, cox_table, forest_figure
 from components.clinical_tables import plot_text
+from components.cox_tables import cox_model_table, cox_table, forest_figure
 from components.layout import controls_page, error_alert
 from components.report_buttons import report_buttons, report_callbacks
 from components.table_card import figure_card, table_card
+from reports.jobs import default_view
 from reports.spec import candidate_text
 from services.cohort_views import (FORMS, GROUPINGS, clean_cutoffs, clean_forms, covariate_options, cox_variables,
                                    cox_view, default_candidates, label_of)
-from services.reports import default_view
 from services.store import DatasetMissing, get_dataset
 from services.survival_view import endpoint_of, endpoint_options
 

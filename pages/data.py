@@ -14,11 +14,11 @@ from analysis import formats, schema
 from analysis.bounded import load_cohort      # the upload is read in a bounded child process (issue 13)
 from analysis.survival import describe_endpoints
 from components import ids
+from components.dataset_tables import endpoints_view, unit_check_view, validation_report_view, variables_table
 from components.layout import FORMAT_PATH, error_alert
 from components.report_buttons import report_buttons, report_callbacks
-from components.dataset_tables import endpoints_view, unit_check_view, validation_report_view, variables_table
+from reports.jobs import default_view
 from services import config
-from services.reports import default_view
 from services.store import (DEMO_ID, DatasetMissing, delete_session_data, get_dataset, get_pending, put_dataset,
                             put_pending)
 

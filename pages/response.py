@@ -22,9 +22,9 @@ from components.km_figure import curves_from_stratified, km_figure
 from components.layout import absent_note, error_alert
 from components.report_buttons import report_buttons, report_callbacks
 from components.table_card import figure_card, table_card
+from reports.jobs import grouped_view
 from services.cohort_views import (CRITERION_NAMES, group_dropdown, label_of, response_columns, response_cross,
                                    response_km, response_summary)
-from services.reports import grouped_view
 from services.store import DatasetMissing, get_dataset
 from services.survival_view import endpoint_of, endpoint_options, landmarks, risk_times
 

@@ -19,8 +19,8 @@ from components.clinical_tables import (FONT_FAMILY, ae_clinical_table, ae_figur
 from components.layout import absent_note, controls_page, error_alert
 from components.report_buttons import report_buttons, report_callbacks
 from components.table_card import figure_card, table_card
+from reports.jobs import grouped_view
 from services.cohort_views import adverse_events, group_dropdown, has_adverse_events, label_of
-from services.reports import grouped_view
 from services.store import DatasetMissing, get_dataset
 
 dash.register_page(__name__, path="/safety", name="Safety", title="Safety - HAIC Cohort Analytics")

@@ -9,22 +9,22 @@ import pandas as pd
 from dash import (ALL, MATCH, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html,
                   no_update)
 
-from analysis.errors import AnalysisError
-from analysis.dichotomise import format_cutoff
 from analysis.cutpoint import clinical_reference_cutoffs, is_data_driven_optimum
+from analysis.dichotomise import format_cutoff
+from analysis.errors import AnalysisError
 from components import ids
 from components.cutpoint_figure import CUTOFF_SHAPE, reference_list, statistic_chart, worth_at_cutoff, worth_summary
 from components.format import format_hr
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import error_alert
 from components.report_buttons import report_buttons, report_callbacks
-from components.table_card import figure_card, graph_config, table_card, table_card_outputs
 from components.survival_tables import KM_SUMMARY_TITLE, km_summary_update
+from components.table_card import figure_card, graph_config, table_card, table_card_outputs
+from reports.jobs import default_view
 from services.survival_view import (cutoff_control_spec, cutpoint_scan, default_variable, endpoint_key, endpoint_of,
                                     endpoint_options, grid_variables, is_cuttable, landmarks, risk_times,
                                     stratified_km, variable_options)
 from services.cohort_views import clean_cutoffs
-from services.reports import default_view
 from services.store import DatasetMissing, get_dataset, issue_ticket, redeem_ticket
 
 dash.register_page(__name__, path="/survival", name="Survival", title="Survival - HAIC Cohort Analytics")

@@ -13,8 +13,8 @@ import numpy as np
 
 from analysis import schema
 from analysis.cutoff_split import CutoffSplitter
-from analysis.dichotomise import default_cutoff
 from analysis.cutpoint import optimal_cutpoint
+from analysis.dichotomise import default_cutoff
 from analysis.errors import AnalysisError
 from analysis.survival import PAPER_LANDMARKS, default_landmarks, km_by_group, time_axis
 from services import config

@@ -18,8 +18,8 @@ from analysis.io import load_cohort
 from analysis.response import response_crosstab, response_table
 from components import clinical_tables as ct
 from components import cox_tables as cv
-from components.format import format_ci, format_p, format_ratio
 from components.export import to_html_table
+from components.format import format_ci, format_p, format_ratio
 from components.table_card import export_texts, figure_card, table_card
 from services import cohort_views as views
 from services.store import Dataset, frame_hash

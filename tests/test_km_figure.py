@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.survival import km_by_group
-from components.km_figure import MAX_POINTS, MAX_TICKS, curves_from_stratified, km_figure, thin_marks, thin_step
 from components.clinical_tables import plot_text
+from components.km_figure import MAX_POINTS, MAX_TICKS, curves_from_stratified, km_figure, thin_marks, thin_step
 from components.style import PALETTE
 from components.survival_tables import km_summary_parts, km_summary_update
 from components.table_card import footnote_divs

@@ -322,7 +322,7 @@ def test_survival_km_card_follows_what_the_figure_drew(pages, ctx):
 # the deliverables' view of each page (components.report_buttons turns it into a deck / tables / R bundle)
 # ---------------------------------------------------------------------------------------------------------
 def _results(view, dataset_id="demo"):
-    from services.reports import report_results
+    from reports.jobs import report_results
 
     ds = None if view.get("cohort") is False else store.get_dataset(dataset_id)
     return report_results(ds, view)

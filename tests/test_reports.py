@@ -467,7 +467,7 @@ def test_cli_errors_are_one_json_line_without_traceback(tmp_path, args, message)
 
 def test_service_builds_from_a_stored_dataset_and_the_job_reports_progress_and_problems(cache_app):
     from services import store
-    from services.reports import build_report, report_job, start_job
+    from reports.jobs import build_report, report_job, start_job
 
     view = json.loads(PAPER_VIEW.read_text(encoding="utf-8"))
     with cache_app.test_request_context():
@@ -493,7 +493,7 @@ def test_service_builds_from_a_stored_dataset_and_the_job_reports_progress_and_p
         with pytest.raises(store.DatasetMissing):                   # another session's (or no) dataset
             start_job("someone-elses-id", "r", view)
         # the page cannot relabel a dataset: name and SYNTHETIC flag come from the dataset
-        from services.reports import view_spec
+        from reports.jobs import view_spec
 
         spec = view_spec(ds, {"dataset": {"name": "real.csv", "synthetic": False}})
         assert spec.synthetic and spec.dataset_name == ds.name
@@ -508,7 +508,7 @@ def test_the_meta_pages_bundle_has_its_view_and_the_sessions_own_study_table(cac
     from flask import session
 
     from services import meta_views
-    from services.reports import report_job, start_job
+    from reports.jobs import report_job, start_job
     from services.store import delete_study_set
 
     view = {"cohort": False, "meta": {"outcome": "orr", "method": "DL", "hk": True, "measure": "OR",
@@ -539,7 +539,7 @@ def test_the_meta_pages_bundle_has_its_view_and_the_sessions_own_study_table(cac
 
 
 def test_job_turns_an_unexpected_failure_into_a_message_without_values(cache_app, monkeypatch, caplog):
-    from services import reports as service
+    from reports import jobs as service
 
     def broken(*_args, **_kwargs):
         raise ValueError("patient SYNTH-0001 has 12.3")

@@ -33,8 +33,8 @@ from scipy import optimize, stats
 
 from analysis.errors import AnalysisError
 from analysis.jsonsafe import json_num
-from analysis.numeric import to_numeric
 from analysis.meta.effects import EffectData, Excluded
+from analysis.numeric import to_numeric
 
 METHODS = ("FE", "DL", "REML", "PM")
 PI_TYPES = ("metafor", "meta", "hts")

@@ -16,8 +16,8 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.support.server import AppServer
 from tests.support.browser import screenshot, wait_for, wait_text
+from tests.support.server import AppServer
 
 pytestmark = pytest.mark.browser
 
