@@ -175,7 +175,10 @@ def cell_float(v) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _rows(idx: Iterable[int]) -> str:
+def data_rows(idx: Iterable[int]) -> str:
+    """0-based positions as the study table's data rows (1 = the first row under the header, as the meta page's
+    grid numbers them; not file lines, unlike the cohort side's :func:`analysis.validate.lines_where`): "data row
+    2", "data rows 1, 3", at most ten named."""
     rows = [int(i) + 1 for i in idx]
     shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
     return f"data row{'s' if len(rows) > 1 else ''} {shown}"
@@ -194,7 +197,7 @@ def _numeric(frame: pd.DataFrame, col: str) -> np.ndarray:
         else:
             out[i] = x
     if bad:
-        raise AnalysisError(f"column '{col}' must hold numbers; {_rows(bad)} do not")
+        raise AnalysisError(f"column '{col}' must hold numbers; {data_rows(bad)} do not")
     return out
 
 
@@ -233,7 +236,7 @@ def _labels(frame: pd.DataFrame, kind: str, warnings: list[str]) -> list[str]:
         labels = ["" if is_missing_cell(s) else str(s) for s in frame["study"]]
     blank = [i for i, s in enumerate(labels) if not s]
     if blank:
-        warnings.append(f"study label missing in {_rows(blank)}; labelled 'Study <row>'")
+        warnings.append(f"study label missing in {data_rows(blank)}; labelled 'Study <row>'")
         labels = [s or f"Study {i + 1}" for i, s in enumerate(labels)]
     seen: dict[str, int] = {}
     out = []
@@ -245,7 +248,7 @@ def _labels(frame: pd.DataFrame, kind: str, warnings: list[str]) -> list[str]:
         groups.setdefault(s, []).append(i)
     repeated = [rows for rows in groups.values() if len(rows) > 1]
     if repeated:
-        where = "; ".join(_rows(rows) for rows in repeated[:5]) + ("; ..." if len(repeated) > 5 else "")
+        where = "; ".join(data_rows(rows) for rows in repeated[:5]) + ("; ..." if len(repeated) > 5 else "")
         warnings.append(f"the same study label is used more than once ({where}): the second copy is labelled "
                         f"'<label> (2)', the third '<label> (3)', ...")
     return out
@@ -295,7 +298,7 @@ def load_study_file(source, provenance="auto") -> StudyTable:
     studies = _labels(frame, kind, warnings)
     dups = _exact_duplicates(frame)
     if dups:
-        pairs = "; ".join(f"data row {i + 1} = data row {j + 1}" for i, j in list(dups.items())[:5])
+        pairs = "; ".join(f"{data_rows([i])} = {data_rows([j])}" for i, j in list(dups.items())[:5])
         warnings.append(f"{len(dups)} row{'s repeat' if len(dups) > 1 else ' repeats'} an earlier row exactly ({pairs}"
                         f"{'; ...' if len(dups) > 5 else ''}): each study is pooled once, the copies are listed "
                         f"as not pooled")
@@ -368,16 +371,16 @@ def _ratio_effects(table: StudyTable, est_c, lo_c, hi_c, p_c, measure, want, lev
     for col, arr in ((est_c, est), (lo_c, lo), (hi_c, hi)):
         bad = np.flatnonzero(~np.isnan(arr) & (arr <= 0))
         if len(bad):
-            raise AnalysisError(f"column '{col}' must be a ratio > 0; {_rows(bad)} are not")
+            raise AnalysisError(f"column '{col}' must be a ratio > 0; {data_rows(bad)} are not")
     full = ~np.isnan(est) & ~np.isnan(lo) & ~np.isnan(hi)
     bad = np.flatnonzero(full & (lo >= hi))
     if len(bad):
         raise AnalysisError(f"columns '{lo_c}'/'{hi_c}': the lower limit must be below the upper limit; "
-                            f"{_rows(bad)}")
+                            f"{data_rows(bad)}")
     bad = np.flatnonzero(full & ((est < lo) | (est > hi)))
     if len(bad):
         raise AnalysisError(f"column '{est_c}' lies outside its confidence interval ('{lo_c}'-'{hi_c}') in "
-                            f"{_rows(bad)}")
+                            f"{data_rows(bad)}")
     pcol = f[p_c] if p_c and p_c in f.columns else [None] * len(f)
     rows, yi, vi, derived, how, excluded = [], [], [], [], [], []
     y_ci, v_ci = log_ratio_from_ci(np.where(full, est, 1.0), np.where(full, lo, 0.5),
@@ -420,7 +423,7 @@ def _ratio_effects(table: StudyTable, est_c, lo_c, hi_c, p_c, measure, want, lev
 
 
 def _copy_reason(table: StudyTable, i: int) -> str:
-    return f"exact copy of data row {table.duplicate_of[i] + 1} (every cell identical): pooled once"
+    return f"exact copy of {data_rows([table.duplicate_of[i]])} (every cell identical): pooled once"
 
 
 def _count_effects(table: StudyTable, ev_e, n_e, ev_c, n_c, pct_e, pct_c, measure, want,
@@ -435,19 +438,19 @@ def _count_effects(table: StudyTable, ev_e, n_e, ev_c, n_c, pct_e, pct_c, measur
     for col, arr in ((ev_e, a), (n_e, n1), (ev_c, c_), (n_c, n2)):
         bad = np.flatnonzero(~np.isnan(arr) & ((arr < 0) | (arr != np.round(arr))))
         if len(bad):
-            raise AnalysisError(f"column '{col}' must hold whole numbers >= 0; {_rows(bad)} do not")
+            raise AnalysisError(f"column '{col}' must hold whole numbers >= 0; {data_rows(bad)} do not")
     for col, arr in ((n_e, n1), (n_c, n2)):
         bad = np.flatnonzero(arr == 0)
         if len(bad):
-            raise AnalysisError(f"column '{col}' must be at least 1; {_rows(bad)}")
+            raise AnalysisError(f"column '{col}' must be at least 1; {data_rows(bad)}")
     for col, arr in ((pct_e, pa), (pct_c, pc)):
         bad = np.flatnonzero(~np.isnan(arr) & ((arr < 0) | (arr > 100)))
         if len(bad):
-            raise AnalysisError(f"column '{col}' must be a percentage (0-100); {_rows(bad)}")
+            raise AnalysisError(f"column '{col}' must be a percentage (0-100); {data_rows(bad)}")
     for ev, n, ce, cn in ((a, n1, ev_e, n_e), (c_, n2, ev_c, n_c)):
         bad = np.flatnonzero(~np.isnan(ev) & ~np.isnan(n) & (ev > n))
         if len(bad):
-            raise AnalysisError(f"column '{ce}' exceeds '{cn}' in {_rows(bad)}")
+            raise AnalysisError(f"column '{ce}' exceeds '{cn}' in {data_rows(bad)}")
     rows, A, N1, C, N2, derived, how, excluded = [], [], [], [], [], [], [], []
     zero = {"studies": [], "ai": [], "n1i": [], "ci": [], "n2i": [], "positions": []}
     for i, s in enumerate(table.studies):

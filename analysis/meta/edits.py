@@ -18,7 +18,7 @@ import math
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from analysis.meta.dataset import StudyTable, load_study_file, outcome_effects
+from analysis.meta.dataset import StudyTable, data_rows, load_study_file, outcome_effects
 
 USER_CONFIDENCE = "edited by user"
 NO_SOURCE = "edited by user (no source given)"
@@ -87,10 +87,10 @@ def edit_cell(frame: pd.DataFrame, provenance: pd.DataFrame | None, row: int, co
     if col not in frame.columns:
         raise AnalysisError(f"column '{column}' is not in the study table")
     if not 0 <= int(row) < len(frame):
-        raise AnalysisError(f"data row {int(row) + 1} is not in the study table")
+        raise AnalysisError(f"{data_rows([row])} is not in the study table")
     new = cell_text(value)
     if len(new) > MAX_CELL_CHARS:
-        raise AnalysisError(f"column '{col}', data row {int(row) + 1}: a cell holds at most {MAX_CELL_CHARS} "
+        raise AnalysisError(f"column '{col}', {data_rows([row])}: a cell holds at most {MAX_CELL_CHARS} "
                             f"characters")
     old = frame.at[int(row), col]
     if new == old:
