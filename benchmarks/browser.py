@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from components import ids
 from tests.support.browser import chrome_driver, have_browser as _chromium_installed
 
 # installed before any page script: record when Plotly finishes drawing #km-graph with data
@@ -144,7 +145,7 @@ def redraw_only(driver, k: int = 15) -> dict:
     """Median/p95 ms of ``Plotly.react`` redraws of the KM figure on screen, and its number of traces/points."""
     times = driver.execute_async_script(REDRAW, k)
     shape = driver.execute_script(
-        "const gd = document.querySelector('#km-graph .js-plotly-plot');"
+        f"const gd = document.querySelector('#{ids.KM_GRAPH} .js-plotly-plot');"
         "return [gd._fullData.length, gd._fullData.reduce(function (a, t) { return a + (t.x ? t.x.length : 0); }, 0)];")
     return {"p50_ms": float(np.median(times)), "p95_ms": float(np.percentile(times, 95)), "traces": shape[0],
             "points": shape[1]}
@@ -226,7 +227,7 @@ def sent_callbacks(driver) -> list[tuple[float, dict]]:
 
 def captured_km_body(driver) -> dict | None:
     """The last ``update_km`` request body Chromium sent (from the DevTools performance log)."""
-    bodies = [body for _t, body in sent_callbacks(driver) if "km-graph.figure" in body.get("output", "")]
+    bodies = [body for _t, body in sent_callbacks(driver) if f"{ids.KM_GRAPH}.figure" in body.get("output", "")]
     return bodies[-1] if bodies else None
 
 
@@ -236,7 +237,7 @@ def cutoff_changes(driver, cutoffs: list[float], warmup: int = 3, timeout: float
     from selenium.webdriver.common.keys import Keys
 
     _wait(lambda: driver.execute_script(ATTACH), timeout, 0.05, "the KM graph")
-    box = driver.find_element(By.ID, "km-cutoff")
+    box = driver.find_element(By.ID, ids.KM_CUTOFF)
     latencies, before, request, after, names = [], [], [], [], []
     previous, captured = None, None
     driver.get_log("performance")                      # drain: the first change's request is captured below
@@ -286,13 +287,13 @@ def upload_in_browser(driver, url: str, csv_path: Path, timeout: float = 300.0) 
     from selenium.webdriver.common.by import By
 
     driver.get(url + "/")
-    _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"), 60, 0.05, "the upload box")
-    field = driver.find_element(By.CSS_SELECTOR, "#upload input[type=file]")
+    _wait(lambda: driver.find_elements(By.CSS_SELECTOR, f"#{ids.UPLOAD} input[type=file]"), 60, 0.05, "the upload box")
+    field = driver.find_element(By.CSS_SELECTOR, f"#{ids.UPLOAD} input[type=file]")
     t0 = time.perf_counter()
     field.send_keys(str(Path(csv_path).resolve()))
 
     def loaded():
-        text = driver.execute_script("const e = document.getElementById('upload-feedback'); "
+        text = driver.execute_script(f"const e = document.getElementById('{ids.UPLOAD_FEEDBACK}'); "
                                      "return e ? e.innerText : ''")
         if "was not loaded" in text:
             raise RuntimeError("the upload was rejected: " + text[:300])
@@ -300,7 +301,7 @@ def upload_in_browser(driver, url: str, csv_path: Path, timeout: float = 300.0) 
 
     _wait(loaded, timeout, 0.1, "the upload to load")
     seconds = time.perf_counter() - t0
-    dataset = driver.execute_script("return window.sessionStorage.getItem('dataset-id')")
+    dataset = driver.execute_script(f"return window.sessionStorage.getItem('{ids.DATASET_ID}')")
     if not dataset or "demo" in dataset:
         raise RuntimeError("the browser did not switch to the uploaded dataset")
     return seconds

@@ -19,24 +19,25 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from components import ids
 from tests.support.server import AppServer, build_body, find_callback
 
 ROOT = Path(__file__).resolve().parents[1]
-KM_OUTPUT = "km-graph.figure"
-KM_TABLE_OUTPUT = "km-table.style"
-KM_CARD_INPUT = "km-card-for.data"      # what the browser writes once the figure is drawn: the card's request
+KM_OUTPUT = f"{ids.KM_GRAPH}.figure"
+KM_TABLE_OUTPUT = f"{ids.KM_TABLE}.style"
+KM_CARD_INPUT = f"{ids.KM_CARD_FOR}.data"      # what the browser writes once the figure is drawn: the card's request
 
 
 def km_values(cutoff: float, dataset_id: str = "demo", endpoint: str = "pfs", var: str = "ast") -> dict:
     """Input/state values of the survival page's controls after the user moved the cutoff."""
-    return {"km-endpoint.value": endpoint, "km-var.value": var, "km-slider.value": cutoff,
-            "km-ci.value": "log-log", "km-presentation.value": False, "presentation.value": False,
-            "dataset-id.data": dataset_id, "km-cutoff.value": cutoff}
+    return {f"{ids.KM_ENDPOINT}.value": endpoint, f"{ids.KM_VAR}.value": var, f"{ids.KM_SLIDER}.value": cutoff,
+            f"{ids.KM_CI}.value": "log-log", "km-presentation.value": False, f"{ids.PRESENTATION}.value": False,
+            f"{ids.DATASET_ID}.data": dataset_id, f"{ids.KM_CUTOFF}.value": cutoff}
 
 
 def km_request(deps: list[dict], cutoff: float, dataset_id: str = "demo") -> dict:
     cb = find_callback(deps, KM_OUTPUT)
-    return build_body(cb, km_values(cutoff, dataset_id), ["km-cutoff.value"])
+    return build_body(cb, km_values(cutoff, dataset_id), [f"{ids.KM_CUTOFF}.value"])
 
 
 def km_table_request(deps: list[dict], drawn: dict) -> dict:
@@ -63,11 +64,11 @@ def same_shape(built: dict, captured: dict) -> tuple[bool, str]:
 
 def upload_request(deps: list[dict], csv_path: Path) -> dict:
     """The Data page's upload callback request for a CSV file (as dcc.Upload sends it: a base64 data URL)."""
-    cb = find_callback(deps, "dataset-id.data")
+    cb = find_callback(deps, f"{ids.DATASET_ID}.data")
     contents = "data:text/csv;base64," + base64.b64encode(Path(csv_path).read_bytes()).decode()
-    values = {"upload.contents": contents, "upload.filename": Path(csv_path).name, "time-unit.value": "months",
-              "dataset-id.data": "demo"}
-    return build_body(cb, values, ["upload.contents"])
+    values = {f"{ids.UPLOAD}.contents": contents, f"{ids.UPLOAD}.filename": Path(csv_path).name,
+              f"{ids.TIME_UNIT}.value": "months", f"{ids.DATASET_ID}.data": "demo"}
+    return build_body(cb, values, [f"{ids.UPLOAD}.contents"])
 
 
 def upload_dataset(base_url: str, session: requests.Session, csv_path: Path, timeout: float = 300) -> tuple[str, float]:
@@ -79,7 +80,7 @@ def upload_dataset(base_url: str, session: requests.Session, csv_path: Path, tim
     seconds = time.perf_counter() - t0
     resp.raise_for_status()
     data = resp.json()["response"]
-    dataset_id = data["dataset-id"]["data"]
+    dataset_id = data[ids.DATASET_ID]["data"]
     if not dataset_id or dataset_id == "demo":
         raise RuntimeError("the upload was not accepted")
     return dataset_id, seconds
@@ -140,13 +141,13 @@ def bench_callback(base_url: str, cutoffs: list[float], clients: int, requests_p
                 resp = s.post(url, data=body, headers=headers, timeout=120)
                 ms = (time.perf_counter() - t0) * 1000
                 out = resp.json().get("response", {}) if resp.status_code == 200 else {}
-                ok = "km-graph" in out and out.get("km-drawn", {}).get("data") is not None
+                ok = ids.KM_GRAPH in out and out.get(ids.KM_DRAWN, {}).get("data") is not None
                 if ok:
                     t1 = time.perf_counter()
-                    table = s.post(url, data=json.dumps(km_table_request(deps, out["km-drawn"]["data"])),
+                    table = s.post(url, data=json.dumps(km_table_request(deps, out[ids.KM_DRAWN]["data"])),
                                    headers=headers, timeout=120)
                     table_ms = (time.perf_counter() - t1) * 1000
-                    ok = table.status_code == 200 and "km-table" in table.json().get("response", {})
+                    ok = table.status_code == 200 and ids.KM_TABLE in table.json().get("response", {})
                     resp = resp if ok else table
             except (requests.RequestException, ValueError) as exc:
                 ok, ms, resp = False, 0.0, exc

@@ -49,11 +49,12 @@ import numpy as np
 import requests
 
 from benchmarks import RUNS
+from components import ids
 ROOT = Path(__file__).resolve().parents[1]
 CALLBACK = "/_dash-update-component"
-PAGES = [("/", "#preview-grid"), ("/survival", "#km-graph .main-svg"), ("/cox", "#cox-multi-table"),
-         ("/response", "#response-table"), ("/safety", "#ae-table"), ("/baseline", "#baseline-table"),
-         ("/meta", "#meta-forest .main-svg")]
+PAGES = [("/", f"#{ids.PREVIEW_GRID}"), ("/survival", f"#{ids.KM_GRAPH} .main-svg"),
+         ("/cox", f"#{ids.COX_MULTI_TABLE}"), ("/response", f"#{ids.RESPONSE_TABLE}"), ("/safety", f"#{ids.AE_TABLE}"),
+         ("/baseline", f"#{ids.BASELINE_TABLE}"), ("/meta", f"#{ids.META_FOREST} .main-svg")]
 FIRST_VIEW_TARGET_MS = 500.0
 INTERACTION_P95_TARGET_MS = 300.0
 UNREACHABLE_TEXT = "cannot be reached"
@@ -153,7 +154,7 @@ def with_dataset(body: dict, dataset_id: str) -> dict:
     body = json.loads(json.dumps(body))
     for key in ("inputs", "state"):
         for dep in body.get(key, []):
-            if isinstance(dep, dict) and dep.get("id") == "dataset-id" and dep.get("property") == "data":
+            if isinstance(dep, dict) and dep.get("id") == ids.DATASET_ID and dep.get("property") == "data":
                 dep["value"] = dataset_id
     return body
 
@@ -283,14 +284,15 @@ class User:
             from tests.support.server import build_body, find_callback
 
             deps = self.http.get(self.base_url + "/_dash-dependencies", timeout=60).json()
-            values = {"upload.contents": "data:text/csv;base64," + base64.b64encode(self.upload).decode(),
-                      "upload.filename": f"user{self.k}.csv", "time-unit.value": "months", "dataset-id.data": "demo"}
+            values = {f"{ids.UPLOAD}.contents": "data:text/csv;base64," + base64.b64encode(self.upload).decode(),
+                      f"{ids.UPLOAD}.filename": f"user{self.k}.csv", f"{ids.TIME_UNIT}.value": "months",
+                      f"{ids.DATASET_ID}.data": "demo"}
             t = time.perf_counter()
-            status, text = self.post(build_body(find_callback(deps, "dataset-id.data"), values, ["upload.contents"]),
-                                     "upload")
+            status, text = self.post(build_body(find_callback(deps, f"{ids.DATASET_ID}.data"), values,
+                                                [f"{ids.UPLOAD}.contents"]), "upload")
             self.stats.interaction(f"upload {len(self.upload) / 2**20:.0f} MB", time.perf_counter() - t)
             if status == 200:
-                got = (json.loads(text).get("response", {}).get("dataset-id") or {}).get("data")
+                got = (json.loads(text).get("response", {}).get(ids.DATASET_ID) or {}).get("data")
                 self.dataset_id = got or "demo"
                 if got:
                     rows = self.upload.count(b"\n") - 1
@@ -308,10 +310,10 @@ class User:
             cutoff = round(self.rng.uniform(lo, hi), 2)
             status, text = self.post(build_body(find_callback(deps, KM_OUTPUT),
                                                 km_values(cutoff, self.dataset_id, self.rng.choice(("os", "pfs")), var),
-                                                ["km-cutoff.value"]), "cutoff")
+                                                [f"{ids.KM_CUTOFF}.value"]), "cutoff")
             drawn = None
             if status == 200:
-                drawn = ((json.loads(text).get("response") or {}).get("km-drawn") or {}).get("data")
+                drawn = ((json.loads(text).get("response") or {}).get(ids.KM_DRAWN) or {}).get("data")
             if drawn:
                 self.post(build_body(find_callback(deps, KM_TABLE_OUTPUT), {KM_CARD_INPUT: drawn}, [KM_CARD_INPUT]),
                           "cutoff")
@@ -553,10 +555,10 @@ def main(argv: list[str] | None = None) -> int:
     report["recorded_callbacks_per_page"] = {p: [len(w) for w in waves] for p, waves in recorded.items()}
     if not args.skip_first_views:
         report["first_views"] = views
-    recorded["__cox_toggle__"] = [toggled(recorded["/cox"], "cox-endpoint", ("pfs", "os")),
-                                  toggled(recorded["/cox"], "cox-endpoint", ("os", "pfs"))]
-    recorded["__meta_toggles__"] = [b for b in (toggled(recorded["/meta"], "meta-method", ("REML", "DL", "PM")),
-                                                toggled(recorded["/meta"], "meta-hk", (True, False))) if b]
+    recorded["__cox_toggle__"] = [toggled(recorded["/cox"], ids.COX_ENDPOINT, ("pfs", "os")),
+                                  toggled(recorded["/cox"], ids.COX_ENDPOINT, ("os", "pfs"))]
+    recorded["__meta_toggles__"] = [b for b in (toggled(recorded["/meta"], ids.META_METHOD, ("REML", "DL", "PM")),
+                                                toggled(recorded["/meta"], ids.META_HK, (True, False))) if b]
     log(f"load: {args.users} users, {args.duration:g} s, {args.workers} workers")
     report["load"] = run_load(args, recorded, log)
     report["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from components import ids
+
 NAV_ITEMS = (
     ("Data", "/"),
     ("Survival", "/survival"),
@@ -27,7 +29,7 @@ def navbar() -> dbc.Navbar:
         dbc.Container([
             dbc.NavbarBrand("HAIC Cohort Analytics", href="/", className="fw-semibold"),
             dbc.Nav(links, navbar=True, className="me-auto"),
-            dbc.Switch(id="presentation", label="Presentation mode", value=False, persistence=True,
+            dbc.Switch(id=ids.PRESENTATION, label="Presentation mode", value=False, persistence=True,
                        persistence_type="local", className="text-light mb-0", label_class_name="text-light small"),
         ], fluid=True),
         color="dark", dark=True, className="py-1",

@@ -9,7 +9,8 @@
   buttons for PNG and SVG files.
 
 All callbacks here are pattern-matching (``{"type": ..., "name": card name}``) and client-side, registered once
-when this module is imported.
+when this module is imported; their functions are in assets/table_card.js (window.dash_clientside.tableCard), and
+the PNG scale reaches the script in the card's ``fc-info`` store.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import MATCH, Input, Output, State, clientside_callback, dcc, html
+from dash import MATCH, ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
 
 from components.export import escape_formula, to_html_table, to_safe_csv
 
@@ -118,7 +119,8 @@ def figure_card(name: str, title: str, graph_id: str, figure: Any = None, *, foo
                    className="me-1", title="Download the figure as PNG (3x screen resolution)"),
         dbc.Button("SVG", id={"type": "fc-svg", "name": name}, size="sm", color="secondary", outline=True,
                    title="Download the figure as SVG (vector, for print)"),
-        dcc.Store(id={"type": "fc-info", "name": name}, data={"graph": graph_id, "filename": name}),
+        dcc.Store(id={"type": "fc-info", "name": name},
+                  data={"graph": graph_id, "filename": name, "scale": PNG_SCALE}),   # read by assets/table_card.js
         dcc.Store(id={"type": "fc-done", "name": name}),
     ], className="d-flex")
     notes = [html.Div(text, className="small text-muted") for text in (footnotes or []) if text]
@@ -131,27 +133,14 @@ def figure_card(name: str, title: str, graph_id: str, figure: Any = None, *, foo
 
 
 clientside_callback(
-    """function(n, data) {
-        if (!n || !data) { return window.dash_clientside.no_update; }
-        return {content: "\\ufeff" + data.csv, filename: data.filename, type: "text/csv;charset=utf-8",
-                base64: false};
-    }""",
+    ClientsideFunction("tableCard", "downloadCsv"),
     Output({"type": "tc-download", "name": MATCH}, "data"),
     Input({"type": "tc-csv", "name": MATCH}, "n_clicks"), State({"type": "tc-store", "name": MATCH}, "data"),
     prevent_initial_call=True,
 )
 
 clientside_callback(
-    """function(nPng, nSvg, info) {
-        const t = (window.dash_clientside.callback_context.triggered[0] || {}).prop_id || "";
-        const fmt = t.indexOf("fc-svg") >= 0 ? "svg" : "png";
-        const host = info && document.getElementById(info.graph);
-        const el = host && (host.classList.contains("js-plotly-plot") ? host : host.querySelector(".js-plotly-plot"));
-        if (!el || !window.Plotly || !el._fullLayout) { return window.dash_clientside.no_update; }
-        window.Plotly.downloadImage(el, {format: fmt, filename: info.filename, width: el._fullLayout.width,
-                                         height: el._fullLayout.height, scale: fmt === "png" ? %d : 1});
-        return Date.now();
-    }""" % PNG_SCALE,
+    ClientsideFunction("tableCard", "downloadFigure"),
     Output({"type": "fc-done", "name": MATCH}, "data"),
     Input({"type": "fc-png", "name": MATCH}, "n_clicks"), Input({"type": "fc-svg", "name": MATCH}, "n_clicks"),
     State({"type": "fc-info", "name": MATCH}, "data"), prevent_initial_call=True,

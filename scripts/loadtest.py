@@ -48,11 +48,12 @@ import requests  # noqa: E402
 
 from benchmarks import RUNS  # noqa: E402
 from benchmarks.server import KM_CARD_INPUT, KM_OUTPUT, KM_TABLE_OUTPUT, km_values  # noqa: E402
+from components import ids  # noqa: E402
 from tests.support.server import AppServer, build_body, find_callback  # noqa: E402
 
 DEMO = ROOT / "data" / "demo_cohort.csv"
 CALLBACK = "/_dash-update-component"
-UPLOAD_OUTPUT = "dataset-id.data"
+UPLOAD_OUTPUT = f"{ids.DATASET_ID}.data"
 #: the variables the simulated users cut, with the cutoff range they move in (demo quantiles 10-90 %)
 VARIABLES = ("ast", "alp", "nlr", "tb", "crp", "afp", "albumin", "plt")
 REQUEST_TIMEOUT = 60.0
@@ -94,8 +95,8 @@ class DashSession:
         """A cutoff move as the browser makes it: the figure (``update_km``), then the KM card for what it drew
         (``update_km_table``). Returns the figure's status and response, and the seconds and bytes of both."""
         status, response, seconds, size = self.call(KM_OUTPUT, km_values(cutoff, dataset_id, endpoint, var),
-                                                    ["km-cutoff.value"])
-        drawn = ((response or {}).get("km-drawn") or {}).get("data")
+                                                    [f"{ids.KM_CUTOFF}.value"])
+        drawn = ((response or {}).get(ids.KM_DRAWN) or {}).get("data")
         if status == 200 and drawn:
             card_status, _card, card_seconds, card_size = self.call(
                 KM_TABLE_OUTPUT, {KM_CARD_INPUT: drawn}, [KM_CARD_INPUT])
@@ -105,25 +106,26 @@ class DashSession:
 
     def upload(self, raw: bytes, filename: str, current: str = "demo"):
         """The Data page's upload callback, as dcc.Upload sends a file (a base64 data URL)."""
-        values = {"upload.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(),
-                  "upload.filename": filename, "time-unit.value": "months", "dataset-id.data": current}
-        return self.call(UPLOAD_OUTPUT, values, ["upload.contents"])
+        values = {f"{ids.UPLOAD}.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(),
+                  f"{ids.UPLOAD}.filename": filename, f"{ids.TIME_UNIT}.value": "months",
+                  f"{ids.DATASET_ID}.data": current}
+        return self.call(UPLOAD_OUTPUT, values, [f"{ids.UPLOAD}.contents"])
 
 
 def km_ok(response: dict | None) -> tuple[bool, str]:
     """Whether an update_km response drew a figure without an error alert."""
     if not response:
         return False, "no callback response"
-    if "km-graph" not in response or not response["km-graph"].get("figure", {}).get("data"):
-        alert = response.get("km-alert", {}).get("children")
+    if ids.KM_GRAPH not in response or not response[ids.KM_GRAPH].get("figure", {}).get("data"):
+        alert = response.get(ids.KM_ALERT, {}).get("children")
         return False, "no figure" + (" (alert shown)" if alert else "")
-    if response.get("km-alert", {}).get("children"):
+    if response.get(ids.KM_ALERT, {}).get("children"):
         return False, "error alert shown"
     return True, ""
 
 
 def uploaded_id(response: dict | None) -> str | None:
-    dataset_id = (response or {}).get("dataset-id", {}).get("data")
+    dataset_id = (response or {}).get(ids.DATASET_ID, {}).get("data")
     return dataset_id if dataset_id and dataset_id != "demo" else None
 
 
@@ -275,8 +277,8 @@ def user(k: int, base_url: str, deps: list[dict], args, ranges: dict, recorder: 
             raw = shuffled_demo(seed=k * 100 + uploads_done)
             if dataset_id != "demo":
                 # as a person replacing a file does: "Remove my data" first (a session may keep 10 datasets)
-                session.call(UPLOAD_OUTPUT, {"remove-data.n_clicks": 1, "dataset-id.data": dataset_id},
-                             ["remove-data.n_clicks"])
+                session.call(UPLOAD_OUTPUT, {f"{ids.REMOVE_DATA}.n_clicks": 1, f"{ids.DATASET_ID}.data": dataset_id},
+                             [f"{ids.REMOVE_DATA}.n_clicks"])
                 dataset_id = "demo"
             try:
                 status, response, seconds, size = session.upload(raw, f"user{k}-{uploads_done}.csv", dataset_id)

@@ -9,6 +9,8 @@ import plotly
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 
+from components import ids
+
 
 def test_unexpected_callback_error_becomes_an_alert_without_data_in_logs(caplog):
     import app
@@ -22,7 +24,7 @@ def test_unexpected_callback_error_becomes_an_alert_without_data_in_logs(caplog)
 
     with caplog.at_level(logging.DEBUG):
         props = copy_context().run(run)
-    alert = json.dumps(props["global-alert"], cls=plotly.utils.PlotlyJSONEncoder)
+    alert = json.dumps(props[ids.GLOBAL_ALERT], cls=plotly.utils.PlotlyJSONEncoder)
     assert "Something went wrong" in alert and "KeyError" in alert
     assert "SECRET-CELL-VALUE" not in alert and "Traceback" not in alert
     assert "SECRET-CELL-VALUE" not in caplog.text and "KeyError" in caplog.text
@@ -41,20 +43,20 @@ def test_a_store_refusal_reaches_the_user_as_it_is_and_the_previous_dataset_stay
 
     client = app.server.test_client()
     deps = client.get("/_dash-dependencies").get_json()
-    upload = find_callback(deps, "dataset-id.data")
+    upload = find_callback(deps, f"{ids.DATASET_ID}.data")
     raw = b"os_months,os_event,ast\n" + b"".join(b"%d,%d,%d\n" % (i + 1, i % 2, 20 + i) for i in range(30))
 
     def send(name: str, current: str):
-        values = {"upload.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(),
-                  "upload.filename": name, "time-unit.value": "months", "dataset-id.data": current}
-        return client.post("/_dash-update-component", json=build_body(upload, values, ["upload.contents"]))
+        values = {f"{ids.UPLOAD}.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(),
+                  f"{ids.UPLOAD}.filename": name, f"{ids.TIME_UNIT}.value": "months", f"{ids.DATASET_ID}.data": current}
+        return client.post("/_dash-update-component", json=build_body(upload, values, [f"{ids.UPLOAD}.contents"]))
 
     monkeypatch.setenv("HAIC_SESSION_MAX_DATASETS", "1")
-    first = send("first.csv", "demo").get_json()["response"]["dataset-id"]["data"]
+    first = send("first.csv", "demo").get_json()["response"][ids.DATASET_ID]["data"]
     resp = send("second.csv", first)
     assert resp.status_code == 200
     body = resp.get_json()
-    assert "dataset-id" not in body.get("response", {})                    # the active dataset is unchanged
+    assert ids.DATASET_ID not in body.get("response", {})                    # the active dataset is unchanged
     alert = json.dumps(body, cls=plotly.utils.PlotlyJSONEncoder)
     assert "second.csv was not stored" in alert and "first.csv" in alert and "Remove my data" in alert
     assert "Something went wrong" not in alert
@@ -73,6 +75,6 @@ def test_a_backend_outage_anywhere_is_said_as_such():
         app.on_callback_error(redis.exceptions.ConnectionError("Error 111 connecting to 10.0.0.5:6379"))
         return context_value.get().updated_props
 
-    alert = json.dumps(copy_context().run(run)["global-alert"], cls=plotly.utils.PlotlyJSONEncoder)
+    alert = json.dumps(copy_context().run(run)[ids.GLOBAL_ALERT], cls=plotly.utils.PlotlyJSONEncoder)
     assert store.UNREACHABLE in alert and "Something went wrong" not in alert and "10.0.0.5" not in alert
     assert store.storage_failure(KeyError("x")) is None and store.storage_failure(OSError("x")) is None

@@ -48,8 +48,8 @@ def _assets_functions() -> dict[str, set[str]]:
 
 
 def test_every_clientside_callback_of_the_pages_is_a_function_in_assets(tmp_path):
-    """The pages' and the shell's clientside callbacks name functions in assets/*.js (no JavaScript in Python
-    strings), and every one they name is defined there and linked from the page."""
+    """The pages', the components' and the shell's clientside callbacks name functions in assets/*.js (no
+    JavaScript in Python strings), and every one they name is defined there and linked from the page."""
     import os
     import sys
 
@@ -59,15 +59,16 @@ def test_every_clientside_callback_of_the_pages_is_a_function_in_assets(tmp_path
 
     client = app.server.test_client()
     deps = client.get("/_dash-dependencies").get_json()
-    # Dash's private namespace holds the inline ones: Dash's own page router and components/table_card.py's
+    # Dash's private namespace holds the inline ones: Dash's own page router's
     named = {(cb["clientside_function"]["namespace"], cb["clientside_function"]["function_name"])
              for cb in deps if cb.get("clientside_function")
              and not cb["clientside_function"]["namespace"].startswith("_dashprivate")}
     defined = _assets_functions()
-    assert {ns for ns, _ in named} >= {"haic", "survival", "cox", "meta", "baseline", "response", "safety"}
+    assert {ns for ns, _ in named} >= {"haic", "survival", "cox", "meta", "baseline", "response", "safety",
+                                     "tableCard"}
     for ns, name in named:
         assert name in defined.get(ns, set()), f"{ns}.{name} is not defined in assets/*.js"
-    for path in [*(ROOT / "pages").glob("*.py"), ROOT / "app.py"]:
+    for path in [*(ROOT / "pages").glob("*.py"), *(ROOT / "components").glob("*.py"), ROOT / "app.py"]:
         assert '"""function(' not in path.read_text(encoding="utf-8"), f"JavaScript in a Python string: {path.name}"
     page = client.get("/").get_data(as_text=True)
     for path in (ROOT / "assets").glob("*.js"):

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import cohorts, engine, run, server
+from components import ids
 from tests.support.server import build_body, callback_outputs, find_callback
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,19 +90,19 @@ def test_scaled_cohort_is_seeded_and_jittered():
 
 def test_request_body_built_from_the_callback_map():
     deps = [
-        {"output": "..km-graph.figure...km-table.children..", "clientside_function": None,
-         "inputs": [{"id": "km-cutoff", "property": "value"}, {"id": "dataset-id", "property": "data"},
+        {"output": f"..{ids.KM_GRAPH}.figure...{ids.KM_TABLE}.children..", "clientside_function": None,
+         "inputs": [{"id": ids.KM_CUTOFF, "property": "value"}, {"id": ids.DATASET_ID, "property": "data"},
                     {"id": '{"type":"x","var":["ALL"]}', "property": "value"}],
-         "state": [{"id": "km-ci", "property": "value"}]},
-        {"output": "km-slider.value", "clientside_function": {"namespace": "n", "function_name": "f"},
+         "state": [{"id": ids.KM_CI, "property": "value"}]},
+        {"output": f"{ids.KM_SLIDER}.value", "clientside_function": {"namespace": "n", "function_name": "f"},
          "inputs": [], "state": []},
     ]
     body = server.km_request(deps, 61.5, dataset_id="abc")
-    assert body["outputs"] == [{"id": "km-graph", "property": "figure"}, {"id": "km-table", "property": "children"}]
-    assert body["inputs"][0] == {"id": "km-cutoff", "property": "value", "value": 61.5}
+    assert body["outputs"] == [{"id": ids.KM_GRAPH, "property": "figure"}, {"id": ids.KM_TABLE, "property": "children"}]
+    assert body["inputs"][0] == {"id": ids.KM_CUTOFF, "property": "value", "value": 61.5}
     assert body["inputs"][1]["value"] == "abc" and body["inputs"][2] == []
-    assert body["state"] == [{"id": "km-ci", "property": "value", "value": "log-log"}]
-    assert body["changedPropIds"] == ["km-cutoff.value"]
+    assert body["state"] == [{"id": ids.KM_CI, "property": "value", "value": "log-log"}]
+    assert body["changedPropIds"] == [f"{ids.KM_CUTOFF}.value"]
     captured = json.loads(json.dumps(body))
     assert server.same_shape(body, captured) == (True, "")
     captured["inputs"] = captured["inputs"][:1]
@@ -159,11 +160,11 @@ def test_a_cutoff_change_is_the_figure_request_then_the_card_request_on_the_real
     client.get("/survival")
     deps = client.get("/_dash-dependencies").get_json()
     figure = client.post("/_dash-update-component", json=server.km_request(deps, 60.0)).get_json()["response"]
-    drawn = figure["km-drawn"]["data"]
-    assert figure["km-graph"]["figure"]["data"] and drawn["cutoff"] == 60.0 and drawn["var"] == "ast"
-    assert "km-table" not in figure                           # the card is not in the figure's response
+    drawn = figure[ids.KM_DRAWN]["data"]
+    assert figure[ids.KM_GRAPH]["figure"]["data"] and drawn["cutoff"] == 60.0 and drawn["var"] == "ast"
+    assert ids.KM_TABLE not in figure                           # the card is not in the figure's response
     card = client.post("/_dash-update-component", json=server.km_table_request(deps, drawn)).get_json()["response"]
-    assert card["km-table"]["style"] == {}
+    assert card[ids.KM_TABLE]["style"] == {}
     assert "AST > 60" in json.dumps(card, ensure_ascii=False)
 
 
@@ -185,13 +186,13 @@ def test_report_benchmark_table_flags_missed_targets():
 def test_serving_replay_puts_the_users_dataset_and_toggles_a_control():
     from benchmarks.serving import toggled, with_dataset
 
-    body = {"output": "x.children", "inputs": [{"id": "meta-method", "property": "value", "value": "REML"},
-                                             {"id": "dataset-id", "property": "data", "value": "demo"}],
-            "state": [{"id": "dataset-id", "property": "data", "value": "demo"}], "changedPropIds": []}
+    body = {"output": "x.children", "inputs": [{"id": ids.META_METHOD, "property": "value", "value": "REML"},
+                                             {"id": ids.DATASET_ID, "property": "data", "value": "demo"}],
+            "state": [{"id": ids.DATASET_ID, "property": "data", "value": "demo"}], "changedPropIds": []}
     mine = with_dataset(body, "abc")
     assert [d["value"] for d in mine["inputs"][1:] + mine["state"]] == ["abc", "abc"]
     assert body["inputs"][1]["value"] == "demo"                        # the recording is not changed
-    other = {"output": "y.children", "inputs": [{"id": "cox-endpoint", "property": "value", "value": "os"}]}
-    [flipped] = toggled([[body], [other]], "meta-method", ("REML", "DL", "PM"))
-    assert flipped["inputs"][0]["value"] == "DL" and flipped["changedPropIds"] == ["meta-method.value"]
-    assert toggled([[other]], "meta-method", ("REML",)) == []
+    other = {"output": "y.children", "inputs": [{"id": ids.COX_ENDPOINT, "property": "value", "value": "os"}]}
+    [flipped] = toggled([[body], [other]], ids.META_METHOD, ("REML", "DL", "PM"))
+    assert flipped["inputs"][0]["value"] == "DL" and flipped["changedPropIds"] == [f"{ids.META_METHOD}.value"]
+    assert toggled([[other]], ids.META_METHOD, ("REML",)) == []

@@ -24,6 +24,7 @@ import pytest
 from analysis import bounded
 from analysis.io import Limits
 from analysis.validate import ValidationReport
+from components import ids
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo_cohort.csv"
@@ -196,22 +197,23 @@ def test_the_web_upload_is_read_within_the_budget_and_the_previous_dataset_stays
 
     client = dash_app.server.test_client()
     deps = client.get("/_dash-dependencies").get_json()
-    upload = find_callback(deps, "dataset-id.data")
+    upload = find_callback(deps, f"{ids.DATASET_ID}.data")
 
     def send(raw: bytes, current: str):
-        values = {"upload.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(),
-                  "upload.filename": "f.csv", "time-unit.value": "months", "dataset-id.data": current}
-        return client.post("/_dash-update-component", json=build_body(upload, values, ["upload.contents"]))
+        values = {f"{ids.UPLOAD}.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(),
+                  f"{ids.UPLOAD}.filename": "f.csv", f"{ids.TIME_UNIT}.value": "months",
+                  f"{ids.DATASET_ID}.data": current}
+        return client.post("/_dash-update-component", json=build_body(upload, values, [f"{ids.UPLOAD}.contents"]))
 
     first = send(DEMO.read_bytes(), "demo")
-    previous = first.get_json()["response"]["dataset-id"]["data"]
+    previous = first.get_json()["response"][ids.DATASET_ID]["data"]
     assert previous not in (None, "demo")
     monkeypatch.setenv("HAIC_PARSE_MEMORY_MB", "4")
     resp = send(BIG, previous)
     assert resp.status_code == 200
     response = resp.get_json()["response"]
-    assert "dataset-id" not in response                                      # the active dataset is unchanged
-    feedback = json.dumps(response["upload-feedback"])
+    assert ids.DATASET_ID not in response                                      # the active dataset is unchanged
+    feedback = json.dumps(response[ids.UPLOAD_FEEDBACK])
     assert "could not be read within the limits" in feedback and "previous dataset is still active" in feedback
     for name, raw in PATHOLOGICAL.items():
         resp = send(raw, previous)

@@ -454,4 +454,5 @@ def test_figure_card_has_slide_resolution_export():
     assert graph.id == "f-graph"
     assert graph.config["toImageButtonOptions"]["scale"] >= 3 and graph.config["displaylogo"] is False
     info = [c for c in walk(card) if isinstance(c, dcc.Store) and c.id["type"] == "fc-info"][0]
-    assert info.data == {"graph": "f-graph", "filename": "f"}
+    assert info.data == {"graph": "f-graph", "filename": "f",   # the PNG button's scale is the mode bar's
+                         "scale": graph.config["toImageButtonOptions"]["scale"]}

@@ -8,6 +8,8 @@ import pytest
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 
+from components import ids
+
 
 @pytest.fixture
 def server():
@@ -43,18 +45,18 @@ def test_upload_refusal_and_remove_my_data(server):
     from services import meta_views, store
 
     with server.test_request_context("/"):
-        new_id, feedback, pending, _mapping = call("upload.contents", upload(GOOD))
+        new_id, feedback, pending, _mapping = call(f"{ids.UPLOAD}.contents", upload(GOOD))
         assert new_id != "demo" and "Loaded good.csv" in str(feedback)
         assert store.get_dataset(new_id).n == 3
 
-        same, feedback, _p, _m = call("upload.contents", upload(BAD), current=new_id)
+        same, feedback, _p, _m = call(f"{ids.UPLOAD}.contents", upload(BAD), current=new_id)
         assert same is dash_no_update() and "was not loaded" in str(feedback) and "negative times" in str(feedback)
         assert store.get_dataset(new_id).n == 3               # the earlier dataset is still there
 
         meta_views.apply_edit(0, "os_hr", "0.61", "my re-extraction")
         assert meta_views.current_data().frame.loc[0, "os_hr"] == "0.61"
 
-        back, feedback, _p, _m = call("remove-data.n_clicks", current=new_id)
+        back, feedback, _p, _m = call(f"{ids.REMOVE_DATA}.n_clicks", current=new_id)
         assert back == "demo" and "deleted" in str(feedback)
         with pytest.raises(store.DatasetMissing):
             store.get_dataset(new_id)

@@ -19,6 +19,7 @@ from flask import Flask, session
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from analysis.io import Limits, load_cohort
+from components import ids
 from tests.support.server import build_body, find_callback
 from services import store
 from tests.support.examples import examples
@@ -206,27 +207,27 @@ def app_client(tmp_path_factory):
 
     client = app.server.test_client()
     deps = client.get("/_dash-dependencies").get_json()
-    upload_cb = find_callback(deps, "dataset-id.data")
-    km_cb = find_callback(deps, "km-graph.figure")
+    upload_cb = find_callback(deps, f"{ids.DATASET_ID}.data")
+    km_cb = find_callback(deps, f"{ids.KM_GRAPH}.figure")
 
     def upload(raw: bytes, current: str, name: str = "fuzz.csv"):
-        values = {"upload.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(),
-                  "upload.filename": name, "time-unit.value": "months", "dataset-id.data": current}
-        return client.post("/_dash-update-component", json=build_body(upload_cb, values, ["upload.contents"]))
+        values = {f"{ids.UPLOAD}.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(),
+                  f"{ids.UPLOAD}.filename": name, f"{ids.TIME_UNIT}.value": "months", f"{ids.DATASET_ID}.data": current}
+        return client.post("/_dash-update-component", json=build_body(upload_cb, values, [f"{ids.UPLOAD}.contents"]))
 
     def km(dataset_id: str):
-        values = {"km-endpoint.value": "os", "km-var.value": "ast", "km-slider.value": 60.0,
-                  "km-ci.value": "log-log", "dataset-id.data": dataset_id, "km-cutoff.value": 60.0}
-        return client.post("/_dash-update-component", json=build_body(km_cb, values, ["km-cutoff.value"]))
+        values = {f"{ids.KM_ENDPOINT}.value": "os", f"{ids.KM_VAR}.value": "ast", f"{ids.KM_SLIDER}.value": 60.0,
+                  f"{ids.KM_CI}.value": "log-log", f"{ids.DATASET_ID}.data": dataset_id, f"{ids.KM_CUTOFF}.value": 60.0}
+        return client.post("/_dash-update-component", json=build_body(km_cb, values, [f"{ids.KM_CUTOFF}.value"]))
 
     def show(dataset_id: str):
         return client.post("/_dash-update-component", json=build_body(
-            banner_cb, {"dataset-id.data": dataset_id}, ["dataset-id.data"]))
+            banner_cb, {f"{ids.DATASET_ID}.data": dataset_id}, [f"{ids.DATASET_ID}.data"]))
 
-    banner_cb = find_callback(deps, "dataset-banner.children")
+    banner_cb = find_callback(deps, f"{ids.DATASET_BANNER}.children")
     first = upload(GOOD, "demo", "previous.csv")
     assert first.status_code == 200
-    previous = first.get_json()["response"]["dataset-id"]["data"]
+    previous = first.get_json()["response"][ids.DATASET_ID]["data"]
     return upload, km, show, previous
 
 
@@ -237,21 +238,21 @@ def test_upload_callback_survives_malformed_files_and_keeps_the_previous_dataset
     resp = upload(raw, previous)
     assert resp.status_code == 200, resp.status_code          # never a server error
     response = resp.get_json()["response"]
-    feedback = str(response["upload-feedback"])
-    if "dataset-id" not in response:                          # refused, or held: the page says so and why
+    feedback = str(response[ids.UPLOAD_FEEDBACK])
+    if ids.DATASET_ID not in response:                          # refused, or held: the page says so and why
         assert "was not loaded" in feedback and "previous dataset is still active" in feedback
         # at least one error badge with its message, or the time-unit check with a button per reading
         assert "'children': 'error'" in feedback or ("check the time unit" in feedback and "unit-choice" in feedback)
         current = previous
     else:
-        current = response["dataset-id"]["data"]
+        current = response[ids.DATASET_ID]["data"]
         assert current not in (None, "demo", previous)
     for value in cell_values_of(raw):
         assert value not in feedback                          # the feedback lists issues and columns, not cells
-    banner = str(show(current).get_json()["response"]["dataset-banner"]["children"])
+    banner = str(show(current).get_json()["response"][ids.DATASET_BANNER]["children"])
     assert "fuzz.csv" in banner or (current == previous and "previous.csv" in banner)   # the active dataset reads
     check = km(previous).get_json()["response"]                # and the earlier upload still does
-    assert "km-graph" in check and not check.get("km-alert", {}).get("children")
+    assert ids.KM_GRAPH in check and not check.get(ids.KM_ALERT, {}).get("children")
 
 
 @pytest.mark.parametrize("cells", [["1e+342064567324"], ["8e2569614270"], ["1e+34 2064567324"], ["-1E3000000000"],

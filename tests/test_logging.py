@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 import requests
 
+from components import ids
 from tests.support.server import build_body, find_callback, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,22 +113,23 @@ def test_importer_upload_callbacks_and_cli_log_no_canary(dash_app, all_logs, tmp
     # session A uploads through the Data page's callback and analyses on every page
     alice = dash_app.server.test_client()
     deps = alice.get("/_dash-dependencies").get_json()
-    upload_cb = find_callback(deps, "dataset-id.data")
-    resp = post(alice, upload_cb, {"upload.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(),
-                                   "upload.filename": "canary.csv", "time-unit.value": "months",
-                                   "dataset-id.data": "demo"}, ["upload.contents"])
+    upload_cb = find_callback(deps, f"{ids.DATASET_ID}.data")
+    resp = post(alice, upload_cb, {f"{ids.UPLOAD}.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(),
+                                   f"{ids.UPLOAD}.filename": "canary.csv", f"{ids.TIME_UNIT}.value": "months",
+                                   f"{ids.DATASET_ID}.data": "demo"}, [f"{ids.UPLOAD}.contents"])
     assert resp.status_code == 200
-    dataset_id = resp.get_json()["response"]["dataset-id"]["data"]
+    dataset_id = resp.get_json()["response"][ids.DATASET_ID]["data"]
     assert dataset_id and dataset_id != "demo"
 
-    km_cb = find_callback(deps, "km-graph.figure")
+    km_cb = find_callback(deps, f"{ids.KM_GRAPH}.figure")
     for var, cutoff in (("ast", 100.0), ("ast", CANARY_AST), ("risk_group", None), ("etiology", None)):
-        values = {"km-endpoint.value": "os", "km-var.value": var, "km-slider.value": cutoff,
-                  "km-ci.value": "log-log", "dataset-id.data": dataset_id, "km-cutoff.value": cutoff}
-        r = post(alice, km_cb, values, ["km-cutoff.value"])
-        assert r.status_code == 200 and "km-graph" in r.get_json()["response"]
-    preview = post(alice, find_callback(deps, "preview.children"), {"dataset-id.data": dataset_id},
-                   ["dataset-id.data"])
+        values = {f"{ids.KM_ENDPOINT}.value": "os", f"{ids.KM_VAR}.value": var, f"{ids.KM_SLIDER}.value": cutoff,
+                  f"{ids.KM_CI}.value": "log-log", f"{ids.DATASET_ID}.data": dataset_id,
+                  f"{ids.KM_CUTOFF}.value": cutoff}
+        r = post(alice, km_cb, values, [f"{ids.KM_CUTOFF}.value"])
+        assert r.status_code == 200 and ids.KM_GRAPH in r.get_json()["response"]
+    preview = post(alice, find_callback(deps, f"{ids.PREVIEW}.children"), {f"{ids.DATASET_ID}.data": dataset_id},
+                   [f"{ids.DATASET_ID}.data"])
     assert CANARY_ID in preview.get_data(as_text=True)         # the owner sees its own data
 
     # every other server callback that reads the dataset, with the canary dataset and empty controls
@@ -136,10 +138,10 @@ def test_importer_upload_callbacks_and_cli_log_no_canary(dash_app, all_logs, tmp
         if cb.get("clientside_function"):
             continue
         deps_all = cb["inputs"] + cb.get("state", [])
-        if not any(d["id"] == "dataset-id" for d in deps_all) or cb is km_cb or cb is upload_cb:
+        if not any(d["id"] == ids.DATASET_ID for d in deps_all) or cb is km_cb or cb is upload_cb:
             continue
-        values = {"dataset-id.data": dataset_id}
-        changed = [f"{d['id']}.{d['property']}" for d in cb["inputs"] if d["id"] == "dataset-id"] or \
+        values = {f"{ids.DATASET_ID}.data": dataset_id}
+        changed = [f"{d['id']}.{d['property']}" for d in cb["inputs"] if d["id"] == ids.DATASET_ID] or \
             [f"{cb['inputs'][0]['id']}.{cb['inputs'][0]['property']}"]
         r = post(alice, cb, values, changed)
         assert r.status_code in (200, 204, 500), cb["output"]   # 500: an unhandled None input, logged below
@@ -148,16 +150,18 @@ def test_importer_upload_callbacks_and_cli_log_no_canary(dash_app, all_logs, tmp
 
     # session B: the same dataset id reads as "not there", and nothing of A's data is in what B is shown
     bob = dash_app.server.test_client()
-    for cb in (km_cb, find_callback(deps, "preview.children"), find_callback(deps, "dataset-banner.children")):
-        values = {"km-endpoint.value": "os", "km-var.value": "ast", "km-slider.value": 100.0,
-                  "km-ci.value": "log-log", "dataset-id.data": dataset_id, "km-cutoff.value": 100.0}
-        r = post(bob, cb, values, ["dataset-id.data"])
+    for cb in (km_cb, find_callback(deps, f"{ids.PREVIEW}.children"),
+               find_callback(deps, f"{ids.DATASET_BANNER}.children")):
+        values = {f"{ids.KM_ENDPOINT}.value": "os", f"{ids.KM_VAR}.value": "ast", f"{ids.KM_SLIDER}.value": 100.0,
+                  f"{ids.KM_CI}.value": "log-log", f"{ids.DATASET_ID}.data": dataset_id,
+                  f"{ids.KM_CUTOFF}.value": 100.0}
+        r = post(bob, cb, values, [f"{ids.DATASET_ID}.data"])
         text = r.get_data(as_text=True)
         assert r.status_code == 200 and leaks(text) == [], cb["output"]
         assert "no longer on the server" in text
-    bad = post(bob, upload_cb, {"upload.contents": "data:text/csv;base64," + base64.b64encode(
-        b"patient_id,OS (months),death\nX,-1,maybe\n").decode(), "upload.filename": "b.csv",
-        "time-unit.value": "months", "dataset-id.data": dataset_id}, ["upload.contents"])
+    bad = post(bob, upload_cb, {f"{ids.UPLOAD}.contents": "data:text/csv;base64," + base64.b64encode(
+        b"patient_id,OS (months),death\nX,-1,maybe\n").decode(), f"{ids.UPLOAD}.filename": "b.csv",
+        f"{ids.TIME_UNIT}.value": "months", f"{ids.DATASET_ID}.data": dataset_id}, [f"{ids.UPLOAD}.contents"])
     assert bad.status_code == 200 and "was not loaded" in bad.get_data(as_text=True)
     assert leaks(bad.get_data(as_text=True)) == []
 
@@ -210,7 +214,7 @@ def test_redaction_holds_for_what_libraries_log(all_logs):
             raise KeyError(f"{CANARY_LEVEL} at {CANARY_AST}") from inner
     except KeyError:
         logging.getLogger("gunicorn.error").error("Error handling request", exc_info=True)
-    body = json.dumps({"output": "x", "inputs": [{"id": "upload", "property": "contents",
+    body = json.dumps({"output": "x", "inputs": [{"id": ids.UPLOAD, "property": "contents",
                                                   "value": "data:text/csv;base64," +
                                                   base64.b64encode(canary_csv()).decode()}]})
     logging.getLogger("flask.app").debug("request body: %s", body)
@@ -251,7 +255,7 @@ def test_a_real_server_process_logs_no_canary(tmp_path):
             session = DashSession(url)
             status, response, _s, _n = session.upload(canary_csv(), "canary.csv")
             assert status == 200
-            dataset_id = response["dataset-id"]["data"]
+            dataset_id = response[ids.DATASET_ID]["data"]
             for var, cutoff in (("ast", 100.0), ("ast", CANARY_AST), ("risk_group", None)):
                 status, response, _s, _n = session.move_cutoff(dataset_id, "os", var, cutoff)
                 assert status == 200 and km_ok(response)[0]

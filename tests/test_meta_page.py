@@ -18,6 +18,7 @@ import pytest
 from flask import session
 
 from analysis.cli import build_parser
+from components import ids
 from components.meta_grid import grid_rows, provenance_csv, studies_csv
 from services import meta_views as mv
 from services import store
@@ -346,28 +347,28 @@ def test_layout_reads_the_view_from_the_url(page, as_user):
     as_user("liam")
     root = page.layout(outcome="pfs", method="dl", hk="1", subgroup="platinum", moderator="year", se="0",
                        exclude="3,7,99", tab="sensitivity")
-    assert find(root, "meta-outcome").value == "pfs"
-    assert find(root, "meta-method").value == "DL"
-    assert find(root, "meta-hk").value is True and find(root, "meta-mh").value is False
-    assert find(root, "meta-derive-se").value is False and find(root, "meta-derive-pct").value is True
-    assert find(root, "meta-subgroup").value == "platinum" and find(root, "meta-moderator").value == "year"
-    assert find(root, "meta-exclude").data == [2, 6]           # 1-based in the URL; row 99 does not exist
-    assert find(root, "meta-tabs").active_tab == "sensitivity"
-    assert find(root, "meta-forest") is not None
+    assert find(root, ids.META_OUTCOME).value == "pfs"
+    assert find(root, ids.META_METHOD).value == "DL"
+    assert find(root, ids.META_HK).value is True and find(root, ids.META_MH).value is False
+    assert find(root, ids.META_DERIVE_SE).value is False and find(root, ids.META_DERIVE_PCT).value is True
+    assert find(root, ids.META_SUBGROUP).value == "platinum" and find(root, ids.META_MODERATOR).value == "year"
+    assert find(root, ids.META_EXCLUDE).data == [2, 6]           # 1-based in the URL; row 99 does not exist
+    assert find(root, ids.META_TABS).active_tab == "sensitivity"
+    assert find(root, ids.META_FOREST) is not None
     default = page.layout()
-    assert find(default, "meta-outcome").value == "os" and find(default, "meta-exclude").data == []
+    assert find(default, ids.META_OUTCOME).value == "os" and find(default, ids.META_EXCLUDE).data == []
 
 
 def test_tabs(page, as_user):
     as_user("mia")
     _d, view = page.compute_view("os", "REML", False, False, "RR", True, True, None, "platinum", [])
-    ids = {}
+    tab_ids = {}
     for tab in ("funnel", "sensitivity", "metareg", "correlation", "table"):
         content = page.tab_content(tab, view)
         items = content if isinstance(content, list) else [content]
-        ids[tab] = [getattr(c, "id", None) for c in items]
-    assert ids["funnel"][0] == "meta-funnel" and ids["sensitivity"][:2] == ["meta-loo", "meta-cumulative"]
-    assert ids["metareg"][0] == "meta-metareg" and ids["correlation"][0] == "meta-correlation"
+        tab_ids[tab] = [getattr(c, "id", None) for c in items]
+    assert tab_ids["funnel"][0] == "meta-funnel" and tab_ids["sensitivity"][:2] == ["meta-loo", "meta-cumulative"]
+    assert tab_ids["metareg"][0] == "meta-metareg" and tab_ids["correlation"][0] == "meta-correlation"
     assert "Egger" in text_of(page.tab_content("funnel", view))
     table = page.tab_content("table", view)
     assert "Per-study estimates" in text_of(table) and "Kudo M 2018" in text_of(table)
@@ -501,11 +502,12 @@ def test_tsa_controls(page, as_user):
     assert big[1].layout.font.size > small[1].layout.font.size
     assert "α 1% (two-sided), power 90%" in small[1].layout.title.text
     root = page.layout(outcome="dcr", tab="tsa", rrr="12", alpha="0.01", beta="0.1", fut="0")
-    assert find(root, "meta-tsa-rrr").value == 12 and find(root, "meta-tsa-alpha").value == "0.01"
-    assert find(root, "meta-tsa-beta").value == "0.1" and find(root, "meta-tsa-futility").value is False
-    assert find(root, "meta-tsa-panel").style == {}
+    assert find(root, ids.META_TSA_RRR).value == 12 and find(root, ids.META_TSA_ALPHA).value == "0.01"
+    assert find(root, ids.META_TSA_BETA).value == "0.1" and find(root, ids.META_TSA_FUTILITY).value is False
+    assert find(root, ids.META_TSA_PANEL).style == {}
     default = page.layout(outcome="orr")
-    assert find(default, "meta-tsa-rrr").value == 30 and find(default, "meta-tsa-panel").style == {"display": "none"}
+    assert (find(default, ids.META_TSA_RRR).value == 30
+            and find(default, ids.META_TSA_PANEL).style == {"display": "none"})
 
 
 def test_readme_says_how_many_studies_each_outcome_pools():

@@ -14,6 +14,7 @@ from analysis.adverse_events import ae_table
 from analysis.baseline import baseline_table
 from analysis.io import load_cohort
 from analysis.response import response_table
+from components import ids
 from services import cohort_views as views
 from services import store
 from tests.support.cohorts import make_cohort
@@ -80,7 +81,7 @@ def test_cox_callback_tables_match_the_models(pages, synthetic):
     assert alert is None
     view = views.cox_view(store.get_dataset(synthetic), "os", cand, {}, "p05", [], True)
     assert selected == [v.column for v in view.selected] and selected
-    table = find(table_card, "cox-table")
+    table = find(table_card, ids.COX_TABLE)
     body_rows = table.children[1].children
     assert len(body_rows) == len(cand)                             # one line per (two-level) variable
     text = texts_of(table)
@@ -90,7 +91,7 @@ def test_cox_callback_tables_match_the_models(pages, synthetic):
         assert f"{term.hr:.2f}" in " ".join(text)
     multi = view.multivariable
     assert list(forest.data[1].x) == pytest.approx([t.hr for t in multi.terms])
-    mtext = " ".join(texts_of(find(model_card, "cox-multi-table")))
+    mtext = " ".join(texts_of(find(model_card, ids.COX_MULTI_TABLE)))
     assert f"{multi.concordance:.3f}" in mtext and str(multi.events) in mtext
 
 
@@ -98,7 +99,7 @@ def test_cox_endpoint_and_chosen_cutoff_change_the_table(pages, synthetic):
     cand = ["ast", "child_pugh"]
     pfs = pages["cox"].update_cox("pfs", "p05", [], cand, True, {}, None, False, synthetic)
     os_ = pages["cox"].update_cox("os", "p05", [], cand, True, {}, None, False, synthetic)
-    assert texts_of(find(pfs[0], "cox-table")) != texts_of(find(os_[0], "cox-table"))
+    assert texts_of(find(pfs[0], ids.COX_TABLE)) != texts_of(find(os_[0], ids.COX_TABLE))
     assert "progression-free survival" in " ".join(texts_of(pfs[0]))
     cut = pages["cox"].update_cox("os", "p05", [], cand, True, {"ast": 80}, None, False, synthetic)
     text = " ".join(texts_of(cut[0]))
@@ -108,17 +109,17 @@ def test_cox_endpoint_and_chosen_cutoff_change_the_table(pages, synthetic):
 
 def test_cox_manual_rule_and_empty_selection(pages, synthetic):
     out = pages["cox"].update_cox("os", "manual", ["nlr"], ["ast", "nlr", "ehm"], True, {}, None, False, synthetic)
-    multi_text = texts_of(find(out[1], "cox-multi-table"))
+    multi_text = texts_of(find(out[1], ids.COX_MULTI_TABLE))
     assert "NLR" in multi_text and "AST (U/L)" not in multi_text
     assert len(out[2].data[1].x) == 1
     none = pages["cox"].update_cox("os", "manual", [], ["ast", "nlr"], True, {}, None, False, synthetic)
     assert "tick the variables" in _alert_text(none[1])
-    assert find(none[1], "cox-multi-table") is not None           # the smoke test's element exists anyway
+    assert find(none[1], ids.COX_MULTI_TABLE) is not None           # the smoke test's element exists anyway
 
 
 def test_cox_errors_become_alerts_not_tracebacks(pages, synthetic, ctx):
     out = pages["cox"].update_cox("os", "p05", [], ["ast"], True, {}, None, False, "expired-id")
-    assert find(out[0], "cox-table") is not None
+    assert find(out[0], ids.COX_TABLE) is not None
     assert "no longer on the server" in _alert_text(out[0])
     assert isinstance(out[2], go.Figure)
     # a URL's endpoint the dataset does not have: its own endpoint is shown, and named
@@ -142,7 +143,7 @@ def test_response_tables_and_by_group(pages, synthetic):
     main, cross, by_card, alert = pages["response"].update_tables("none", False, synthetic)
     assert alert is None and by_card is None
     result = response_table(store.get_dataset(synthetic).frame)
-    text = texts_of(find(main, "response-table"))
+    text = texts_of(find(main, ids.RESPONSE_TABLE))
     orr = result.criteria["RECIST1.1"].orr
     assert f"{orr.n} ({orr.pct:.1f}%)" in text and f"{orr.lo:.1f}–{orr.hi:.1f}" in text
     assert find(cross, "response-crosstab") is not None
@@ -162,7 +163,7 @@ def test_response_without_response_columns_is_a_note_not_an_error(pages, ctx):
     frame = make_cohort().drop(columns=["recist_best", "mrecist_best"])
     ds = store.put_dataset(load_cohort(frame), "noresp.csv")
     main, cross, by_card, alert = pages["response"].update_tables("none", False, ds.id)
-    assert alert is None and cross is None and find(main, "response-table") is not None
+    assert alert is None and cross is None and find(main, ids.RESPONSE_TABLE) is not None
     fig, note, alert = pages["response"].update_km("recist", "os", "0", False, ds.id)
     assert fig is no_update and alert is None
     *_rest, note, style, km_controls = pages["response"].fill_groups(ds.id, None, None)
@@ -196,11 +197,11 @@ def test_response_landmark_removes_early_events_and_restarts_time(pages, synthet
 def test_safety_by_group_adds_group_columns_and_tests(pages, synthetic):
     card, fig, alert, style = pages["safety"].update_ae("none", "20", False, synthetic)
     assert alert is None and style == {}
-    grid = find(card, "ae-table")
+    grid = find(card, ids.AE_TABLE)
     plain = [c.get("headerName") for c in grid.columnDefs]
     assert plain[0] == "Adverse event" and "p" not in plain
     card2, fig2, _, _s = pages["safety"].update_ae("treatment", "all", False, synthetic)
-    grid2 = find(card2, "ae-table")
+    grid2 = find(card2, ids.AE_TABLE)
     heads = [c["headerName"] for c in grid2.columnDefs]
     result = ae_table(store.get_dataset(synthetic).frame, by="treatment")
     for lv in result.levels:
@@ -218,7 +219,7 @@ def test_safety_without_ae_columns_is_a_note_not_an_error(pages, ctx):
     ds = store.put_dataset(load_cohort(frame), "noae.csv")
     card, fig, alert, style = pages["safety"].update_ae("none", "20", False, ds.id)
     assert alert is None and fig is no_update and style == {"display": "none"}   # no red alert, no empty axes
-    assert find(card, "ae-table") is not None and "No adverse-event data" in _alert_text(card)
+    assert find(card, ids.AE_TABLE) is not None and "No adverse-event data" in _alert_text(card)
     assert "ae_<term>" in _alert_text(card)
 
 
@@ -228,10 +229,10 @@ def test_safety_without_ae_columns_is_a_note_not_an_error(pages, ctx):
 def test_baseline_overall_and_by_group(pages, synthetic):
     card, alert = pages["baseline"].update_baseline("none", "both", False, synthetic)
     assert alert is None
-    heads = texts_of(find(card, "baseline-table").children[0])
+    heads = texts_of(find(card, ids.BASELINE_TABLE).children[0])
     assert "p" not in heads
     card, alert = pages["baseline"].update_baseline("treatment", "mean", True, synthetic)
-    table = find(card, "baseline-table")
+    table = find(card, ids.BASELINE_TABLE)
     assert table.style["fontSize"] == "1.2rem"                    # presentation mode
     heads = texts_of(table.children[0])
     assert heads[-1] == "p"
@@ -255,20 +256,20 @@ def test_baseline_footnote_counts_columns_with_a_role_and_names_the_rest_by_labe
 
 def test_baseline_missing_dataset_is_an_alert(pages, ctx):
     card, alert = pages["baseline"].update_baseline("none", "both", False, "gone")
-    assert _is_alert(alert) and find(card, "baseline-table") is not None
+    assert _is_alert(alert) and find(card, ids.BASELINE_TABLE) is not None
 
 
 def test_demo_cohort_pages_render(pages, ctx):
     """The shipped SYNTHETIC demo cohort goes through every page without an alert."""
     out = pages["cox"].update_cox("pfs", "p05", [], views.PAPER_COX_VARIABLES, True, {}, None, False, "demo")
-    assert out[3] is None and find(out[0], "cox-table") is not None
+    assert out[3] is None and find(out[0], ids.COX_TABLE) is not None
     assert pages["response"].update_tables("treatment", False, "demo")[3] is None
     assert pages["response"].update_km("mrecist", "pfs", "3", False, "demo")[2] is None
     assert pages["safety"].update_ae("treatment", "10", False, "demo")[2] is None
     assert pages["safety"].update_ae("treatment", "10", False, "demo")[3] == {}
     assert pages["baseline"].update_baseline("treatment", "both", False, "demo")[1] is None
     present = [c for c in views.PAPER_COX_VARIABLES if c in store.get_dataset("demo").frame.columns]
-    assert len(find(out[0], "cox-table").children[1].children) >= len(present)
+    assert len(find(out[0], ids.COX_TABLE).children[1].children) >= len(present)
 
 
 def test_survival_km_works_where_the_cutoff_scan_cannot(pages, ctx):

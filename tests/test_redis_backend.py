@@ -21,6 +21,7 @@ import requests
 from flask import Flask, session
 
 from analysis.io import load_cohort
+from components import ids
 from tests.support.server import AppServer, RedisServer, build_body, find_callback
 from services import store
 
@@ -214,7 +215,7 @@ def test_two_app_processes_share_datasets_per_session_cookie(redis_url, redis_cl
         alice_one = DashSession(one.url)
         status, response, _s, _n = alice_one.upload(CSV, "shared.csv")
         assert status == 200
-        dataset_id = response["dataset-id"]["data"]
+        dataset_id = response[ids.DATASET_ID]["data"]
         assert dataset_id and dataset_id != "demo"
         assert CANARY.encode() in everything_in(redis_client)
 
@@ -223,7 +224,8 @@ def test_two_app_processes_share_datasets_per_session_cookie(redis_url, redis_cl
         alice_two.http.cookies.update(alice_one.http.cookies)
         status, response, _s, _n = alice_two.move_cutoff(dataset_id, "os", "ast", 60.0)
         assert status == 200 and km_ok(response)[0]
-        banner = alice_two.call("dataset-banner.children", {"dataset-id.data": dataset_id}, ["dataset-id.data"])
+        banner = alice_two.call(f"{ids.DATASET_BANNER}.children", {f"{ids.DATASET_ID}.data": dataset_id},
+                                [f"{ids.DATASET_ID}.data"])
         assert "shared.csv (n=40)" in str(banner[1])
 
         # another browser on either process does not
@@ -231,14 +233,15 @@ def test_two_app_processes_share_datasets_per_session_cookie(redis_url, redis_cl
             bob = DashSession(url)
             status, response, _s, _n = bob.move_cutoff(dataset_id, "os", "ast", 60.0)
             assert status == 200 and not km_ok(response)[0]
-            assert "no longer on the server" in str(response["km-alert"]) and CANARY not in str(response)
+            assert "no longer on the server" in str(response[ids.KM_ALERT]) and CANARY not in str(response)
 
         # "Remove my data" on process two removes it for process one as well, and from Redis
         status, response, _s, _n = alice_two.call(
-            "dataset-id.data", {"remove-data.n_clicks": 1, "dataset-id.data": dataset_id}, ["remove-data.n_clicks"])
-        assert status == 200 and "were deleted" in str(response["upload-feedback"])
+            f"{ids.DATASET_ID}.data", {f"{ids.REMOVE_DATA}.n_clicks": 1, f"{ids.DATASET_ID}.data": dataset_id},
+            [f"{ids.REMOVE_DATA}.n_clicks"])
+        assert status == 200 and "were deleted" in str(response[ids.UPLOAD_FEEDBACK])
         status, response, _s, _n = alice_one.move_cutoff(dataset_id, "os", "ast", 60.0)
-        assert not km_ok(response)[0] and "no longer on the server" in str(response["km-alert"])
+        assert not km_ok(response)[0] and "no longer on the server" in str(response[ids.KM_ALERT])
         assert CANARY.encode() not in everything_in(redis_client)
 
 
@@ -260,16 +263,17 @@ def test_background_job_runs_on_a_celery_worker(redis_url, redis_client, tmp_pat
             with AppServer(env={"REDIS_URL": redis_url, "HAIC_SECRET_KEY": "k" * 32, "HAIC_WORKERS": "1"}) as srv:
                 alice = DashSession(srv.url)
                 status, response, _s, _n = alice.upload(CSV, "bg.csv")
-                dataset_id = response["dataset-id"]["data"]
+                dataset_id = response[ids.DATASET_ID]["data"]
                 end_id = re.search(r'"end_id":"([^"]+)"', alice.http.get(srv.url + "/survival").text).group(1)
-                status, response, _s, _n = alice.call("cp-ticket.data", {"cp-run.n_clicks": 1,
-                                                                         "dataset-id.data": dataset_id},
-                                                      ["cp-run.n_clicks"])
+                status, response, _s, _n = alice.call(f"{ids.CP_TICKET}.data", {f"{ids.CP_RUN}.n_clicks": 1,
+                                                                                f"{ids.DATASET_ID}.data": dataset_id},
+                                                      [f"{ids.CP_RUN}.n_clicks"])
                 assert status == 200
-                ticket = response["cp-ticket"]["data"]
-                body = build_body(find_callback(alice.deps, "cp-full-key.data"),
-                                  {"cp-ticket.data": ticket, "km-endpoint.value": "os", "km-var.value": "ast"},
-                                  ["cp-ticket.data"])
+                ticket = response[ids.CP_TICKET]["data"]
+                body = build_body(find_callback(alice.deps, f"{ids.CP_FULL_KEY}.data"),
+                                  {f"{ids.CP_TICKET}.data": ticket, f"{ids.KM_ENDPOINT}.value": "os",
+                                   f"{ids.KM_VAR}.value": "ast"},
+                                  [f"{ids.CP_TICKET}.data"])
                 first = alice.http.post(srv.url + "/_dash-update-component", params={"endId": end_id},
                                         json=body, timeout=60).json()
                 assert "cacheKey" in first and "job" in first, first
@@ -282,7 +286,7 @@ def test_background_job_runs_on_a_celery_worker(redis_url, redis_client, tmp_pat
                         break
                     time.sleep(0.5)
                 assert result is not None, worker_log.read_text(errors="replace")[-3000:]
-                content_hash, endpoint, var = result["cp-full-key"]["data"]
+                content_hash, endpoint, var = result[ids.CP_FULL_KEY]["data"]
                 assert (endpoint, var) == ("os", "ast") and len(content_hash) == 32
         finally:
             worker.terminate()
@@ -404,11 +408,11 @@ def test_an_outage_reaches_the_user_as_a_clear_message_and_the_data_come_back(ow
     with AppServer(env=env) as app_server:
         alice = DashSession(app_server.url)
         status, response, _s, _n = alice.upload(CSV, "a.csv")
-        dataset_id = response["dataset-id"]["data"]
+        dataset_id = response[ids.DATASET_ID]["data"]
         server.stop()
         status, response, _s, _n = alice.move_cutoff(dataset_id, "os", "ast", 60.0)
         assert status == 200 and not km_ok(response)[0]
-        alert = str(response["km-alert"])
+        alert = str(response[ids.KM_ALERT])
         assert "cannot be reached" in alert and "Nothing has been deleted" in alert and "ConnectionError" not in alert
         server.start()
         status, response, _s, _n = alice.move_cutoff(dataset_id, "os", "ast", 60.0)

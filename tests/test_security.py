@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
+from components import ids
 from tests.support.server import AppServer, build_body, find_callback
 from components.export import FORMULA_PREFIXES, to_safe_csv
 from services.security import content_security_policy, redact_text
@@ -42,8 +43,8 @@ def call(client, output, values, changed, **kwargs):
 
 
 def upload_values(raw: bytes, name: str = "f.csv") -> dict:
-    return {"upload.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(), "upload.filename": name,
-            "time-unit.value": "months", "dataset-id.data": "demo"}
+    return {f"{ids.UPLOAD}.contents": "data:text/csv;base64," + base64.b64encode(raw).decode(),
+            f"{ids.UPLOAD}.filename": name, f"{ids.TIME_UNIT}.value": "months", f"{ids.DATASET_ID}.data": "demo"}
 
 
 def csp_directives(header: str) -> dict[str, list[str]]:
@@ -59,12 +60,13 @@ EXPECTED = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Ref
 
 
 def test_security_headers_on_every_kind_of_response(client):
-    km = call(client, "km-graph.figure", {"km-endpoint.value": "os", "km-var.value": "none",
-                                          "km-ci.value": "log-log", "dataset-id.data": "demo"}, ["km-var.value"])
+    km = call(client, f"{ids.KM_GRAPH}.figure", {f"{ids.KM_ENDPOINT}.value": "os", f"{ids.KM_VAR}.value": "none",
+                                                 f"{ids.KM_CI}.value": "log-log", f"{ids.DATASET_ID}.data": "demo"},
+              [f"{ids.KM_VAR}.value"])
     responses = {"index": client.get("/"), "page": client.get("/survival"), "layout": client.get("/_dash-layout"),
                  "dependencies": client.get("/_dash-dependencies"), "asset": client.get("/assets/app.css"),
                  "missing": client.get("/no/such/thing.txt"), "callback": km}
-    assert km.status_code == 200 and "km-graph" in km.get_json()["response"]
+    assert km.status_code == 200 and ids.KM_GRAPH in km.get_json()["response"]
     for name, resp in responses.items():
         for header, value in EXPECTED.items():
             assert resp.headers.get(header) == value, (name, header)
@@ -116,8 +118,8 @@ def test_policy_text_is_well_formed():
 
 def test_oversize_callback_body_gets_a_clear_413(dash_app, client, monkeypatch):
     monkeypatch.setitem(dash_app.server.config, "MAX_CONTENT_LENGTH", 200_000)
-    resp = call(client, "dataset-id.data", upload_values(b"os_months,os_event\n" + b"1,1\n" * 100_000),
-                ["upload.contents"])
+    resp = call(client, f"{ids.DATASET_ID}.data", upload_values(b"os_months,os_event\n" + b"1,1\n" * 100_000),
+                [f"{ids.UPLOAD}.contents"])
     assert resp.status_code == 413
     body = resp.get_json()
     assert body["status"] == 413 and "too large" in body["error"] and "limit" in body["error"]
@@ -144,12 +146,13 @@ def test_install_security_on_a_plain_flask_server():
 
 
 def test_cross_site_posts_are_refused(client):
-    values = {"km-endpoint.value": "os", "km-var.value": "none", "km-ci.value": "log-log", "dataset-id.data": "demo"}
+    values = {f"{ids.KM_ENDPOINT}.value": "os", f"{ids.KM_VAR}.value": "none", f"{ids.KM_CI}.value": "log-log",
+              f"{ids.DATASET_ID}.data": "demo"}
 
     def post(origin=None, **headers):
         if origin is not None:
             headers["Origin"] = origin
-        return call(client, "km-graph.figure", values, ["km-var.value"], headers=headers).status_code
+        return call(client, f"{ids.KM_GRAPH}.figure", values, [f"{ids.KM_VAR}.value"], headers=headers).status_code
 
     assert post("https://evil.example") == 403
     assert post("null") == 403
@@ -245,9 +248,9 @@ def test_a_malformed_callback_body_gets_400_with_a_short_json_error(client, body
 
 def test_a_wellformed_callback_body_is_served(client):
     deps = client.get("/_dash-dependencies").get_json()
-    body = build_body(find_callback(deps, "km-graph.figure"),
-                      {"km-endpoint.value": "os", "km-var.value": "none", "km-ci.value": "log-log",
-                       "dataset-id.data": "demo"}, ["km-var.value"])
+    body = build_body(find_callback(deps, f"{ids.KM_GRAPH}.figure"),
+                      {f"{ids.KM_ENDPOINT}.value": "os", f"{ids.KM_VAR}.value": "none", f"{ids.KM_CI}.value": "log-log",
+                       f"{ids.DATASET_ID}.data": "demo"}, [f"{ids.KM_VAR}.value"])
     assert client.post(CALLBACK, json=body).status_code == 200
     body["inputs"] = body["inputs"][:-1]                                           # one input short
     assert client.post(CALLBACK, json=body).status_code == 400
@@ -263,17 +266,17 @@ def test_oversize_upload_through_gunicorn_gets_413_and_the_server_carries_on():
                                                       for i in range(200))
         status, response, _s, _n = session.upload(good, "good.csv")
         assert status == 200
-        dataset_id = response["dataset-id"]["data"]
+        dataset_id = response[ids.DATASET_ID]["data"]
         huge = b"os_months,os_event\n" + b"1,1\n" * 1_000_000          # 4 MB: over the request limit
         resp = session.http.post(server.url + CALLBACK, json=session.body(
-            "dataset-id.data", upload_values(huge), ["upload.contents"]), timeout=60)
+            f"{ids.DATASET_ID}.data", upload_values(huge), [f"{ids.UPLOAD}.contents"]), timeout=60)
         assert resp.status_code == 413
         assert "too large" in resp.json()["error"] and "1 MB" in resp.json()["error"]
         # just over the file limit but under the request limit: the importer refuses it with a clear message
         mid = b"os_months,os_event\n" + b"1,1\n" * 300_000              # 1.2 MB
         status, response, _s, _n = session.upload(mid, "mid.csv", dataset_id)
-        assert status == 200 and "dataset-id" not in response           # the active dataset is unchanged
-        assert "larger than the limit of 1 MB" in str(response["upload-feedback"])
+        assert status == 200 and ids.DATASET_ID not in response           # the active dataset is unchanged
+        assert "larger than the limit of 1 MB" in str(response[ids.UPLOAD_FEEDBACK])
         # the earlier upload is still there for this session
         status, response, _s, _n = session.move_cutoff(dataset_id, "os", "ast", 60.0)
         assert status == 200 and km_ok(response)[0]
@@ -370,17 +373,17 @@ def test_a_restart_without_a_configured_key_keeps_users_data_reachable(tmp_path)
     with AppServer(env=env) as first:
         alice = DashSession(first.url)
         status, response, _s, _n = alice.upload(good, "a.csv")
-        dataset_id = response["dataset-id"]["data"]
+        dataset_id = response[ids.DATASET_ID]["data"]
         cookies = alice.http.cookies.get_dict()
     with AppServer(env=env) as second:                                  # the same host, restarted
         again = DashSession(second.url)
         again.http.cookies.update(cookies)
         status, response, _s, _n = again.move_cutoff(dataset_id, "os", "ast", 60.0)
         assert status == 200 and km_ok(response)[0]
-        status, response, _s, _n = again.call("dataset-id.data", {"remove-data.n_clicks": 1,
-                                                                  "dataset-id.data": dataset_id},
-                                              ["remove-data.n_clicks"])
-        assert "were deleted" in str(response["upload-feedback"])
+        status, response, _s, _n = again.call(f"{ids.DATASET_ID}.data", {f"{ids.REMOVE_DATA}.n_clicks": 1,
+                                                                          f"{ids.DATASET_ID}.data": dataset_id},
+                                              [f"{ids.REMOVE_DATA}.n_clicks"])
+        assert "were deleted" in str(response[ids.UPLOAD_FEEDBACK])
 
 
 # --- gunicorn (issue 13, items 5 and 6) ------------------------------------------------------------------------

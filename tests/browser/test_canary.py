@@ -16,6 +16,7 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
+from components import ids
 from tests.support.browser import screenshot, wait_for, wait_text
 from tests.support.server import AppServer
 
@@ -25,9 +26,9 @@ CANARY_ID = "CANARY-5e1d7"
 CANARY_LEVEL = "canarylevelqq"
 CANARY_MEDIAN = "987654.321"
 NEEDLES = (CANARY_ID, CANARY_ID.lower(), CANARY_LEVEL, "987654.3", "987654")
-PAGES = [("/", "#preview-grid"), ("/survival", "#km-graph .main-svg"), ("/cox", "#cox-multi-table"),
-         ("/response", "#response-table"), ("/safety", "#ae-table"), ("/baseline", "#baseline-table"),
-         ("/meta", "#meta-forest .main-svg")]
+PAGES = [("/", f"#{ids.PREVIEW_GRID}"), ("/survival", f"#{ids.KM_GRAPH} .main-svg"),
+         ("/cox", f"#{ids.COX_MULTI_TABLE}"), ("/response", f"#{ids.RESPONSE_TABLE}"), ("/safety", f"#{ids.AE_TABLE}"),
+         ("/baseline", f"#{ids.BASELINE_TABLE}"), ("/meta", f"#{ids.META_FOREST} .main-svg")]
 
 
 def canary_csv() -> bytes:
@@ -62,12 +63,12 @@ def visit(_driver_session, tmp_path_factory):
     urls: list[str] = []
     with AppServer(env=env) as server:
         browser.get(server.url + "/")
-        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"), 30)
-        browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(path))
-        wait_text(browser, "#upload-feedback", lambda t: "Loaded canary.csv" in t, 60)
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.UPLOAD} input[type=file]"), 30)
+        browser.find_element(By.CSS_SELECTOR, f"#{ids.UPLOAD} input[type=file]").send_keys(str(path))
+        wait_text(browser, f"#{ids.UPLOAD_FEEDBACK}", lambda t: "Loaded canary.csv" in t, 60)
         # the survival page cut by the user variable at its default cutoff; the URL takes the view state
         browser.get(server.url + "/survival?endpoint=os&var=canary_score")
-        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#km-graph .main-svg"), 30)
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.KM_GRAPH} .main-svg"), 30)
         wait_for(browser, lambda d: "cutoff=" in d.current_url, 20, "the view state never reached the URL")
         urls.append(browser.current_url)
         for page, selector in PAGES:
@@ -78,7 +79,7 @@ def visit(_driver_session, tmp_path_factory):
             time.sleep(0.5)                                   # the URL is rewritten 150 ms after a change
             browser.refresh()
             wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, selector), 30, f"{selector} after reload")
-            wait_text(browser, "#dataset-banner", lambda t: "canary.csv" in t or page == "/meta")
+            wait_text(browser, f"#{ids.DATASET_BANNER}", lambda t: "canary.csv" in t or page == "/meta")
             urls.append(browser.current_url)
             urls.extend(browser.execute_script(
                 "return performance.getEntriesByType('navigation').map(e => e.name)"))

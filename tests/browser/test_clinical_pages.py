@@ -8,16 +8,18 @@ import re
 import pytest
 from selenium.webdriver.common.by import By
 
+from components import ids
 from tests.support.browser import (capture_downloads, console_errors, first_download, screenshot, wait_for,
                                     wait_text)
 
 pytestmark = pytest.mark.browser
 
-PAGES = [("/cox", "cox", "#cox-table tbody tr"), ("/cox?endpoint=os", "cox-os", "#cox-multi-table"),
-         ("/response", "response", "#response-table tbody tr"),
-         ("/safety", "safety", "#ae-table .ag-row"), ("/baseline", "baseline", "#baseline-table tbody tr"),
-         ("/baseline?by=treatment", "baseline-by-treatment", "#baseline-table tbody tr"),
-         ("/safety?by=treatment", "safety-by-treatment", "#ae-table .ag-row")]
+PAGES = [("/cox", "cox", f"#{ids.COX_TABLE} tbody tr"), ("/cox?endpoint=os", "cox-os", f"#{ids.COX_MULTI_TABLE}"),
+         ("/response", "response", f"#{ids.RESPONSE_TABLE} tbody tr"),
+         ("/safety", "safety", f"#{ids.AE_TABLE} .ag-row"),
+         ("/baseline", "baseline", f"#{ids.BASELINE_TABLE} tbody tr"),
+         ("/baseline?by=treatment", "baseline-by-treatment", f"#{ids.BASELINE_TABLE} tbody tr"),
+         ("/safety?by=treatment", "safety-by-treatment", f"#{ids.AE_TABLE} .ag-row")]
 
 
 def _elements(driver, css):
@@ -63,13 +65,13 @@ def _choose(driver, dropdown_id: str, text: str) -> None:
 def test_page_renders_without_console_errors(live_server, browser, path, name, selector):
     browser.get(live_server + path)
     wait_for(browser, lambda d: _elements(d, selector), 40, f"{selector} never appeared")
-    wait_text(browser, "#dataset-banner", lambda t: "SYNTHETIC" in t)
+    wait_text(browser, f"#{ids.DATASET_BANNER}", lambda t: "SYNTHETIC" in t)
     if "cox" in name:
-        wait_for(browser, lambda d: _elements(d, "#cox-forest .main-svg"), 20)
+        wait_for(browser, lambda d: _elements(d, f"#{ids.COX_FOREST} .main-svg"), 20)
     if name.startswith("safety"):
-        wait_for(browser, lambda d: _elements(d, "#ae-chart .main-svg"), 20)
+        wait_for(browser, lambda d: _elements(d, f"#{ids.AE_CHART} .main-svg"), 20)
     if name == "response":
-        wait_for(browser, lambda d: _elements(d, "#response-km .main-svg"), 20)
+        wait_for(browser, lambda d: _elements(d, f"#{ids.RESPONSE_KM} .main-svg"), 20)
     screenshot(browser, f"clinical-{name}")
     assert console_errors(browser) == []
     assert "Traceback" not in browser.page_source
@@ -78,19 +80,19 @@ def test_page_renders_without_console_errors(live_server, browser, path, name, s
 
 def test_cox_endpoint_switch_changes_the_table_and_url(live_server, browser):
     browser.get(live_server + "/cox?endpoint=pfs")
-    pfs = wait_text(browser, "#cox-table", lambda t: "Univariable" in t and "AST" in t, 40)
-    title = browser.find_element(By.CSS_SELECTOR, "#cox-table").find_element(
+    pfs = wait_text(browser, f"#{ids.COX_TABLE}", lambda t: "Univariable" in t and "AST" in t, 40)
+    title = browser.find_element(By.CSS_SELECTOR, f"#{ids.COX_TABLE}").find_element(
         By.XPATH, "ancestor::div[contains(concat(' ', @class, ' '), ' card ')][1]").text
     assert "progression-free survival" in title
-    _click_label(browser, "cox-endpoint", "Overall survival")
-    os_text = wait_text(browser, "#cox-table", lambda t: "AST" in t and t != pfs, 40)
-    card = browser.find_element(By.CSS_SELECTOR, "#cox-table").find_element(
+    _click_label(browser, ids.COX_ENDPOINT, "Overall survival")
+    os_text = wait_text(browser, f"#{ids.COX_TABLE}", lambda t: "AST" in t and t != pfs, 40)
+    card = browser.find_element(By.CSS_SELECTOR, f"#{ids.COX_TABLE}").find_element(
         By.XPATH, "ancestor::div[contains(concat(' ', @class, ' '), ' card ')][1]").text
     assert "overall survival" in card
     assert os_text != pfs
     wait_for(browser, lambda d: "endpoint=os" in d.current_url, 10, "URL never recorded the endpoint")
     # the forest plot has one marker per multivariable term
-    rows = len(_elements(browser, "#cox-multi-table tbody tr"))
+    rows = len(_elements(browser, f"#{ids.COX_MULTI_TABLE} tbody tr"))
     assert rows > 0
     screenshot(browser, "clinical-cox-switched-to-os")
     assert console_errors(browser) == []
@@ -98,36 +100,38 @@ def test_cox_endpoint_switch_changes_the_table_and_url(live_server, browser):
 
 def test_cox_hand_picked_model_from_url(live_server, browser):
     browser.get(live_server + "/cox?endpoint=os&rule=manual&vars=ast,alp")
-    text = wait_text(browser, "#cox-multi-table", lambda t: "AST" in t and "ALP" in t, 40)
+    text = wait_text(browser, f"#{ids.COX_MULTI_TABLE}", lambda t: "AST" in t and "ALP" in t, 40)
     assert "Child-Pugh" not in text and "NLR" not in text      # only the two chosen variables
-    assert browser.find_element(By.CSS_SELECTOR, "#cox-vars-box").is_displayed()
+    assert browser.find_element(By.CSS_SELECTOR, f"#{ids.COX_VARS_BOX}").is_displayed()
     ticked = browser.execute_script(
-        "return Array.from(document.querySelectorAll('#cox-vars input:checked')).map(e => e.value)")
+        f"return Array.from(document.querySelectorAll('#{ids.COX_VARS} input:checked')).map(e => e.value)")
     assert sorted(ticked) == ["alp", "ast"]
     # two terms -> two HR markers in the forest plot
     wait_for(browser, lambda d: d.execute_script(
-        "const g = document.querySelector('#cox-forest .js-plotly-plot');"
+        f"const g = document.querySelector('#{ids.COX_FOREST} .js-plotly-plot');"
         "return g && g.data && g.data[1] && g.data[1].x.length === 2;"), 20, "forest plot never showed 2 terms")
     assert console_errors(browser) == []
 
 
 def test_safety_by_group_adds_group_columns(live_server, browser):
     browser.get(live_server + "/safety")
-    wait_for(browser, lambda d: _elements(d, "#ae-table .ag-row"), 40)
-    before = [h.text for h in _elements(browser, "#ae-table .ag-header-cell-text, #ae-table .ag-header-group-text")]
+    wait_for(browser, lambda d: _elements(d, f"#{ids.AE_TABLE} .ag-row"), 40)
+    before = [h.text for h in _elements(browser, f"#{ids.AE_TABLE} .ag-header-cell-text, "
+                                                 f"#{ids.AE_TABLE} .ag-header-group-text")]
     assert not any("p" == h.strip() for h in before)
-    _choose(browser, "ae-by", "Treatment")
+    _choose(browser, ids.AE_BY, "Treatment")
     wait_for(browser, lambda d: any("HAIC + TKIs or ICIs" in h.text for h in
-                                    _elements(d, "#ae-table .ag-header-group-text")), 30,
+                                    _elements(d, f"#{ids.AE_TABLE} .ag-header-group-text")), 30,
              "group columns never appeared")
-    after = [h.text for h in _elements(browser, "#ae-table .ag-header-cell-text, #ae-table .ag-header-group-text")]
+    after = [h.text for h in _elements(browser, f"#{ids.AE_TABLE} .ag-header-cell-text, "
+                                                f"#{ids.AE_TABLE} .ag-header-group-text")]
     assert len(after) > len(before)
     assert any("HAIC + ICIs + TKIs/anti-VEGF" in h for h in after)
-    assert "Fisher's exact test" in browser.find_element(By.XPATH, "//*[@id='ae-table']/ancestor::div"
+    assert "Fisher's exact test" in browser.find_element(By.XPATH, f"//*[@id='{ids.AE_TABLE}']/ancestor::div"
                                                                    "[contains(@class,'card')][1]").text
     # the chart now has one bar pair per group
     wait_for(browser, lambda d: d.execute_script(
-        "const g = document.querySelector('#ae-chart .js-plotly-plot'); return g && g.data.length === 4;"), 20)
+        f"const g = document.querySelector('#{ids.AE_CHART} .js-plotly-plot'); return g && g.data.length === 4;"), 20)
     wait_for(browser, lambda d: "by=treatment" in d.current_url, 10)
     screenshot(browser, "clinical-safety-by-treatment-interactive")
     assert console_errors(browser) == []
@@ -135,7 +139,7 @@ def test_safety_by_group_adds_group_columns(live_server, browser):
 
 def _km_ns(driver) -> list[int]:
     text = driver.execute_script(
-        "const g = document.querySelector('#response-km .js-plotly-plot');"
+        f"const g = document.querySelector('#{ids.RESPONSE_KM} .js-plotly-plot');"
         "return g && g.data ? g.data.map(t => t.name || '').join(' | ') : '';")
     return [int(n) for n in re.findall(r"n=(\d+)", text or "")]
 
@@ -144,17 +148,17 @@ def test_response_landmark_changes_the_km_numbers(live_server, browser):
     browser.get(live_server + "/response?endpoint=os")
     wait_for(browser, lambda d: len(_km_ns(d)) == 2, 40, "KM by response never drawn")
     before = _km_ns(browser)
-    note = wait_text(browser, "#response-km-note", lambda t: "patients" in t)
+    note = wait_text(browser, f"#{ids.RESPONSE_KM_NOTE}", lambda t: "patients" in t)
     assert "No landmark" in note
-    _click_label(browser, "response-landmark", "6 months")
+    _click_label(browser, ids.RESPONSE_LANDMARK, "6 months")
     wait_for(browser, lambda d: len(_km_ns(d)) == 2 and _km_ns(d) != before, 30, "KM n did not change")
     after = _km_ns(browser)
     assert sum(after) < sum(before)                           # patients with an event before 6 months leave
-    note = wait_text(browser, "#response-km-note", lambda t: "Landmark 6 months" in t)
+    note = wait_text(browser, f"#{ids.RESPONSE_KM_NOTE}", lambda t: "Landmark 6 months" in t)
     dropped = int(re.search(r"Landmark 6 months: (\d+) of", note).group(1))
     assert sum(before) - sum(after) == dropped
     wait_for(browser, lambda d: "landmark=6" in d.current_url, 5, "URL")
-    assert "Months from the landmark" in browser.find_element(By.CSS_SELECTOR, "#response-km").text
+    assert "Months from the landmark" in browser.find_element(By.CSS_SELECTOR, f"#{ids.RESPONSE_KM}").text
     screenshot(browser, "clinical-response-landmark-6")
     assert console_errors(browser) == []
 
@@ -164,13 +168,14 @@ def test_response_by_group_and_baseline_by_group(live_server, browser):
     text = wait_text(browser, "#response-by-table", lambda t: "ORR" in t and "DCR" in t, 40)
     assert "HAIC + TKIs or ICIs" in text
     browser.get(live_server + "/baseline")
-    overall = wait_text(browser, "#baseline-table", lambda t: "Overall" in t, 40)
+    overall = wait_text(browser, f"#{ids.BASELINE_TABLE}", lambda t: "Overall" in t, 40)
     assert "\np\n" not in f"\n{overall}\n"
-    _choose(browser, "baseline-by", "Treatment")
-    grouped = wait_text(browser, "#baseline-table", lambda t: "HAIC + TKIs or ICIs\n(N = " in t, 30)
-    heads = [h.text for h in _elements(browser, "#baseline-table thead th")]
+    _choose(browser, ids.BASELINE_BY, "Treatment")
+    grouped = wait_text(browser, f"#{ids.BASELINE_TABLE}", lambda t: "HAIC + TKIs or ICIs\n(N = " in t, 30)
+    heads = [h.text for h in _elements(browser, f"#{ids.BASELINE_TABLE} thead th")]
     assert heads[-1] == "p" and len(heads) == 5       # characteristic, overall, two groups, p
-    card = browser.find_element(By.XPATH, "//*[@id='baseline-table']/ancestor::div[contains(concat(' ', @class, ' '), ' card ')][1]").text
+    card = browser.find_element(By.XPATH, f"//*[@id='{ids.BASELINE_TABLE}']/ancestor::div"
+                                          "[contains(concat(' ', @class, ' '), ' card ')][1]").text
     assert "Welch two-sample t-test" in card and "Wilcoxon rank-sum test" in card
     assert grouped != overall
     assert console_errors(browser) == []
@@ -178,8 +183,9 @@ def test_response_by_group_and_baseline_by_group(live_server, browser):
 
 def test_export_buttons_are_there_and_csv_downloads(live_server, browser):
     browser.get(live_server + "/baseline")
-    wait_for(browser, lambda d: _elements(d, "#baseline-table tbody tr"), 40)
-    card = browser.find_element(By.XPATH, "//*[@id='baseline-table']/ancestor::div[contains(concat(' ', @class, ' '), ' card ')][1]")
+    wait_for(browser, lambda d: _elements(d, f"#{ids.BASELINE_TABLE} tbody tr"), 40)
+    card = browser.find_element(By.XPATH, f"//*[@id='{ids.BASELINE_TABLE}']/ancestor::div"
+                                          "[contains(concat(' ', @class, ' '), ' card ')][1]")
     assert "CSV" in card.text and "Copy table" in card.text
     capture_downloads(browser)      # the download is handed to the browser as a blob link
     _click(browser, card.find_element(By.XPATH, ".//button[normalize-space()='CSV']"))
@@ -195,9 +201,9 @@ def test_copy_table_puts_html_and_text_on_the_clipboard(live_server, browser):
                                                          "permissions": ["clipboardReadWrite",
                                                                          "clipboardSanitizedWrite"]})
     browser.get(live_server + "/response")
-    wait_for(browser, lambda d: _elements(d, "#response-table tbody tr"), 40)
-    card = browser.find_element(By.XPATH, "//*[@id='response-table']/ancestor::div[contains(concat(' ', @class, "
-                                          "' '), ' card ')][1]")
+    wait_for(browser, lambda d: _elements(d, f"#{ids.RESPONSE_TABLE} tbody tr"), 40)
+    card = browser.find_element(By.XPATH, f"//*[@id='{ids.RESPONSE_TABLE}']/ancestor::div"
+                                          "[contains(concat(' ', @class, ' '), ' card ')][1]")
     _click(browser, card.find_element(By.XPATH, ".//*[normalize-space()='Copy table']"))
 
     def clipboard(d):
@@ -219,18 +225,18 @@ def test_copy_table_puts_html_and_text_on_the_clipboard(live_server, browser):
 
 def test_figure_png_and_svg_buttons_export_the_plot(live_server, browser):
     browser.get(live_server + "/cox")
-    wait_for(browser, lambda d: _elements(d, "#cox-forest .main-svg"), 40)
+    wait_for(browser, lambda d: _elements(d, f"#{ids.COX_FOREST} .main-svg"), 40)
     browser.execute_script(
         "window.__images = []; window.Plotly.downloadImage = function(gd, opts) {"
         "  window.__images.push({id: gd.parentElement.id || gd.id, fmt: opts.format, scale: opts.scale,"
         "                        w: opts.width, h: opts.height, file: opts.filename}); return Promise.resolve(); };")
-    card = browser.find_element(By.XPATH, "//*[@id='cox-forest']/ancestor::div[contains(concat(' ', @class, ' '), "
-                                          "' card ')][1]")
+    card = browser.find_element(By.XPATH, f"//*[@id='{ids.COX_FOREST}']/ancestor::div"
+                                          "[contains(concat(' ', @class, ' '), ' card ')][1]")
     _click(browser, card.find_element(By.XPATH, ".//button[normalize-space()='PNG']"))
     _click(browser, card.find_element(By.XPATH, ".//button[normalize-space()='SVG']"))
     wait_for(browser, lambda d: d.execute_script("return window.__images.length") == 2, 10, "no image export")
     images = browser.execute_script("return window.__images")
     assert [i["fmt"] for i in images] == ["png", "svg"]
     assert images[0]["scale"] == 3 and images[1]["scale"] == 1
-    assert images[0]["file"] == "cox-forest" and images[0]["w"] > 500 and images[0]["h"] > 200
+    assert images[0]["file"] == ids.COX_FOREST and images[0]["w"] > 500 and images[0]["h"] > 200
     assert console_errors(browser) == []

@@ -10,6 +10,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from components import ids
 from tests.support.browser import click, console_errors, new_driver, screenshot, wait_for, wait_text
 
 pytestmark = pytest.mark.browser
@@ -31,10 +32,10 @@ return out;
 
 def _presentation(browser, on: bool) -> None:
     """Switch presentation mode (the switch persists in the browser's local storage) on or off."""
-    wait_for(browser, lambda d: d.execute_script("return document.getElementById('presentation') !== null"), 30,
+    wait_for(browser, lambda d: d.execute_script(f"return document.getElementById('{ids.PRESENTATION}') !== null"), 30,
              "the navbar's presentation switch never appeared")
     if bool(browser.execute_script("return document.body.classList.contains('presentation')")) != on:
-        browser.execute_script("document.getElementById('presentation').click()")
+        browser.execute_script(f"document.getElementById('{ids.PRESENTATION}').click()")
     wait_for(browser, lambda d: bool(d.execute_script("return document.body.classList.contains('presentation')"))
              == on, 10, "presentation mode did not switch")
 
@@ -56,7 +57,7 @@ def test_km_statistics_box_states_the_hr_direction_and_its_text_stays_inside_its
     try:
         _presentation(browser, presentation)
         wait_text(browser, "#km-stats-caption", lambda t: "Log-rank" in t, 40)
-        (box,) = _boxes(browser, "#km-graph")
+        (box,) = _boxes(browser, f"#{ids.KM_GRAPH}")
         if direction:
             assert direction in box["text"]
             ratio = re.search(re.escape(direction) + r"([\d.]+) \(", box["text"]).group(1)
@@ -73,7 +74,7 @@ def test_km_statistics_box_states_the_hr_direction_and_its_text_stays_inside_its
 
 def test_km_statistics_boxes_of_the_grid_stay_inside_their_borders(live_server, browser):
     browser.get(live_server + "/survival?endpoint=os&var=ast&mode=grid")
-    boxes = _boxes(browser, "#km-grid-view", expected=9)
+    boxes = _boxes(browser, f"#{ids.KM_GRID_VIEW}", expected=9)
     assert len(boxes) == 9
     assert any("HR AST > 56.5 vs ≤ 56.5" in b["text"] for b in boxes)
     assert min(min(b[s] for s in ("left", "right", "top", "bottom")) for b in boxes) >= 2.0, boxes
@@ -97,10 +98,10 @@ def test_presentation_mode_enlarges_the_meta_forest_and_funnel_text(live_server,
     try:
         _presentation(browser, False)
         wait_for(browser, lambda d: d.execute_script(FONT_SIZES, "#meta-funnel"), 40, "no funnel plot")
-        wait_for(browser, lambda d: (d.execute_script(FONT_SIZES, "#meta-forest") or {"n": 0})["n"] > 50, 40)
-        before = {g: browser.execute_script(FONT_SIZES, g) for g in ("#meta-forest", "#meta-funnel")}
+        wait_for(browser, lambda d: (d.execute_script(FONT_SIZES, f"#{ids.META_FOREST}") or {"n": 0})["n"] > 50, 40)
+        before = {g: browser.execute_script(FONT_SIZES, g) for g in (f"#{ids.META_FOREST}", "#meta-funnel")}
         _presentation(browser, True)
-        for graph in ("#meta-forest", "#meta-funnel"):
+        for graph in (f"#{ids.META_FOREST}", "#meta-funnel"):
             wait_for(browser, lambda d: (d.execute_script(FONT_SIZES, graph) or {"median": 0})["median"]
                      > before[graph]["median"], 30, f"{graph} text did not grow")
             after = browser.execute_script(FONT_SIZES, graph)
@@ -111,7 +112,7 @@ def test_presentation_mode_enlarges_the_meta_forest_and_funnel_text(live_server,
         _presentation(browser, False)
 
 
-SELECTED = "const v = document.querySelector('#km-var .dash-dropdown-value'); return v ? v.textContent : null;"
+SELECTED = f"const v = document.querySelector('#{ids.KM_VAR} .dash-dropdown-value'); return v ? v.textContent : null;"
 
 
 def test_stratify_by_is_never_blank_after_a_url_is_loaded(live_server, browser):
@@ -136,12 +137,12 @@ def test_stratify_by_is_never_blank_after_a_url_is_loaded(live_server, browser):
 def test_legends_write_le_like_the_tables(live_server, browser):
     browser.get(live_server + "/survival?endpoint=os&var=alp&cutoff=150")
     wait_text(browser, "#km-stats-caption", lambda t: "ALP > 150" in t, 40)
-    legend = browser.execute_script("return Array.from(document.querySelectorAll('#km-graph .legendtext'))"
+    legend = browser.execute_script(f"return Array.from(document.querySelectorAll('#{ids.KM_GRAPH} .legendtext'))"
                                     ".map(e => e.textContent)")
     assert legend[0].startswith("ALP ≤ 150") and legend[1].startswith("ALP > 150")
-    table = browser.find_element(By.CSS_SELECTOR, "#km-table").text
+    table = browser.find_element(By.CSS_SELECTOR, f"#{ids.KM_TABLE}").text
     assert "ALP ≤ 150" in table and "<=" not in table and not any("<=" in t or "&le;" in t for t in legend)
-    risk = browser.execute_script("return Array.from(document.querySelectorAll('#km-graph g.annotation'))"
+    risk = browser.execute_script(f"return Array.from(document.querySelectorAll('#{ids.KM_GRAPH} g.annotation'))"
                                   ".map(e => e.textContent).join(' ')")
     assert "ALP ≤ 150" in risk                                  # the number-at-risk table's group names
 
@@ -152,7 +153,7 @@ RAW = ("systemic_regimen", "recist_best", "mrecist_best", "tumor_size_mm", "chil
 def test_raw_column_names_get_labels(live_server, browser):
     browser.get(live_server + "/survival?endpoint=os&var=tumor_size_mm")
     wait_text(browser, "#km-stats-caption", lambda t: "Log-rank" in t, 40)
-    browser.find_element(By.ID, "km-var").click()
+    browser.find_element(By.ID, ids.KM_VAR).click()
     options = wait_for(browser, lambda d: d.execute_script(
         "return Array.from(document.querySelectorAll('#km-var-options [role=option], [role=option]'))"
         ".map(e => e.textContent)"), 10, "no options")
@@ -160,28 +161,28 @@ def test_raw_column_names_get_labels(live_server, browser):
     assert "Tumour size (mm) — cutoff" in options and "Systemic regimen" in options
     assert not [o for o in options if "_" in o or "(cutoff)" in o], options
     assert browser.execute_script(SELECTED) == "Tumour size (mm) — cutoff"
-    for path, ready in (("/cox", "#cox-multi-table"), ("/response", "#response-table"), ("/baseline", "#baseline-table"),
-                        ("/safety", "#ae-table")):
+    for path, ready in (("/cox", f"#{ids.COX_MULTI_TABLE}"), ("/response", f"#{ids.RESPONSE_TABLE}"),
+                        ("/baseline", f"#{ids.BASELINE_TABLE}"), ("/safety", f"#{ids.AE_TABLE}")):
         browser.get(live_server + path)
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ready), 40)
         wait_for(browser, lambda d: len(d.find_element(By.CSS_SELECTOR, ready).text) > 20, 40)
         text = browser.find_element(By.TAG_NAME, "body").text
         assert not [r for r in RAW if r in text], (path, [r for r in RAW if r in text])
     browser.get(live_server + "/baseline")
-    wait_text(browser, "#baseline-table", lambda t: "Systemic regimen" in t, 40)
+    wait_text(browser, f"#{ids.BASELINE_TABLE}", lambda t: "Systemic regimen" in t, 40)
 
 
 def test_ae_chart_and_table_use_the_same_grade_words(live_server, browser):
     for path in ("/safety", "/safety?by=treatment"):
         browser.get(live_server + path)
-        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ae-chart .legendtext"), 40)
-        legend = browser.execute_script("return Array.from(document.querySelectorAll('#ae-chart .legendtext'))"
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.AE_CHART} .legendtext"), 40)
+        legend = browser.execute_script(f"return Array.from(document.querySelectorAll('#{ids.AE_CHART} .legendtext'))"
                                         ".map(e => e.textContent)")
-        headers = browser.execute_script("return Array.from(document.querySelectorAll('#ae-table "
+        headers = browser.execute_script(f"return Array.from(document.querySelectorAll('#{ids.AE_TABLE} "
                                          ".ag-header-cell-text')).map(e => e.textContent)")
         words = {w.split(": ")[-1].lower() for w in legend}               # "HAIC ...: grade ≥3" -> "grade ≥3"
         assert words and words <= {h.lower() for h in headers}, (legend, headers)
-        axis = browser.execute_script("return Array.from(document.querySelectorAll('#ae-chart .xtitle'))"
+        axis = browser.execute_script(f"return Array.from(document.querySelectorAll('#{ids.AE_CHART} .xtitle'))"
                                       ".map(e => e.textContent).join(' ')")
         assert "grade 1–2" in axis and "grade ≥3" in axis and "1-2" not in axis
     screenshot(browser, "polish-ae-by-group")
@@ -190,20 +191,20 @@ def test_ae_chart_and_table_use_the_same_grade_words(live_server, browser):
 def test_the_cutoff_can_be_reset_to_its_default(live_server, browser):
     browser.get(live_server + "/survival?endpoint=os&var=alp&cutoff=120")
     wait_text(browser, "#km-stats-caption", lambda t: "ALP > 120" in t, 40)
-    click(browser, "#km-cutoff-reset")
+    click(browser, f"#{ids.KM_CUTOFF_RESET}")
     wait_text(browser, "#km-stats-caption", lambda t: "ALP > 174.5" in t)
-    assert browser.find_element(By.CSS_SELECTOR, "#km-cutoff").get_attribute("value") == "174.5"
+    assert browser.find_element(By.CSS_SELECTOR, f"#{ids.KM_CUTOFF}").get_attribute("value") == "174.5"
     wait_for(browser, lambda d: "cutoff=174.5" in d.current_url, 10, "the URL kept the old cutoff")
-    wait_for(browser, lambda d: d.execute_script("const h = document.querySelector('#km-slider [role=slider]');"
+    wait_for(browser, lambda d: d.execute_script(f"const h = document.querySelector('#{ids.KM_SLIDER} [role=slider]');"
                                                  "return h && h.getAttribute('aria-valuenow');") == "174.5", 10)
     assert console_errors(browser) == []
 
 
 def _upload(browser, live_server, path) -> None:
     browser.get(live_server + "/")
-    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#preview-grid"), 30)
-    browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(path))
-    wait_text(browser, "#dataset-banner", lambda t: path.name in t)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.PREVIEW_GRID}"), 30)
+    browser.find_element(By.CSS_SELECTOR, f"#{ids.UPLOAD} input[type=file]").send_keys(str(path))
+    wait_text(browser, f"#{ids.DATASET_BANNER}", lambda t: path.name in t)
 
 
 def test_a_pasted_view_url_reopens_the_users_dataset_in_its_session_and_warns_elsewhere(live_server, browser,
@@ -223,9 +224,9 @@ def test_a_pasted_view_url_reopens_the_users_dataset_in_its_session_and_warns_el
     try:
         browser.switch_to.new_window("tab")                  # same browser session, a new tab: empty tab storage
         browser.get(url)
-        wait_text(browser, "#dataset-banner", lambda t: "my_cohort.csv (n=80)" in t, 30)
+        wait_text(browser, f"#{ids.DATASET_BANNER}", lambda t: "my_cohort.csv (n=80)" in t, 30)
         caption = wait_text(browser, "#km-stats-caption", lambda t: "ALP > 150" in t, 40)
-        legend = " ".join(browser.execute_script("return Array.from(document.querySelectorAll('#km-graph "
+        legend = " ".join(browser.execute_script(f"return Array.from(document.querySelectorAll('#{ids.KM_GRAPH} "
                                                  ".legendtext')).map(e => e.textContent)"))
         assert sum(int(n) for n in re.findall(r"n=(\d+)", legend)) == 80 and caption
         assert not browser.find_elements(By.ID, "dataset-note")
@@ -238,12 +239,12 @@ def test_a_pasted_view_url_reopens_the_users_dataset_in_its_session_and_warns_el
         other.get(url)
         note = wait_text(other, "#dataset-note", lambda t: "another dataset" in t, 30)
         assert "not the link's" in note
-        banner = other.find_element(By.CSS_SELECTOR, "#dataset-banner").text
+        banner = other.find_element(By.CSS_SELECTOR, f"#{ids.DATASET_BANNER}").text
         assert "SYNTHETIC demo cohort (n=302)" in banner and "my_cohort" not in banner
         wait_text(other, "#km-stats-caption", lambda t: "ALP > 150" in t, 40)   # the demo's numbers, flagged
         screenshot(other, "polish-pasted-url-other-browser")
     finally:
         other.quit()
     click(browser, "#nav-data")
-    click(browser, "#use-demo")
-    wait_text(browser, "#dataset-banner", lambda t: "SYNTHETIC" in t)
+    click(browser, f"#{ids.USE_DEMO}")
+    wait_text(browser, f"#{ids.DATASET_BANNER}", lambda t: "SYNTHETIC" in t)

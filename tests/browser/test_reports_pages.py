@@ -10,6 +10,7 @@ import zipfile
 import pytest
 from selenium.webdriver.common.by import By
 
+from components import ids
 from tests.support.browser import (ARTIFACTS, capture_downloads, click, console_errors, download_bytes, screenshot,
                                     wait_for, wait_text)
 
@@ -39,7 +40,7 @@ def test_the_data_pages_deck_is_made_in_the_background_with_progress(live_server
     from pptx import Presentation
 
     browser.get(live_server + "/")
-    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#preview-grid"), 30)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.PREVIEW_GRID}"), 30)
     assert not _status_shown(browser, "data")                         # no progress bar until a job runs
     capture_downloads(browser)
     click(browser, "#data-report-deck")
@@ -75,7 +76,7 @@ def test_the_data_pages_deck_is_made_in_the_background_with_progress(live_server
 
 def test_cancel_stops_the_job_and_frees_the_buttons(live_server, browser):
     browser.get(live_server + "/baseline?by=treatment")
-    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#baseline-table"), 30)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.BASELINE_TABLE}"), 30)
     capture_downloads(browser)
     click(browser, "#baseline-report-deck")
     wait_for(browser, lambda d: d.find_element(By.ID, "baseline-report-cancel").is_enabled(), 15, "no Cancel")
@@ -91,12 +92,12 @@ def test_cancel_stops_the_job_and_frees_the_buttons(live_server, browser):
 
 PAGES = [
     ("/survival?endpoint=os&var=alp&cutoff=150&ci=log&at=6,18", "km", "#km-stats-caption"),
-    ("/survival?endpoint=pfs&var=ast&cutoff=60&mode=grid", "km", "#km-grid-view .main-svg"),
-    ("/cox?endpoint=os&rule=manual&vars=ast,alp&spec=age*10,nlr:2.5", "cox", "#cox-multi-table"),
+    ("/survival?endpoint=pfs&var=ast&cutoff=60&mode=grid", "km", f"#{ids.KM_GRID_VIEW} .main-svg"),
+    ("/cox?endpoint=os&rule=manual&vars=ast,alp&spec=age*10,nlr:2.5", "cox", f"#{ids.COX_MULTI_TABLE}"),
     ("/response?by=treatment&endpoint=pfs", "response", "#response-by-table"),
-    ("/safety?by=sex", "ae", "#ae-table"),
-    ("/baseline?by=treatment", "baseline", "#baseline-table"),
-    ("/meta?outcome=orr&method=DL&exclude=3,6", "meta", "#meta-forest .main-svg"),
+    ("/safety?by=sex", "ae", f"#{ids.AE_TABLE}"),
+    ("/baseline?by=treatment", "baseline", f"#{ids.BASELINE_TABLE}"),
+    ("/meta?outcome=orr&method=DL&exclude=3,6", "meta", f"#{ids.META_FOREST} .main-svg"),
 ]
 
 
@@ -124,7 +125,7 @@ def test_each_pages_r_bundle_holds_the_view_on_screen(live_server, browser, path
         assert "nlr:2.5" in app["cox"]["os"]["univariable"]
         selected = app["cox"]["os"]["selected"]       # cut where the page cuts (the Survival page's cutoffs)
         assert [item.split(":")[0] for item in selected] == ["ast", "alp"]
-        shown = browser.find_element(By.CSS_SELECTOR, "#cox-multi-table").text
+        shown = browser.find_element(By.CSS_SELECTOR, f"#{ids.COX_MULTI_TABLE}").text
         assert all(f"> {c} vs ≤ {c}" in shown for c in (item.split(":")[1] for item in selected)), shown
         assert "age*10" in app["cox"]["os"]["univariable"]
     elif page == "meta":
@@ -142,7 +143,7 @@ def test_the_cox_pages_tables_are_the_pages_own(live_server, browser):
     from docx import Document
 
     browser.get(live_server + "/cox?endpoint=pfs&spec=age*10")
-    page = wait_text(browser, "#cox-table", lambda t: "per 10 years" in t, 40)
+    page = wait_text(browser, f"#{ids.COX_TABLE}", lambda t: "per 10 years" in t, 40)
     data, name = _make(browser, "cox", "docx")
     assert name.endswith(".docx")
     doc = Document(io.BytesIO(data))
@@ -158,18 +159,18 @@ def test_an_expired_dataset_is_a_readable_alert(live_server, browser, tmp_path):
     good.write_text("Patient,OS (months),Death,Age\n" + "\n".join(f"{i},{5 + i % 17},{i % 2},{40 + i % 30}"
                                                                    for i in range(40)) + "\n")
     browser.get(live_server + "/")
-    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#preview-grid"), 30)
-    browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(good))
-    wait_text(browser, "#dataset-banner", lambda t: "removed.csv" in t)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.PREVIEW_GRID}"), 30)
+    browser.find_element(By.CSS_SELECTOR, f"#{ids.UPLOAD} input[type=file]").send_keys(str(good))
+    wait_text(browser, f"#{ids.DATASET_BANNER}", lambda t: "removed.csv" in t)
     first = browser.current_window_handle
     browser.switch_to.new_window("tab")
     browser.get(live_server + "/")
-    click(browser, "#remove-data")
-    wait_text(browser, "#upload-feedback", lambda t: "deleted from the server" in t)
+    click(browser, f"#{ids.REMOVE_DATA}")
+    wait_text(browser, f"#{ids.UPLOAD_FEEDBACK}", lambda t: "deleted from the server" in t)
     browser.close()
     browser.switch_to.window(first)
     click(browser, "#data-report-r")
     text = wait_text(browser, "#data-report-alert", lambda t: "no longer on the server" in t)
     assert "Traceback" not in text and "Traceback" not in browser.page_source
-    click(browser, "#use-demo")
-    wait_text(browser, "#dataset-banner", lambda t: "SYNTHETIC" in t)
+    click(browser, f"#{ids.USE_DEMO}")
+    wait_text(browser, f"#{ids.DATASET_BANNER}", lambda t: "SYNTHETIC" in t)

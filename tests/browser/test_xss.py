@@ -13,6 +13,7 @@ import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
+from components import ids
 from components.layout import NAV_ITEMS
 from tests.support.browser import console_errors, screenshot, wait_for, wait_text
 
@@ -64,27 +65,27 @@ def test_uploaded_markup_is_shown_literally_and_never_runs(live_server, browser,
     path = tmp_path / FILENAME
     path.write_text(payload_csv(), encoding="utf-8")
     browser.get(live_server + "/")
-    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#preview-grid"), 30)
-    browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(path))
-    feedback = wait_text(browser, "#upload-feedback", lambda t: "Loaded" in t, timeout=30)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.PREVIEW_GRID}"), 30)
+    browser.find_element(By.CSS_SELECTOR, f"#{ids.UPLOAD} input[type=file]").send_keys(str(path))
+    feedback = wait_text(browser, f"#{ids.UPLOAD_FEEDBACK}", lambda t: "Loaded" in t, timeout=30)
     assert FILENAME in feedback                                   # the file name, as text
-    banner = wait_text(browser, "#dataset-banner", lambda t: "(n=36)" in t)
+    banner = wait_text(browser, f"#{ids.DATASET_BANNER}", lambda t: "(n=36)" in t)
     assert FILENAME in banner
     # the raw headers are listed literally in the mapping step (unrecognised columns)
-    mapping = wait_text(browser, "#mapping-step", lambda t: SCRIPT in t)
+    mapping = wait_text(browser, f"#{ids.MAPPING_STEP}", lambda t: SCRIPT in t)
     for text in (IMG, LINK, MARKDOWN):
         assert text in mapping
     # cells, literally, in the preview grid
-    wait_for(browser, lambda d: IMG in d.find_element(By.CSS_SELECTOR, "#preview-grid").text, 20,
+    wait_for(browser, lambda d: IMG in d.find_element(By.CSS_SELECTOR, f"#{ids.PREVIEW_GRID}").text, 20,
              "the payload cell never showed as text in the preview")
-    grid = browser.find_element(By.CSS_SELECTOR, "#preview-grid").text
+    grid = browser.find_element(By.CSS_SELECTOR, f"#{ids.PREVIEW_GRID}").text
     assert SCRIPT in grid and "javascript:window.__pwned=1" in grid
     screenshot(browser, "xss-data")
     assert_nothing_ran(browser, "/")
 
     for label, href in NAV_ITEMS:
         browser.get(live_server + href)
-        wait_text(browser, "#dataset-banner", lambda t: "(n=36)" in t or "meta" in href, timeout=30)
+        wait_text(browser, f"#{ids.DATASET_BANNER}", lambda t: "(n=36)" in t or "meta" in href, timeout=30)
         wait_for(browser, lambda d: d.execute_script(
             "return !document.querySelector('[data-dash-is-loading=\"true\"]')"), 30)
         browser.implicitly_wait(0)
@@ -93,12 +94,13 @@ def test_uploaded_markup_is_shown_literally_and_never_runs(live_server, browser,
 
     # the survival page stratified by a payload column: plotly's legend and the summary table carry the levels
     browser.get(live_server + "/survival?endpoint=os&var=script_window_pwned_1_script")
-    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#km-graph .legendtext"), 30)
-    wait_for(browser, lambda d: "javascript:window.__pwned=1" in d.find_element(By.CSS_SELECTOR, "#km-table").text,
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.KM_GRAPH} .legendtext"), 30)
+    wait_for(browser,
+             lambda d: "javascript:window.__pwned=1" in d.find_element(By.CSS_SELECTOR, f"#{ids.KM_TABLE}").text,
              20, "payload levels never showed in the summary table")
-    table = browser.find_element(By.CSS_SELECTOR, "#km-table").text
+    table = browser.find_element(By.CSS_SELECTOR, f"#{ids.KM_TABLE}").text
     assert SCRIPT in table and SVG in table
-    legend = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, "#km-graph .legendtext"))
+    legend = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, f"#{ids.KM_GRAPH} .legendtext"))
     assert "javascript:window.__pwned=1" in legend
     screenshot(browser, "xss-survival-by-payload")
     assert_nothing_ran(browser, "/survival by payload column")
@@ -114,6 +116,6 @@ def test_uploaded_markup_is_shown_literally_and_never_runs(live_server, browser,
 
     # back to the demo for later tests
     browser.get(live_server + "/")
-    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#use-demo"), 20)
-    browser.find_element(By.CSS_SELECTOR, "#use-demo").click()
-    wait_text(browser, "#dataset-banner", lambda t: "SYNTHETIC" in t)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.USE_DEMO}"), 20)
+    browser.find_element(By.CSS_SELECTOR, f"#{ids.USE_DEMO}").click()
+    wait_text(browser, f"#{ids.DATASET_BANNER}", lambda t: "SYNTHETIC" in t)

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from components import ids
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "demo_cohort.csv"
 HEADERS = ["patient_id", "OS (months)", "death", "PFS (days)", "pfs_event", "AST (U/L)", "sex", "Child-Pugh", "age"]
@@ -248,7 +250,7 @@ def through_http(server, files: list[tuple[str, int, bytes]], log=print) -> dict
 
     session = DashSession(server.url)
     status, response, _s, _b = session.upload(DEMO.read_bytes(), "previous.csv")
-    previous = response["dataset-id"]["data"]
+    previous = response[ids.DATASET_ID]["data"]
     before = worker_pids(server.proc.pid)
     rows, worst_rss = [], 0.0
     for name, size, raw in files:
@@ -256,7 +258,7 @@ def through_http(server, files: list[tuple[str, int, bytes]], log=print) -> dict
         try:
             status, response, _s, _b = session.upload(raw, f"{name}.csv", previous)
             answered = status == 200 and response is not None
-            loaded = bool(response and "dataset-id" in response)
+            loaded = bool(response and ids.DATASET_ID in response)
         except Exception as exc:                         # noqa: BLE001 - a dropped connection is a finding
             status, answered, loaded = type(exc).__name__, False, False
         seconds = time.perf_counter() - t0
