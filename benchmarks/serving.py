@@ -38,7 +38,6 @@ import os
 import random
 import resource
 import signal
-import statistics
 import sys
 import threading
 import time

@@ -13,7 +13,6 @@ from analysis import schema
 from analysis.adverse_events import ae_table
 from analysis.baseline import baseline_table
 from analysis.cox import CovariateSpec, cox_fit, cox_univariable
-from analysis.dichotomise import format_cutoff
 from analysis.io import load_cohort
 from analysis.response import response_crosstab, response_table
 from components import clinical_tables as ct

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import requests
 from flask import Flask, session
 
 from analysis.io import load_cohort

@@ -8,7 +8,6 @@ import datetime as dt
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -26,7 +25,7 @@ from analysis.errors import AnalysisError
 from analysis.io import load_cohort
 from analysis.response import response_table
 from analysis.survival import km_by_group, reverse_km_followup
-from components.clinical_tables import ClinicalTable, Row
+from components.clinical_tables import Row
 from components.format import format_group
 from reports.layout import blocks, layout_table, page_height, paginate
 from reports.results import compute, dataset_from_load
