@@ -43,7 +43,9 @@ def _click_label(driver, radio_id: str, text: str) -> None:
     target = [lab for lab in labels if lab.text.strip() == text]
     assert target, f"no option '{text}' in #{radio_id}: {[lab.text for lab in labels]}"
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", target[0])
-    target[0].click()
+    # the label itself is clicked (not the point where it was): a table above that finishes drawing meanwhile
+    # moves the options, and a click at the old point chose the next option ('12 months' for '6 months')
+    driver.execute_script("arguments[0].click();", target[0])
 
 
 def _choose(driver, dropdown_id: str, text: str) -> None:
