@@ -38,7 +38,7 @@ def on_callback_error(err: Exception) -> None:
     if said is not None:
         logger.warning("callback refused by the store: %s", type(err).__name__)
         set_props(ids.GLOBAL_ALERT, {"children": dbc.Alert(str(said), color="warning", dismissable=True,
-                                                         className="my-2")})
+                                                           className="my-2")})
         return
     logger.error("callback failed: %s", type(err).__name__)
     set_props(ids.GLOBAL_ALERT, {"children": dbc.Alert(

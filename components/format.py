@@ -20,7 +20,10 @@ A missing value (``None``, NaN, ±inf) prints as ``MISSING`` (an en dash) unless
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
+
+import numpy as np
 
 #: what a cell shows for a value that is not there
 MISSING = "–"
@@ -29,8 +32,9 @@ NOT_REACHED = "NR"
 
 
 def finite(x: Any) -> bool:
-    """A real number that is neither NaN nor infinite (``None`` and text are not)."""
-    return x is not None and not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(float(x))
+    """A real number that is neither NaN nor infinite (``None``, booleans and text are not; numpy's integers and
+    floats are)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)) and math.isfinite(float(x))
 
 
 def _minus(text: str) -> str:
