@@ -370,7 +370,7 @@ def upload_file(k: int, rng: random.Random) -> bytes:
 
 
 def worker_pids(master_pid: int) -> list[int]:
-    from benchmarks.adversarial import worker_pids as pids
+    from tests.support.adversarial import worker_pids as pids
 
     return sorted(pids(master_pid))
 
