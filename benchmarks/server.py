@@ -31,7 +31,7 @@ KM_CARD_INPUT = f"{ids.KM_CARD_FOR}.data"      # what the browser writes once th
 def km_values(cutoff: float, dataset_id: str = "demo", endpoint: str = "pfs", var: str = "ast") -> dict:
     """Input/state values of the survival page's controls after the user moved the cutoff."""
     return {f"{ids.KM_ENDPOINT}.value": endpoint, f"{ids.KM_VAR}.value": var, f"{ids.KM_SLIDER}.value": cutoff,
-            f"{ids.KM_CI}.value": "log-log", "km-presentation.value": False, f"{ids.PRESENTATION}.value": False,
+            f"{ids.KM_CI}.value": "log-log", f"{ids.PRESENTATION}.value": False,
             f"{ids.DATASET_ID}.data": dataset_id, f"{ids.KM_CUTOFF}.value": cutoff}
 
 
