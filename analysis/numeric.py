@@ -13,6 +13,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from analysis.errors import AnalysisError
+from analysis.validate import lines_where
+
 HUGE_EXPONENT = re.compile(r"[eE]\s*[+-]?\s*\d{5,}")
 
 
@@ -60,9 +63,6 @@ def numbers_or_raise(values, message: Callable[[str], str], index=None) -> pd.Se
     """A column's values as numbers (booleans as 0/1, missing cells NaN), by :func:`to_numeric`. A cell holding
     text that is not a number raises :class:`~analysis.errors.AnalysisError` with ``message(lines)``, ``lines``
     naming the file lines of such cells (:func:`analysis.validate.lines_where`, with ``index`` as it takes it)."""
-    from analysis.errors import AnalysisError
-    from analysis.validate import lines_where
-
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     if pd.api.types.is_bool_dtype(series):
         series = series.astype(float)

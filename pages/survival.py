@@ -307,14 +307,16 @@ def show_grid(grid, dataset_id, chosen, cutoff_var=None, cutoff=None):
         ds = get_dataset(dataset_id)
     except DatasetMissing as exc:
         return error_alert(str(exc)), {"display": "none"}, {"display": "none"}
+    chosen = dict(chosen or {})
+    if cutoff_var and cutoff is not None:
+        chosen[cutoff_var] = cutoff          # the single view's variable at the single view's cutoff
+    chosen = clean_cutoffs(chosen)
     panels = []
     for var in grid_variables(ds):
         spec = cutoff_control_spec(ds, var)
-        value = (cutoff if var == cutoff_var and isinstance(cutoff, (int, float)) and spec is not None
-                 else (chosen or {}).get(var, spec.default if spec is not None else None))
         control = (dbc.InputGroup([dbc.InputGroupText("cutoff", className="small"),
                                    dbc.Input(id={"type": "grid-cutoff", "var": var}, type="number", step="any",
-                                             value=value, debounce=True,
+                                             value=chosen.get(var, spec.default), debounce=True,
                                              size="sm")], size="sm")
                    if spec is not None else   # a categorical panel: the same height, one curve per level
                    html.Div([dcc.Input(id={"type": "grid-cutoff", "var": var}, type="hidden", value=None),
