@@ -60,5 +60,10 @@ def _driver_session(tmp_path_factory):
 
 @pytest.fixture
 def browser(_driver_session):
+    """The session's Chromium, its tab as a new visitor's: the tab's session storage (the dataset it works on, each
+    page's last view, the chosen cutoffs) is cleared, so that no test opens a page as an earlier test left it
+    (with several test workers, which tests ran before on this browser differs from run to run)."""
+    if _driver_session.current_url.startswith("http"):
+        _driver_session.execute_script("window.sessionStorage.clear()")
     _driver_session.get_log("browser")  # drain logs of earlier tests
     yield _driver_session

@@ -31,6 +31,8 @@ def test_own_file_in_days_with_generic_names_walks_every_page(live_server, brows
     browser.get(live_server + "/")
     wait_text(browser, f"#{ids.DATASET_BANNER}", lambda t: "SYNTHETIC" in t, 30)
     try:
+        # the banner can be drawn before the page under it
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.UPLOAD} input[type=file]"), 30)
         browser.find_element(By.CSS_SELECTOR, f"#{ids.UPLOAD} input[type=file]").send_keys(str(own))
         # the times look like days: the file is held, the median follow-up shown as read, and a choice offered
         check = wait_text(browser, "#unit-check", lambda t: "look like days" in t, 30)
