@@ -55,6 +55,9 @@ app = Dash(
     suppress_callback_exceptions=True,
     update_title=None,
     serve_locally=True,
+    # every page's layout gets the tab's dataset id, so that a page draws its controls filled in from the dataset
+    # at once instead of in a callback that its figures and tables would have to wait for
+    routing_callback_inputs={"dataset_id": State(ids.DATASET_ID, "data")},
 )
 server = app.server
 server.config.update(

@@ -9,6 +9,11 @@
               form === "categorical" ? show : hide];
     },
 
+    // "How each variable enters the model" opens and closes (its rows are drawn only while it is open)
+    toggleForms: function (n, open) {
+      return n ? !open : window.dash_clientside.no_update;
+    },
+
     // switching to "by hand" starts from the variables the p < 0.05 rule chose; the checklist shows only then
     manualVariables: function (rule, vars, selected) {
       const style = rule === "manual" ? {} : {display: "none"};

@@ -9,6 +9,7 @@ from dash import html
 
 from components.format import (MISSING, NOT_REACHED, format_ci, format_group, format_hr_label, format_median,
                                format_number, format_p, format_percent, format_ratio)
+from components.static_html import static_html
 from components.table_card import footnote_divs, table_card_update
 
 
@@ -76,7 +77,7 @@ def km_summary_parts(result, landmarks, title: str = KM_SUMMARY_TITLE) -> dict:
     notes += [n[:1].upper() + n[1:] + "." for n in result.notes]
     if result.excluded:
         notes.append(f"{result.excluded} patients without a value for the grouping or the endpoint are left out.")
-    body = [html.Div(caption, id="km-stats-caption", className="small mb-2"), table]
+    body = static_html([html.Div(caption, id="km-stats-caption", className="small mb-2"), table])
     return {"body": body, "footnotes": notes, "frame": frame, "caption": f"{title}. {caption}"}
 
 

@@ -15,6 +15,7 @@ from components import ids
 from components.clinical_tables import baseline_view_table
 from components.layout import controls_page, error_alert
 from components.report_buttons import report_buttons, report_callbacks
+from components.static_html import static_html
 from components.table_card import table_card
 from reports.jobs import grouped_view
 from services.cohort_views import baseline, group_dropdown, label_of
@@ -26,17 +27,15 @@ NUMERIC_CHOICES = {"both": "Mean ± SD and median (Q1, Q3)", "mean": "Mean ± SD
                    "median": "Median (Q1, Q3)"}
 
 
-def _initial_options(by: str | None) -> list[dict]:
-    """Options before the dataset's columns arrive: the URL's choice is kept (a dropdown drops a value that is
-    not among its options)."""
-    return [{"label": "None (overall only)", "value": "none"}] + ([{"label": by, "value": by}] if by else [])
+NONE_LABEL = "None (overall only)"
 
 
-def layout(by: str | None = None, num: str = "both", **_other):
+def layout(by: str | None = None, num: str = "both", dataset_id: str | None = None, **_other):
     num = num if num in NUMERIC_CHOICES else "both"
+    options, value = group_dropdown(dataset_id, None, by, NONE_LABEL)      # the dataset's, at once
     controls = dbc.Card(dbc.CardBody([
         dbc.Label("Compare by", html_for=ids.BASELINE_BY, className="fw-semibold small mb-1"),
-        dcc.Dropdown(id=ids.BASELINE_BY, value=by or "none", clearable=False, options=_initial_options(by)),
+        dcc.Dropdown(id=ids.BASELINE_BY, value=value, clearable=False, options=options),
         dcc.Store(id="baseline-by-url", data=by),
         dbc.Label("Numeric variables", className="fw-semibold small mb-1 mt-3"),
         dbc.RadioItems(id="baseline-num", value=num, className="small",
@@ -56,10 +55,11 @@ def report_view(dataset_id, by) -> dict:
 report_callbacks("baseline", [State(ids.BASELINE_BY, "value")], report_view)
 
 
+# the layout is drawn with the dataset's groups; a dataset switched on this page (a link's ds=) brings its own
 @callback(Output(ids.BASELINE_BY, "options"), Output(ids.BASELINE_BY, "value"), Input(ids.DATASET_ID, "data"),
-          State(ids.BASELINE_BY, "value"), State("baseline-by-url", "data"))
+          State(ids.BASELINE_BY, "value"), State("baseline-by-url", "data"), prevent_initial_call=True)
 def fill_groups(dataset_id, current, url_by):
-    return group_dropdown(dataset_id, current, url_by, "None (overall only)")
+    return group_dropdown(dataset_id, current, url_by, NONE_LABEL)
 
 
 clientside_callback(
@@ -88,7 +88,6 @@ def update_baseline(by, num, presentation, dataset_id):
 def render_baseline(result, num: str, presentation: bool):
     t = baseline_view_table(result, num)
     title = "Baseline characteristics" + (f" by {label_of(result.by)}" if result.by else "")
-    return table_card(ids.BASELINE_TABLE, title, t.to_component(ids.BASELINE_TABLE, "1.2rem" if presentation else
-                                                              "0.95rem"),
-                      t.to_frame(), footnotes=t.footnotes, filename="baseline" + (f"_by_{result.by}" if result.by
-                                                                                  else ""))
+    font = "1.2rem" if presentation else "0.95rem"
+    return table_card(ids.BASELINE_TABLE, title, static_html(t.to_component(ids.BASELINE_TABLE, font)), t.to_frame(),
+                      footnotes=t.footnotes, filename="baseline" + (f"_by_{result.by}" if result.by else ""))

@@ -25,6 +25,7 @@ from components.clinical_tables import plot_text
 from components.cox_tables import cox_model_table, cox_table, forest_figure
 from components.layout import controls_page, error_alert
 from components.report_buttons import report_buttons, report_callbacks
+from components.static_html import static_html
 from components.table_card import figure_card, table_card
 from reports.jobs import default_view
 from reports.spec import candidate_text
@@ -35,6 +36,7 @@ from services.survival_view import endpoint_of, endpoint_options
 
 dash.register_page(__name__, path="/cox", name="Cox", title="Cox regression - HAIC Cohort Analytics")
 
+COX_FORMS_TOGGLE, COX_FORMS_OPEN = "cox-forms-toggle", "cox-forms-open"
 RULES = {"p05": "Univariable p < 0.05 enters (the paper's rule)", "manual": "Choose the variables by hand"}
 
 
@@ -51,12 +53,17 @@ def parse_forms(text: str | None) -> dict[str, str]:
 
 
 def layout(endpoint: str | None = None, rule: str = "p05", vars: str | None = None,  # noqa: A002
-           cand: str | None = None, groups: str = "1", spec: str | None = None, **_other):
+           cand: str | None = None, groups: str = "1", spec: str | None = None, dataset_id: str | None = None,
+           **_other):
     rule = rule if rule in RULES else "p05"
+    # the dataset's endpoints and candidates, at once (fill_candidates brings another dataset's when it is
+    # switched on this page)
+    (cand_options, cand_value, default_cand, endpoints, chosen,
+     groups_style) = dataset_controls(dataset_id, _split(cand), None, endpoint, endpoint)
+    chosen = endpoint if chosen is no_update else chosen
     controls = dbc.Card(dbc.CardBody([
         dbc.Label("Endpoint", className="fw-semibold small mb-1"),
-        # the dataset's endpoints are filled in by fill_candidates; the URL's is kept until then
-        dbc.RadioItems(id=ids.COX_ENDPOINT, value=endpoint, inline=True, options=[]),
+        dbc.RadioItems(id=ids.COX_ENDPOINT, value=chosen, inline=True, options=endpoints),
         dcc.Store(id="cox-initial-endpoint", data=endpoint),
         dbc.Label("Multivariable model", className="fw-semibold small mb-1 mt-3"),
         dbc.RadioItems(id="cox-rule", value=rule, options=[{"label": v, "value": k} for k, v in RULES.items()],
@@ -68,21 +75,24 @@ def layout(endpoint: str | None = None, rule: str = "p05", vars: str | None = No
         ], id=ids.COX_VARS_BOX, style={} if rule == "manual" else {"display": "none"}),
         dbc.Label("Candidate variables (univariable screen)", html_for="cox-cand",
                   className="fw-semibold small mb-1 mt-3"),
-        dcc.Dropdown(id="cox-cand", multi=True, value=None, options=[], placeholder="candidate variables"),
-        dbc.Switch(id="cox-groups", value=groups != "0", className="mt-3 small", style={"display": "none"},
+        dcc.Dropdown(id="cox-cand", multi=True, value=cand_value, options=cand_options,
+                     placeholder="candidate variables"),
+        dbc.Switch(id="cox-groups", value=groups != "0", className="mt-3 small", style=groups_style,
                    label="Paper groupings: etiology viral vs non-viral, CNLC I–II vs III–IV"),
         report_buttons("cox", what="these Cox tables"),
-        html.Details([
-            html.Summary("How each variable enters the model", className="small fw-semibold"),
+        # a row of controls per candidate is drawn only while this is open (open at first when the URL sets forms)
+        dbc.Button("How each variable enters the model", id=COX_FORMS_TOGGLE, color="link", size="sm",
+                   className="p-0 mt-3 small fw-semibold text-start"),
+        dbc.Collapse([
             html.Div("Continuous: the HR per N units. Cut: the high group (value > cutoff) against the low group "
                      "(the paper's cutoff or the Survival page's for its variables; a round value near the median "
                      "otherwise). Categorical: each level against the reference level.",
                      className="small text-muted my-1"),
             html.Div(id="cox-form-rows"),
-        ], id="cox-forms-box", open=True, className="mt-3"),
+        ], id=COX_FORMS_OPEN, is_open=bool(spec)),
         dcc.Store(id="cox-forms", data=parse_forms(spec)),
         dcc.Store(id="cox-cand-url", data=_split(cand)),
-        dcc.Store(id="cox-default-cand", data=None),
+        dcc.Store(id="cox-default-cand", data=default_cand),
         dcc.Store(id="cox-selected", data=[]),
     ]), className="shadow-sm")
     return controls_page("Cox proportional-hazards regression", controls, [
@@ -118,9 +128,14 @@ report_callbacks("cox", [State(ids.COX_ENDPOINT, "value"), State("cox-rule", "va
     Output("cox-cand", "options"), Output("cox-cand", "value"), Output("cox-default-cand", "data"),
     Output(ids.COX_ENDPOINT, "options"), Output(ids.COX_ENDPOINT, "value"), Output("cox-groups", "style"),
     Input(ids.DATASET_ID, "data"), State("cox-cand-url", "data"), State("cox-cand", "value"),
-    State(ids.COX_ENDPOINT, "value"), State("cox-initial-endpoint", "data"),
+    State(ids.COX_ENDPOINT, "value"), State("cox-initial-endpoint", "data"), prevent_initial_call=True,
 )
 def fill_candidates(dataset_id, url_cand, current, endpoint=None, initial_endpoint=None):
+    """A dataset switched on this page (a link's ds=) brings its own endpoints and candidates."""
+    return dataset_controls(dataset_id, url_cand, current, endpoint, initial_endpoint)
+
+
+def dataset_controls(dataset_id, url_cand, current, endpoint=None, initial_endpoint=None) -> tuple:
     """The dataset's endpoints and candidate columns (every usable one by default; the URL's list if given); the
     paper-groupings switch only where the dataset has a column it groups."""
     try:
@@ -175,8 +190,12 @@ def _form_row(var, allowed, levels, cut_default) -> html.Div:
 
 @callback(Output("cox-form-rows", "children"),
           Input("cox-cand", "value"), Input(ids.DATASET_ID, "data"), Input("cox-groups", "value"),
-          Input(ids.CHOSEN_CUTOFFS, "data"), State("cox-forms", "data"))
-def render_form_rows(cand, dataset_id, groups, chosen, forms):
+          Input(ids.CHOSEN_CUTOFFS, "data"), Input(COX_FORMS_OPEN, "is_open"), State("cox-forms", "data"))
+def render_form_rows(cand, dataset_id, groups, chosen, is_open, forms):
+    """A row of controls per candidate, while the box is open (closed, the rows are neither drawn nor updated: a
+    row per candidate is hundreds of components; they are drawn again, from the current forms, when it opens)."""
+    if not is_open:
+        return no_update
     if not cand:
         return None
     try:
@@ -191,6 +210,12 @@ def render_form_rows(cand, dataset_id, groups, chosen, forms):
         rows.append(_form_row(v, prof.uses, list(prof.levels), cut))
     return rows
 
+
+clientside_callback(
+    ClientsideFunction("cox", "toggleForms"),
+    Output(COX_FORMS_OPEN, "is_open"), Input(COX_FORMS_TOGGLE, "n_clicks"), State(COX_FORMS_OPEN, "is_open"),
+    prevent_initial_call=True,
+)
 
 # the form decides which value input shows
 clientside_callback(
@@ -278,7 +303,7 @@ def render_cox(view, name: str, presentation: bool):
     endpoint = view.endpoint
     table = cox_table(view)
     title = f"Univariable and multivariable Cox regression: {name.lower()}"
-    main = table_card(ids.COX_TABLE, title, table.to_component(ids.COX_TABLE, font), table.to_frame(),
+    main = table_card(ids.COX_TABLE, title, static_html(table.to_component(ids.COX_TABLE, font)), table.to_frame(),
                       footnotes=table.footnotes, filename=f"cox_{endpoint}")
     selected = [v.column for v in view.selected]
     if view.multivariable is None:
@@ -288,7 +313,7 @@ def render_cox(view, name: str, presentation: bool):
         return main, model, _empty_forest(view.multi_error or ""), None, selected
     mt = cox_model_table(view)
     model = table_card(ids.COX_MULTI_TABLE, "Multivariable model: fit and diagnostics",
-                       mt.to_component(ids.COX_MULTI_TABLE, font), mt.to_frame(), footnotes=mt.footnotes,
+                       static_html(mt.to_component(ids.COX_MULTI_TABLE, font)), mt.to_frame(), footnotes=mt.footnotes,
                        filename=f"cox_{endpoint}_multivariable")
     return main, model, forest_figure(view, presentation=presentation), None, selected
 

@@ -17,6 +17,7 @@ from components import ids
 from components.dataset_tables import endpoints_view, unit_check_view, validation_report_view, variables_table
 from components.layout import FORMAT_PATH, error_alert
 from components.report_buttons import report_buttons, report_callbacks
+from components.static_html import static_html
 from reports.jobs import default_view
 from services import config
 from services.store import (DEMO_ID, DatasetMissing, delete_session_data, get_dataset, get_pending, put_dataset,
@@ -31,8 +32,9 @@ MAPPING_CHOICES = [{"label": "keep as user variable", "value": ""}] + [
 ACCEPT = ",".join(sorted(formats.EXTENSIONS))
 
 
-def layout(**_query):
+def layout(dataset_id: str | None = None, **_query):
     limits = config.upload_limits()
+    preview, variables, endpoints = dataset_view(dataset_id)     # the dataset's, at once
     return html.Div([
         html.H2("Data", className="h4 mt-3"),
         dbc.Row([
@@ -67,16 +69,13 @@ def layout(**_query):
         dcc.Store(id="pending-upload"),
         # how the pending file is read: time unit, sheet, column mapping, endpoints named, unit confirmed
         dcc.Store(id="upload-settings"),
-        # fires the preview on page load: Dash does not run a callback for a new page when its only input is
-        # an output of a callback that is prevented from its initial call (the upload handler)
-        dcc.Store(id="data-page-init", data=True),
         html.Div(id=ids.MAPPING_STEP, className="mt-3"),
         html.H3("Endpoints", className="h6 mt-4"),
-        html.Div(id="dataset-endpoints"),
+        html.Div(endpoints, id="dataset-endpoints"),
         html.H3("Preview", className="h6 mt-4"),
-        html.Div(id=ids.PREVIEW),
+        html.Div(preview, id=ids.PREVIEW),
         html.H3("Variables", className="h6 mt-4"),
-        html.Div(id="variables"),
+        html.Div(variables, id="variables"),
     ])
 
 
@@ -253,9 +252,15 @@ def handle_upload(contents, _demo, _remove, _apply, _add, _unit, sheets_chosen, 
     return ds.id, feedback, pending, step, settings
 
 
+# the layout is drawn with the dataset; an upload, the demo button or a link's ds= bring another
 @callback(Output(ids.PREVIEW, "children"), Output("variables", "children"), Output("dataset-endpoints", "children"),
-          Input(ids.DATASET_ID, "data"), Input("data-page-init", "data"))
-def show_dataset(dataset_id, _init=None):
+          Input(ids.DATASET_ID, "data"), prevent_initial_call=True)
+def show_dataset(dataset_id):
+    return dataset_view(dataset_id)
+
+
+def dataset_view(dataset_id) -> tuple:
+    """The dataset's preview grid, variables and endpoints (an alert instead when it is not on the server)."""
     try:
         ds = get_dataset(dataset_id)
     except DatasetMissing as exc:
@@ -270,5 +275,5 @@ def show_dataset(dataset_id, _init=None):
         dashGridOptions={"animateRows": False},
     )
     note = html.Div(f"First {min(PREVIEW_ROWS, ds.n)} of {ds.n} rows.", className="small text-muted")
-    endpoints = endpoints_view(describe_endpoints(ds.frame, ds.endpoints))
-    return [grid, note], variables_table(ds.report), endpoints
+    endpoints = static_html(endpoints_view(describe_endpoints(ds.frame, ds.endpoints)))
+    return [grid, note], static_html(variables_table(ds.report)), endpoints

@@ -37,6 +37,7 @@ from components.format import format_ci, format_estimate, format_number, format_
 from components.layout import error_alert
 from components.meta_grid import grid_rows, provenance_csv, studies_csv
 from components.report_buttons import report_buttons, report_callbacks
+from components.static_html import static_html
 from components.table_card import table_card
 from components.tsa_figure import tsa_figure, tsa_summary_frame
 from services.meta_views import (
@@ -452,8 +453,8 @@ def tab_content(tab: str, view, presentation: bool = False):
                        "left out here too.")]
     if tab == "table":
         frame = study_frame(view.rows, view.spec, view.report)
-        body = dbc.Table.from_dataframe(per_study_display(frame, spec.short), size="sm", striped=True,
-                                        bordered=False, className="small mb-0")
+        body = static_html(dbc.Table.from_dataframe(per_study_display(frame, spec.short), size="sm", striped=True,
+                                                    bordered=False, className="small mb-0"))
         return table_card("meta-studies", f"Per-study estimates — {spec.outcome}", body, frame,
                           filename=f"meta-{view.params.outcome or 'studies'}-per-study",
                           footnotes=["Estimates and 95% CIs on the ratio scale (two decimals; the CSV keeps four); "
@@ -550,11 +551,11 @@ def update_tsa(tab, outcome, method, hk, mh, measure, derive_se, derive_pct, sub
     if r.excluded:
         notes.append(html.Div("Not in the TSA: " + "; ".join(f"{e['study']} ({e['reason']})" for e in r.excluded),
                               className="small text-muted"))
-    summary_div = html.Div([
+    summary_div = static_html(html.Div([
         html.P(r.conclusion, id=ids.META_TSA_CONCLUSION, className="fw-semibold mb-2"),
         dbc.Table.from_dataframe(frame, size="sm", bordered=False, className="small mb-1", id="meta-tsa-table"),
         *notes,
-    ])
+    ]))
     return shown, figure, summary_div, paper, model
 
 
@@ -576,7 +577,7 @@ def _tsa_paper_table(rows: list[dict]):
                                                     "Paper's RIS")]))
     table = dbc.Table([head, html.Tbody(body)], size="sm", bordered=False, className="small mb-1",
                       id="meta-tsa-paper-table")
-    return html.Div([
+    return static_html(html.Div([
         html.Div("The paper's settings (Lu et al. 2025, Fig. 6): α 5% two-sided, power 80%, random effects",
                  className="small fw-semibold"),
         table,
@@ -586,7 +587,7 @@ def _tsa_paper_table(rows: list[dict]):
                "the fixed-effect size divided by 1 − D²), so fewer, more heterogeneous studies give a larger RIS. "
                "The paper also used the TSA program itself, whose rounding we follow through RTSA.",
                className="small text-muted mb-0"),
-    ])
+    ]))
 
 
 @callback(Output(ids.META_TSA_RRR, "value"), Input(ids.META_OUTCOME, "value"), prevent_initial_call=True)
@@ -622,7 +623,8 @@ def refresh_grid(_version, exclude):
     if data.edits:
         frame = edits_frame(data.frame, data.provenance, data.edits)
         edits = table_card("meta-edits-table", "Your edits (their provenance)",
-                           dbc.Table.from_dataframe(frame, size="sm", striped=True, className="small mb-0"), frame,
+                           static_html(dbc.Table.from_dataframe(frame, size="sm", striped=True,
+                                                                className="small mb-0")), frame,
                            filename="meta-edits",
                            footnotes=["Each edit replaces the provenance of its cell (confidence 'edited by user', "
                                       "source as given); the downloaded provenance file carries it."])

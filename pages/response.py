@@ -21,6 +21,7 @@ from components.format import format_hr
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import absent_note, error_alert
 from components.report_buttons import report_buttons, report_callbacks
+from components.static_html import static_html
 from components.table_card import figure_card, table_card
 from reports.jobs import grouped_view
 from services.cohort_views import (CRITERION_NAMES, group_dropdown, label_of, response_columns, response_cross,
@@ -46,19 +47,17 @@ WHY_LANDMARK = [
 ]
 
 
-def _initial_options(by: str | None) -> list[dict]:
-    """Options before the dataset's columns arrive: the URL's choice is kept (a dropdown drops a value that is
-    not among its options)."""
-    return [{"label": "None", "value": "none"}] + ([{"label": by, "value": by}] if by else [])
-
-
 def layout(by: str | None = None, criterion: str = "recist", endpoint: str | None = None, landmark: str = "0",
-           **_other):
+           dataset_id: str | None = None, **_other):
     criterion = criterion if criterion in CRITERION_NAMES else "recist"
     landmark = landmark if landmark in LANDMARK_CHOICES else "0"
+    # the dataset's groups and endpoints, at once (fill_groups brings another dataset's when it is switched here)
+    (by_options, by_value, endpoints, chosen, absent, content_style,
+     km_style) = dataset_controls(dataset_id, None, by, endpoint, endpoint)
+    chosen = endpoint if chosen is no_update else chosen
     controls = dbc.Card(dbc.CardBody([
         dbc.Label("Compare ORR and DCR by", html_for="response-by", className="fw-semibold small mb-1"),
-        dcc.Dropdown(id="response-by", value=by or "none", clearable=False, options=_initial_options(by)),
+        dcc.Dropdown(id="response-by", value=by_value, clearable=False, options=by_options),
         dcc.Store(id="response-by-url", data=by),
         html.Div([
         html.Hr(),
@@ -67,12 +66,12 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str | Non
         dbc.RadioItems(id="response-criterion", value=criterion, inline=True,
                        options=[{"label": v, "value": k} for k, v in CRITERION_NAMES.items()], className="small"),
         dbc.Label("Endpoint", className="small mb-1 mt-2"),
-        dbc.RadioItems(id="response-endpoint", value=endpoint, inline=True, className="small", options=[]),
+        dbc.RadioItems(id="response-endpoint", value=chosen, inline=True, className="small", options=endpoints),
         dcc.Store(id="response-initial-endpoint", data=endpoint),
         dbc.Label("Landmark", className="small mb-1 mt-2"),
         dbc.RadioItems(id=ids.RESPONSE_LANDMARK, value=landmark, className="small",
                        options=[{"label": v, "value": k} for k, v in LANDMARK_CHOICES.items()]),
-        ], id="response-km-controls"),
+        ], id="response-km-controls", style=km_style),
         report_buttons("response", what="these response tables"),
     ]), className="shadow-sm")
     return html.Div([
@@ -81,7 +80,7 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str | Non
             dbc.Col(controls, lg=3, md=4),
             dbc.Col([
                 html.Div(id="response-alert"),
-                html.Div(id="response-absent"),
+                html.Div(absent, id="response-absent"),
                 html.Div([
                 dbc.Row([
                     dbc.Col(dcc.Loading(html.Div(id="response-table-slot"), delay_show=400), xxl=7, width=12),
@@ -92,7 +91,7 @@ def layout(by: str | None = None, criterion: str = "recist", endpoint: str | Non
                 figure_card(ids.RESPONSE_KM, "Survival by objective response", ids.RESPONSE_KM, go.Figure()),
                 html.Div(id=ids.RESPONSE_KM_NOTE, className="small mb-2"),
                 dbc.Alert(WHY_LANDMARK, color="light", className="small border", id="response-why"),
-                ], id="response-content"),
+                ], id="response-content", style=content_style),
             ], lg=9, md=8),
         ], className="g-3"),
     ])
@@ -110,8 +109,13 @@ report_callbacks("response", [State("response-by", "value"), State("response-end
           Output("response-endpoint", "value"), Output("response-absent", "children"),
           Output("response-content", "style"), Output("response-km-controls", "style"), Input(ids.DATASET_ID, "data"),
           State("response-by", "value"), State("response-by-url", "data"), State("response-endpoint", "value"),
-          State("response-initial-endpoint", "data"))
+          State("response-initial-endpoint", "data"), prevent_initial_call=True)
 def fill_groups(dataset_id, current, url_by, endpoint=None, initial_endpoint=None):
+    """A dataset switched on this page (a link's ds=) brings its own groups and endpoints."""
+    return dataset_controls(dataset_id, current, url_by, endpoint, initial_endpoint)
+
+
+def dataset_controls(dataset_id, current, url_by, endpoint=None, initial_endpoint=None) -> tuple:
     """Grouping columns and endpoints of the dataset; a note instead of the page when it has no responses."""
     options, value = group_dropdown(dataset_id, current, url_by, "None")
     try:
@@ -151,14 +155,14 @@ def update_tables(by, presentation, dataset_id):
         summary = response_summary(ds)
         t = response_summary_table(summary)
         main = table_card(ids.RESPONSE_TABLE, "Best overall response by RECIST 1.1 and mRECIST",
-                          t.to_component(ids.RESPONSE_TABLE, font), t.to_frame(), footnotes=t.footnotes,
+                          static_html(t.to_component(ids.RESPONSE_TABLE, font)), t.to_frame(), footnotes=t.footnotes,
                           filename="response")
         cross = response_cross(ds)
         cross_card = None
         if cross is not None:
             ct = response_crosstab_table(cross)
             cross_card = table_card("response-crosstab", "RECIST 1.1 × mRECIST",
-                                    ct.to_component("response-crosstab", font), ct.to_frame(),
+                                    static_html(ct.to_component("response-crosstab", font)), ct.to_frame(),
                                     footnotes=ct.footnotes, filename="response_crosstab")
     except (DatasetMissing, AnalysisError) as exc:
         return html.Div(id=ids.RESPONSE_TABLE), None, None, error_alert(str(exc))
@@ -168,7 +172,7 @@ def update_tables(by, presentation, dataset_id):
             grouped = response_summary(ds, by)
             bt = response_by_group_table(grouped)
             by_card = table_card("response-by-table", f"ORR and DCR by {label_of(by)}",
-                                 bt.to_component("response-by-table", font), bt.to_frame(),
+                                 static_html(bt.to_component("response-by-table", font)), bt.to_frame(),
                                  footnotes=bt.footnotes, filename=f"response_by_{by}")
         except AnalysisError as exc:
             alert = error_alert(str(exc))

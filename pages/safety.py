@@ -26,17 +26,15 @@ from services.store import DatasetMissing, get_dataset
 dash.register_page(__name__, path="/safety", name="Safety", title="Safety - HAIC Cohort Analytics")
 
 
-def _initial_options(by: str | None) -> list[dict]:
-    """Options before the dataset's columns arrive: the URL's choice is kept (a dropdown drops a value that is
-    not among its options)."""
-    return [{"label": "None (all patients)", "value": "none"}] + ([{"label": by, "value": by}] if by else [])
+NONE_LABEL = "None (all patients)"
 
 
-def layout(by: str | None = None, top: str = "20", **_other):
+def layout(by: str | None = None, top: str = "20", dataset_id: str | None = None, **_other):
     top = top if top in ("10", "20", "all") else "20"
+    options, value = group_dropdown(dataset_id, None, by, NONE_LABEL)      # the dataset's, at once
     controls = dbc.Card(dbc.CardBody([
         dbc.Label("Compare by", html_for=ids.AE_BY, className="fw-semibold small mb-1"),
-        dcc.Dropdown(id=ids.AE_BY, value=by or "none", clearable=False, options=_initial_options(by)),
+        dcc.Dropdown(id=ids.AE_BY, value=value, clearable=False, options=options),
         dcc.Store(id="ae-by-url", data=by),
         dbc.Label("Chart: terms shown", className="fw-semibold small mb-1 mt-3"),
         dbc.RadioItems(id="ae-top", value=top, inline=True, options=ae_figure_top_options(), className="small"),
@@ -59,10 +57,11 @@ def report_view(dataset_id, by) -> dict:
 report_callbacks("ae", [State(ids.AE_BY, "value")], report_view)
 
 
+# the layout is drawn with the dataset's groups; a dataset switched on this page (a link's ds=) brings its own
 @callback(Output(ids.AE_BY, "options"), Output(ids.AE_BY, "value"), Input(ids.DATASET_ID, "data"),
-          State(ids.AE_BY, "value"), State("ae-by-url", "data"))
+          State(ids.AE_BY, "value"), State("ae-by-url", "data"), prevent_initial_call=True)
 def fill_groups(dataset_id, current, url_by):
-    return group_dropdown(dataset_id, current, url_by, "None (all patients)")
+    return group_dropdown(dataset_id, current, url_by, NONE_LABEL)
 
 
 clientside_callback(

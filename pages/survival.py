@@ -47,35 +47,43 @@ def parse_landmarks(text) -> list[float] | None:
 
 
 def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | None = None, ci: str = "log-log",
-           mode: str = "single", at: str | None = None, **_other):
+           mode: str = "single", at: str | None = None, dataset_id: str | None = None, **_other):
     ci = ci if ci in ("log-log", "log", "plain") else "log-log"
+    # the dataset's endpoints, variables and the variable's slider, at once: the figure does not wait for them
+    # (fill_variables and set_cutoff_control bring another dataset's, or another variable's, later)
+    var_options, var_value, endpoints, chosen = dataset_controls(dataset_id, None, var, endpoint, endpoint)
+    var_value = None if var_value is no_update else var_value
+    chosen = endpoint if chosen is no_update else chosen
+    low, high, step, marks, cutoff_value, box_style, cutoff_var = (
+        cutoff_control(dataset_id, var_value, _float_or_none(cutoff), var, reset=False) if var_value is not None
+        else (0, 1, None, None, _float_or_none(cutoff), {}, var))
     controls = dbc.Card(dbc.CardBody([
         dbc.Label("Endpoint", className="fw-semibold small mb-1"),
-        # the dataset's endpoints are filled in by fill_variables; the URL's is kept until then
-        dbc.RadioItems(id=ids.KM_ENDPOINT, value=endpoint, inline=True, options=[]),
+        dbc.RadioItems(id=ids.KM_ENDPOINT, value=chosen, inline=True, options=endpoints),
         dcc.Store(id="km-initial-endpoint", data=endpoint),
         html.Div([
             dbc.Label("Stratify by", html_for=ids.KM_VAR, className="fw-semibold small mb-1 mt-2"),
-            # no value until the dataset's options arrive with it (a value without its option shows blank)
-            dcc.Dropdown(id=ids.KM_VAR, value=None, clearable=False, options=[]),
+            # a value always comes with its options (a value without its option shows blank)
+            dcc.Dropdown(id=ids.KM_VAR, value=var_value, clearable=False, options=var_options),
             # the URL's variable: the dropdown may drop a value that is not yet among its options
             dcc.Store(id="km-initial-var", data=var),
             html.Div([
                 dbc.Label("Cutoff (low group: value ≤ cutoff)", html_for=ids.KM_CUTOFF,
                           className="small mb-1 mt-2"),
-                dcc.Slider(id=ids.KM_SLIDER, min=0, max=1, value=None, updatemode="drag", marks=None,
+                dcc.Slider(id=ids.KM_SLIDER, min=low, max=high, step=step, value=None, updatemode="drag",
+                           marks=marks,
                            allow_direct_input=False,
                            tooltip={"placement": "bottom", "always_visible": False}),
                 dbc.InputGroup([
-                    dbc.Input(id=ids.KM_CUTOFF, type="number", value=_float_or_none(cutoff), debounce=True, size="sm",
+                    dbc.Input(id=ids.KM_CUTOFF, type="number", value=cutoff_value, debounce=True, size="sm",
                               step="any"),
                     dbc.Button("Reset", id=ids.KM_CUTOFF_RESET, size="sm", color="secondary", outline=True,
                                title="back to the default cutoff"),
                 ], size="sm"),
                 html.Div(id="km-cutoff-note", className="small text-muted mt-1"),
                 # the variable the cutoff box value belongs to (a URL cutoff is kept for its variable only)
-                dcc.Store(id="km-cutoff-var", data=var),
-            ], id="km-cutoff-box"),
+                dcc.Store(id="km-cutoff-var", data=cutoff_var),
+            ], id="km-cutoff-box", style=box_style),
         ], id="km-single-controls"),
         dbc.Label("Landmarks (months)", html_for="km-at", className="fw-semibold small mb-1 mt-3"),
         dbc.Input(id="km-at", value=at or "", placeholder="default: round times inside follow-up", debounce=True,
@@ -161,8 +169,13 @@ report_callbacks("km", [State(ids.KM_ENDPOINT, "value"), State(ids.KM_VAR, "valu
 @callback(Output(ids.KM_VAR, "options"), Output(ids.KM_VAR, "value"), Output(ids.KM_ENDPOINT, "options"),
           Output(ids.KM_ENDPOINT, "value"), Input(ids.DATASET_ID, "data"),
           State(ids.KM_VAR, "value"), State("km-initial-var", "data"), State(ids.KM_ENDPOINT, "value"),
-          State("km-initial-endpoint", "data"))
+          State("km-initial-endpoint", "data"), prevent_initial_call=True)
 def fill_variables(dataset_id, current, initial=None, endpoint=None, initial_endpoint=None):
+    """A dataset switched on this page (a link's ds=) brings its own endpoints and variables."""
+    return dataset_controls(dataset_id, current, initial, endpoint, initial_endpoint)
+
+
+def dataset_controls(dataset_id, current, initial=None, endpoint=None, initial_endpoint=None) -> tuple:
     """The dataset's endpoints and stratifying variables; the current choice kept if the dataset has it, else
     the URL's, else the first endpoint and AST (or none)."""
     try:
@@ -179,11 +192,16 @@ def fill_variables(dataset_id, current, initial=None, endpoint=None, initial_end
     Output(ids.KM_SLIDER, "marks"), Output(ids.KM_CUTOFF, "value"), Output("km-cutoff-box", "style"),
     Output("km-cutoff-var", "data"),
     Input(ids.KM_VAR, "value"), Input(ids.KM_CUTOFF_RESET, "n_clicks"), State(ids.KM_CUTOFF, "value"),
-    State("km-cutoff-var", "data"), State(ids.DATASET_ID, "data"),
+    State("km-cutoff-var", "data"), State(ids.DATASET_ID, "data"), prevent_initial_call=True,
 )
 def set_cutoff_control(var, _reset, current_cutoff, cutoff_var, dataset_id):
+    """Another variable's slider, or "Reset" (the layout draws the first one)."""
+    return cutoff_control(dataset_id, var, current_cutoff, cutoff_var, reset=ctx.triggered_id == ids.KM_CUTOFF_RESET)
+
+
+def cutoff_control(dataset_id, var, current_cutoff, cutoff_var, *, reset: bool) -> tuple:
     """The slider of a numeric variable: its range, and the cutoff kept for the same variable (the URL's), else
-    its default; "Reset" goes back to the default."""
+    its default; ``reset`` goes back to the default. (min, max, step, marks, cutoff, box style, its variable)"""
     if var is None:
         return no_update, no_update, no_update, no_update, no_update, no_update, no_update
     try:
@@ -192,7 +210,7 @@ def set_cutoff_control(var, _reset, current_cutoff, cutoff_var, dataset_id):
         spec = None
     if spec is None:
         return 0, 1, None, None, None, {"display": "none"}, var
-    keep = var == cutoff_var and current_cutoff is not None and ctx.triggered_id != ids.KM_CUTOFF_RESET
+    keep = var == cutoff_var and current_cutoff is not None and not reset
     value = current_cutoff if keep else spec.default
     return min(spec.low, value), max(spec.high, value), spec.step, spec.marks, value, {}, var
 

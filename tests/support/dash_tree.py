@@ -1,4 +1,6 @@
-"""Reading a Dash component tree in tests: its text, a component by id, every component."""
+"""Reading a Dash component tree in tests: its text, a component by id, every component.
+
+Static HTML (components/static_html.py) is read through the tree it was made from (``holder.source``)."""
 from __future__ import annotations
 
 
@@ -16,7 +18,7 @@ def texts_of(component) -> list[str]:
             for item in node:
                 walk(item)
             return
-        walk(getattr(node, "children", None))
+        walk(_inside(node))
 
     walk(component)
     return out
@@ -34,7 +36,7 @@ def find(component, component_id):
         return None
     if getattr(component, "id", None) == component_id:
         return component
-    return find(getattr(component, "children", None), component_id)
+    return find(_inside(component), component_id)
 
 
 def text_of(component) -> str:
@@ -51,4 +53,10 @@ def walk(node):
     if node is None or isinstance(node, (str, int, float)):
         return
     yield node
-    yield from walk(getattr(node, "children", None))
+    yield from walk(_inside(node))
+
+
+def _inside(node):
+    """What a component holds: its children, or for static HTML the tree it was made from."""
+    source = getattr(node, "source", None)
+    return source if source is not None else getattr(node, "children", None)
