@@ -18,7 +18,7 @@ from components.format import format_hr
 from components.km_figure import curves_from_stratified, km_figure
 from components.layout import error_alert
 from components.report_buttons import report_buttons, report_callbacks
-from components.survival_tables import KM_SUMMARY_TITLE, km_summary_update
+from components.survival_tables import KM_SUMMARY_TITLE, km_summary_parts, km_summary_update
 from components.table_card import figure_card, graph_config, table_card, table_card_outputs
 from reports.jobs import default_view
 from services.survival_view import (cutoff_control_spec, cutpoint_scan, default_variable, endpoint_key, endpoint_of,
@@ -57,6 +57,7 @@ def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | No
     low, high, step, marks, cutoff_value, box_style, cutoff_var = (
         cutoff_control(dataset_id, var_value, _float_or_none(cutoff), var, reset=False) if var_value is not None
         else (0, 1, None, None, _float_or_none(cutoff), {}, var))
+    card, card_style, card_for = initial_card(dataset_id, chosen, var_value, cutoff_value, ci, at, mode == "grid")
     controls = dbc.Card(dbc.CardBody([
         dbc.Label("Endpoint", className="fw-semibold small mb-1"),
         dbc.RadioItems(id=ids.KM_ENDPOINT, value=chosen, inline=True, options=endpoints),
@@ -70,7 +71,7 @@ def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | No
             html.Div([
                 dbc.Label("Cutoff (low group: value ≤ cutoff)", html_for=ids.KM_CUTOFF,
                           className="small mb-1 mt-2"),
-                dcc.Slider(id=ids.KM_SLIDER, min=low, max=high, step=step, value=None, updatemode="drag",
+                dcc.Slider(id=ids.KM_SLIDER, min=low, max=high, step=step, value=cutoff_value, updatemode="drag",
                            marks=marks,
                            allow_direct_input=False,
                            tooltip={"placement": "bottom", "always_visible": False}),
@@ -126,12 +127,12 @@ def layout(endpoint: str | None = None, var: str | None = None, cutoff: str | No
                 html.Div(id=ids.KM_ALERT),
                 html.Div([
                     figure_card("km", "Kaplan–Meier curves", ids.KM_GRAPH),
-                    # laid out once; update_km_table replaces its parts (table, notes, export texts) on every move
-                    html.Div(table_card("km-summary", KM_SUMMARY_TITLE, None, pd.DataFrame(), filename="km-summary"),
-                             id=ids.KM_TABLE, style={"display": "none"}),
+                    # laid out once (with the opening view's card); update_km_table replaces its parts (table,
+                    # notes, export texts) on every move
+                    html.Div(card, id=ids.KM_TABLE, style=card_style),
                     # what update_km drew (endpoint, variable, cutoff, CI, dataset id), and the same once the
                     # figure is on screen and the browser idle: update_km_table builds the KM card for that
-                    dcc.Store(id=ids.KM_DRAWN), dcc.Store(id=ids.KM_CARD_FOR),
+                    dcc.Store(id=ids.KM_DRAWN), dcc.Store(id=ids.KM_CARD_FOR, data=card_for),
                 ], id="km-single-view"),
                 html.Div(id=ids.KM_GRID_VIEW),
             ], lg=9, md=8),
@@ -248,29 +249,38 @@ def update_km(endpoint, var, cutoff, ci, at, presentation, dataset_id):
     if var is None or endpoint is None:         # the dataset's choices have not arrived yet
         return no_update, no_update, no_update, no_update, no_update
     at_cutoff = None
-    marks = parse_landmarks(at)
     try:
         ds = get_dataset(dataset_id)
-        endpoint = endpoint_of(ds, endpoint).key
-        cuttable = is_cuttable(ds, var)
-        if cuttable and cutoff is None:
-            spec = cutoff_control_spec(ds, var)
-            if spec is None:
-                raise AnalysisError(f"column '{var}' has no numeric values to cut")
-            cutoff = spec.default
-        cut = cutoff if cuttable else None
-        result = stratified_km(ds, endpoint, var, cut, ci, marks)
-        if cuttable:
+        drawn = single_view(ds, dataset_id, endpoint, var, cutoff, ci, at)
+        endpoint, cut = drawn["endpoint"], drawn["cutoff"]
+        result = stratified_km(ds, endpoint, var, cut, ci, drawn["at"])
+        if cut is not None:
             at_cutoff = worth_at_cutoff(result.logrank.p if result.logrank else None,
-                                        _is_optimum(ds, endpoint, var, cutoff))
-        figure = _figure(ds, result, endpoint, presentation, compact=False, marks=marks)
+                                        _is_optimum(ds, endpoint, var, cut))
+        figure = _figure(ds, result, endpoint, presentation, compact=False, marks=drawn["at"])
     except (DatasetMissing, AnalysisError) as exc:
         return no_update, error_alert(str(exc)), None, None, None
     note = [f"{result.excluded} patients without a value left out"] if result.excluded else []
     if cut is not None and result.notes:
         note.append(result.notes[0])
-    drawn = {"dataset_id": dataset_id, "endpoint": endpoint, "var": var, "cutoff": cut, "ci": ci, "at": marks}
     return figure, None, "; ".join(note) or None, at_cutoff, drawn
+
+
+def single_view(ds, dataset_id, endpoint, var, cutoff, ci, at) -> dict:
+    """What the single view draws: the endpoint's key, the variable, its cutoff (the default when none is given;
+    None for a variable that is not cut), the CI transform and the landmarks -- the ``km-drawn`` the KM card is
+    built for."""
+    endpoint = endpoint_of(ds, endpoint).key
+    cut = None
+    if is_cuttable(ds, var):
+        if cutoff is None:
+            spec = cutoff_control_spec(ds, var)
+            if spec is None:
+                raise AnalysisError(f"column '{var}' has no numeric values to cut")
+            cutoff = spec.default
+        cut = cutoff
+    return {"dataset_id": dataset_id, "endpoint": endpoint, "var": var, "cutoff": cut, "ci": ci,
+            "at": parse_landmarks(at)}
 
 
 @callback(*table_card_outputs("km-summary"), Output(ids.KM_TABLE, "style"),
@@ -282,12 +292,34 @@ def update_km_table(drawn):
     if not drawn:
         return hidden
     try:
-        ds = get_dataset(drawn["dataset_id"])
-        result = stratified_km(ds, drawn["endpoint"], drawn["var"], drawn["cutoff"], drawn["ci"], drawn.get("at"))
-        marks = landmarks(ds, drawn["endpoint"], drawn.get("at"))
+        result, marks = _card_result(drawn)
     except (DatasetMissing, AnalysisError):
         return hidden
     return (*km_summary_update(result, marks), {})
+
+
+def _card_result(drawn: dict):
+    """The KM result and landmark times the KM card shows for a ``km-drawn``."""
+    ds = get_dataset(drawn["dataset_id"])
+    result = stratified_km(ds, drawn["endpoint"], drawn["var"], drawn["cutoff"], drawn["ci"], drawn.get("at"))
+    return result, landmarks(ds, drawn["endpoint"], drawn.get("at"))
+
+
+def initial_card(dataset_id, endpoint, var, cutoff, ci, at, grid: bool) -> tuple:
+    """The KM card of the view the page opens on, laid out with the page (its ``km-card-for`` set to that view,
+    so that the card is not requested again once the figure is drawn): (card, its style, km-card-for)."""
+    empty = table_card("km-summary", KM_SUMMARY_TITLE, None, pd.DataFrame(), filename="km-summary")
+    if grid or var is None or endpoint is None:
+        return empty, {"display": "none"}, None
+    try:
+        drawn = single_view(get_dataset(dataset_id), dataset_id, endpoint, var, cutoff, ci, at)
+        result, marks = _card_result(drawn)
+    except (DatasetMissing, AnalysisError):
+        return empty, {"display": "none"}, None
+    parts = km_summary_parts(result, marks)
+    card = table_card("km-summary", KM_SUMMARY_TITLE, parts["body"], parts["frame"], footnotes=parts["footnotes"],
+                      filename="km-summary", caption=parts["caption"])
+    return card, {}, drawn
 
 
 def _is_optimum(ds, endpoint, var, cutoff) -> bool:
