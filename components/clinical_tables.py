@@ -141,8 +141,7 @@ class ClinicalTable:
              for col, a in zip(self.columns, align)],
             style={"borderBottom": THIN_RULE, **({} if self.spanners else {"borderTop": RULE})}))
         body = []
-        for k, row in enumerate(self.rows):
-            last = k == len(self.rows) - 1
+        for row in self.rows:
             tds = []
             for j, cell in enumerate(row.cells):
                 style = {"textAlign": align[j], "padding": "3px 10px", "verticalAlign": "top"}
@@ -165,9 +164,10 @@ class ClinicalTable:
                                                     "borderRadius": "3px", "padding": "0 3px", "cursor": "help",
                                                     "verticalAlign": "super"}))
                 tds.append(html.Td(content, style=style))
-            body.append(html.Tr(tds, style={"borderBottom": RULE} if last else {}))
+            body.append(html.Tr(tds, className=f"row-{row.kind}"))
         return html.Table(
-            [html.Thead(head_rows), html.Tbody(body)], id=table_id,
+            # the closing rule under the body, not under its last row: a sorted table keeps it at the bottom
+            [html.Thead(head_rows), html.Tbody(body, style={"borderBottom": RULE})], id=table_id,
             className="clinical-table",
             style={"borderCollapse": "collapse", "fontFamily": FONT_FAMILY, "fontSize": font_size,
                    "fontVariantNumeric": "tabular-nums", "lineHeight": 1.35, "width": "100%",
@@ -439,76 +439,6 @@ def ae_clinical_table(table) -> ClinicalTable:
         notes.append("Not assessed in some patients: " + ", ".join(missing) + ".")
     return ClinicalTable(columns, rows, spanners=spanners, footnotes=notes,
                          align=["left"] + ["center"] * (len(columns) - 1))
-
-
-_NP_JS = ("params.value == null ? '' : (params.value === 0 ? '0' : params.value + ' (' + "
-          "(params.data['{pct}'] == null ? '' : params.data['{pct}'].toFixed(1)) + ')')")
-_P_JS = ("params.value == null ? '' : (params.value < 0.001 ? '<0.001' : params.value.toFixed(3)) + "
-         "(params.data['{test}'] || '')")
-
-
-def ae_grid_props(table, presentation: bool = False) -> dict:
-    """``dash_ag_grid.AgGrid`` properties for the sortable AE table: numeric fields (so sorting is numeric)
-    shown as ``n (%)`` by value formatters; the two summary rows pinned on top. Group levels appear only as
-    header text, never inside the formatter code (fields are numbered)."""
-    grade5 = _ae_has_grade5(table)
-    marks = TestMarks()
-
-    width_np = 124 if presentation else 96     # n (%) never truncated; the grid scrolls sideways instead
-
-    def np_col(header, field_, pct, width=width_np):
-        return {"headerName": header, "field": field_, "type": "rightAligned", "sortingOrder": ["desc", "asc", None],
-                "valueFormatter": {"function": _NP_JS.format(pct=pct)}, "minWidth": width, "flex": 1}
-
-    def group(header, children):
-        return {"headerName": header, "children": children, "wrapHeaderText": True, "autoHeaderHeight": True}
-
-    term = ({"pinned": "left", "width": 250 if presentation else 220} if table.by is not None
-            else {"minWidth": 230, "flex": 2.2})
-    cols: list[dict] = [{"headerName": "Adverse event", "field": "label", **term, "sortingOrder": ["asc", "desc", None], "wrapText": True, "autoHeight": True,
-                         "cellStyle": {"lineHeight": "1.3", "paddingTop": "5px", "paddingBottom": "5px"}}]
-    overall = [np_col("Any grade", "any", "pct_any"), np_col("Grade 1–2", "grade_1_2", "pct_grade_1_2"),
-               np_col("Grade 3–4", "grade_3_4", "pct_grade_3_4")]
-    if grade5:
-        overall.append(np_col("Grade 5", "grade_5", "pct_grade_5"))
-    if table.by is None:
-        cols += overall
-    else:
-        cols.append(group(f"All patients (N = {table.n})", overall))
-        for i, lv in enumerate(table.levels):
-            cols.append(group(f"{lv} (N = {table.level_n[lv]})", [
-                np_col("Any grade", f"g{i}_any", f"g{i}_pct_any"),
-                np_col("Grade ≥3", f"g{i}_grade_3_plus", f"g{i}_pct_grade_3_plus")]))
-        cols.append(group("p", [
-            {"headerName": "Any grade", "field": "p_any", "type": "rightAligned", "minWidth": width_np - 12, "flex": 1,
-             "valueFormatter": {"function": _P_JS.format(test="mark_any")}},
-            {"headerName": "Grade ≥3", "field": "p_grade_3_plus", "type": "rightAligned", "minWidth": width_np - 12,
-             "flex": 1, "valueFormatter": {"function": _P_JS.format(test="mark_grade_3_plus")}}]))
-
-    def record(r) -> dict:
-        c = r.counts
-        rec = {"term": r.term, "label": r.label}
-        for k in ("any", "grade_1_2", "grade_3_4", "grade_5", "grade_3_plus"):
-            rec[k] = c[k]
-            rec[f"pct_{k}"] = c[f"pct_{k}"] if finite(c[f"pct_{k}"]) else None
-        if r.term == "any_grade_3_plus":
-            rec["grade_1_2"] = rec["pct_grade_1_2"] = None     # by construction 0: the row is grade >= 3
-        for i, g in enumerate(r.groups):
-            for k in ("any", "grade_3_plus"):
-                rec[f"g{i}_{k}"] = g[k]
-                rec[f"g{i}_pct_{k}"] = g[f"pct_{k}"] if finite(g[f"pct_{k}"]) else None
-        for name in ("any", "grade_3_plus"):
-            t = r.tests.get(name)
-            if r.term == "any_grade_3_plus" and name == "grade_3_plus":
-                t = None                 # the row is grade >= 3 already: its test sits under "any"
-            rec[f"p_{name}"] = t.p if t is not None and t.p is not None else None
-            rec[f"mark_{name}"] = (SUPERSCRIPT.get(marks.mark(t.test), "") if t is not None and t.p is not None
-                                   else "")
-        return rec
-
-    pinned = [record(r) for r in table.summary]
-    data = [record(r) for r in table.events]
-    return {"columnDefs": cols, "rowData": data, "pinnedTopRowData": pinned, "test_footnote": marks.footnote()}
 
 
 def ae_figure(table, top: int | None = 20, presentation: bool = False) -> go.Figure:

@@ -7,17 +7,16 @@ View state lives in the URL: ``/safety?by=treatment&top=all``.
 from __future__ import annotations
 
 import dash
-import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from analysis.errors import AnalysisError
 from components import ids
-from components.clinical_tables import (FONT_FAMILY, ae_clinical_table, ae_figure, ae_figure_top_options,
-                                        ae_grid_props, parse_top)
+from components.clinical_tables import ae_clinical_table, ae_figure, ae_figure_top_options, parse_top
 from components.layout import absent_note, controls_page, error_alert
 from components.report_buttons import report_buttons, report_callbacks
+from components.static_html import static_html
 from components.table_card import figure_card, table_card
 from reports.jobs import grouped_view
 from services.cohort_views import adverse_events, group_dropdown, has_adverse_events, label_of
@@ -38,7 +37,8 @@ def layout(by: str | None = None, top: str = "20", dataset_id: str | None = None
         dcc.Store(id="ae-by-url", data=by),
         dbc.Label("Chart: terms shown", className="fw-semibold small mb-1 mt-3"),
         dbc.RadioItems(id="ae-top", value=top, inline=True, options=ae_figure_top_options(), className="small"),
-        html.Div("Click a column header to sort the table (the two summary rows stay on top).",
+        html.Div("Click a column header to sort the table (again to reverse, a third time for the paper's order; "
+                 "the two summary rows stay on top).",
                  className="small text-muted mt-3"),
         report_buttons("ae", what="this adverse-event table"),
     ]), className="shadow-sm")
@@ -92,28 +92,13 @@ def update_ae(by, top, presentation, dataset_id):
     return render_ae(table, top, bool(presentation)) + (None, {})
 
 
-def ae_grid(table, presentation: bool = False) -> dag.AgGrid:
-    props = ae_grid_props(table, presentation)
-    size = 16 if presentation else 14
-    return dag.AgGrid(
-        id=ids.AE_TABLE,
-        columnDefs=props["columnDefs"], rowData=props["rowData"],
-        defaultColDef={"sortable": True, "resizable": True, "wrapHeaderText": True, "autoHeaderHeight": True,
-                       "suppressMovable": True},
-        dashGridOptions={"pinnedTopRowData": props["pinnedTopRowData"], "domLayout": "autoHeight",
-                         "rowHeight": 34 if presentation else 30, "animateRows": False,
-                         "suppressCellFocus": True},
-        getRowStyle={"styleConditions": [{"condition": "params.node.rowPinned",
-                                          "style": {"fontWeight": 600, "backgroundColor": "#f4f4f4"}}]},
-        style={"width": "100%", "--ag-font-size": f"{size}px", "--ag-font-family": FONT_FAMILY},
-        className="ae-grid",
-    )
-
-
 def render_ae(table, top, presentation: bool):
     """(table card, chart) for an ``analysis.adverse_events.AETable``."""
     export = ae_clinical_table(table)
     title = "Adverse events" + (f" by {label_of(table.by)}" if table.by else "")
-    card = table_card(ids.AE_TABLE, title, ae_grid(table, presentation), export.to_frame(),
+    # the paper's Table 5 as static HTML, sorted in the browser by a click on a column (assets/static_html.js)
+    body = static_html(export.to_component(ids.AE_TABLE, "1.2rem" if presentation else "0.95rem"),
+                       class_name="sortable-table")
+    card = table_card(ids.AE_TABLE, title, body, export.to_frame(),
                       footnotes=export.footnotes, filename="adverse_events" + (f"_by_{table.by}" if table.by else ""))
     return card, ae_figure(table, top=parse_top(top), presentation=presentation)

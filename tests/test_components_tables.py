@@ -2,7 +2,6 @@
 results they are built from (every number on screen must be the analysis number, formatted)."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -219,30 +218,42 @@ def test_ae_table_by_group_p_values(cohort):
     assert frame[col][2] == f"{g['any']} ({g['pct_any']:.1f})"
 
 
-def test_ae_grid_props_numeric_fields_and_no_data_in_code(cohort):
-    evil = cohort.assign(treatment=np.where(cohort["treatment"].str.startswith("HAIC + TKIs"), "A');alert(1);//",
-                                            "B"))
+def test_ae_table_on_the_page_is_static_html_with_group_levels_as_text(cohort):
+    """The safety page's table is the paper's Table 5 as static HTML: a level named like code stays text, the two
+    summary rows are marked (the browser's sort keeps them on top), every term's counts and p are in its row."""
+    from html.parser import HTMLParser
+
+    from components.static_html import static_html
+
+    evil = cohort.assign(treatment=np.where(cohort["treatment"].str.startswith("HAIC + TKIs"),
+                                            "A');alert(1);//<b>x</b>", "B"))
     result = ae_table(evil, by="treatment")
-    props = ct.ae_grid_props(result)
-    code = json.dumps([c for c in props["columnDefs"]])
-    functions = [m for m in _functions(props["columnDefs"])]
-    assert functions and not any("alert" in f for f in functions)   # levels only in header text
-    assert "A');alert(1);//" in code                                 # ... where AG Grid shows it as text
-    rows = {r["term"]: r for r in props["rowData"]}
-    for r in result.events:
-        assert rows[r.term]["any"] == r.counts["any"]
-        assert rows[r.term]["g0_any"] == r.groups[0]["any"]
-        assert rows[r.term]["p_any"] == pytest.approx(r.tests["any"].p)
-    assert [r["term"] for r in props["pinnedTopRowData"]] == ["any_ae", "any_grade_3_plus"]
-    assert props["pinnedTopRowData"][1]["p_grade_3_plus"] is None
+    text = static_html(ct.ae_clinical_table(result).to_component("ae-table")).to_plotly_json()["props"]["data-html"]
 
+    class Rows(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.tags = [], []
 
-def _functions(defs):
-    for d in defs:
-        vf = d.get("valueFormatter")
-        if vf:
-            yield vf["function"]
-        yield from _functions(d.get("children", []))
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            if tag == "tr":
+                self.rows.append({"class": dict(attrs).get("class"), "text": []})
+
+        def handle_data(self, data):
+            if self.rows:
+                self.rows[-1]["text"].append(data)
+
+    parsed = Rows()
+    parsed.feed(text)
+    assert "b" not in parsed.tags and "A');alert(1);//<b>x</b> (N = " in text.replace("&lt;", "<").replace("&gt;", ">")
+    body = [r for r in parsed.rows if r["class"]]
+    assert [r["class"] for r in body[:2]] == ["row-summary", "row-summary"]
+    assert all(r["class"] == "row-data" for r in body[2:]) and len(body) == 2 + len(result.events)
+    for r, row in zip(result.events, body[2:]):
+        cells = row["text"]
+        assert cells[0] == r.label and cells[1].startswith(f"{r.counts['any']} ")
+        assert format_p(r.tests["any"].p) in cells
 
 
 def test_ae_figure_diverges_grade_1_2_left_and_grade_3_plus_right(cohort):

@@ -18,6 +18,7 @@ from components import ids
 from services import cohort_views as views
 from services import store
 from tests.support.cohorts import make_cohort
+from components.format import format_p
 from tests.support.dash_tree import find, texts_of, walk
 
 
@@ -197,20 +198,20 @@ def test_response_landmark_removes_early_events_and_restarts_time(pages, synthet
 def test_safety_by_group_adds_group_columns_and_tests(pages, synthetic):
     card, fig, alert, style = pages["safety"].update_ae("none", "20", False, synthetic)
     assert alert is None and style == {}
-    grid = find(card, ids.AE_TABLE)
-    plain = [c.get("headerName") for c in grid.columnDefs]
-    assert plain[0] == "Adverse event" and "p" not in plain
+    table = find(card, ids.AE_TABLE)                        # the paper's Table 5 (static HTML on the page)
+    plain = texts_of(table.children[0].children[-1])        # the columns' header row (spanners above it)
+    assert plain[0] == "Adverse event" and not any(h.startswith("p,") for h in plain)
     card2, fig2, _, _s = pages["safety"].update_ae("treatment", "all", False, synthetic)
-    grid2 = find(card2, ids.AE_TABLE)
-    heads = [c["headerName"] for c in grid2.columnDefs]
+    table2 = find(card2, ids.AE_TABLE)
+    heads = texts_of(table2.children[0])
     result = ae_table(store.get_dataset(synthetic).frame, by="treatment")
     for lv in result.levels:
-        assert f"{lv} (N = {result.level_n[lv]})" in heads
-    assert heads[-1] == "p"
+        assert f"{lv} (N = {result.level_n[lv]}), n (%)" in heads
+    assert heads[-1] == "p, grade ≥3"
     assert len(fig2.data) == 2 * len(result.levels)
-    rows = {r["term"]: r for r in grid2.rowData}
     first = result.events[0]
-    assert rows[first.term]["p_any"] == pytest.approx(first.tests["any"].p)
+    first_row = table2.children[1].children[2]              # after the two summary rows
+    assert texts_of(first_row)[0] == first.label and format_p(first.tests["any"].p) in texts_of(first_row)
     assert "Fisher's exact test" in " ".join(texts_of(card2))
 
 

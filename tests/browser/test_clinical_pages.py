@@ -16,10 +16,10 @@ pytestmark = pytest.mark.browser
 
 PAGES = [("/cox", "cox", f"#{ids.COX_TABLE} tbody tr"), ("/cox?endpoint=os", "cox-os", f"#{ids.COX_MULTI_TABLE}"),
          ("/response", "response", f"#{ids.RESPONSE_TABLE} tbody tr"),
-         ("/safety", "safety", f"#{ids.AE_TABLE} .ag-row"),
+         ("/safety", "safety", f"#{ids.AE_TABLE} tbody tr"),
          ("/baseline", "baseline", f"#{ids.BASELINE_TABLE} tbody tr"),
          ("/baseline?by=treatment", "baseline-by-treatment", f"#{ids.BASELINE_TABLE} tbody tr"),
-         ("/safety?by=treatment", "safety-by-treatment", f"#{ids.AE_TABLE} .ag-row")]
+         ("/safety?by=treatment", "safety-by-treatment", f"#{ids.AE_TABLE} tbody tr")]
 
 
 def _elements(driver, css):
@@ -117,16 +117,14 @@ def test_cox_hand_picked_model_from_url(live_server, browser):
 
 def test_safety_by_group_adds_group_columns(live_server, browser):
     browser.get(live_server + "/safety")
-    wait_for(browser, lambda d: _elements(d, f"#{ids.AE_TABLE} .ag-row"), 40)
-    before = [h.text for h in _elements(browser, f"#{ids.AE_TABLE} .ag-header-cell-text, "
-                                                 f"#{ids.AE_TABLE} .ag-header-group-text")]
-    assert not any("p" == h.strip() for h in before)
+    wait_for(browser, lambda d: _elements(d, f"#{ids.AE_TABLE} tbody tr"), 40)
+    before = [h.text for h in _elements(browser, f"#{ids.AE_TABLE} thead th")]
+    assert not any(h.strip().startswith("p,") for h in before)
     _choose(browser, ids.AE_BY, "Treatment")
     wait_for(browser, lambda d: any("HAIC + TKIs or ICIs" in h.text for h in
-                                    _elements(d, f"#{ids.AE_TABLE} .ag-header-group-text")), 30,
+                                    _elements(d, f"#{ids.AE_TABLE} thead tr:first-child th")), 30,
              "group columns never appeared")
-    after = [h.text for h in _elements(browser, f"#{ids.AE_TABLE} .ag-header-cell-text, "
-                                                f"#{ids.AE_TABLE} .ag-header-group-text")]
+    after = [h.text for h in _elements(browser, f"#{ids.AE_TABLE} thead th")]
     assert len(after) > len(before)
     assert any("HAIC + ICIs + TKIs/anti-VEGF" in h for h in after)
     assert "Fisher's exact test" in browser.find_element(By.XPATH, f"//*[@id='{ids.AE_TABLE}']/ancestor::div"
@@ -241,4 +239,34 @@ def test_figure_png_and_svg_buttons_export_the_plot(live_server, browser):
     assert [i["fmt"] for i in images] == ["png", "svg"]
     assert images[0]["scale"] == 3 and images[1]["scale"] == 1
     assert images[0]["file"] == ids.COX_FOREST and images[0]["w"] > 500 and images[0]["h"] > 200
+    assert console_errors(browser) == []
+
+
+AE_ROWS = (f"return Array.from(document.querySelectorAll('#{ids.AE_TABLE} tbody tr'))"
+           ".map(r => [r.className, r.cells[0].textContent, r.cells[3].textContent]);")
+
+
+def test_safety_table_sorts_by_a_clicked_column_with_the_summary_rows_on_top(live_server, browser):
+    browser.get(live_server + "/safety")
+    wait_for(browser, lambda d: _elements(d, f"#{ids.AE_TABLE} tbody tr"), 40)
+    original = browser.execute_script(AE_ROWS)
+    header = _elements(browser, f"#{ids.AE_TABLE} thead tr:last-child th")[3]
+    assert header.text == "Grade 3–4"
+
+    def grade34(rows):
+        return [int(r[2].split()[0]) for r in rows if r[0] == "row-data" and r[2].strip()]
+
+    header.click()                                                     # largest first
+    down = browser.execute_script(AE_ROWS)
+    assert [r[0] for r in down[:2]] == ["row-summary"] * 2 and down[:2] == original[:2]
+    assert grade34(down) == sorted(grade34(original), reverse=True)
+    assert header.get_attribute("aria-sort") == "descending"
+    header.click()                                                     # smallest first
+    assert grade34(browser.execute_script(AE_ROWS)) == sorted(grade34(original))
+    header.click()                                                     # the paper's order again
+    assert browser.execute_script(AE_ROWS) == original and header.get_attribute("aria-sort") is None
+    first = _elements(browser, f"#{ids.AE_TABLE} thead tr:last-child th")[0]
+    first.click()                                                      # terms alphabetically
+    terms = [r[1] for r in browser.execute_script(AE_ROWS) if r[0] == "row-data"]
+    assert terms == sorted(terms, key=str.lower)
     assert console_errors(browser) == []

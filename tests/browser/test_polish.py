@@ -179,7 +179,7 @@ def test_ae_chart_and_table_use_the_same_grade_words(live_server, browser):
         legend = browser.execute_script(f"return Array.from(document.querySelectorAll('#{ids.AE_CHART} .legendtext'))"
                                         ".map(e => e.textContent)")
         headers = browser.execute_script(f"return Array.from(document.querySelectorAll('#{ids.AE_TABLE} "
-                                         ".ag-header-cell-text')).map(e => e.textContent)")
+                                         "thead th')).map(e => e.textContent)")
         words = {w.split(": ")[-1].lower() for w in legend}               # "HAIC ...: grade ≥3" -> "grade ≥3"
         assert words and words <= {h.lower() for h in headers}, (legend, headers)
         axis = browser.execute_script(f"return Array.from(document.querySelectorAll('#{ids.AE_CHART} .xtitle'))"
