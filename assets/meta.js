@@ -14,6 +14,28 @@
       return Date.now();
     },
 
+    // the study grid's box (pages/meta.py): true once it comes within 200 px of the window, so that the grid is
+    // made when the user scrolls to it, not with the page's first view. Watched once the forest plot has
+    // arrived and the browser is idle (the page above the box has its height then).
+    watchGrid: function (_figure, boxId, wantedId) {
+      const dc = window.dash_clientside;
+      if (!("IntersectionObserver" in window)) { return true; }
+      const box = document.getElementById(boxId);
+      if (!box || box.__watched) { return dc.no_update; }
+      box.__watched = true;
+      const idle = window.requestIdleCallback || function (f) { return setTimeout(f, 50); };
+      idle(function () {
+        const seen = new IntersectionObserver(function (entries) {
+          if (entries.some(function (e) { return e.isIntersecting; })) {
+            seen.disconnect();
+            dc.set_props(wantedId, {data: true});
+          }
+        }, {rootMargin: "200px"});
+        seen.observe(box);
+      }, {timeout: 1000});
+      return dc.no_update;
+    },
+
     // view state -> URL query string and the navbar link (url_state.js)
     viewState: function (outcome, method, hk, mh, measure, dse, dpct, subgroup, moderator, exclude, tab, rrr, alpha,
                          beta, fut, state) {

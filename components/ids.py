@@ -82,6 +82,7 @@ META_FOREST = "meta-forest"
 META_FOREST_PNG = "meta-forest-png"
 META_FOREST_SVG = "meta-forest-svg"
 META_GRID = "meta-grid"
+META_GRID_BOX = "meta-grid-box"            # the box the grid is made in when scrolled to
 META_HK = "meta-hk"
 META_METHOD = "meta-method"
 META_MH = "meta-mh"

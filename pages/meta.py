@@ -48,6 +48,8 @@ from services.store import delete_study_set
 
 dash.register_page(__name__, path="/meta", name="Meta-analysis", title="Meta-analysis - HAIC Cohort Analytics")
 
+META_GRID_WANTED = "meta-grid-wanted"
+GRID_HEIGHT_PX = 460
 TABS = ("funnel", "sensitivity", "metareg", "correlation", "tsa", "table")
 TSA_ALPHAS = (0.01, 0.05, 0.10)
 TSA_BETAS = (0.05, 0.10, 0.20)
@@ -154,8 +156,9 @@ def layout(outcome: str = "os", method: str = "REML", hk: str | None = None, mh:
             dbc.Tab(label="Trial sequential analysis (Fig. 6)", tab_id="tsa"),
             dbc.Tab(label="Per-study table", tab_id="table"),
         ]), className="bg-white"),
+        # a tab's height is kept from the start, so that what is below does not move when its content arrives
         dbc.CardBody([dcc.Loading(html.Div(id="meta-tab-content"), delay_show=500),
-                      _tsa_panel(tab, outcome, rrr, alpha, beta, fut)]),
+                      _tsa_panel(tab, outcome, rrr, alpha, beta, fut)], style={"minHeight": "480px"}),
     ], className="shadow-sm mb-3")
 
     data_card = dbc.Card([
@@ -188,13 +191,11 @@ def layout(outcome: str = "os", method: str = "REML", hk: str | None = None, mh:
             ], className="g-3"),
             html.Div(id=ids.META_DATA_FEEDBACK, className="mt-2"),
             html.Div(id=ids.META_DATA_INFO, className="small text-muted mt-2"),
-            dag.AgGrid(id=ids.META_GRID, rowData=[], columnDefs=[], getRowId="params.data.__row",
-                       defaultColDef={"resizable": True, "sortable": False, "filter": False,
-                                      "singleClickEdit": False},
-                       dashGridOptions={"tooltipShowDelay": 250, "tooltipHideDelay": 20000,
-                                        "suppressColumnVirtualisation": True, "stopEditingWhenCellsLoseFocus": True,
-                                        "enableBrowserTooltips": False, "animateRows": False},
-                       style={"height": "460px"}, className="ag-theme-alpine mt-2"),
+            # the editable grid is made when this box comes near the window (it is below the forest plot and
+            # the tabs; an AG Grid costs ~0.3 s to set up): assets/meta.js watches it, mount_grid draws it
+            html.Div(html.Div("The study table is drawn when you scroll to it.", className="small text-muted p-3"),
+                     id=ids.META_GRID_BOX, style={"minHeight": f"{GRID_HEIGHT_PX}px"}, className="mt-2"),
+            dcc.Store(id=META_GRID_WANTED, data=False),
             html.Div([
                 html.Span("■ ", style={"color": "#f5d76e"}), "edited by you  ",
                 html.Span("■ ", style={"color": "#f4b183"}), "low confidence (computed from a percentage or from a "
@@ -600,13 +601,25 @@ def tsa_default_rrr(outcome):
 # the study table: grid, edits, toggles, upload, downloads
 # ---------------------------------------------------------------------------------------------------------
 
-@callback(
-    Output(ids.META_GRID, "rowData"), Output(ids.META_GRID, "columnDefs"), Output(ids.META_DATA_INFO, "children"),
-    Output(ids.META_EDITS, "children"), Output(ids.META_SUBGROUP, "options"), Output(ids.META_MODERATOR, "options"),
-    Output(ids.META_OUTCOME, "options"),
-    Input("meta-version", "data"), Input(ids.META_EXCLUDE, "data"),
-)
+@callback(Output(ids.META_GRID, "rowData"), Output(ids.META_GRID, "columnDefs"),
+          Input("meta-version", "data"), Input(ids.META_EXCLUDE, "data"), prevent_initial_call=True)
+def update_grid_rows(version, exclude):
+    """The grid's rows and columns after an edit, an upload or a toggle (mount_grid makes the grid with them)."""
+    return grid_rows(current_data(), set(exclude or []))
+
+
+@callback(Output(ids.META_DATA_INFO, "children"), Output(ids.META_EDITS, "children"),
+          Output(ids.META_SUBGROUP, "options"), Output(ids.META_MODERATOR, "options"),
+          Output(ids.META_OUTCOME, "options"),
+          Input("meta-version", "data"), Input(ids.META_EXCLUDE, "data"))
+def update_data_info(version, exclude):
+    """What the study table is, the user's edits, and the columns the subgroup, moderator and outcome
+    choices offer (with the grid or without it: the grid is made when scrolled to)."""
+    return refresh_grid(version, exclude)[2:]
+
+
 def refresh_grid(_version, exclude):
+    """The study grid's rows and columns, the table's description, the edits card and the column choices."""
     data = current_data()
     rows, defs = grid_rows(data, set(exclude or []))
     try:
@@ -629,6 +642,34 @@ def refresh_grid(_version, exclude):
                            footnotes=["Each edit replaces the provenance of its cell (confidence 'edited by user', "
                                       "source as given); the downloaded provenance file carries it."])
     return rows, defs, info, edits, choices["subgroup"], choices["moderator"], _outcome_options(outcomes)
+
+
+def study_grid(rows: list[dict], defs: list[dict]) -> dag.AgGrid:
+    """The editable study grid (components.meta_grid gives its rows and columns)."""
+    return dag.AgGrid(id=ids.META_GRID, rowData=rows, columnDefs=defs, getRowId="params.data.__row",
+                      defaultColDef={"resizable": True, "sortable": False, "filter": False, "singleClickEdit": False},
+                      dashGridOptions={"tooltipShowDelay": 250, "tooltipHideDelay": 20000,
+                                       "suppressColumnVirtualisation": True, "stopEditingWhenCellsLoseFocus": True,
+                                       "enableBrowserTooltips": False, "animateRows": False},
+                      style={"height": f"{GRID_HEIGHT_PX}px"}, className="ag-theme-alpine")
+
+
+# the box asks for its grid once it comes near the window (an IntersectionObserver, assets/meta.js), watched from
+# when the forest plot has arrived and the browser is idle (before that the box is higher up than it will be)
+clientside_callback(
+    ClientsideFunction("meta", "watchGrid"),
+    Output(META_GRID_WANTED, "data"), Input(ids.META_FOREST, "figure"), State(ids.META_GRID_BOX, "id"),
+    State(META_GRID_WANTED, "id"),
+)
+
+
+@callback(Output(ids.META_GRID_BOX, "children"), Input(META_GRID_WANTED, "data"), State("meta-version", "data"),
+          State(ids.META_EXCLUDE, "data"), prevent_initial_call=True)
+def mount_grid(wanted, _version, exclude):
+    """The study grid, made with the current rows (refresh_grid keeps it up to date from then on)."""
+    if not wanted:
+        return no_update
+    return study_grid(*grid_rows(current_data(), set(exclude or [])))
 
 
 def _toggle(exclude, row) -> list[int]:

@@ -73,7 +73,15 @@ def real_click(browser, element) -> None:
     actions.perform()
 
 
+def show_grid(browser):
+    """Scroll to the study table: the grid is made when its box comes near the window."""
+    browser.execute_script(f"document.getElementById('{ids.META_GRID_BOX}').scrollIntoView({{block: 'center'}})")
+    return wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.META_GRID} .ag-row"), 20,
+                    "the study grid was never made")
+
+
 def grid_cell(browser, row: int, col: str):
+    show_grid(browser)
     cell = wait_for(browser, lambda d: d.find_elements(
         By.CSS_SELECTOR, f'#{ids.META_GRID} .ag-center-cols-container .ag-row[row-index="{row}"] '
                          f'.ag-cell[col-id="{col}"],'
@@ -237,6 +245,7 @@ def test_uploaded_markup_is_shown_as_text_and_exports_work(live_server, browser,
     open_meta(browser, live_server, "?subgroup=region")          # the uploaded table stays with the session
     wait_for(browser, lambda d: any("<script>window.__pwned=1</script>" in t for t in forest_texts(d)), 20,
              "the payload subgroup level never showed as text")
+    show_grid(browser)
     wait_for(browser, lambda d: payload in d.find_element(By.CSS_SELECTOR, f"#{ids.META_GRID}").text, 20)
     state = browser.execute_script("""
         return {pwned: typeof window.__pwned === 'undefined' ? null : window.__pwned,
@@ -374,4 +383,16 @@ def test_one_study_headers_at_1280_px_and_presentation_mode(live_server, browser
         if browser.find_elements(By.CSS_SELECTOR, f"#{ids.PRESENTATION}:checked"):
             real_click(browser, browser.find_element(By.CSS_SELECTOR, f"label[for='{ids.PRESENTATION}']"))
         browser.set_window_size(1500, 1100)
+    assert console_errors(browser) == []
+
+
+def test_the_study_grid_is_made_when_scrolled_to(live_server, browser):
+    """The editable grid is below the forest plot and the tabs: it is not made with the page's first view, and is
+    made, with every study, once the user scrolls to it."""
+    open_meta(browser, live_server)
+    time.sleep(1.5)                                                   # the page is idle; the grid is still not there
+    assert not browser.find_elements(By.CSS_SELECTOR, f"#{ids.META_GRID}")
+    assert "17 studies" in browser.find_element(By.CSS_SELECTOR, f"#{ids.META_DATA_INFO}").text
+    rows = show_grid(browser)
+    assert len(rows) >= 10 and "Mei J" in browser.find_element(By.CSS_SELECTOR, f"#{ids.META_GRID}").text
     assert console_errors(browser) == []
