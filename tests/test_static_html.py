@@ -93,3 +93,16 @@ def test_every_static_id_is_unique_to_its_table():
     holder = static_html(html.Table(html.Tbody(html.Tr(html.Td("x"))), id="t"))
     assert getattr(holder, "id", None) is None and parse(holder.to_plotly_json()["props"]["data-html"]).tags[0][1] == \
         {"id": "t"}
+
+
+def test_the_data_pages_first_rows_are_text_with_blanks_for_missing_values():
+    from components.dataset_tables import preview_table
+
+    frame = pd.DataFrame({"os_event": [1.0, np.nan, 0.0], "ast": [20.5, 31.0, None], "id": ["<b>P1</b>", "P2", None]})
+    tree = parse(to_html(preview_table(frame, "preview-grid")))
+    assert tree.tags[0][1]["id"] == "preview-grid" and "b" not in [t for t, _a in tree.tags]
+    cells = [t for t in tree.text]
+    assert cells[:3] == ["os_event", "ast", "id"]
+    assert cells[3:6] == ["1", "20.5", "<b>P1</b>"]                     # a whole number read as a float: 1
+    rows = [tag for tag, _a in tree.tags if tag == "tr"]
+    assert len(rows) == 4 and len([t for t, _a in tree.tags if t == "td"]) == 9

@@ -154,7 +154,8 @@ def test_url_state_is_applied(live_server, browser):
     assert "NLR > 2.5" in text
     assert browser.find_element(By.CSS_SELECTOR, f"#{ids.KM_CUTOFF}").get_attribute("value") == "2.5"
     assert browser.find_element(By.CSS_SELECTOR, f"#{ids.KM_CI}").get_attribute("value") == "plain"
-    assert "Progression-free" in browser.find_element(By.CSS_SELECTOR, f"#{ids.KM_GRAPH}").text
+    # the KM card is laid out with the page: the figure may still be drawing
+    wait_text(browser, f"#{ids.KM_GRAPH}", lambda t: "Progression-free" in t)
 
 
 def test_upload_good_then_bad_keeps_previous_dataset(live_server, browser, tmp_path):

@@ -11,7 +11,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from components import ids
-from tests.support.browser import click, console_errors, new_driver, screenshot, wait_for, wait_text
+from tests.support.browser import (click, console_errors, new_driver, screenshot, wait_for, wait_km_figure,
+                                   wait_text)
 
 pytestmark = pytest.mark.browser
 
@@ -57,6 +58,7 @@ def test_km_statistics_box_states_the_hr_direction_and_its_text_stays_inside_its
     try:
         _presentation(browser, presentation)
         wait_text(browser, "#km-stats-caption", lambda t: "Log-rank" in t, 40)
+        wait_km_figure(browser)
         (box,) = _boxes(browser, f"#{ids.KM_GRAPH}")
         if direction:
             assert direction in box["text"]
@@ -137,6 +139,7 @@ def test_stratify_by_is_never_blank_after_a_url_is_loaded(live_server, browser):
 def test_legends_write_le_like_the_tables(live_server, browser):
     browser.get(live_server + "/survival?endpoint=os&var=alp&cutoff=150")
     wait_text(browser, "#km-stats-caption", lambda t: "ALP > 150" in t, 40)
+    wait_km_figure(browser)
     legend = browser.execute_script(f"return Array.from(document.querySelectorAll('#{ids.KM_GRAPH} .legendtext'))"
                                     ".map(e => e.textContent)")
     assert legend[0].startswith("ALP ≤ 150") and legend[1].startswith("ALP > 150")
@@ -226,6 +229,7 @@ def test_a_pasted_view_url_reopens_the_users_dataset_in_its_session_and_warns_el
         browser.get(url)
         wait_text(browser, f"#{ids.DATASET_BANNER}", lambda t: "my_cohort.csv (n=80)" in t, 30)
         caption = wait_text(browser, "#km-stats-caption", lambda t: "ALP > 150" in t, 40)
+        wait_km_figure(browser)
         legend = " ".join(browser.execute_script(f"return Array.from(document.querySelectorAll('#{ids.KM_GRAPH} "
                                                  ".legendtext')).map(e => e.textContent)"))
         assert sum(int(n) for n in re.findall(r"n=(\d+)", legend)) == 80 and caption

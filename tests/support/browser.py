@@ -117,6 +117,13 @@ def wait_text(driver, css: str, predicate, timeout: float = 20.0) -> str:
         raise AssertionError(f"text of {css} never matched; last seen: {seen['text']!r}") from None
 
 
+def wait_km_figure(driver, timeout: float = 30.0) -> None:
+    """Until the survival page's KM figure is drawn (its legend is there). The KM card of the view a page opens
+    on is laid out with the page, so its caption can be on screen before the figure."""
+    wait_for(driver, lambda d: d.find_elements("css selector", "#km-graph .legendtext"), timeout,
+             "the KM figure was never drawn")
+
+
 def click(driver, css: str) -> None:
     """Scroll an element into view and click it; falls back to a DOM click when a moving layout (a chart
     resizing as results arrive) puts another element in the way of the pointer."""
