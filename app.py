@@ -18,7 +18,7 @@ from analysis import bounded
 from components import ids
 from components.layout import NAV_ITEMS, dataset_badge, nav_id, navbar
 from services import config
-from services.background import background_manager
+from services.background import background_manager, import_figure_modules
 from services.security import install_security, secret_key
 from services.store import DatasetMissing, get_dataset, init_cache, storage_failure
 
@@ -115,10 +115,12 @@ def set_up_before_serving() -> None:
     hook marks itself done before doing its work, so with gunicorn's threads a second concurrent first request
     skips it and fails: a fresh worker answered the parallel script requests of a first visit with HTTP 500
     (blank page). Running the hooks at import -- in gunicorn's master with ``preload_app``, inherited by every
-    worker -- removes the race.
+    worker -- removes the race. plotly's lazily imported figure parts are imported here too
+    (:func:`services.background.import_figure_modules`).
     """
     with server.test_request_context("/"):
         server.preprocess_request()
+    import_figure_modules()
 
 
 @app.callback(Output(ids.DATASET_BANNER, "children"), Input(ids.DATASET_ID, "data"), State(ids.URL, "search"))
