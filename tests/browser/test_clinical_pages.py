@@ -270,3 +270,21 @@ def test_safety_table_sorts_by_a_clicked_column_with_the_summary_rows_on_top(liv
     terms = [r[1] for r in browser.execute_script(AE_ROWS) if r[0] == "row-data"]
     assert terms == sorted(terms, key=str.lower)
     assert console_errors(browser) == []
+
+
+def test_cox_forms_are_drawn_when_opened_and_change_the_model(live_server, browser):
+    """The per-candidate form rows are not drawn with the page; opened, they change how a variable enters."""
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(live_server + "/cox?endpoint=os")
+    wait_text(browser, f"#{ids.COX_TABLE}", lambda t: "Age (years)" in t and "> 58 vs ≤ 58" in t, 40)
+    age_form = "select[id='{\"col\":\"age\",\"type\":\"cox-form\"}']"
+    assert not _elements(browser, age_form)
+    browser.find_element(By.ID, "cox-forms-toggle").click()
+    wait_for(browser, lambda d: _elements(d, age_form), 20, "the form rows were never drawn")
+    Select(_elements(browser, age_form)[0]).select_by_value("continuous")
+    wait_text(browser, f"#{ids.COX_TABLE}", lambda t: "Age (years)" in t and "> 58 vs ≤ 58" not in t, 30)
+    wait_for(browser, lambda d: "spec=age" in d.current_url, 10, "the URL never kept the form")
+    browser.find_element(By.ID, "cox-forms-toggle").click()                  # closed again: the model stays
+    assert "> 58 vs ≤ 58" not in browser.find_element(By.ID, ids.COX_TABLE).text
+    assert console_errors(browser) == []
