@@ -8,8 +8,9 @@ its notes -- is therefore serialised here to HTML, every text and attribute esca
 the element appears or the attribute changes. The element ids inside (``#cox-table``) stay, so the page and its
 tests find the table as before. Measured effect: docs/performance.md ("first views").
 
-Only ``dash.html`` components and ``dbc.Table`` are accepted, with the attributes listed below; anything else
-(an input, a graph, a pattern-matching id) raises ``ValueError``, because it would need Dash to work.
+Only ``dash.html`` components of the tags listed below (text, tables, lists, links) and ``dbc.Table`` are accepted,
+with the attributes listed below; anything else (a script, an input, a graph, a pattern-matching id, a
+``javascript:`` link) raises ``ValueError``.
 The tree a holder was made from stays on it as ``source`` (never sent to the browser), for tests that read it.
 """
 from __future__ import annotations
@@ -25,11 +26,15 @@ from dash import html
 from dash.development.base_component import Component
 
 VOID = {"br", "hr", "wbr", "col"}
+#: what static HTML may be made of: text, tables, lists and links -- nothing that runs, loads or takes input
+TAGS = {"table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "colgroup", "col", "div", "span", "p",
+        "br", "hr", "wbr", "b", "strong", "i", "em", "small", "sup", "sub", "code", "pre", "ul", "ol", "li", "a",
+        "h1", "h2", "h3", "h4", "h5", "h6", "abbr", "mark", "s", "u"}
 ATTRIBUTES = {"id": "id", "className": "class", "title": "title", "colSpan": "colspan", "rowSpan": "rowspan",
               "scope": "scope", "lang": "lang", "role": "role", "href": "href", "target": "target"}
 IGNORED = {"children", "style", "n_clicks", "n_clicks_timestamp", "disable_n_clicks", "key"}
 UNITLESS = {"fontWeight", "lineHeight", "opacity", "zIndex", "flex", "flexGrow", "flexShrink", "order", "zoom"}
-SAFE_HREF = re.compile(r"^(https?:|mailto:|/|#)", re.IGNORECASE)
+SAFE_HREF = re.compile(r"^(https?:|mailto:|#|/(?!/))", re.IGNORECASE)      # no scheme-relative //host
 TABLE_FLAGS = {"striped": "table-striped", "bordered": "table-bordered", "borderless": "table-borderless",
                "hover": "table-hover"}
 
@@ -69,7 +74,7 @@ def _tag_and_attributes(node: Component) -> tuple[str, list[tuple[str, str]]]:
         extra = getattr(node, "className", None) or getattr(node, "class_name", None)
         tag, attrs = "table", [("class", " ".join(classes + ([extra] if extra else [])))]
         skip = {"size", "color", "className", "class_name", *TABLE_FLAGS}
-    elif getattr(node, "_namespace", None) == "dash_html_components":
+    elif getattr(node, "_namespace", None) == "dash_html_components" and node._type.lower() in TAGS:
         tag, attrs, skip = node._type.lower(), [], set()
     else:
         raise ValueError(f"{node._namespace}.{node._type} is not static HTML")

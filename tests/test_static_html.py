@@ -80,6 +80,10 @@ def test_css_takes_pixels_as_react_does():
     dbc.Button("x"),
     html.Div("x", id={"type": "a", "index": 1}),
     html.A("x", href="javascript:alert(1)"),
+    html.A("x", href="//elsewhere.example/"),
+    html.Script("alert(1)"),
+    html.Iframe(src="https://example.org"),
+    html.Img(src="x"),
     html.Div("x", tabIndex="1"),
     dbc.Table([], responsive=True),
 ])
