@@ -14,10 +14,10 @@
       return Date.now();
     },
 
-    // the study grid's box (pages/meta.py): true once it comes within 200 px of the window, so that the grid is
-    // made when the user scrolls to it, not with the page's first view. Watched once the forest plot has
-    // arrived and the browser is idle (the page above the box has its height then).
-    watchGrid: function (_figure, boxId, wantedId) {
+    // the study grid's box (pages/meta.py): true once it comes into the window, so that the grid is made when the
+    // user scrolls to it, not with the page's first view. Watched from when the table's description or the
+    // forest plot has arrived and the browser is idle.
+    watchGrid: function (_info, _figure, boxId, wantedId) {
       const dc = window.dash_clientside;
       if (!("IntersectionObserver" in window)) { return true; }
       const box = document.getElementById(boxId);
@@ -30,7 +30,7 @@
             seen.disconnect();
             dc.set_props(wantedId, {data: true});
           }
-        }, {rootMargin: "200px"});
+        });
         seen.observe(box);
       }, {timeout: 1000});
       return dc.no_update;

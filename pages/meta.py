@@ -654,19 +654,20 @@ def study_grid(rows: list[dict], defs: list[dict]) -> dag.AgGrid:
                       style={"height": f"{GRID_HEIGHT_PX}px"}, className="ag-theme-alpine")
 
 
-# the box asks for its grid once it comes near the window (an IntersectionObserver, assets/meta.js), watched from
-# when the forest plot has arrived and the browser is idle (before that the box is higher up than it will be)
+# the box asks for its grid once it comes into the window (an IntersectionObserver, assets/meta.js), watched from
+# when the table's description or the forest plot has arrived and the browser is idle (the description always
+# comes, also when nothing can be pooled and the grid is where the user mends the data)
 clientside_callback(
     ClientsideFunction("meta", "watchGrid"),
-    Output(META_GRID_WANTED, "data"), Input(ids.META_FOREST, "figure"), State(ids.META_GRID_BOX, "id"),
-    State(META_GRID_WANTED, "id"),
+    Output(META_GRID_WANTED, "data"), Input(ids.META_DATA_INFO, "children"), Input(ids.META_FOREST, "figure"),
+    State(ids.META_GRID_BOX, "id"), State(META_GRID_WANTED, "id"),
 )
 
 
 @callback(Output(ids.META_GRID_BOX, "children"), Input(META_GRID_WANTED, "data"), State("meta-version", "data"),
           State(ids.META_EXCLUDE, "data"), prevent_initial_call=True)
 def mount_grid(wanted, _version, exclude):
-    """The study grid, made with the current rows (refresh_grid keeps it up to date from then on)."""
+    """The study grid, made with the current rows (update_grid_rows keeps it up to date from then on)."""
     if not wanted:
         return no_update
     return study_grid(*grid_rows(current_data(), set(exclude or [])))
