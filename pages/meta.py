@@ -191,7 +191,7 @@ def layout(outcome: str = "os", method: str = "REML", hk: str | None = None, mh:
             ], className="g-3"),
             html.Div(id=ids.META_DATA_FEEDBACK, className="mt-2"),
             html.Div(id=ids.META_DATA_INFO, className="small text-muted mt-2"),
-            # the editable grid is made when this box comes near the window (it is below the forest plot and
+            # the editable grid is made when this box comes into the window (it is below the forest plot and
             # the tabs; an AG Grid costs ~0.3 s to set up): assets/meta.js watches it, mount_grid draws it
             html.Div(html.Div("The study table is drawn when you scroll to it.", className="small text-muted p-3"),
                      id=ids.META_GRID_BOX, style={"minHeight": f"{GRID_HEIGHT_PX}px"}, className="mt-2"),
