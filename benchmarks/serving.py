@@ -67,22 +67,17 @@ QUIET_HOOK = r"""
   // class toggles that style nothing are not content: a grid's scrollbar fading in and out (AG Grid toggles its
   // classes ~0.5 s after a render), and dcc.Graph's "dash-graph--pending" marker, set while plotly redraws or
   // resizes a figure (a redraw that changes the figure changes its SVG, which counts)
-  function content(m) {
+  function classOf(m) {
     var el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
-    var cls = el && typeof el.className === 'string' ? el.className : '';
-    if (m.type !== 'attributes') { return true; }
-    if (cls.indexOf('scroll') >= 0) { return false; }
-    if (redrawMarker(m, cls)) { return false; }
-    return true;
-  }
-  function redrawMarker(m, cls) {
-    return (m.attributeName === 'class' && m.oldValue !== null &&
-        m.oldValue.replace('dash-graph--pending', '').trim() === cls.replace('dash-graph--pending', '').trim());
+    return el && typeof el.className === 'string' ? el.className : '';
   }
   function anyChange(m) {
-    var el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
-    var cls = el && typeof el.className === 'string' ? el.className : '';
-    return !(m.type === 'attributes' && cls.indexOf('scroll') >= 0);
+    return !(m.type === 'attributes' && classOf(m).indexOf('scroll') >= 0);
+  }
+  function content(m) {
+    var marker = 'dash-graph--pending';
+    return anyChange(m) && !(m.type === 'attributes' && m.attributeName === 'class' && m.oldValue !== null &&
+                             m.oldValue.replace(marker, '').trim() === classOf(m).replace(marker, '').trim());
   }
   function start() {
     new MutationObserver(function (ms) {

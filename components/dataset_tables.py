@@ -5,7 +5,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
-from analysis.schema import TIME_UNIT_FACTORS
+from analysis.schema import TIME_UNIT_FACTORS, level_text
 from components.format import NOT_REACHED, format_ci, format_n_pct, format_number
 
 
@@ -76,21 +76,13 @@ def validation_report_view(report: dict) -> html.Div:
 
 
 def preview_table(head: pd.DataFrame, table_id: str) -> html.Table:
-    """The first rows of the dataset as read (canonical column names; a missing value is blank)."""
+    """The first rows of the dataset as read (canonical column names; each cell as written in the file, as a
+    category level reads: ``1``, not ``1.0``; a missing value is blank)."""
     values = head.astype(object).where(head.notna(), None)
     return html.Table([html.Thead(html.Tr([html.Th(str(c)) for c in head.columns])),
-                       html.Tbody([html.Tr([html.Td(_cell(v)) for v in row])
+                       html.Tbody([html.Tr([html.Td(level_text(v) or "") for v in row])
                                    for row in values.itertuples(index=False)])],
                       id=table_id, className="table table-sm table-striped small mb-0 preview-table")
-
-
-def _cell(value) -> str:
-    """A value as the file would show it: blank for missing, 1 (not 1.0) for a whole number read as a float."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def variables_table(report: dict) -> dbc.Table:

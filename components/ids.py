@@ -49,6 +49,7 @@ KM_VAR = "km-var"
 # --- Cox page (pages/cox.py) ------------------------------------------------------------------------------------------
 COX_ENDPOINT = "cox-endpoint"
 COX_FOREST = "cox-forest"
+COX_FORMS_TOGGLE = "cox-forms-toggle"   # opens the per-candidate form rows
 COX_MULTI_TABLE = "cox-multi-table"
 COX_TABLE = "cox-table"
 COX_VARS = "cox-vars"

@@ -36,7 +36,7 @@ from services.survival_view import endpoint_of, endpoint_options
 
 dash.register_page(__name__, path="/cox", name="Cox", title="Cox regression - HAIC Cohort Analytics")
 
-COX_FORMS_TOGGLE, COX_FORMS_OPEN = "cox-forms-toggle", "cox-forms-open"
+COX_FORMS_OPEN = "cox-forms-open"
 RULES = {"p05": "Univariable p < 0.05 enters (the paper's rule)", "manual": "Choose the variables by hand"}
 
 
@@ -81,7 +81,7 @@ def layout(endpoint: str | None = None, rule: str = "p05", vars: str | None = No
                    label="Paper groupings: etiology viral vs non-viral, CNLC I–II vs III–IV"),
         report_buttons("cox", what="these Cox tables"),
         # a row of controls per candidate is drawn only while this is open (open at first when the URL sets forms)
-        dbc.Button("How each variable enters the model", id=COX_FORMS_TOGGLE, color="link", size="sm",
+        dbc.Button("How each variable enters the model", id=ids.COX_FORMS_TOGGLE, color="link", size="sm",
                    className="p-0 mt-3 small fw-semibold text-start"),
         dbc.Collapse([
             html.Div("Continuous: the HR per N units. Cut: the high group (value > cutoff) against the low group "
@@ -213,7 +213,7 @@ def render_form_rows(cand, dataset_id, groups, chosen, is_open, forms):
 
 clientside_callback(
     ClientsideFunction("cox", "toggleForms"),
-    Output(COX_FORMS_OPEN, "is_open"), Input(COX_FORMS_TOGGLE, "n_clicks"), State(COX_FORMS_OPEN, "is_open"),
+    Output(COX_FORMS_OPEN, "is_open"), Input(ids.COX_FORMS_TOGGLE, "n_clicks"), State(COX_FORMS_OPEN, "is_open"),
     prevent_initial_call=True,
 )
 

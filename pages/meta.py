@@ -605,7 +605,7 @@ def tsa_default_rrr(outcome):
           Input("meta-version", "data"), Input(ids.META_EXCLUDE, "data"), prevent_initial_call=True)
 def update_grid_rows(version, exclude):
     """The grid's rows and columns after an edit, an upload or a toggle (mount_grid makes the grid with them)."""
-    return grid_rows(current_data(), set(exclude or []))
+    return _grid_rows(exclude)
 
 
 @callback(Output(ids.META_DATA_INFO, "children"), Output(ids.META_EDITS, "children"),
@@ -615,13 +615,21 @@ def update_grid_rows(version, exclude):
 def update_data_info(version, exclude):
     """What the study table is, the user's edits, and the columns the subgroup, moderator and outcome
     choices offer (with the grid or without it: the grid is made when scrolled to)."""
-    return refresh_grid(version, exclude)[2:]
+    return data_info()
 
 
 def refresh_grid(_version, exclude):
-    """The study grid's rows and columns, the table's description, the edits card and the column choices."""
+    """The study grid's rows and columns, then what :func:`update_data_info` shows (one study table)."""
+    return (*_grid_rows(exclude), *data_info())
+
+
+def _grid_rows(exclude) -> tuple[list[dict], list[dict]]:
+    return grid_rows(current_data(), set(exclude or []))
+
+
+def data_info() -> tuple:
+    """The table's description, the edits card and the subgroup, moderator and outcome choices."""
     data = current_data()
-    rows, defs = grid_rows(data, set(exclude or []))
     try:
         table = study_table(data)
         choices, outcomes = column_choices(table), table.outcomes
@@ -641,7 +649,7 @@ def refresh_grid(_version, exclude):
                            filename="meta-edits",
                            footnotes=["Each edit replaces the provenance of its cell (confidence 'edited by user', "
                                       "source as given); the downloaded provenance file carries it."])
-    return rows, defs, info, edits, choices["subgroup"], choices["moderator"], _outcome_options(outcomes)
+    return info, edits, choices["subgroup"], choices["moderator"], _outcome_options(outcomes)
 
 
 def study_grid(rows: list[dict], defs: list[dict]) -> dag.AgGrid:
@@ -670,7 +678,7 @@ def mount_grid(wanted, _version, exclude):
     """The study grid, made with the current rows (update_grid_rows keeps it up to date from then on)."""
     if not wanted:
         return no_update
-    return study_grid(*grid_rows(current_data(), set(exclude or [])))
+    return study_grid(*_grid_rows(exclude))
 
 
 def _toggle(exclude, row) -> list[int]:

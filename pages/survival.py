@@ -292,15 +292,14 @@ def update_km_table(drawn):
     if not drawn:
         return hidden
     try:
-        result, marks = _card_result(drawn)
+        result, marks = _card_result(get_dataset(drawn["dataset_id"]), drawn)
     except (DatasetMissing, AnalysisError):
         return hidden
     return (*km_summary_update(result, marks), {})
 
 
-def _card_result(drawn: dict):
+def _card_result(ds, drawn: dict):
     """The KM result and landmark times the KM card shows for a ``km-drawn``."""
-    ds = get_dataset(drawn["dataset_id"])
     result = stratified_km(ds, drawn["endpoint"], drawn["var"], drawn["cutoff"], drawn["ci"], drawn.get("at"))
     return result, landmarks(ds, drawn["endpoint"], drawn.get("at"))
 
@@ -312,8 +311,9 @@ def initial_card(dataset_id, endpoint, var, cutoff, ci, at, grid: bool) -> tuple
     if grid or var is None or endpoint is None:
         return empty, {"display": "none"}, None
     try:
-        drawn = single_view(get_dataset(dataset_id), dataset_id, endpoint, var, cutoff, ci, at)
-        result, marks = _card_result(drawn)
+        ds = get_dataset(dataset_id)
+        drawn = single_view(ds, dataset_id, endpoint, var, cutoff, ci, at)
+        result, marks = _card_result(ds, drawn)
     except (DatasetMissing, AnalysisError):
         return empty, {"display": "none"}, None
     parts = km_summary_parts(result, marks)

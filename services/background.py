@@ -100,7 +100,6 @@ def import_job_modules() -> None:
             importlib.import_module(name)
         except ImportError:             # an optional renderer missing here: the job reports it itself
             continue
-    import_figure_modules()
 
 
 def import_figure_modules() -> None:
@@ -108,9 +107,10 @@ def import_figure_modules() -> None:
 
     plotly imports the module of a figure's part (``plotly.graph_objs.scatter._marker``, the trace defaults of
     the ``plotly_white`` template, ...) when a figure first uses it: ~170 modules, ~0.1 s, in whichever request or
-    job builds the first figure of its kind. One figure with the parts the app's figures use imports them here:
-    before any fork (the hazard :func:`import_job_modules` describes), and in gunicorn's master, so that no
-    worker pays for them in a user's request."""
+    job builds the first figure of its kind. One figure with the parts the app's figures use imports them here.
+    ``app.set_up_before_serving`` calls it when the app is imported, so before any request and therefore before
+    any forked job (the hazard :func:`import_job_modules` describes), and in gunicorn's master, so that no worker
+    pays for them in a user's request."""
     import plotly.graph_objects as go
 
     font = {"size": 12, "color": "#222", "family": "sans-serif"}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from components import ids
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -120,7 +122,7 @@ def wait_text(driver, css: str, predicate, timeout: float = 20.0) -> str:
 def wait_km_figure(driver, timeout: float = 30.0) -> None:
     """Until the survival page's KM figure is drawn (its legend is there). The KM card of the view a page opens
     on is laid out with the page, so its caption can be on screen before the figure."""
-    wait_for(driver, lambda d: d.find_elements("css selector", "#km-graph .legendtext"), timeout,
+    wait_for(driver, lambda d: d.find_elements("css selector", f"#{ids.KM_GRAPH} .legendtext"), timeout,
              "the KM figure was never drawn")
 
 
