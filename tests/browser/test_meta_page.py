@@ -170,9 +170,11 @@ def test_editing_a_cell_recomputes_the_pool(live_server, browser):
     edits = wait_text(browser, f"#{ids.META_EDITS}", lambda t: "full text, Table 2" in t)
     assert "0.60" in edits and "0.75" in edits
     assert "1 edit" in browser.find_element(By.CSS_SELECTOR, f"#{ids.META_DATA_INFO}").text
-    # the grid's rows come back in their own answer: the next edit starts once nothing is on its way
-    wait_for(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-dash-is-loading="true"]'), 20,
-             "callbacks still running after the edit")
+    # the grid's rows come back in their own answer (a refresh that lands during the next edit cancels it): the
+    # next edit starts once they are there, the edited cell tinted
+    wait_for(browser, lambda d: d.execute_script("return getComputedStyle(arguments[0]).backgroundColor",
+                                                 grid_cell(d, 0, "os_hr")) == "rgb(255, 243, 191)", 20,
+             "the edited cell was never tinted")
     screenshot(browser, "meta-edited-cell")
     # a value the engine cannot use is refused with column and row, and the table keeps the last good value
     cell = grid_cell(browser, 1, "os_lo")
