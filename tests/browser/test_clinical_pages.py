@@ -281,7 +281,9 @@ def test_cox_forms_are_drawn_when_opened_and_change_the_model(live_server, brows
     age_form = "select[id='{\"col\":\"age\",\"type\":\"cox-form\"}']"
     assert not _elements(browser, age_form)
     browser.find_element(By.ID, ids.COX_FORMS_TOGGLE).click()
-    wait_for(browser, lambda d: _elements(d, age_form), 20, "the form rows were never drawn")
+    # drawn, and shown once the box has finished opening
+    wait_for(browser, lambda d: [e for e in _elements(d, age_form) if e.is_displayed()], 20,
+             "the form rows were never drawn")
     Select(_elements(browser, age_form)[0]).select_by_value("continuous")
     wait_text(browser, f"#{ids.COX_TABLE}", lambda t: "Age (years)" in t and "> 58 vs ≤ 58" not in t, 30)
     wait_for(browser, lambda d: "spec=age" in d.current_url, 10, "the URL never kept the form")
